@@ -1,0 +1,260 @@
+//! The command line: `chiiki demo | serve | import | layers`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::Role;
+use crate::config::{real_data_dir, Config};
+use crate::layers::import::{read_files, ImportOptions};
+use crate::layers::{store, Access, Layer};
+
+#[derive(Parser)]
+#[command(name = "chiiki", version, about = "Resident registry × municipal geodata, served as OGC API – Features")]
+struct Cli {
+    /// Config file (TOML). Every setting has a default.
+    #[arg(long, global = true, env = "CHIIKI_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the demo city from the real public data and serve it.
+    Demo(DemoArgs),
+    /// Serve the layers of a data directory.
+    Serve(ServeArgs),
+    /// Import a vector file (GeoJSON, Shapefile, GeoPackage, FlatGeobuf, CSV…) as a layer.
+    Import(ImportArgs),
+    /// List the layers of a data directory.
+    Layers(DataArgs),
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Data directory (default: the config's data_dir).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where the demo's layers, config and tokens go.
+    #[arg(long, default_value = "demo-data")]
+    data: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Build the data, then exit without serving.
+    #[arg(long)]
+    no_serve: bool,
+    /// The real public data (default ../shared/data/real).
+    #[arg(long, env = "CHIIKI_REAL_DATA")]
+    real_data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on (default: the config's bind, 127.0.0.1:8080).
+    #[arg(long)]
+    bind: Option<String>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Layer id: letters, digits, '_' and '-'; also the collection id.
+    layer: String,
+    /// Input file(s); several files with the same schema become one layer.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// CRS of the source when it declares none or declares it wrongly (e.g. EPSG:2451).
+    #[arg(long)]
+    src_crs: Option<String>,
+    /// Integer attribute to use as the stable feature id.
+    #[arg(long)]
+    id_field: Option<String>,
+    #[arg(long)]
+    title: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    #[arg(long)]
+    attribution: Option<String>,
+    /// Date attribute that `datetime` filters on (default: the first date attribute).
+    #[arg(long)]
+    time_field: Option<String>,
+    /// Attribute encoding of a shapefile (default CP932 when there is no .cpg).
+    #[arg(long)]
+    encoding: Option<String>,
+    /// Layer inside a multi-layer source such as a GeoPackage.
+    #[arg(long)]
+    source_layer: Option<String>,
+    /// Readable without a token.
+    #[arg(long)]
+    public: bool,
+    /// Roles that may read the layer, comma-separated (admin always may).
+    #[arg(long, value_delimiter = ',')]
+    roles: Vec<String>,
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHIIKI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // GDAL reports repairs and driver quirks on stderr; route them to the log.
+    gdal::config::set_error_handler(|class, code, msg| {
+        tracing::debug!(target: "gdal", "{class:?} {code}: {msg}");
+    });
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Demo(args) => demo(args),
+        Command::Serve(args) => {
+            let mut config = config;
+            if let Some(d) = args.data {
+                config.data_dir = d;
+            }
+            if let Some(b) = args.bind {
+                config.bind = b;
+            }
+            serve(config)
+        }
+        Command::Import(args) => import(args, &config),
+        Command::Layers(args) => {
+            let dir = args.data.unwrap_or(config.data_dir);
+            for layer in store::load_all(&dir)? {
+                println!(
+                    "{:<28} {:>9} {:<16} {}{}",
+                    layer.meta.id,
+                    layer.len(),
+                    layer.geometries.type_name(),
+                    layer.meta.title,
+                    if layer.meta.access.public { "  [public]" } else { "" }
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<()> {
+    let started = std::time::Instant::now();
+    let layers = store::load_all(&config.data_dir)?;
+    tracing::info!(
+        "loaded {} layer(s) from {} in {:.2?}",
+        layers.len(),
+        config.data_dir.display(),
+        started.elapsed()
+    );
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(crate::api::serve(&config, layers))
+}
+
+fn import(args: ImportArgs, config: &Config) -> Result<()> {
+    store::validate_layer_id(&args.layer)?;
+    for r in &args.roles {
+        if Role::parse(r).is_none() {
+            anyhow::bail!("--roles: unknown role '{r}' (admin, planner, health, analyst, public)");
+        }
+    }
+    let data_dir = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    let opts = ImportOptions {
+        layer_id: args.layer.clone(),
+        title: args.title,
+        description: args.description,
+        attribution: args.attribution,
+        src_crs: args.src_crs,
+        id_field: args.id_field,
+        time_field: args.time_field,
+        encoding: args.encoding,
+        source_layer: args.source_layer,
+        access: Access {
+            public: args.public,
+            roles: args.roles,
+        },
+    };
+    let started = std::time::Instant::now();
+    let (parts, report) = read_files(&args.files, &opts)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for r in &report.repaired {
+        eprintln!("repaired: {r}");
+    }
+    for r in &report.rejected {
+        eprintln!("rejected: {r}");
+    }
+    let layer = Layer::new(parts);
+    let path = store::save(&data_dir, &layer)?;
+    println!(
+        "imported {} of {} features into layer '{}' ({}; from {}; {} repaired, {} rejected) in {:.2?} -> {}",
+        report.imported,
+        report.read,
+        args.layer,
+        layer.geometries.type_name(),
+        report.source_crs,
+        report.repaired.len(),
+        report.rejected.len(),
+        started.elapsed(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn demo(args: DemoArgs) -> Result<()> {
+    let real = real_data_dir(args.real_data.as_deref());
+    println!("building the demo city from {} into {}", real.display(), args.data.display());
+    let started = std::time::Instant::now();
+    let built = crate::demo::build(&real, &args.data)?;
+    for b in &built {
+        println!(
+            "  {:<28} {:>7} features  {}{}",
+            b.id,
+            b.features,
+            if b.rebuilt { "imported" } else { "unchanged" },
+            if b.notes.is_empty() { String::new() } else { format!("  ({})", b.notes.join("; ")) }
+        );
+    }
+    let tokens = crate::demo::demo_tokens(&args.data)?;
+    let config = crate::demo::demo_config(&args.data, &args.bind, &tokens);
+    // The saved config points at its own directory so `serve --config` works from anywhere.
+    let mut saved = config.clone();
+    saved.data_dir = PathBuf::from(".");
+    crate::demo::write_atomically(&args.data.join("chiiki.toml"), toml::to_string_pretty(&saved)?.as_bytes())?;
+    println!(
+        "demo ready in {:.1?}; access tokens (one per role) in {}",
+        started.elapsed(),
+        args.data.join("demo-tokens.json").display()
+    );
+    if args.no_serve {
+        return Ok(());
+    }
+    println!("serving at http://{}/ — try: ogrinfo OAPIF:http://{}/", args.bind, args.bind);
+    serve(config)
+}

@@ -1,0 +1,222 @@
+//! `chiiki demo`: builds the demo city's layers from the real public data in
+//! `../shared/data/real` (see its SOURCES.md) and the demo's access tokens.
+//!
+//! Re-running is cheap and changes nothing: a layer whose source files are
+//! unchanged is not imported again, and existing tokens are kept.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{sha256_hex, Role};
+use crate::config::{Config, TokenConfig};
+use crate::layers::import::{read_files, ImportOptions};
+use crate::layers::{store, Access, Layer};
+
+/// Bump when the import of demo layers changes, to force a rebuild.
+const DEMO_FORMAT: &str = "demo-layers-1";
+
+pub struct DemoLayer {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub attribution: &'static str,
+    /// Paths relative to the real data directory.
+    pub files: &'static [&'static str],
+    pub id_field: Option<&'static str>,
+}
+
+pub const DEMO_LAYERS: &[DemoLayer] = &[
+    DemoLayer {
+        id: "flood_a31_tokyo",
+        title: "洪水浸水想定区域 東京都 (A31, 2012)",
+        description: "Flood inundation extents for Tokyo from 国土数値情報 A31 (2012), geometry only: the source has no depth attributes. Source CRS JGD2000.",
+        attribution: "国土数値情報 (洪水浸水想定区域データ) 国土交通省",
+        files: &["flood/A31-12_13.shp"],
+        id_field: None,
+    },
+    DemoLayer {
+        id: "bunkyo_towns",
+        title: "文京区 町丁目 (2020年国勢調査 小地域)",
+        description: "2020 Census small-area (町丁目) boundaries of 文京区 with population (JINKO) and households (SETAI).",
+        attribution: "政府統計の総合窓口(e-Stat) 国勢調査 境界データ",
+        files: &["bunkyo/r2ka13105.shp"],
+        id_field: None,
+    },
+    DemoLayer {
+        id: "shelters_emergency",
+        title: "指定緊急避難場所 (文京区・会津若松市)",
+        description: "Designated emergency evacuation sites of 文京区 (131059) and 会津若松市 (072028) with hazard flags.",
+        attribution: "国土地理院 指定緊急避難場所データ",
+        files: &[
+            "shelters/shelter_emergency_131059.json",
+            "shelters/shelter_emergency_072028.json",
+        ],
+        id_field: Some("NO"),
+    },
+    DemoLayer {
+        id: "shelters_evacuation",
+        title: "指定避難所 (文京区・会津若松市)",
+        description: "Designated evacuation shelters of 文京区 (131059) and 会津若松市 (072028).",
+        attribution: "国土地理院 指定避難所データ",
+        files: &[
+            "shelters/shelter_evacuation_131059.json",
+            "shelters/shelter_evacuation_072028.json",
+        ],
+        id_field: Some("NO"),
+    },
+    DemoLayer {
+        id: "yaizu_inland_flood_depth",
+        title: "焼津市 内水浸水想定区域 (最大浸水深)",
+        description: "Inland (pluvial) flood extents of 焼津市, one multipolygon per maximum depth class.",
+        attribution: "焼津市オープンデータ (公共データ利用規約 1.0)",
+        files: &["flood/yaizu_naisui_depth.geojson"],
+        id_field: None,
+    },
+];
+
+/// Identifies the state of a layer's source files without reading them whole.
+fn fingerprint(files: &[PathBuf]) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(DEMO_FORMAT.as_bytes());
+    for f in files {
+        let md = std::fs::metadata(f).with_context(|| format!("reading {}", f.display()))?;
+        h.update(f.file_name().unwrap_or_default().to_string_lossy().as_bytes());
+        h.update(md.len().to_le_bytes());
+        let mtime = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        h.update(mtime.to_le_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// What `build` did to one layer.
+pub struct BuiltLayer {
+    pub id: String,
+    pub features: usize,
+    pub rebuilt: bool,
+    pub notes: Vec<String>,
+}
+
+/// Imports every demo layer that is missing or stale into `data_dir`.
+pub fn build(real_data: &Path, data_dir: &Path) -> Result<Vec<BuiltLayer>> {
+    if !real_data.is_dir() {
+        bail!(
+            "the real public data directory {} does not exist; point --real-data or {} at the shared data (../shared/data/real)",
+            real_data.display(),
+            crate::config::REAL_DATA_ENV
+        );
+    }
+    let mut built = Vec::new();
+    for demo in DEMO_LAYERS {
+        let files: Vec<PathBuf> = demo.files.iter().map(|f| real_data.join(f)).collect();
+        let print = fingerprint(&files)?;
+        if let Some(meta) = store::read_meta(data_dir, demo.id) {
+            if meta.fingerprint == print {
+                let features = store::load(&store::layer_path(data_dir, demo.id))
+                    .map(|l| l.len())
+                    .unwrap_or(0);
+                built.push(BuiltLayer {
+                    id: demo.id.into(),
+                    features,
+                    rebuilt: false,
+                    notes: vec![],
+                });
+                continue;
+            }
+        }
+        let opts = ImportOptions {
+            layer_id: demo.id.into(),
+            title: Some(demo.title.into()),
+            description: Some(demo.description.into()),
+            attribution: Some(demo.attribution.into()),
+            id_field: demo.id_field.map(String::from),
+            access: Access {
+                public: true,
+                roles: vec![],
+            },
+            ..Default::default()
+        };
+        let (mut parts, report) =
+            read_files(&files, &opts).with_context(|| format!("building demo layer {}", demo.id))?;
+        parts.meta.fingerprint = print;
+        let layer = Layer::new(parts);
+        store::save(data_dir, &layer)?;
+        let mut notes = report.warnings.clone();
+        if !report.repaired.is_empty() {
+            notes.push(format!("{} geometries repaired", report.repaired.len()));
+        }
+        if !report.rejected.is_empty() {
+            notes.push(format!("{} features rejected", report.rejected.len()));
+        }
+        built.push(BuiltLayer {
+            id: demo.id.into(),
+            features: layer.len(),
+            rebuilt: true,
+            notes,
+        });
+    }
+    Ok(built)
+}
+
+/// The demo's tokens, one per role, kept across runs in `demo-tokens.json`.
+pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = data_dir.join("demo-tokens.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(tokens) = serde_json::from_str::<BTreeMap<String, String>>(&text) {
+            if Role::ALL.iter().all(|r| tokens.contains_key(r.as_str())) {
+                return Ok(tokens);
+            }
+        }
+    }
+    let mut tokens = BTreeMap::new();
+    for role in Role::ALL {
+        let secret: [u8; 24] = rand::random();
+        tokens.insert(role.as_str().to_string(), format!("demo-{}-{}", role, hex::encode(secret)));
+    }
+    write_atomically(&path, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
+    Ok(tokens)
+}
+
+/// The config the demo serves with: its data dir, the bind address and the
+/// demo tokens (stored hashed).
+pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String>) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_path_buf(),
+        bind: bind.to_string(),
+        ..Config::default()
+    };
+    config.server.title = "chiiki demo — 文京区".into();
+    for (role, token) in tokens {
+        if let Some(role) = Role::parse(role) {
+            config.tokens.push(TokenConfig {
+                name: format!("demo-{role}"),
+                role,
+                token_sha256: Some(sha256_hex(token)),
+                token: None,
+            });
+        }
+    }
+    config
+}
+
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

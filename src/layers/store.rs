@@ -1,0 +1,375 @@
+//! Persisting layers as GeoParquet (1.1, WKB geometry) through polars.
+//!
+//! A layer is one file, `<data dir>/layers/<id>.parquet`, with the layer's
+//! metadata in the Parquet key/value metadata under `chiiki`. Writes go to a
+//! temporary file in the same directory, are fsynced and then renamed over the
+//! old file, so a failed or killed import never leaves a half-written layer.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use geo_traits::to_geo::ToGeoGeometry;
+use polars::prelude as pl;
+use polars::prelude::{NamedFrom, SerReader};
+
+use super::column::{ColumnData, TextData};
+use super::{Column, Geometries, Layer, LayerMeta, LayerParts};
+
+const META_KEY: &str = "chiiki";
+const FID: &str = "fid";
+const GEOMETRY: &str = "geometry";
+
+/// Column names chiiki uses itself; a source attribute with one of these names
+/// is renamed on import.
+pub const RESERVED_NAMES: [&str; 2] = [FID, GEOMETRY];
+
+pub fn layers_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("layers")
+}
+
+pub fn layer_path(data_dir: &Path, id: &str) -> PathBuf {
+    layers_dir(data_dir).join(format!("{id}.parquet"))
+}
+
+/// Layer ids become file names and URL path segments.
+pub fn validate_layer_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !id.starts_with('-');
+    if !ok {
+        bail!("layer id '{id}' must be 1–64 characters of a–z, 0–9, '_' or '-'");
+    }
+    Ok(())
+}
+
+/// Writes `layer` atomically to `<data dir>/layers/<id>.parquet`.
+pub fn save(data_dir: &Path, layer: &Layer) -> Result<PathBuf> {
+    validate_layer_id(&layer.meta.id)?;
+    let dir = layers_dir(data_dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = layer_path(data_dir, &layer.meta.id);
+    let tmp = dir.join(format!(".{}.parquet.tmp-{}", layer.meta.id, std::process::id()));
+
+    let result = write_parquet(&tmp, layer).and_then(|_| {
+        fs::rename(&tmp, &path)
+            .with_context(|| format!("moving {} into place", tmp.display()))?;
+        // The rename itself must reach the disk too.
+        File::open(&dir).and_then(|d| d.sync_all()).ok();
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|_| path)
+}
+
+fn write_parquet(path: &Path, layer: &Layer) -> Result<()> {
+    let mut series: Vec<pl::Column> = Vec::with_capacity(layer.columns.len() + 2);
+    series.push(pl::Series::new(FID.into(), &layer.fids).into());
+    for column in &layer.columns {
+        series.push(column_to_series(column)?.into());
+    }
+    let mut wkb = Vec::with_capacity(layer.len());
+    let options = wkb::writer::WriteOptions {
+        endianness: wkb::Endianness::LittleEndian,
+    };
+    for row in 0..layer.len() {
+        let mut buf = Vec::new();
+        wkb::writer::write_geometry(&mut buf, &layer.geometries.get(row), &options)
+            .with_context(|| format!("encoding geometry of feature {}", layer.fids[row]))?;
+        wkb.push(buf);
+    }
+    let wkb_refs: Vec<&[u8]> = wkb.iter().map(Vec::as_slice).collect();
+    series.push(pl::Series::new(GEOMETRY.into(), wkb_refs).into());
+    let mut df = pl::DataFrame::new_infer_height(series).context("assembling the layer table")?;
+
+    let meta_json = serde_json::to_string(&layer.meta)?;
+    let geo_json = geoparquet_metadata(layer).to_string();
+    let mut file =
+        File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    pl::ParquetWriter::new(&mut file)
+        .with_compression(pl::ParquetCompression::Zstd(None))
+        .with_key_value_metadata(Some(pl::KeyValueMetadata::from_static(vec![
+            ("geo".to_string(), geo_json),
+            (META_KEY.to_string(), meta_json),
+        ])))
+        .finish(&mut df)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.flush()?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    Ok(())
+}
+
+/// The GeoParquet `geo` file metadata: WKB encoding, lon/lat JGD2011.
+fn geoparquet_metadata(layer: &Layer) -> serde_json::Value {
+    let bbox = layer
+        .extent
+        .map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
+    let types: Vec<&str> = match layer.geometries.type_name() {
+        "Geometry" => vec![],
+        t => vec![t],
+    };
+    let mut column = serde_json::json!({
+        "encoding": "WKB",
+        "geometry_types": types,
+    });
+    if let Some(b) = bbox {
+        column["bbox"] = serde_json::json!(b);
+    }
+    if let Some(projjson) = storage_crs_projjson() {
+        column["crs"] = projjson;
+    }
+    serde_json::json!({
+        "version": "1.1.0",
+        "primary_column": GEOMETRY,
+        "columns": { GEOMETRY: column },
+    })
+}
+
+fn storage_crs_projjson() -> Option<serde_json::Value> {
+    let srs = gdal::spatial_ref::SpatialRef::from_epsg(crate::crs::STORAGE_EPSG).ok()?;
+    serde_json::from_str(&srs.to_projjson().ok()?).ok()
+}
+
+fn column_to_series(column: &Column) -> Result<pl::Series> {
+    let name: pl::PlSmallStr = column.name.as_str().into();
+    let valid = |row: usize| !column.is_null(row);
+    let n = column.len();
+    let series = match &column.data {
+        ColumnData::Integer(v) => pl::Series::new(
+            name,
+            (0..n).map(|i| valid(i).then_some(v[i])).collect::<Vec<_>>(),
+        ),
+        ColumnData::Real(v) => pl::Series::new(
+            name,
+            (0..n).map(|i| valid(i).then_some(v[i])).collect::<Vec<_>>(),
+        ),
+        ColumnData::Boolean(v) => pl::Series::new(
+            name,
+            (0..n).map(|i| valid(i).then_some(v[i])).collect::<Vec<_>>(),
+        ),
+        ColumnData::Text(v) => pl::Series::new(
+            name,
+            (0..n).map(|i| valid(i).then(|| v.get(i))).collect::<Vec<_>>(),
+        ),
+        ColumnData::Date(v) => pl::Series::new(
+            name,
+            (0..n).map(|i| valid(i).then_some(v[i])).collect::<Vec<_>>(),
+        )
+        .cast(&pl::DataType::Date)?,
+        ColumnData::DateTime(v) => pl::Series::new(
+            name,
+            (0..n).map(|i| valid(i).then_some(v[i])).collect::<Vec<_>>(),
+        )
+        .cast(&pl::DataType::Datetime(pl::TimeUnit::Milliseconds, None))?,
+    };
+    Ok(series)
+}
+
+fn series_to_column(series: &pl::Series) -> Result<Column> {
+    let name = series.name().to_string();
+    let has_nulls = series.null_count() > 0;
+    let nulls = has_nulls.then(|| series.is_null().iter().map(|b| b.unwrap_or(true)).collect());
+    let data = match series.dtype() {
+        pl::DataType::Int64 | pl::DataType::Int32 => ColumnData::Integer(
+            series.cast(&pl::DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect(),
+        ),
+        pl::DataType::Float64 | pl::DataType::Float32 => ColumnData::Real(
+            series.cast(&pl::DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect(),
+        ),
+        pl::DataType::Boolean => ColumnData::Boolean(
+            series.bool()?.iter().map(|v| v.unwrap_or(false)).collect(),
+        ),
+        pl::DataType::String => {
+            let mut text = TextData::default();
+            for v in series.str()?.iter() {
+                text.push(v.unwrap_or(""));
+            }
+            ColumnData::Text(text)
+        }
+        pl::DataType::Date => ColumnData::Date(
+            series.cast(&pl::DataType::Int32)?.i32()?.iter().map(|v| v.unwrap_or(0)).collect(),
+        ),
+        pl::DataType::Datetime(unit, _) => {
+            let per_ms = match unit {
+                pl::TimeUnit::Milliseconds => 1,
+                pl::TimeUnit::Microseconds => 1_000,
+                pl::TimeUnit::Nanoseconds => 1_000_000,
+            };
+            ColumnData::DateTime(
+                series
+                    .cast(&pl::DataType::Int64)?
+                    .i64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(0) / per_ms)
+                    .collect(),
+            )
+        }
+        other => bail!("column '{name}' has unsupported type {other}"),
+    };
+    Ok(Column { name, data, nulls })
+}
+
+/// Reads a layer written by [`save`].
+pub fn load(path: &Path) -> Result<Layer> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = pl::ParquetReader::new(file);
+    let metadata = reader
+        .get_metadata()
+        .with_context(|| format!("reading Parquet metadata of {}", path.display()))?;
+    let meta_json = metadata
+        .key_value_metadata()
+        .as_ref()
+        .and_then(|kv| kv.iter().find(|k| k.key == META_KEY))
+        .and_then(|k| k.value.clone())
+        .with_context(|| format!("{} is not a chiiki layer (no '{META_KEY}' metadata)", path.display()))?;
+    let meta: LayerMeta = serde_json::from_str(&meta_json)
+        .with_context(|| format!("layer metadata in {}", path.display()))?;
+    let df = reader
+        .finish()
+        .with_context(|| format!("reading {}", path.display()))?;
+
+    let fids: Vec<i64> = df
+        .column(FID)?
+        .as_materialized_series()
+        .i64()?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    let wkb = df.column(GEOMETRY)?.as_materialized_series().binary()?.clone();
+    let mut geoms = Vec::with_capacity(wkb.len());
+    for (row, bytes) in wkb.iter().enumerate() {
+        let bytes = bytes.with_context(|| format!("{}: row {row} has no geometry", path.display()))?;
+        let parsed = wkb::reader::read_wkb(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: row {row}: bad WKB: {e}", path.display()))?;
+        let geom = parsed
+            .try_to_geometry()
+            .with_context(|| format!("{}: row {row}: unsupported geometry", path.display()))?;
+        geoms.push(geom);
+    }
+    let mut columns = Vec::new();
+    for c in df.columns() {
+        if c.name() == FID || c.name() == GEOMETRY {
+            continue;
+        }
+        columns.push(series_to_column(c.as_materialized_series())?);
+    }
+    Ok(Layer::from_sorted(LayerParts {
+        meta,
+        fids,
+        geometries: Geometries::from_geometries(geoms),
+        columns,
+    }))
+}
+
+/// Loads every layer in `<data dir>/layers`, skipping (and reporting) files
+/// that cannot be read rather than refusing to start.
+pub fn load_all(data_dir: &Path) -> Result<Vec<Layer>> {
+    let dir = layers_dir(data_dir);
+    let mut layers = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(layers),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "parquet")
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        match load(&path) {
+            Ok(layer) => layers.push(layer),
+            Err(e) => tracing::error!("skipping layer file {}: {e:#}", path.display()),
+        }
+    }
+    Ok(layers)
+}
+
+/// Reads only the metadata of a stored layer, if there is one.
+pub fn read_meta(data_dir: &Path, id: &str) -> Option<LayerMeta> {
+    let file = File::open(layer_path(data_dir, id)).ok()?;
+    let mut reader = pl::ParquetReader::new(file);
+    let metadata = reader.get_metadata().ok()?;
+    let json = metadata
+        .key_value_metadata()
+        .as_ref()?
+        .iter()
+        .find(|k| k.key == META_KEY)?
+        .value
+        .clone()?;
+    serde_json::from_str(&json).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{FieldType, Value};
+
+    fn sample_layer() -> Layer {
+        let mut name = Column::new("名称", FieldType::Text);
+        let mut pop = Column::new("JINKO", FieldType::Integer);
+        let mut day = Column::new("opened", FieldType::Date);
+        for (i, v) in ["本郷", "白山", "千駄木"].iter().enumerate() {
+            name.push(Value::Text(v.to_string())).unwrap();
+            pop.push(if i == 1 { Value::Null } else { Value::Integer(100 * i as i64) })
+                .unwrap();
+            day.push(Value::Date(19000 + i as i32)).unwrap();
+        }
+        let poly: geo::Polygon<f64> = geo::polygon![
+            (x: 139.75, y: 35.70), (x: 139.76, y: 35.70), (x: 139.76, y: 35.71), (x: 139.75, y: 35.70)
+        ];
+        Layer::new(LayerParts {
+            meta: LayerMeta {
+                id: "towns".into(),
+                title: "町丁目".into(),
+                ..Default::default()
+            },
+            fids: vec![7, 8, 9],
+            geometries: Geometries::Shapes(vec![
+                poly.clone().into(),
+                geo::Point::new(139.7, 35.7).into(),
+                geo::MultiPolygon(vec![poly]).into(),
+            ]),
+            columns: vec![name, pop, day],
+        })
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = sample_layer();
+        save(dir.path(), &layer).unwrap();
+        let back = load(&layer_path(dir.path(), "towns")).unwrap();
+        assert_eq!(back.meta.title, "町丁目");
+        assert_eq!(back.fids, layer.fids);
+        for row in 0..3 {
+            assert_eq!(back.geometries.get(row), layer.geometries.get(row));
+            for c in 0..3 {
+                assert_eq!(back.columns[c].get(row), layer.columns[c].get(row));
+            }
+        }
+        assert_eq!(back.columns[1].field_type(), FieldType::Integer);
+        assert_eq!(back.columns[2].field_type(), FieldType::Date);
+        // No temporary files remain.
+        let names: Vec<_> = fs::read_dir(layers_dir(dir.path())).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn rejects_ids_that_are_not_safe_file_names() {
+        for bad in ["", "../x", "a/b", "名前", "-x"] {
+            assert!(validate_layer_id(bad).is_err(), "{bad}");
+        }
+        validate_layer_id("flood_a31-2012").unwrap();
+    }
+}

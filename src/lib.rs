@@ -1,0 +1,17 @@
+//! chiiki joins a Japanese municipality's resident registry with its geodata
+//! and answers spatial questions as GeoJSON through OGC API – Features.
+//!
+//! - [`layers`]: features with typed columns, imported through GDAL,
+//!   reprojected with PROJ, stored as GeoParquet, indexed with an R-tree;
+//! - [`api`]: the OGC API – Features service (axum);
+//! - [`auth`]: bearer tokens and roles;
+//! - [`crs`]: the CRSs served and the transformations between them;
+//! - [`demo`]: the demo city built from the real public data.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crs;
+pub mod demo;
+pub mod layers;
