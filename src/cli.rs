@@ -62,6 +62,9 @@ struct ServeArgs {
     /// Address to listen on (default: the config's bind, 127.0.0.1:8080).
     #[arg(long)]
     bind: Option<String>,
+    /// Stop when standard input closes (for supervisors and test harnesses).
+    #[arg(long, hide = true)]
+    exit_on_stdin_close: bool,
 }
 
 #[derive(Args)]
@@ -143,7 +146,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(b) = args.bind {
                 config.bind = b;
             }
-            serve(config)
+            serve(config, args.exit_on_stdin_close)
         }
         Command::Import(args) => import(args, &config),
         Command::Layers(args) => {
@@ -163,7 +166,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn serve(config: Config) -> Result<()> {
+fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let layers = store::load_all(&config.data_dir)?;
     tracing::info!(
@@ -173,6 +176,12 @@ fn serve(config: Config) -> Result<()> {
         started.elapsed()
     );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if exit_on_stdin_close {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+    }
     runtime.block_on(crate::api::serve(&config, layers))
 }
 
@@ -256,5 +265,5 @@ fn demo(args: DemoArgs) -> Result<()> {
         return Ok(());
     }
     println!("serving at http://{}/ — try: ogrinfo OAPIF:http://{}/", args.bind, args.bind);
-    serve(config)
+    serve(config, false)
 }

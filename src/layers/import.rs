@@ -362,7 +362,7 @@ fn read_one(
             continue;
         };
         if source_geom.is_empty() {
-            report.rejected.push(format!("{name}: geometry is empty"));
+            report.rejected.push(format!("{name}: has no geometry (empty)"));
             continue;
         }
         let mut g = source_geom.clone();

@@ -408,10 +408,7 @@ mod tests {
     #[test]
     fn polygon_bbox_uses_exact_intersection() {
         // An L-shaped polygon whose bounding box covers the query but whose area does not.
-        let poly: geo::Polygon<f64> = geo::polygon![
-            (x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 1.0), (x: 1.0, y: 1.0),
-            (x: 1.0, y: 10.0), (x: 0.0, y: 10.0), (x: 0.0, y: 0.0)
-        ];
+        let poly: geo::Polygon<f64> = geo::Polygon::new(geo::LineString::from(vec![(0.0, 0.0), (10.0, 0.0), (10.0, 1.0), (1.0, 1.0), (1.0, 10.0), (0.0, 10.0), (0.0, 0.0)]), vec![]);
         let layer = Layer::new(LayerParts {
             meta: LayerMeta::default(),
             fids: vec![1],

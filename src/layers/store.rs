@@ -325,9 +325,7 @@ mod tests {
                 .unwrap();
             day.push(Value::Date(19000 + i as i32)).unwrap();
         }
-        let poly: geo::Polygon<f64> = geo::polygon![
-            (x: 139.75, y: 35.70), (x: 139.76, y: 35.70), (x: 139.76, y: 35.71), (x: 139.75, y: 35.70)
-        ];
+        let poly: geo::Polygon<f64> = geo::Polygon::new(geo::LineString::from(vec![(139.75, 35.70), (139.76, 35.70), (139.76, 35.71), (139.75, 35.70)]), vec![]);
         Layer::new(LayerParts {
             meta: LayerMeta {
                 id: "towns".into(),

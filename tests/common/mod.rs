@@ -1,0 +1,202 @@
+//! Shared test harness: builds the demo city from the real data once per test
+//! binary, adds the test's own layers, and runs the real `chiiki` server on a
+//! free port. The server stops when the test process ends (its stdin closes).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_chiiki")
+}
+
+/// The real public data, as the project resolves it (flag, env, default).
+pub fn real_data() -> PathBuf {
+    match std::env::var("CHIIKI_REAL_DATA") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real"),
+    }
+}
+
+pub fn run(args: &[&str]) -> std::process::Output {
+    let out = Command::new(bin())
+        .args(args)
+        .env("CHIIKI_REAL_DATA", real_data())
+        .output()
+        .expect("running chiiki");
+    out
+}
+
+pub fn run_ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "chiiki {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub struct Server {
+    pub base: String,
+    pub data: PathBuf,
+    pub tokens: BTreeMap<String, String>,
+    child: Mutex<Child>,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn token(&self, role: &str) -> &str {
+        &self.tokens[role]
+    }
+}
+
+/// A per-binary scratch directory under cargo's target tmp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let stem = exe.file_stem().unwrap().to_string_lossy().to_string();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{stem}-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes the test's own small layers: a private layer of synthetic bridge
+/// inspections (with dates, for `datetime`) in 文京区.
+pub fn write_inspections_geojson(path: &Path) {
+    let mut features = Vec::new();
+    // 40 synthetic bridges along a line near 神田川, inspected 2019–2023.
+    for i in 0..40 {
+        let lon = 139.715 + i as f64 * 0.0012;
+        let lat = 35.708 + (i as f64 * 0.37).sin() * 0.002;
+        let year = 2019 + (i % 5);
+        let month = 1 + (i % 12);
+        let grade = ["I", "II", "III", "IV"][i % 4];
+        features.push(serde_json::json!({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {
+                "bridge_id": 1000 + i,
+                "name": format!("神田川橋梁{i}"),
+                "grade": grade,
+                "inspected": format!("{year}-{month:02}-15"),
+                "span_m": 8.5 + i as f64 * 0.25,
+            }
+        }));
+    }
+    let fc = serde_json::json!({"type": "FeatureCollection", "features": features});
+    std::fs::write(path, serde_json::to_string_pretty(&fc).unwrap()).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The demo city plus the test layers, served once per test binary.
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let data = scratch("data");
+        run_ok(&["demo", "--data", data.to_str().unwrap(), "--no-serve"]);
+        let geojson = scratch("src").join("inspections.geojson");
+        write_inspections_geojson(&geojson);
+        run_ok(&[
+            "import",
+            "bridge_inspections",
+            geojson.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--id-field",
+            "bridge_id",
+            "--roles",
+            "planner,analyst",
+            "--title",
+            "橋梁点検 (synthetic)",
+        ]);
+        let tokens: BTreeMap<String, String> =
+            serde_json::from_str(&std::fs::read_to_string(data.join("demo-tokens.json")).unwrap()).unwrap();
+        let port = free_port();
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--config",
+                data.join("chiiki.toml").to_str().unwrap(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--exit-on-stdin-close",
+            ])
+            .env("CHIIKI_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting chiiki serve");
+        // Wait for the "serving at" line, then for the port to answer.
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let started = Instant::now();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("serving at") => break,
+                Some(Ok(_)) => continue,
+                _ => panic!("chiiki serve exited before serving"),
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let base = format!("http://127.0.0.1:{port}");
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            base,
+            data,
+            tokens,
+            child: Mutex::new(child),
+        }
+    })
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+pub fn get(url: &str) -> reqwest::blocking::Response {
+    client().get(url).send().expect("HTTP request")
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    let r = get(url);
+    assert!(r.status().is_success(), "GET {url} -> {}: {}", r.status(), r.text().unwrap_or_default());
+    r.json().expect("JSON body")
+}
+
+/// Runs a command (GDAL, PROJ, python) and returns stdout, failing the test
+/// with its stderr when it fails.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required for this test ({e}); .ci/run installs it"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
