@@ -26,7 +26,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Planner, Role::Health, Role::Analyst, Role::Public];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Planner,
+        Role::Health,
+        Role::Analyst,
+        Role::Public,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -82,7 +88,10 @@ pub enum Decision {
 
 /// Whether `who` may read a layer with `access`.
 pub fn decide(who: &Principal, access: &Access) -> Decision {
-    if access.public || who.role == Role::Admin || access.roles.iter().any(|r| r == who.role.as_str()) {
+    if access.public
+        || who.role == Role::Admin
+        || access.roles.iter().any(|r| r == who.role.as_str())
+    {
         Decision::Allow
     } else if who.is_anonymous() {
         Decision::NeedsToken
@@ -135,7 +144,10 @@ impl TokenStore {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(TokenError::Malformed)?;
-        let (name, role) = self.by_hash.get(&sha256_hex(token)).ok_or(TokenError::Unknown)?;
+        let (name, role) = self
+            .by_hash
+            .get(&sha256_hex(token))
+            .ok_or(TokenError::Unknown)?;
         Ok(Principal {
             token_name: Some(name.clone()),
             role: *role,
@@ -167,11 +179,23 @@ mod tests {
     #[test]
     fn tokens_resolve_to_roles() {
         let s = store();
-        assert_eq!(s.authenticate(Some("Bearer s3cret")).unwrap().role, Role::Planner);
-        assert_eq!(s.authenticate(Some("Bearer plain")).unwrap().role, Role::Analyst);
+        assert_eq!(
+            s.authenticate(Some("Bearer s3cret")).unwrap().role,
+            Role::Planner
+        );
+        assert_eq!(
+            s.authenticate(Some("Bearer plain")).unwrap().role,
+            Role::Analyst
+        );
         assert!(s.authenticate(None).unwrap().is_anonymous());
-        assert_eq!(s.authenticate(Some("Bearer nope")), Err(TokenError::Unknown));
-        assert_eq!(s.authenticate(Some("Basic abc")), Err(TokenError::Malformed));
+        assert_eq!(
+            s.authenticate(Some("Bearer nope")),
+            Err(TokenError::Unknown)
+        );
+        assert_eq!(
+            s.authenticate(Some("Basic abc")),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]
@@ -195,7 +219,10 @@ mod tests {
         assert_eq!(decide(&planner, &private), Decision::Allow);
         assert_eq!(decide(&admin, &private), Decision::Allow);
         assert_eq!(decide(&analyst, &private), Decision::Forbidden);
-        assert_eq!(decide(&Principal::anonymous(), &private), Decision::NeedsToken);
+        assert_eq!(
+            decide(&Principal::anonymous(), &private),
+            Decision::NeedsToken
+        );
         let open = Access {
             public: true,
             roles: vec![],

@@ -12,7 +12,11 @@ use crate::layers::import::{read_files, ImportOptions};
 use crate::layers::{store, Access, Layer};
 
 #[derive(Parser)]
-#[command(name = "chiiki", version, about = "Resident registry × municipal geodata, served as OGC API – Features")]
+#[command(
+    name = "chiiki",
+    version,
+    about = "Resident registry × municipal geodata, served as OGC API – Features"
+)]
 struct Cli {
     /// Config file (TOML). Every setting has a default.
     #[arg(long, global = true, env = "CHIIKI_CONFIG")]
@@ -28,7 +32,7 @@ enum Command {
     /// Serve the layers of a data directory.
     Serve(ServeArgs),
     /// Import a vector file (GeoJSON, Shapefile, GeoPackage, FlatGeobuf, CSV…) as a layer.
-    Import(ImportArgs),
+    Import(Box<ImportArgs>),
     /// List the layers of a data directory.
     Layers(DataArgs),
 }
@@ -148,7 +152,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             serve(config, args.exit_on_stdin_close)
         }
-        Command::Import(args) => import(args, &config),
+        Command::Import(args) => import(*args, &config),
         Command::Layers(args) => {
             let dir = args.data.unwrap_or(config.data_dir);
             for layer in store::load_all(&dir)? {
@@ -158,7 +162,11 @@ fn run(cli: Cli) -> Result<()> {
                     layer.len(),
                     layer.geometries.type_name(),
                     layer.meta.title,
-                    if layer.meta.access.public { "  [public]" } else { "" }
+                    if layer.meta.access.public {
+                        "  [public]"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())
@@ -238,7 +246,11 @@ fn import(args: ImportArgs, config: &Config) -> Result<()> {
 
 fn demo(args: DemoArgs) -> Result<()> {
     let real = real_data_dir(args.real_data.as_deref());
-    println!("building the demo city from {} into {}", real.display(), args.data.display());
+    println!(
+        "building the demo city from {} into {}",
+        real.display(),
+        args.data.display()
+    );
     let started = std::time::Instant::now();
     let built = crate::demo::build(&real, &args.data)?;
     for b in &built {
@@ -247,7 +259,11 @@ fn demo(args: DemoArgs) -> Result<()> {
             b.id,
             b.features,
             if b.rebuilt { "imported" } else { "unchanged" },
-            if b.notes.is_empty() { String::new() } else { format!("  ({})", b.notes.join("; ")) }
+            if b.notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", b.notes.join("; "))
+            }
         );
     }
     let tokens = crate::demo::demo_tokens(&args.data)?;
@@ -255,7 +271,10 @@ fn demo(args: DemoArgs) -> Result<()> {
     // The saved config points at its own directory so `serve --config` works from anywhere.
     let mut saved = config.clone();
     saved.data_dir = PathBuf::from(".");
-    crate::demo::write_atomically(&args.data.join("chiiki.toml"), toml::to_string_pretty(&saved)?.as_bytes())?;
+    crate::demo::write_atomically(
+        &args.data.join("chiiki.toml"),
+        toml::to_string_pretty(&saved)?.as_bytes(),
+    )?;
     println!(
         "demo ready in {:.1?}; access tokens (one per role) in {}",
         started.elapsed(),
@@ -264,6 +283,9 @@ fn demo(args: DemoArgs) -> Result<()> {
     if args.no_serve {
         return Ok(());
     }
-    println!("serving at http://{}/ — try: ogrinfo OAPIF:http://{}/", args.bind, args.bind);
+    println!(
+        "serving at http://{}/ — try: ogrinfo OAPIF:http://{}/",
+        args.bind, args.bind
+    );
     serve(config, false)
 }

@@ -139,12 +139,17 @@ impl Config {
                 config.data_dir = dir.join(&config.data_dir);
             }
         }
-        config.validate().with_context(|| format!("in config {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("in config {}", path.display()))?;
         Ok(config)
     }
 
     pub fn validate(&self) -> Result<()> {
-        anyhow::ensure!(self.server.max_limit >= 1, "server.max_limit must be at least 1");
+        anyhow::ensure!(
+            self.server.max_limit >= 1,
+            "server.max_limit must be at least 1"
+        );
         anyhow::ensure!(
             (1..=self.server.max_limit).contains(&self.server.default_limit),
             "server.default_limit must be between 1 and server.max_limit"

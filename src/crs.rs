@@ -49,7 +49,12 @@ pub enum CrsError {
 impl Crs {
     /// Every CRS chiiki serves and accepts for `bbox-crs`.
     pub fn supported() -> Vec<Crs> {
-        let mut out = vec![Crs::Crs84, Crs::Epsg(4326), Crs::Epsg(6668), Crs::Epsg(3857)];
+        let mut out = vec![
+            Crs::Crs84,
+            Crs::Epsg(4326),
+            Crs::Epsg(6668),
+            Crs::Epsg(3857),
+        ];
         out.extend((6669..=6687).map(Crs::Epsg));
         out.extend((2443..=2461).map(Crs::Epsg));
         out
@@ -183,7 +188,10 @@ impl Transform {
         if crs.is_storage_equivalent() {
             return Ok(Transform::identity());
         }
-        Transform::new(&Crs::Epsg(STORAGE_EPSG).proj_definition(), &crs.proj_definition())
+        Transform::new(
+            &Crs::Epsg(STORAGE_EPSG).proj_definition(),
+            &crs.proj_definition(),
+        )
     }
 
     /// From `crs` to the storage CRS.
@@ -191,7 +199,10 @@ impl Transform {
         if crs.is_storage_equivalent() {
             return Ok(Transform::identity());
         }
-        Transform::new(&crs.proj_definition(), &Crs::Epsg(STORAGE_EPSG).proj_definition())
+        Transform::new(
+            &crs.proj_definition(),
+            &Crs::Epsg(STORAGE_EPSG).proj_definition(),
+        )
     }
 
     pub fn identity() -> Transform {
@@ -252,7 +263,9 @@ impl Transform {
             geom.map_coords_in_place(|c| match p.convert((c.x, c.y)) {
                 Ok((x, y)) => geo::coord! { x: x, y: y },
                 Err(e) => {
-                    failure_ref.borrow_mut().get_or_insert_with(|| e.to_string());
+                    failure_ref
+                        .borrow_mut()
+                        .get_or_insert_with(|| e.to_string());
                     geo::coord! { x: f64::NAN, y: f64::NAN }
                 }
             });

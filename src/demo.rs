@@ -83,7 +83,12 @@ fn fingerprint(files: &[PathBuf]) -> Result<String> {
     h.update(DEMO_FORMAT.as_bytes());
     for f in files {
         let md = std::fs::metadata(f).with_context(|| format!("reading {}", f.display()))?;
-        h.update(f.file_name().unwrap_or_default().to_string_lossy().as_bytes());
+        h.update(
+            f.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update(md.len().to_le_bytes());
         let mtime = md
             .modified()
@@ -142,8 +147,8 @@ pub fn build(real_data: &Path, data_dir: &Path) -> Result<Vec<BuiltLayer>> {
             },
             ..Default::default()
         };
-        let (mut parts, report) =
-            read_files(&files, &opts).with_context(|| format!("building demo layer {}", demo.id))?;
+        let (mut parts, report) = read_files(&files, &opts)
+            .with_context(|| format!("building demo layer {}", demo.id))?;
         parts.meta.fingerprint = print;
         let layer = Layer::new(parts);
         store::save(data_dir, &layer)?;
@@ -177,7 +182,10 @@ pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut tokens = BTreeMap::new();
     for role in Role::ALL {
         let secret: [u8; 24] = rand::random();
-        tokens.insert(role.as_str().to_string(), format!("demo-{}-{}", role, hex::encode(secret)));
+        tokens.insert(
+            role.as_str().to_string(),
+            format!("demo-{}-{}", role, hex::encode(secret)),
+        );
     }
     write_atomically(&path, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
     Ok(tokens)
@@ -214,7 +222,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     ));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;

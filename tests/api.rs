@@ -10,16 +10,36 @@ use serde_json::Value;
 fn landing_page_links_and_conformance() {
     let s = server();
     let landing = get_json(&s.url("/"));
-    let rels: Vec<&str> = landing["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
+    let rels: Vec<&str> = landing["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
     for rel in ["self", "service-desc", "service-doc", "conformance", "data"] {
         assert!(rels.contains(&rel), "landing page lacks {rel}: {rels:?}");
     }
-    let desc = landing["links"].as_array().unwrap().iter().find(|l| l["rel"] == "service-desc").unwrap();
+    let desc = landing["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "service-desc")
+        .unwrap();
     assert_eq!(desc["type"], "application/vnd.oai.openapi+json;version=3.0");
 
     let conf = get_json(&s.url("/conformance"));
-    let classes: Vec<&str> = conf["conformsTo"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    for c in ["conf/core", "conf/geojson", "conf/oas30", "ogcapi-features-2/1.0/conf/crs"] {
+    let classes: Vec<&str> = conf["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "conf/core",
+        "conf/geojson",
+        "conf/oas30",
+        "ogcapi-features-2/1.0/conf/crs",
+    ] {
         assert!(classes.iter().any(|x| x.contains(c)), "missing {c}");
     }
 }
@@ -58,8 +78,13 @@ fn openapi_is_self_contained_and_lists_queryables() {
         let pointer = &r[1..];
         assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
     }
-    let params = doc["paths"]["/collections/bunkyo_towns/items"]["get"]["parameters"].as_array().unwrap();
-    assert!(params.iter().any(|p| p["name"] == "JINKO"), "queryable JINKO not a parameter");
+    let params = doc["paths"]["/collections/bunkyo_towns/items"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        params.iter().any(|p| p["name"] == "JINKO"),
+        "queryable JINKO not a parameter"
+    );
     let bbox = &doc["components"]["parameters"]["bbox"];
     assert_eq!(bbox["style"], "form");
     assert_eq!(bbox["explode"], false);
@@ -70,15 +95,36 @@ fn collection_metadata() {
     let s = server();
     let c = get_json(&s.url("/collections/bunkyo_towns"));
     assert_eq!(c["id"], "bunkyo_towns");
-    let items = c["links"].as_array().unwrap().iter().find(|l| l["rel"] == "items").unwrap();
+    let items = c["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "items")
+        .unwrap();
     assert_eq!(items["type"], "application/geo+json");
-    assert_eq!(c["extent"]["spatial"]["crs"], "http://www.opengis.net/def/crs/OGC/1.3/CRS84");
+    assert_eq!(
+        c["extent"]["spatial"]["crs"],
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    );
     let bbox = c["extent"]["spatial"]["bbox"][0].as_array().unwrap();
     // 文京区 lies within these bounds (source extent 139.717–139.773, 35.699–35.736).
-    assert!((bbox[0].as_f64().unwrap() - 139.717272).abs() < 1e-5, "{bbox:?}");
-    assert!((bbox[3].as_f64().unwrap() - 35.735923).abs() < 1e-5, "{bbox:?}");
-    assert!(c["crs"].as_array().unwrap().iter().any(|x| x == "http://www.opengis.net/def/crs/EPSG/0/6677"));
-    assert_eq!(c["storageCrs"], "http://www.opengis.net/def/crs/EPSG/0/6668");
+    assert!(
+        (bbox[0].as_f64().unwrap() - 139.717272).abs() < 1e-5,
+        "{bbox:?}"
+    );
+    assert!(
+        (bbox[3].as_f64().unwrap() - 35.735923).abs() < 1e-5,
+        "{bbox:?}"
+    );
+    assert!(c["crs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == "http://www.opengis.net/def/crs/EPSG/0/6677"));
+    assert_eq!(
+        c["storageCrs"],
+        "http://www.opengis.net/def/crs/EPSG/0/6668"
+    );
 
     let q = get(&s.url("/collections/bunkyo_towns/queryables"));
     assert_eq!(q.headers()["content-type"], "application/schema+json");
@@ -92,7 +138,10 @@ fn items_page_with_links_counts_and_media_type() {
     let s = server();
     let r = get(&s.url("/collections/flood_a31_tokyo/items?limit=100&offset=200"));
     assert_eq!(r.headers()["content-type"], "application/geo+json");
-    assert_eq!(r.headers()["content-crs"], "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>");
+    assert_eq!(
+        r.headers()["content-crs"],
+        "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    );
     let page: Value = r.json().unwrap();
     assert_eq!(page["type"], "FeatureCollection");
     assert_eq!(page["numberMatched"], 7303);
@@ -100,10 +149,18 @@ fn items_page_with_links_counts_and_media_type() {
     assert_eq!(page["features"].as_array().unwrap().len(), 100);
     assert!(page["timeStamp"].as_str().unwrap().ends_with('Z'));
     let link = |rel: &str| {
-        page["links"].as_array().unwrap().iter().find(|l| l["rel"] == rel).map(|l| l["href"].as_str().unwrap().to_string())
+        page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == rel)
+            .map(|l| l["href"].as_str().unwrap().to_string())
     };
     let next = link("next").expect("next link");
-    assert!(next.contains("offset=300") && next.contains("limit=100"), "{next}");
+    assert!(
+        next.contains("offset=300") && next.contains("limit=100"),
+        "{next}"
+    );
     let prev = link("prev").expect("prev link");
     assert!(prev.contains("offset=100"), "{prev}");
 
@@ -113,14 +170,26 @@ fn items_page_with_links_counts_and_media_type() {
     while let Some(u) = url {
         let page = get_json(&u);
         for f in page["features"].as_array().unwrap() {
-            assert!(seen.insert(f["id"].as_i64().unwrap()), "feature {} twice", f["id"]);
+            assert!(
+                seen.insert(f["id"].as_i64().unwrap()),
+                "feature {} twice",
+                f["id"]
+            );
         }
-        url = page["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").map(|l| l["href"].as_str().unwrap().to_string());
+        url = page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+            .map(|l| l["href"].as_str().unwrap().to_string());
     }
     assert_eq!(seen.len(), 68);
 
     // Default limit 10; larger limits are clamped to the configured maximum.
-    assert_eq!(get_json(&s.url("/collections/flood_a31_tokyo/items"))["numberReturned"], 10);
+    assert_eq!(
+        get_json(&s.url("/collections/flood_a31_tokyo/items"))["numberReturned"],
+        10
+    );
     let big = get_json(&s.url("/collections/flood_a31_tokyo/items?limit=999999"));
     assert_eq!(big["numberReturned"], 7303);
 }
@@ -129,7 +198,10 @@ fn items_page_with_links_counts_and_media_type() {
 fn large_pages_stream_valid_json() {
     let s = server();
     let r = get(&s.url("/collections/flood_a31_tokyo/items?limit=5000&properties="));
-    assert!(r.headers().get("content-length").is_none(), "a 5,000-feature page should be streamed (chunked)");
+    assert!(
+        r.headers().get("content-length").is_none(),
+        "a 5,000-feature page should be streamed (chunked)"
+    );
     let page: Value = r.json().unwrap();
     assert_eq!(page["numberReturned"], 5000);
     assert_eq!(page["features"].as_array().unwrap().len(), 5000);
@@ -147,7 +219,10 @@ fn bbox_filters_by_exact_intersection() {
     let n = page["numberMatched"].as_u64().unwrap();
     // Brute force: every polygon from the full layer that intersects the box.
     let all = get_json(&s.url("/collections/bunkyo_towns/items?limit=1000"));
-    let rect = geo::Rect::new(geo::coord! {x: bbox[0], y: bbox[1]}, geo::coord! {x: bbox[2], y: bbox[3]});
+    let rect = geo::Rect::new(
+        geo::coord! {x: bbox[0], y: bbox[1]},
+        geo::coord! {x: bbox[2], y: bbox[3]},
+    );
     let mut expected = 0;
     for f in all["features"].as_array().unwrap() {
         let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
@@ -175,20 +250,30 @@ fn properties_selection_and_equality_filters() {
     assert_eq!(props.keys().collect::<Vec<_>>(), vec!["JINKO", "S_NAME"]);
 
     // S_NAME is CP932 in the source .dbf; it must arrive as proper UTF-8.
-    let hakusan = get_json(&s.url("/collections/bunkyo_towns/items?S_NAME=%E7%99%BD%E5%B1%B1%E4%B8%80%E4%B8%81%E7%9B%AE"));
+    let hakusan = get_json(&s.url(
+        "/collections/bunkyo_towns/items?S_NAME=%E7%99%BD%E5%B1%B1%E4%B8%80%E4%B8%81%E7%9B%AE",
+    ));
     assert_eq!(hakusan["numberMatched"], 1, "白山一丁目");
     assert_eq!(hakusan["features"][0]["properties"]["S_NAME"], "白山一丁目");
 
     // Integer equality agrees with a scan of the whole layer.
     let all = get_json(&s.url("/collections/bunkyo_towns/items?limit=100"));
     let jinko = all["features"][0]["properties"]["JINKO"].as_i64().unwrap();
-    let expected = all["features"].as_array().unwrap().iter().filter(|f| f["properties"]["JINKO"] == jinko).count();
+    let expected = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["JINKO"] == jinko)
+        .count();
     let filtered = get_json(&s.url(&format!("/collections/bunkyo_towns/items?JINKO={jinko}")));
     assert_eq!(filtered["numberMatched"], expected);
 
     // Japanese property names work as parameters too.
     let shelters = get_json(&s.url("/collections/shelters_emergency/items?%E9%83%BD%E9%81%93%E5%BA%9C%E7%9C%8C%E5%90%8D%E5%8F%8A%E3%81%B3%E5%B8%82%E7%94%BA%E6%9D%91%E5%90%8D=%E6%9D%B1%E4%BA%AC%E9%83%BD%E6%96%87%E4%BA%AC%E5%8C%BA"));
-    assert_eq!(shelters["numberMatched"], 7, "文京区 has 7 指定緊急避難場所 in the source");
+    assert_eq!(
+        shelters["numberMatched"], 7,
+        "文京区 has 7 指定緊急避難場所 in the source"
+    );
 }
 
 #[test]
@@ -203,7 +288,12 @@ fn single_feature_and_its_links() {
     assert_eq!(f["id"], id);
     assert_eq!(f["properties"]["NO"], id, "NO is the id field");
     assert_eq!(f["geometry"], page["features"][0]["geometry"]);
-    let rels: Vec<&str> = f["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
+    let rels: Vec<&str> = f["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
     assert_eq!(rels, vec!["self", "collection"]);
 }
 
@@ -215,7 +305,10 @@ fn assert_error(url: &str, status: u16, needle: &str) {
     let desc = body["description"].as_str().unwrap();
     assert!(body["code"].is_string());
     assert!(desc.contains(needle), "{url}: '{desc}' lacks '{needle}'");
-    assert!(!desc.contains("/src/") && !desc.contains("panicked"), "{desc}");
+    assert!(
+        !desc.contains("/src/") && !desc.contains("panicked"),
+        "{desc}"
+    );
 }
 
 #[test]
@@ -231,19 +324,30 @@ fn every_error_path_is_json_with_the_right_status() {
     assert_error(&format!("{items}?bbox=a,b,c,d"), 400, "bbox");
     assert_error(&format!("{items}?bbox=139.8,35.7,139.7,35.8"), 400, "bbox");
     assert_error(&format!("{items}?crs=EPSG:9999999"), 400, "crs");
-    assert_error(&format!("{items}?bbox-crs=foo&bbox=1,2,3,4"), 400, "bbox-crs");
+    assert_error(
+        &format!("{items}?bbox-crs=foo&bbox=1,2,3,4"),
+        400,
+        "bbox-crs",
+    );
     assert_error(&format!("{items}?datetime=yesterday"), 400, "datetime");
     assert_error(&format!("{items}?properties=nope"), 400, "nope");
     assert_error(&format!("{items}?JINKO=many"), 400, "JINKO");
     assert_error(&format!("{items}?f=xml"), 400, "f=xml");
     assert_error(&s.url("/collections/nope"), 404, "nope");
     assert_error(&s.url("/collections/nope/items"), 404, "nope");
-    assert_error(&s.url("/collections/bunkyo_towns/items/99999999"), 404, "99999999");
+    assert_error(
+        &s.url("/collections/bunkyo_towns/items/99999999"),
+        404,
+        "99999999",
+    );
     assert_error(&s.url("/collections/bunkyo_towns/items/abc"), 404, "abc");
     assert_error(&s.url("/collections?bogus=1"), 400, "bogus");
     assert_error(&s.url("/no/such/path"), 404, "no such");
     // The server keeps serving after all of that.
-    assert_eq!(get_json(&s.url("/collections/bunkyo_towns/items?limit=1"))["numberReturned"], 1);
+    assert_eq!(
+        get_json(&s.url("/collections/bunkyo_towns/items?limit=1"))["numberReturned"],
+        1
+    );
 }
 
 #[test]
@@ -260,7 +364,11 @@ fn private_layers_need_the_right_role() {
     assert_eq!(with(s.token("health")).status().as_u16(), 403);
     assert_eq!(with(s.token("public")).status().as_u16(), 403);
     assert_eq!(with("forged-token").status().as_u16(), 401);
-    let malformed = client().get(&url).header("Authorization", "Basic Zm9vOmJhcg==").send().unwrap();
+    let malformed = client()
+        .get(&url)
+        .header("Authorization", "Basic Zm9vOmJhcg==")
+        .send()
+        .unwrap();
     assert_eq!(malformed.status().as_u16(), 401);
 
     // Listed only for callers who may read it.
@@ -270,13 +378,22 @@ fn private_layers_need_the_right_role() {
             req = req.bearer_auth(t);
         }
         let v: Value = req.send().unwrap().json().unwrap();
-        v["collections"].as_array().unwrap().iter().any(|c| c["id"] == "bridge_inspections")
+        v["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "bridge_inspections")
     };
     assert!(!listed(None));
     assert!(!listed(Some(s.token("health"))));
     assert!(listed(Some(s.token("planner"))));
     // Public layers need no token.
-    assert_eq!(get(&s.url("/collections/shelters_emergency/items")).status().as_u16(), 200);
+    assert_eq!(
+        get(&s.url("/collections/shelters_emergency/items"))
+            .status()
+            .as_u16(),
+        200
+    );
 }
 
 #[test]
@@ -284,7 +401,9 @@ fn datetime_filters_on_the_time_field() {
     let s = server();
     let url = |q: &str| {
         let v: Value = client()
-            .get(s.url(&format!("/collections/bridge_inspections/items?limit=100&{q}")))
+            .get(s.url(&format!(
+                "/collections/bridge_inspections/items?limit=100&{q}"
+            )))
             .bearer_auth(s.token("planner"))
             .send()
             .unwrap()
@@ -295,13 +414,33 @@ fn datetime_filters_on_the_time_field() {
     let all = url("");
     assert_eq!(all["numberMatched"], 40);
     let count = |pred: &dyn Fn(&str) -> bool| {
-        all["features"].as_array().unwrap().iter().filter(|f| pred(f["properties"]["inspected"].as_str().unwrap())).count()
+        all["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| pred(f["properties"]["inspected"].as_str().unwrap()))
+            .count()
     };
-    assert_eq!(url("datetime=2021-01-01/2021-12-31")["numberMatched"], count(&|d| d.starts_with("2021")));
-    assert_eq!(url("datetime=../2019-12-31")["numberMatched"], count(&|d| d < "2020"));
-    assert_eq!(url("datetime=2023-01-01T00:00:00Z/..")["numberMatched"], count(&|d| d >= "2023"));
-    let day = all["features"][0]["properties"]["inspected"].as_str().unwrap().to_string();
-    assert_eq!(url(&format!("datetime={day}"))["numberMatched"], count(&|d| d == day));
+    assert_eq!(
+        url("datetime=2021-01-01/2021-12-31")["numberMatched"],
+        count(&|d| d.starts_with("2021"))
+    );
+    assert_eq!(
+        url("datetime=../2019-12-31")["numberMatched"],
+        count(&|d| d < "2020")
+    );
+    assert_eq!(
+        url("datetime=2023-01-01T00:00:00Z/..")["numberMatched"],
+        count(&|d| d >= "2023")
+    );
+    let day = all["features"][0]["properties"]["inspected"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        url(&format!("datetime={day}"))["numberMatched"],
+        count(&|d| d == day)
+    );
     let c = client()
         .get(s.url("/collections/bridge_inspections"))
         .bearer_auth(s.token("planner"))
@@ -309,12 +448,18 @@ fn datetime_filters_on_the_time_field() {
         .unwrap()
         .json::<Value>()
         .unwrap();
-    assert!(c["extent"]["temporal"]["interval"][0][0].as_str().unwrap().starts_with("2019"));
+    assert!(c["extent"]["temporal"]["interval"][0][0]
+        .as_str()
+        .unwrap()
+        .starts_with("2019"));
 }
 
 /// Transforms lon/lat to EPSG:6677 with cs2cs (PROJ's own tool).
 fn cs2cs_to_6677(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let input: String = points.iter().map(|(lon, lat)| format!("{lat} {lon}\n")).collect();
+    let input: String = points
+        .iter()
+        .map(|(lon, lat)| format!("{lat} {lon}\n"))
+        .collect();
     let mut child = std::process::Command::new("cs2cs")
         .args(["-f", "%.6f", "EPSG:6668", "EPSG:6677"])
         .stdin(std::process::Stdio::piped())
@@ -322,13 +467,22 @@ fn cs2cs_to_6677(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
         .spawn()
         .expect("cs2cs (proj-bin) is required");
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| {
-            let v: Vec<f64> = l.split_whitespace().take(2).map(|x| x.parse().unwrap()).collect();
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .take(2)
+                .map(|x| x.parse().unwrap())
+                .collect();
             // EPSG:6677 axis order: X (northing), Y (easting).
             (v[0], v[1])
         })
@@ -340,31 +494,58 @@ fn crs_round_trip_agrees_with_cs2cs() {
     let s = server();
     let base = "/collections/shelters_evacuation/items?limit=50&bbox=139.70,35.69,139.78,35.74";
     let lonlat = get_json(&s.url(base));
-    let r = get(&s.url(&format!("{base}&crs=http://www.opengis.net/def/crs/EPSG/0/6677")));
-    assert_eq!(r.headers()["content-crs"], "<http://www.opengis.net/def/crs/EPSG/0/6677>");
+    let r = get(&s.url(&format!(
+        "{base}&crs=http://www.opengis.net/def/crs/EPSG/0/6677"
+    )));
+    assert_eq!(
+        r.headers()["content-crs"],
+        "<http://www.opengis.net/def/crs/EPSG/0/6677>"
+    );
     let zone: Value = r.json().unwrap();
-    let pts: Vec<(f64, f64)> = lonlat["features"].as_array().unwrap().iter()
-        .map(|f| (f["geometry"]["coordinates"][0].as_f64().unwrap(), f["geometry"]["coordinates"][1].as_f64().unwrap()))
+    let pts: Vec<(f64, f64)> = lonlat["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["geometry"]["coordinates"][0].as_f64().unwrap(),
+                f["geometry"]["coordinates"][1].as_f64().unwrap(),
+            )
+        })
         .collect();
     assert!(pts.len() > 10);
     let expected = cs2cs_to_6677(&pts);
     for (f, (x, y)) in zone["features"].as_array().unwrap().iter().zip(&expected) {
         let c = &f["geometry"]["coordinates"];
-        assert!((c[0].as_f64().unwrap() - x).abs() < 1e-3, "northing {c} vs {x}");
-        assert!((c[1].as_f64().unwrap() - y).abs() < 1e-3, "easting {c} vs {y}");
+        assert!(
+            (c[0].as_f64().unwrap() - x).abs() < 1e-3,
+            "northing {c} vs {x}"
+        );
+        assert!(
+            (c[1].as_f64().unwrap() - y).abs() < 1e-3,
+            "easting {c} vs {y}"
+        );
     }
 
     // Back: a bbox given in EPSG:6677 (northing first) selects the same features.
     let (mut n0, mut e0, mut n1, mut e1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for (n, e) in &expected {
-        n0 = n0.min(*n); n1 = n1.max(*n); e0 = e0.min(*e); e1 = e1.max(*e);
+        n0 = n0.min(*n);
+        n1 = n1.max(*n);
+        e0 = e0.min(*e);
+        e1 = e1.max(*e);
     }
     let back = get_json(&s.url(&format!(
         "/collections/shelters_evacuation/items?limit=100&bbox={},{},{},{}&bbox-crs=EPSG:6677&crs=EPSG:6668",
         n0 - 0.01, e0 - 0.01, n1 + 0.01, e1 + 0.01
     )));
     let ids = |v: &Value| {
-        let mut ids: Vec<i64> = v["features"].as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect();
+        let mut ids: Vec<i64> = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect();
         ids.sort();
         ids
     };
@@ -373,15 +554,43 @@ fn crs_round_trip_agrees_with_cs2cs() {
         assert!(ids_back.contains(&id), "feature {id} lost in the 6677 bbox");
     }
     // EPSG:6668 output is latitude first, and equals the stored lon/lat.
-    let f0 = back["features"].as_array().unwrap().iter().find(|f| f["id"] == lonlat["features"][0]["id"]).unwrap();
-    assert_eq!(f0["geometry"]["coordinates"][0], lonlat["features"][0]["geometry"]["coordinates"][1]);
-    assert_eq!(f0["geometry"]["coordinates"][1], lonlat["features"][0]["geometry"]["coordinates"][0]);
+    let f0 = back["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == lonlat["features"][0]["id"])
+        .unwrap();
+    assert_eq!(
+        f0["geometry"]["coordinates"][0],
+        lonlat["features"][0]["geometry"]["coordinates"][1]
+    );
+    assert_eq!(
+        f0["geometry"]["coordinates"][1],
+        lonlat["features"][0]["geometry"]["coordinates"][0]
+    );
 
     // And the same point through chiiki 6668 → 6677 → 6668 round-trips to 1e-9°.
     let zone_pt = &zone["features"][0]["geometry"]["coordinates"];
-    let back_txt = tool("sh", &["-c", &format!("echo '{} {}' | cs2cs -f %.10f EPSG:6677 EPSG:6668", zone_pt[0], zone_pt[1])]);
-    let v: Vec<f64> = back_txt.split_whitespace().take(2).map(|x| x.parse().unwrap()).collect();
-    assert!((v[0] - pts[0].1).abs() < 1e-9 && (v[1] - pts[0].0).abs() < 1e-9, "{v:?} vs {:?}", pts[0]);
+    let back_txt = tool(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "echo '{} {}' | cs2cs -f %.10f EPSG:6677 EPSG:6668",
+                zone_pt[0], zone_pt[1]
+            ),
+        ],
+    );
+    let v: Vec<f64> = back_txt
+        .split_whitespace()
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        (v[0] - pts[0].1).abs() < 1e-9 && (v[1] - pts[0].0).abs() < 1e-9,
+        "{v:?} vs {:?}",
+        pts[0]
+    );
 }
 
 #[test]
@@ -390,8 +599,12 @@ fn web_mercator_output() {
     let f = get_json(&s.url("/collections/shelters_emergency/items?limit=1&crs=EPSG:3857"));
     let c = &f["features"][0]["geometry"]["coordinates"];
     let lonlat = get_json(&s.url("/collections/shelters_emergency/items?limit=1"));
-    let lon = lonlat["features"][0]["geometry"]["coordinates"][0].as_f64().unwrap();
-    let lat = lonlat["features"][0]["geometry"]["coordinates"][1].as_f64().unwrap();
+    let lon = lonlat["features"][0]["geometry"]["coordinates"][0]
+        .as_f64()
+        .unwrap();
+    let lat = lonlat["features"][0]["geometry"]["coordinates"][1]
+        .as_f64()
+        .unwrap();
     let x = lon.to_radians() * 6378137.0;
     let y = ((std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan()).ln() * 6378137.0;
     assert!((c[0].as_f64().unwrap() - x).abs() < 0.01);

@@ -15,7 +15,13 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 fn import(data: &Path, layer: &str, file: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["import", layer, file.to_str().unwrap(), "--data", data.to_str().unwrap()];
+    let mut args = vec![
+        "import",
+        layer,
+        file.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     run_ok(&args)
 }
@@ -26,7 +32,8 @@ fn load(data: &Path, layer: &str) -> chiiki::layers::Layer {
 
 /// Reads a GeoJSON written by ogr2ogr into (first coordinate of each feature).
 fn first_coords_geojson(path: &Path) -> Vec<(f64, f64)> {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     v["features"]
         .as_array()
         .unwrap()
@@ -53,13 +60,27 @@ fn plane_rectangular_shapefile_is_reprojected_like_ogr2ogr() {
     let src = real_data().join("yaizu/yaizu_toshikeikaku_road.shp");
     let out = import(&data, "yaizu_roads", &src, &[]);
     assert!(out.contains("imported 300 of 300"), "{out}");
-    assert!(out.contains("EPSG:2450"), "JGD2000 zone VIII should be identified: {out}");
+    assert!(
+        out.contains("EPSG:2450"),
+        "JGD2000 zone VIII should be identified: {out}"
+    );
     let layer = load(&data, "yaizu_roads");
 
     let reference = scratch("zone8").join("reference.geojson");
     let _ = std::fs::remove_file(&reference);
-    tool("ogr2ogr", &["-f", "GeoJSON", "-t_srs", "EPSG:6668", "-lco", "COORDINATE_PRECISION=12",
-        reference.to_str().unwrap(), src.to_str().unwrap()]);
+    tool(
+        "ogr2ogr",
+        &[
+            "-f",
+            "GeoJSON",
+            "-t_srs",
+            "EPSG:6668",
+            "-lco",
+            "COORDINATE_PRECISION=12",
+            reference.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
     let want = first_coords_geojson(&reference);
     assert_eq!(want.len(), layer.len());
     // GeoJSON from ogr2ogr is lon/lat; layer rows are in spatial order, fids are the source fids.
@@ -86,10 +107,16 @@ fn csv_with_japanese_lat_lon_columns() {
     let layer = load(&data, "fire_water");
     // The first data row: 34.843137, 138.308824 (緯度, 経度).
     let row = layer.row_of(1).expect("CSV rows are numbered from 1");
-    assert_eq!(first_coord(&layer.geometries.get(row)), (138.308824, 34.843137));
+    assert_eq!(
+        first_coord(&layer.geometries.get(row)),
+        (138.308824, 34.843137)
+    );
     let (_, kind) = layer.column("種別").unwrap();
     assert_eq!(kind.get(row), Value::Text("防火水そう".into()));
-    assert!(layer.column("緯度").is_none(), "coordinate columns become the geometry");
+    assert!(
+        layer.column("緯度").is_none(),
+        "coordinate columns become the geometry"
+    );
 }
 
 #[test]
@@ -100,17 +127,39 @@ fn geopackage_and_flatgeobuf_round_trip_from_cp932_shapefile() {
     for (driver, ext) in [("GPKG", "gpkg"), ("FlatGeobuf", "fgb")] {
         let file = dir.join(format!("bunkyo.{ext}"));
         let _ = std::fs::remove_file(&file);
-        tool("ogr2ogr", &["-f", driver, "-oo", "ENCODING=CP932", file.to_str().unwrap(), shp.to_str().unwrap()]);
+        tool(
+            "ogr2ogr",
+            &[
+                "-f",
+                driver,
+                "-oo",
+                "ENCODING=CP932",
+                file.to_str().unwrap(),
+                shp.to_str().unwrap(),
+            ],
+        );
         let id = format!("bunkyo_{ext}");
         import(&data, &id, &file, &[]);
         let layer = load(&data, &id);
         assert_eq!(layer.len(), 68, "{driver}");
         let (_, name) = layer.column("S_NAME").unwrap();
         let names: Vec<Value> = (0..layer.len()).map(|r| name.get(r)).collect();
-        assert!(names.contains(&Value::Text("本郷一丁目".into())), "{driver}: {:?}", &names[..3]);
+        assert!(
+            names.contains(&Value::Text("本郷一丁目".into())),
+            "{driver}: {:?}",
+            &names[..3]
+        );
         let (_, jinko) = layer.column("JINKO").unwrap();
-        let total: i64 = (0..layer.len()).map(|r| match jinko.get(r) { Value::Integer(v) => v, _ => 0 }).sum();
-        assert_eq!(total, 240_069, "{driver}: SOURCES.md says the population sums to 240,069");
+        let total: i64 = (0..layer.len())
+            .map(|r| match jinko.get(r) {
+                Value::Integer(v) => v,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(
+            total, 240_069,
+            "{driver}: SOURCES.md says the population sums to 240,069"
+        );
     }
 }
 
@@ -122,15 +171,39 @@ fn tokyo_datum_warns_and_shifts_like_proj() {
     // A point surveyed on the Tokyo datum near 文京区役所.
     std::fs::write(&src, r#"{"type":"FeatureCollection","features":[
         {"type":"Feature","properties":{"name":"旧測量点"},"geometry":{"type":"Point","coordinates":[139.755,35.705]}}]}"#).unwrap();
-    let out = run(&["import", "old_survey", src.to_str().unwrap(), "--data", data.to_str().unwrap(), "--src-crs", "EPSG:4301"]);
+    let out = run(&[
+        "import",
+        "old_survey",
+        src.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--src-crs",
+        "EPSG:4301",
+    ]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Tokyo datum") && stderr.contains("10 m"), "{stderr}");
+    assert!(
+        stderr.contains("Tokyo datum") && stderr.contains("10 m"),
+        "{stderr}"
+    );
     let layer = load(&data, "old_survey");
     let (x, y) = first_coord(&layer.geometries.get(0));
-    let txt = tool("sh", &["-c", "echo '35.705 139.755' | cs2cs -f %.9f EPSG:4301 EPSG:6668"]);
-    let v: Vec<f64> = txt.split_whitespace().take(2).map(|s| s.parse().unwrap()).collect();
-    assert!((y - v[0]).abs() < 1e-8 && (x - v[1]).abs() < 1e-8, "({x},{y}) vs cs2cs {v:?}");
+    let txt = tool(
+        "sh",
+        &[
+            "-c",
+            "echo '35.705 139.755' | cs2cs -f %.9f EPSG:4301 EPSG:6668",
+        ],
+    );
+    let v: Vec<f64> = txt
+        .split_whitespace()
+        .take(2)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(
+        (y - v[0]).abs() < 1e-8 && (x - v[1]).abs() < 1e-8,
+        "({x},{y}) vs cs2cs {v:?}"
+    );
     // The shift is real: hundreds of metres in Tokyo.
     assert!((x - 139.755).abs() > 0.002);
 }
@@ -146,13 +219,28 @@ fn invalid_geometries_are_repaired_or_rejected_by_name() {
         {"type":"Feature","properties":{"zone":"nogeom"},"geometry":null},
         {"type":"Feature","properties":{"zone":"far"},"geometry":{"type":"Point","coordinates":[500.0,35.0]}}
     ]}"#).unwrap();
-    let out = run(&["import", "zones", src.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    let out = run(&[
+        "import",
+        "zones",
+        src.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stderr.contains("zones.geojson: feature 2") && stderr.contains("repaired"), "{stderr}");
-    assert!(stderr.contains("feature 3") && stderr.contains("no geometry"), "{stderr}");
-    assert!(stderr.contains("feature 4") && stderr.contains("outside"), "{stderr}");
+    assert!(
+        stderr.contains("zones.geojson: feature 2") && stderr.contains("repaired"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("feature 3") && stderr.contains("no geometry"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("feature 4") && stderr.contains("outside"),
+        "{stderr}"
+    );
     assert!(stdout.contains("imported 2 of 4"), "{stdout}");
     let layer = load(&data, "zones");
     // The bow-tie became a valid multipolygon of two triangles; the layer is uniform.
@@ -175,8 +263,18 @@ fn bad_input_names_the_file_and_leaves_the_old_layer() {
 
     // Not a vector file.
     let garbage = dir.join("broken.geojson");
-    std::fs::write(&garbage, "{\"type\": \"FeatureCollection\", \"features\": [ {oops").unwrap();
-    let out = run(&["import", "shelters", garbage.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    std::fs::write(
+        &garbage,
+        "{\"type\": \"FeatureCollection\", \"features\": [ {oops",
+    )
+    .unwrap();
+    let out = run(&[
+        "import",
+        "shelters",
+        garbage.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.geojson"), "{err}");
@@ -186,17 +284,40 @@ fn bad_input_names_the_file_and_leaves_the_old_layer() {
     std::fs::write(&dup, r#"{"type":"FeatureCollection","features":[
         {"type":"Feature","properties":{"NO":1},"geometry":{"type":"Point","coordinates":[139.7,35.7]}},
         {"type":"Feature","properties":{"NO":1},"geometry":{"type":"Point","coordinates":[139.8,35.7]}}]}"#).unwrap();
-    let out = run(&["import", "shelters", dup.to_str().unwrap(), "--data", data.to_str().unwrap(), "--id-field", "NO"]);
+    let out = run(&[
+        "import",
+        "shelters",
+        dup.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--id-field",
+        "NO",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("dup.geojson: feature 2") && err.contains("not unique"), "{err}");
+    assert!(
+        err.contains("dup.geojson: feature 2") && err.contains("not unique"),
+        "{err}"
+    );
 
     // Unknown id field.
-    let out = run(&["import", "shelters", good.to_str().unwrap(), "--data", data.to_str().unwrap(), "--id-field", "nope"]);
+    let out = run(&[
+        "import",
+        "shelters",
+        good.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--id-field",
+        "nope",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("'nope'"));
 
-    assert_eq!(std::fs::read(store::layer_path(&data, "shelters")).unwrap(), before, "old layer must be untouched");
+    assert_eq!(
+        std::fs::read(store::layer_path(&data, "shelters")).unwrap(),
+        before,
+        "old layer must be untouched"
+    );
     assert_eq!(load(&data, "shelters").len(), 58);
 }
 
@@ -226,7 +347,13 @@ fn killed_import_leaves_the_previous_layer_intact() {
 
     for delay_ms in [150u64, 600, 1200] {
         let mut child = std::process::Command::new(common::bin())
-            .args(["import", "points", big.to_str().unwrap(), "--data", data.to_str().unwrap()])
+            .args([
+                "import",
+                "points",
+                big.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -239,7 +366,10 @@ fn killed_import_leaves_the_previous_layer_intact() {
         let n = load(&data, "points").len();
         if finished || now != before {
             // Finished (or renamed into place) before the kill: then it must be whole.
-            assert_eq!(n, 400_000, "killed after {delay_ms} ms: a partial layer is visible");
+            assert_eq!(
+                n, 400_000,
+                "killed after {delay_ms} ms: a partial layer is visible"
+            );
             return;
         }
         assert_eq!(n, 7);

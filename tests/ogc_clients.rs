@@ -17,13 +17,22 @@ const DEMO: &[(&str, &[&str])] = &[
     ("bunkyo_towns", &["bunkyo/r2ka13105.shp"]),
     (
         "shelters_emergency",
-        &["shelters/shelter_emergency_131059.json", "shelters/shelter_emergency_072028.json"],
+        &[
+            "shelters/shelter_emergency_131059.json",
+            "shelters/shelter_emergency_072028.json",
+        ],
     ),
     (
         "shelters_evacuation",
-        &["shelters/shelter_evacuation_131059.json", "shelters/shelter_evacuation_072028.json"],
+        &[
+            "shelters/shelter_evacuation_131059.json",
+            "shelters/shelter_evacuation_072028.json",
+        ],
     ),
-    ("yaizu_inland_flood_depth", &["flood/yaizu_naisui_depth.geojson"]),
+    (
+        "yaizu_inland_flood_depth",
+        &["flood/yaizu_naisui_depth.geojson"],
+    ),
 ];
 
 fn open_source(path: &Path) -> Dataset {
@@ -63,7 +72,10 @@ fn ogrinfo_lists_every_demo_layer_with_count_and_fields() {
     let url = format!("OAPIF:{}/", s.base);
     let listing = tool("ogrinfo", &["-ro", "-q", &url]);
     for (id, files) in DEMO {
-        assert!(listing.contains(id), "ogrinfo listing lacks {id}:\n{listing}");
+        assert!(
+            listing.contains(id),
+            "ogrinfo listing lacks {id}:\n{listing}"
+        );
         let info = tool("ogrinfo", &["-ro", "-so", &url, id]);
         let (count, fields) = source_schema(files);
         assert!(
@@ -102,11 +114,17 @@ fn features_by_key(ds: &Dataset, key: &str) -> HashMap<String, Vec<(f64, f64)>> 
     out
 }
 
-fn assert_same_coordinates(id: &str, got: &HashMap<String, Vec<(f64, f64)>>, want: &HashMap<String, Vec<(f64, f64)>>) {
+fn assert_same_coordinates(
+    id: &str,
+    got: &HashMap<String, Vec<(f64, f64)>>,
+    want: &HashMap<String, Vec<(f64, f64)>>,
+) {
     assert_eq!(got.len(), want.len(), "{id}: feature count");
     let mut worst: f64 = 0.0;
     for (k, w) in want {
-        let g = got.get(k).unwrap_or_else(|| panic!("{id}: feature {k} missing"));
+        let g = got
+            .get(k)
+            .unwrap_or_else(|| panic!("{id}: feature {k} missing"));
         assert_eq!(g.len(), w.len(), "{id}: vertex count of {k}");
         for (a, b) in g.iter().zip(w) {
             worst = worst.max((a.0 - b.0).abs()).max((a.1 - b.1).abs());
@@ -120,14 +138,22 @@ fn ogr2ogr_pulls_layers_equal_to_the_source() {
     let s = server();
     let dir = scratch("ogr2ogr");
     for (id, key, files) in [
-        ("shelters_evacuation", "NO", &DEMO[3].1[..]),
-        ("bunkyo_towns", "KEY_CODE", &DEMO[1].1[..]),
+        ("shelters_evacuation", "NO", DEMO[3].1),
+        ("bunkyo_towns", "KEY_CODE", DEMO[1].1),
     ] {
         let out = dir.join(format!("{id}.gpkg"));
         let _ = std::fs::remove_file(&out);
         tool(
             "ogr2ogr",
-            &["-f", "GPKG", out.to_str().unwrap(), &format!("OAPIF:{}/", s.base), id, "-oo", "PAGE_SIZE=1000"],
+            &[
+                "-f",
+                "GPKG",
+                out.to_str().unwrap(),
+                &format!("OAPIF:{}/", s.base),
+                id,
+                "-oo",
+                "PAGE_SIZE=1000",
+            ],
         );
         let pulled = Dataset::open(&out).unwrap();
         let got = features_by_key(&pulled, key);
@@ -158,7 +184,11 @@ print(json.dumps({{"ids": ids, "matched": items["numberMatched"], "returned": it
     );
     let out = tool("python3", &["-c", &script]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(v["ids"].as_array().unwrap().iter().any(|i| i == "shelters_evacuation"));
+    assert!(v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i == "shelters_evacuation"));
 
     // Brute force over the source files.
     let mut inside = 0;
@@ -177,7 +207,10 @@ print(json.dumps({{"ids": ids, "matched": items["numberMatched"], "returned": it
     assert_eq!(v["returned"], 5);
     for c in v["coords"].as_array().unwrap() {
         let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
-        assert!(x >= bbox[0] && x <= bbox[2] && y >= bbox[1] && y <= bbox[3], "{c}");
+        assert!(
+            x >= bbox[0] && x <= bbox[2] && y >= bbox[1] && y <= bbox[3],
+            "{c}"
+        );
     }
 }
 
@@ -185,8 +218,14 @@ print(json.dumps({{"ids": ids, "matched": items["numberMatched"], "returned": it
 fn geojson_output_validates_with_gdal() {
     let s = server();
     let dir = scratch("validate");
-    for id in ["bunkyo_towns", "yaizu_inland_flood_depth", "shelters_emergency"] {
-        let body = common::get(&s.url(&format!("/collections/{id}/items?limit=100"))).bytes().unwrap();
+    for id in [
+        "bunkyo_towns",
+        "yaizu_inland_flood_depth",
+        "shelters_emergency",
+    ] {
+        let body = common::get(&s.url(&format!("/collections/{id}/items?limit=100")))
+            .bytes()
+            .unwrap();
         let path = dir.join(format!("{id}.geojson"));
         std::fs::write(&path, &body).unwrap();
         let info = tool("ogrinfo", &["-ro", "-al", "-so", path.to_str().unwrap()]);
@@ -196,7 +235,14 @@ fn geojson_output_validates_with_gdal() {
         let _ = std::fs::remove_file(&out);
         tool(
             "ogr2ogr",
-            &["-f", "GeoJSON", "-lco", "RFC7946=YES", out.to_str().unwrap(), path.to_str().unwrap()],
+            &[
+                "-f",
+                "GeoJSON",
+                "-lco",
+                "RFC7946=YES",
+                out.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
         );
     }
 }

@@ -38,15 +38,18 @@ pub struct ItemsQuery {
 }
 
 fn parse_usize(name: &str, value: &str) -> Result<usize, ApiError> {
-    value.trim().parse::<usize>().map_err(|_| {
-        ApiError::bad_request(format!("{name}={value} is not a non-negative integer"))
-    })
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| ApiError::bad_request(format!("{name}={value} is not a non-negative integer")))
 }
 
 fn parse_bbox(value: &str) -> Result<[f64; 4], ApiError> {
     let nums: Result<Vec<f64>, _> = value.split(',').map(|s| s.trim().parse::<f64>()).collect();
     let nums = nums.map_err(|_| {
-        ApiError::bad_request(format!("bbox={value} must be 4 or 6 comma-separated numbers"))
+        ApiError::bad_request(format!(
+            "bbox={value} must be 4 or 6 comma-separated numbers"
+        ))
     })?;
     let b = match nums.len() {
         4 => [nums[0], nums[1], nums[2], nums[3]],
@@ -59,7 +62,9 @@ fn parse_bbox(value: &str) -> Result<[f64; 4], ApiError> {
         }
     };
     if b.iter().any(|v| !v.is_finite()) {
-        return Err(ApiError::bad_request(format!("bbox={value} contains a non-finite number")));
+        return Err(ApiError::bad_request(format!(
+            "bbox={value} contains a non-finite number"
+        )));
     }
     if b[0] > b[2] || b[1] > b[3] {
         return Err(ApiError::bad_request(format!(
@@ -79,7 +84,10 @@ fn bbox_to_storage(b: [f64; 4], crs: Crs) -> Result<Rect<f64>, ApiError> {
         (b[0], b[1], b[2], b[3])
     };
     if crs.is_storage_equivalent() {
-        return Ok(Rect::new(geo::coord! {x: x0, y: y0}, geo::coord! {x: x1, y: y1}));
+        return Ok(Rect::new(
+            geo::coord! {x: x0, y: y0},
+            geo::coord! {x: x1, y: y1},
+        ));
     }
     let t = Transform::to_storage(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
@@ -93,7 +101,9 @@ fn bbox_to_storage(b: [f64; 4], crs: Crs) -> Result<Rect<f64>, ApiError> {
                 .apply(px, py)
                 .map_err(|e| ApiError::bad_request(format!("bbox cannot be transformed: {e}")))?;
             if !lon.is_finite() || !lat.is_finite() {
-                return Err(ApiError::bad_request("bbox lies outside the area of its CRS"));
+                return Err(ApiError::bad_request(
+                    "bbox lies outside the area of its CRS",
+                ));
             }
             minx = minx.min(lon);
             miny = miny.min(lat);
@@ -101,7 +111,10 @@ fn bbox_to_storage(b: [f64; 4], crs: Crs) -> Result<Rect<f64>, ApiError> {
             maxy = maxy.max(lat);
         }
     }
-    Ok(Rect::new(geo::coord! {x: minx, y: miny}, geo::coord! {x: maxx, y: maxy}))
+    Ok(Rect::new(
+        geo::coord! {x: minx, y: miny},
+        geo::coord! {x: maxx, y: maxy},
+    ))
 }
 
 fn parse_crs(name: &str, value: &str) -> Result<Crs, ApiError> {
@@ -120,7 +133,9 @@ fn parse_instant(s: &str) -> Option<(i64, i64)> {
         let start = days_from_date(d) as i64 * 86_400_000;
         return Some((start, start + 86_399_999));
     }
-    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?.timestamp_millis();
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .ok()?
+        .timestamp_millis();
     Some((t, t))
 }
 
@@ -153,9 +168,7 @@ fn parse_datetime(value: &str) -> Result<(Option<i64>, Option<i64>), ApiError> {
 
 fn parse_filter_value(layer: &Layer, col: usize, raw: &str) -> Result<Value, ApiError> {
     let column = &layer.columns[col];
-    let bad = |what: &str| {
-        ApiError::bad_request(format!("{}={raw}: expected {what}", column.name))
-    };
+    let bad = |what: &str| ApiError::bad_request(format!("{}={raw}: expected {what}", column.name));
     Ok(match column.field_type() {
         FieldType::Integer => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
         FieldType::Real => Value::Real(raw.trim().parse().map_err(|_| bad("a number"))?),
@@ -200,8 +213,13 @@ pub fn parse_items_query(
         let (key, value) = (key.into_owned(), value.into_owned());
         match key.as_str() {
             "f" => {
-                if !matches!(value.as_str(), "json" | "geojson" | "application/geo+json" | "application/json") {
-                    return Err(ApiError::bad_request(format!("unsupported format f={value}; use f=json")));
+                if !matches!(
+                    value.as_str(),
+                    "json" | "geojson" | "application/geo+json" | "application/json"
+                ) {
+                    return Err(ApiError::bad_request(format!(
+                        "unsupported format f={value}; use f=json"
+                    )));
                 }
             }
             "limit" => {
@@ -232,7 +250,9 @@ pub fn parse_items_query(
                 let mut cols = Vec::new();
                 for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let (i, _) = layer.column(name).ok_or_else(|| {
-                        ApiError::bad_request(format!("properties: '{name}' is not a property of this collection"))
+                        ApiError::bad_request(format!(
+                            "properties: '{name}' is not a property of this collection"
+                        ))
                     })?;
                     cols.push(i);
                 }
@@ -336,7 +356,13 @@ pub fn select(layer: &Layer, q: &ItemsQuery) -> Selection {
     }
 }
 
-fn page_link(base: &str, id: &str, params: &[(String, String)], limit: usize, offset: usize) -> String {
+fn page_link(
+    base: &str,
+    id: &str,
+    params: &[(String, String)],
+    limit: usize,
+    offset: usize,
+) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         ser.append_pair(k, v);
@@ -391,7 +417,11 @@ pub async fn items(
         "title": "The collection"
     }));
 
-    let mut head = Vec::with_capacity(if rows.len() <= CHUNK { rows.len() * 200 + 1024 } else { 4096 });
+    let mut head = Vec::with_capacity(if rows.len() <= CHUNK {
+        rows.len() * 200 + 1024
+    } else {
+        4096
+    });
     head.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"timeStamp\":\"");
     head.extend_from_slice(
         chrono::Utc::now()
@@ -428,7 +458,13 @@ pub async fn items(
 
 /// A body that serialises the page chunk by chunk as the client reads it,
 /// so a page of 10,000 features never sits whole in memory.
-fn stream_page(layer: Arc<Layer>, columns: Vec<usize>, crs: Crs, rows: Vec<u32>, head: Vec<u8>) -> Body {
+fn stream_page(
+    layer: Arc<Layer>,
+    columns: Vec<usize>,
+    crs: Crs,
+    rows: Vec<u32>,
+    head: Vec<u8>,
+) -> Body {
     let chunks = rows.len().div_ceil(CHUNK);
     let rows = Arc::new(rows);
     let parts = std::iter::once(Bytes::from(head))
@@ -464,7 +500,11 @@ pub async fn item(
     for (key, value) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
         match key.as_ref() {
             "f" if matches!(value.as_ref(), "json" | "geojson" | "application/geo+json") => {}
-            "f" => return Err(ApiError::bad_request(format!("unsupported format f={value}"))),
+            "f" => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported format f={value}"
+                )))
+            }
             "crs" => crs = parse_crs("crs", &value)?,
             "properties" => {
                 columns = value

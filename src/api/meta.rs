@@ -26,7 +26,11 @@ fn only_format_parameter(query: Option<String>) -> Result<(), ApiError> {
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "f" if v == "json" || v == "application/json" => {}
-            "f" => return Err(ApiError::bad_request(format!("unsupported format f={v}; use f=json"))),
+            "f" => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported format f={v}; use f=json"
+                )))
+            }
             other => return Err(ApiError::unknown_parameter(other)),
         }
     }
@@ -156,7 +160,9 @@ pub fn collection_json(layer: &Layer, base: &str) -> Value {
 
 fn temporal_extent(layer: &Layer) -> Option<[String; 2]> {
     let col = layer.time_column()?;
-    let mut values = (0..col.len()).filter(|&r| !col.is_null(r)).map(|r| col.get(r));
+    let mut values = (0..col.len())
+        .filter(|&r| !col.is_null(r))
+        .map(|r| col.get(r));
     let first = values.next()?;
     let as_ms = |v: &crate::layers::Value| match v {
         crate::layers::Value::Date(d) => *d as i64 * 86_400_000,
@@ -205,10 +211,7 @@ pub fn queryables_json(layer: &Layer, base: &str) -> Value {
     })
 }
 
-pub async fn service_doc(
-    State(state): State<SharedState>,
-    Caller(who): Caller,
-) -> Html<String> {
+pub async fn service_doc(State(state): State<SharedState>, Caller(who): Caller) -> Html<String> {
     let mut rows = String::new();
     for l in state.visible(&who) {
         rows.push_str(&format!(

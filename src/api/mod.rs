@@ -157,7 +157,10 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-pub(crate) fn json_response(value: serde_json::Value, content_type: &'static str) -> axum::response::Response {
+pub(crate) fn json_response(
+    value: serde_json::Value,
+    content_type: &'static str,
+) -> axum::response::Response {
     let mut response = axum::response::IntoResponse::into_response(value.to_string());
     response
         .headers_mut()

@@ -52,18 +52,24 @@ pub async fn document(
                 "schema": c.field_type().json_schema(),
             }));
         }
-        paths.insert(format!("/collections/{id}"), json!({"get": {
-            "summary": format!("Describe {}", layer.meta.title),
-            "operationId": format!("describeCollection_{id}"),
-            "parameters": [{"$ref": "#/components/parameters/f"}],
-            "responses": json_ok("The collection"),
-        }}));
-        paths.insert(format!("/collections/{id}/queryables"), json!({"get": {
-            "summary": format!("Queryables of {}", layer.meta.title),
-            "operationId": format!("getQueryables_{id}"),
-            "responses": {"200": {"description": "JSON Schema of the queryable properties",
-                "content": {"application/schema+json": {"schema": {"type": "object"}}}}},
-        }}));
+        paths.insert(
+            format!("/collections/{id}"),
+            json!({"get": {
+                "summary": format!("Describe {}", layer.meta.title),
+                "operationId": format!("describeCollection_{id}"),
+                "parameters": [{"$ref": "#/components/parameters/f"}],
+                "responses": json_ok("The collection"),
+            }}),
+        );
+        paths.insert(
+            format!("/collections/{id}/queryables"),
+            json!({"get": {
+                "summary": format!("Queryables of {}", layer.meta.title),
+                "operationId": format!("getQueryables_{id}"),
+                "responses": {"200": {"description": "JSON Schema of the queryable properties",
+                    "content": {"application/schema+json": {"schema": {"type": "object"}}}}},
+            }}),
+        );
         paths.insert(format!("/collections/{id}/items"), json!({"get": {
             "summary": format!("Features of {}", layer.meta.title),
             "operationId": format!("getFeatures_{id}"),
@@ -152,5 +158,8 @@ pub async fn document(
             },
         },
     });
-    Ok(json_response(doc, "application/vnd.oai.openapi+json;version=3.0"))
+    Ok(json_response(
+        doc,
+        "application/vnd.oai.openapi+json;version=3.0",
+    ))
 }

@@ -26,10 +26,7 @@ impl CoordinateOutput {
     }
 
     fn write(&self, buf: &mut Vec<u8>, x: f64, y: f64) {
-        let (a, b) = match self.transform.apply(x, y) {
-            Ok(p) => p,
-            Err(_) => (f64::NAN, f64::NAN),
-        };
+        let (a, b) = self.transform.apply(x, y).unwrap_or((f64::NAN, f64::NAN));
         let (first, second) = if self.northing_first { (b, a) } else { (a, b) };
         buf.push(b'[');
         write_f64(buf, first);
@@ -49,7 +46,11 @@ pub struct FeatureWriter<'a> {
 }
 
 impl<'a> FeatureWriter<'a> {
-    pub fn new(layer: &'a Layer, columns: Vec<usize>, coords: CoordinateOutput) -> FeatureWriter<'a> {
+    pub fn new(
+        layer: &'a Layer,
+        columns: Vec<usize>,
+        coords: CoordinateOutput,
+    ) -> FeatureWriter<'a> {
         let keys = columns
             .iter()
             .map(|&c| {
@@ -154,7 +155,9 @@ impl<'a> FeatureWriter<'a> {
                 }
                 buf.push(b']');
             }
-            Geometry::Rect(r) => return self.write_geometry(buf, &Geometry::Polygon(r.to_polygon())),
+            Geometry::Rect(r) => {
+                return self.write_geometry(buf, &Geometry::Polygon(r.to_polygon()))
+            }
             Geometry::Triangle(t) => {
                 return self.write_geometry(buf, &Geometry::Polygon(t.to_polygon()))
             }
@@ -236,10 +239,19 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_like_serde_json() {
-        for s in ["plain", "quote\"back\\slash", "改行\nタブ\t", "\u{1}ctl", "東京都文京区"] {
+        for s in [
+            "plain",
+            "quote\"back\\slash",
+            "改行\nタブ\t",
+            "\u{1}ctl",
+            "東京都文京区",
+        ] {
             let mut buf = Vec::new();
             write_json_str(&mut buf, s);
-            assert_eq!(String::from_utf8(buf).unwrap(), serde_json::to_string(s).unwrap());
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
         }
     }
 
@@ -255,7 +267,11 @@ mod tests {
             geometries: Geometries::Points(vec![[139.748471, 35.704895]]),
             columns: vec![name, n],
         });
-        let w = FeatureWriter::new(&layer, vec![0, 1], CoordinateOutput::new(Crs::Crs84).unwrap());
+        let w = FeatureWriter::new(
+            &layer,
+            vec![0, 1],
+            CoordinateOutput::new(Crs::Crs84).unwrap(),
+        );
         let mut buf = Vec::new();
         w.write_feature(&mut buf, 0, "");
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
@@ -265,7 +281,11 @@ mod tests {
         assert!(v["properties"]["NO"].is_null());
 
         // EPSG:6668 is latitude first.
-        let w = FeatureWriter::new(&layer, vec![], CoordinateOutput::new(Crs::Epsg(6668)).unwrap());
+        let w = FeatureWriter::new(
+            &layer,
+            vec![],
+            CoordinateOutput::new(Crs::Epsg(6668)).unwrap(),
+        );
         let mut buf = Vec::new();
         w.write_feature(&mut buf, 0, "");
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();

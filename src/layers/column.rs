@@ -238,8 +238,8 @@ impl Column {
 
 /// Days since 1970-01-01 as `YYYY-MM-DD`.
 pub fn format_date(days: i32) -> String {
-    let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
-        + chrono::Duration::days(days as i64);
+    let date =
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days as i64);
     date.format("%Y-%m-%d").to_string()
 }
 
@@ -274,7 +274,11 @@ mod tests {
     #[test]
     fn permute_reorders_text_and_nulls() {
         let mut c = Column::new("名称", FieldType::Text);
-        for v in [Value::Text("文京".into()), Value::Null, Value::Text("本郷".into())] {
+        for v in [
+            Value::Text("文京".into()),
+            Value::Null,
+            Value::Text("本郷".into()),
+        ] {
             c.push(v).unwrap();
         }
         let p = c.permute(&[2, 0, 1]);

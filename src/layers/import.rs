@@ -72,10 +72,16 @@ pub fn read_files(paths: &[PathBuf], opts: &ImportOptions) -> Result<(LayerParts
     let time_field = match &opts.time_field {
         Some(f) => {
             let col = acc.columns.iter().find(|c| &c.name == f).with_context(|| {
-                format!("--time-field '{f}' is not an attribute of {}", display_paths(paths))
+                format!(
+                    "--time-field '{f}' is not an attribute of {}",
+                    display_paths(paths)
+                )
             })?;
             if !col.field_type().is_temporal() {
-                bail!("--time-field '{f}' is {:?}, not a date or date-time", col.field_type());
+                bail!(
+                    "--time-field '{f}' is {:?}, not a date or date-time",
+                    col.field_type()
+                );
             }
             Some(f.clone())
         }
@@ -121,7 +127,11 @@ struct Accumulator {
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn open_options(path: &Path, opts: &ImportOptions) -> Vec<String> {
@@ -131,7 +141,8 @@ fn open_options(path: &Path, opts: &ImportOptions) -> Vec<String> {
         .unwrap_or_default();
     match ext.as_str() {
         "shp" | "dbf" => {
-            let has_cpg = path.with_extension("cpg").exists() || path.with_extension("CPG").exists();
+            let has_cpg =
+                path.with_extension("cpg").exists() || path.with_extension("CPG").exists();
             match (&opts.encoding, has_cpg) {
                 (Some(enc), _) => vec![format!("ENCODING={enc}")],
                 (None, false) => vec!["ENCODING=CP932".to_string()],
@@ -254,7 +265,9 @@ fn read_one(
     };
     acc.sources.push(format!(
         "{} ({driver})",
-        path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
     ));
 
     let (crs_def, crs_name) = source_crs(&layer, path, opts, report)?;
@@ -352,7 +365,9 @@ fn read_one(
                     opts.id_field.as_deref().unwrap_or_default()
                 );
             }
-            report.rejected.push(format!("{name}: duplicate feature id {fid}"));
+            report
+                .rejected
+                .push(format!("{name}: duplicate feature id {fid}"));
             continue;
         }
 
@@ -362,7 +377,9 @@ fn read_one(
             continue;
         };
         if source_geom.is_empty() {
-            report.rejected.push(format!("{name}: has no geometry (empty)"));
+            report
+                .rejected
+                .push(format!("{name}: has no geometry (empty)"));
             continue;
         }
         let mut g = source_geom.clone();
@@ -388,12 +405,16 @@ fn read_one(
         let mut geom = match g.to_geo() {
             Ok(geom) => geom,
             Err(e) => {
-                report.rejected.push(format!("{name}: unsupported geometry: {e}"));
+                report
+                    .rejected
+                    .push(format!("{name}: unsupported geometry: {e}"));
                 continue;
             }
         };
         if let Err(e) = transform.apply_geometry(&mut geom) {
-            report.rejected.push(format!("{name}: cannot be reprojected: {e}"));
+            report
+                .rejected
+                .push(format!("{name}: cannot be reprojected: {e}"));
             continue;
         }
         if !coords_plausible(&geom) {
@@ -410,7 +431,10 @@ fn read_one(
         for (src_idx, &col_idx) in field_map.iter().enumerate() {
             let value = to_value(feature.field(src_idx).ok().flatten());
             if let Err(e) = acc.columns[col_idx].push(value) {
-                row_error = Some(format!("{name}: field '{}': {e}", acc.columns[col_idx].name));
+                row_error = Some(format!(
+                    "{name}: field '{}': {e}",
+                    acc.columns[col_idx].name
+                ));
                 break;
             }
         }
@@ -448,7 +472,10 @@ fn truncate_columns(columns: &mut [Column], len: usize) {
     }
 }
 
-fn same_family(a: gdal::vector::OGRwkbGeometryType::Type, b: gdal::vector::OGRwkbGeometryType::Type) -> bool {
+fn same_family(
+    a: gdal::vector::OGRwkbGeometryType::Type,
+    b: gdal::vector::OGRwkbGeometryType::Type,
+) -> bool {
     use gdal::vector::OGRwkbGeometryType as T;
     let family = |t| match gdal::vector::geometry_type_flatten(t) {
         T::wkbPoint | T::wkbMultiPoint => 1,
@@ -462,7 +489,10 @@ fn same_family(a: gdal::vector::OGRwkbGeometryType::Type, b: gdal::vector::OGRwk
 fn coords_plausible(geom: &geo::Geometry<f64>) -> bool {
     use geo::CoordsIter;
     geom.coords_iter().all(|c| {
-        c.x.is_finite() && c.y.is_finite() && (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y)
+        c.x.is_finite()
+            && c.y.is_finite()
+            && (-180.0..=180.0).contains(&c.x)
+            && (-90.0..=90.0).contains(&c.y)
     })
 }
 
@@ -471,9 +501,12 @@ fn coords_plausible(geom: &geo::Geometry<f64>) -> bool {
 fn promote_mixed_to_multi(geoms: &mut [geo::Geometry<f64>]) {
     use geo::Geometry as G;
     let has = |f: fn(&G<f64>) -> bool| geoms.iter().any(f);
-    let promote_polygons = has(|g| matches!(g, G::Polygon(_))) && has(|g| matches!(g, G::MultiPolygon(_)));
-    let promote_lines = has(|g| matches!(g, G::LineString(_))) && has(|g| matches!(g, G::MultiLineString(_)));
-    let promote_points = has(|g| matches!(g, G::Point(_))) && has(|g| matches!(g, G::MultiPoint(_)));
+    let promote_polygons =
+        has(|g| matches!(g, G::Polygon(_))) && has(|g| matches!(g, G::MultiPolygon(_)));
+    let promote_lines =
+        has(|g| matches!(g, G::LineString(_))) && has(|g| matches!(g, G::MultiLineString(_)));
+    let promote_points =
+        has(|g| matches!(g, G::Point(_))) && has(|g| matches!(g, G::MultiPoint(_)));
     for g in geoms.iter_mut() {
         let single = std::mem::replace(g, G::GeometryCollection(geo::GeometryCollection(vec![])));
         *g = match single {

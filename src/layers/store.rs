@@ -53,11 +53,14 @@ pub fn save(data_dir: &Path, layer: &Layer) -> Result<PathBuf> {
     let dir = layers_dir(data_dir);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = layer_path(data_dir, &layer.meta.id);
-    let tmp = dir.join(format!(".{}.parquet.tmp-{}", layer.meta.id, std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.parquet.tmp-{}",
+        layer.meta.id,
+        std::process::id()
+    ));
 
     let result = write_parquet(&tmp, layer).and_then(|_| {
-        fs::rename(&tmp, &path)
-            .with_context(|| format!("moving {} into place", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("moving {} into place", tmp.display()))?;
         // The rename itself must reach the disk too.
         File::open(&dir).and_then(|d| d.sync_all()).ok();
         Ok(())
@@ -90,8 +93,7 @@ fn write_parquet(path: &Path, layer: &Layer) -> Result<()> {
 
     let meta_json = serde_json::to_string(&layer.meta)?;
     let geo_json = geoparquet_metadata(layer).to_string();
-    let mut file =
-        File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     pl::ParquetWriter::new(&mut file)
         .with_compression(pl::ParquetCompression::Zstd(None))
         .with_key_value_metadata(Some(pl::KeyValueMetadata::from_static(vec![
@@ -156,7 +158,9 @@ fn column_to_series(column: &Column) -> Result<pl::Series> {
         ),
         ColumnData::Text(v) => pl::Series::new(
             name,
-            (0..n).map(|i| valid(i).then(|| v.get(i))).collect::<Vec<_>>(),
+            (0..n)
+                .map(|i| valid(i).then(|| v.get(i)))
+                .collect::<Vec<_>>(),
         ),
         ColumnData::Date(v) => pl::Series::new(
             name,
@@ -178,14 +182,24 @@ fn series_to_column(series: &pl::Series) -> Result<Column> {
     let nulls = has_nulls.then(|| series.is_null().iter().map(|b| b.unwrap_or(true)).collect());
     let data = match series.dtype() {
         pl::DataType::Int64 | pl::DataType::Int32 => ColumnData::Integer(
-            series.cast(&pl::DataType::Int64)?.i64()?.iter().map(|v| v.unwrap_or(0)).collect(),
+            series
+                .cast(&pl::DataType::Int64)?
+                .i64()?
+                .iter()
+                .map(|v| v.unwrap_or(0))
+                .collect(),
         ),
         pl::DataType::Float64 | pl::DataType::Float32 => ColumnData::Real(
-            series.cast(&pl::DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect(),
+            series
+                .cast(&pl::DataType::Float64)?
+                .f64()?
+                .iter()
+                .map(|v| v.unwrap_or(0.0))
+                .collect(),
         ),
-        pl::DataType::Boolean => ColumnData::Boolean(
-            series.bool()?.iter().map(|v| v.unwrap_or(false)).collect(),
-        ),
+        pl::DataType::Boolean => {
+            ColumnData::Boolean(series.bool()?.iter().map(|v| v.unwrap_or(false)).collect())
+        }
         pl::DataType::String => {
             let mut text = TextData::default();
             for v in series.str()?.iter() {
@@ -194,7 +208,12 @@ fn series_to_column(series: &pl::Series) -> Result<Column> {
             ColumnData::Text(text)
         }
         pl::DataType::Date => ColumnData::Date(
-            series.cast(&pl::DataType::Int32)?.i32()?.iter().map(|v| v.unwrap_or(0)).collect(),
+            series
+                .cast(&pl::DataType::Int32)?
+                .i32()?
+                .iter()
+                .map(|v| v.unwrap_or(0))
+                .collect(),
         ),
         pl::DataType::Datetime(unit, _) => {
             let per_ms = match unit {
@@ -228,7 +247,12 @@ pub fn load(path: &Path) -> Result<Layer> {
         .as_ref()
         .and_then(|kv| kv.iter().find(|k| k.key == META_KEY))
         .and_then(|k| k.value.clone())
-        .with_context(|| format!("{} is not a chiiki layer (no '{META_KEY}' metadata)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{} is not a chiiki layer (no '{META_KEY}' metadata)",
+                path.display()
+            )
+        })?;
     let meta: LayerMeta = serde_json::from_str(&meta_json)
         .with_context(|| format!("layer metadata in {}", path.display()))?;
     let df = reader
@@ -242,17 +266,13 @@ pub fn load(path: &Path) -> Result<Layer> {
         .iter()
         .map(|v| v.unwrap_or(0))
         .collect();
-    let wkb = df.column(GEOMETRY)?.as_materialized_series().binary()?.clone();
-    let mut geoms = Vec::with_capacity(wkb.len());
-    for (row, bytes) in wkb.iter().enumerate() {
-        let bytes = bytes.with_context(|| format!("{}: row {row} has no geometry", path.display()))?;
-        let parsed = wkb::reader::read_wkb(bytes)
-            .map_err(|e| anyhow::anyhow!("{}: row {row}: bad WKB: {e}", path.display()))?;
-        let geom = parsed
-            .try_to_geometry()
-            .with_context(|| format!("{}: row {row}: unsupported geometry", path.display()))?;
-        geoms.push(geom);
-    }
+    let wkb = df
+        .column(GEOMETRY)?
+        .as_materialized_series()
+        .binary()?
+        .clone();
+    let geometries = decode_geometries(&wkb, path)?;
+    drop(wkb);
     let mut columns = Vec::new();
     for c in df.columns() {
         if c.name() == FID || c.name() == GEOMETRY {
@@ -263,9 +283,51 @@ pub fn load(path: &Path) -> Result<Layer> {
     Ok(Layer::from_sorted(LayerParts {
         meta,
         fids,
-        geometries: Geometries::from_geometries(geoms),
+        geometries,
         columns,
     }))
+}
+
+/// Decodes the WKB column. Point layers (the big ones: residents) take a
+/// direct path into packed coordinates, without a geometry enum per row.
+fn decode_geometries(wkb: &pl::BinaryChunked, path: &Path) -> Result<Geometries> {
+    let mut points = Vec::with_capacity(wkb.len());
+    let mut all_points = true;
+    for bytes in wkb.iter() {
+        match bytes.and_then(little_endian_point) {
+            Some(p) => points.push(p),
+            None => {
+                all_points = false;
+                break;
+            }
+        }
+    }
+    if all_points && !points.is_empty() {
+        return Ok(Geometries::Points(points));
+    }
+    drop(points);
+    let mut geoms = Vec::with_capacity(wkb.len());
+    for (row, bytes) in wkb.iter().enumerate() {
+        let bytes =
+            bytes.with_context(|| format!("{}: row {row} has no geometry", path.display()))?;
+        let parsed = wkb::reader::read_wkb(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: row {row}: bad WKB: {e}", path.display()))?;
+        let geom = parsed
+            .try_to_geometry()
+            .with_context(|| format!("{}: row {row}: unsupported geometry", path.display()))?;
+        geoms.push(geom);
+    }
+    Ok(Geometries::from_geometries(geoms))
+}
+
+/// A 2-D point in little-endian WKB (as [`save`] writes it), else `None`.
+fn little_endian_point(b: &[u8]) -> Option<[f64; 2]> {
+    if b.len() != 21 || b[0] != 1 || b[1..5] != [1, 0, 0, 0] {
+        return None;
+    }
+    let x = f64::from_le_bytes(b[5..13].try_into().ok()?);
+    let y = f64::from_le_bytes(b[13..21].try_into().ok()?);
+    Some([x, y])
 }
 
 /// Loads every layer in `<data dir>/layers`, skipping (and reporting) files
@@ -282,7 +344,9 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<Layer>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|x| x == "parquet")
-                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     paths.sort();
@@ -292,6 +356,7 @@ pub fn load_all(data_dir: &Path) -> Result<Vec<Layer>> {
             Err(e) => tracing::error!("skipping layer file {}: {e:#}", path.display()),
         }
     }
+    release_freed_memory();
     Ok(layers)
 }
 
@@ -310,6 +375,16 @@ pub fn read_meta(data_dir: &Path, id: &str) -> Option<LayerMeta> {
     serde_json::from_str(&json).ok()
 }
 
+/// Decoding a layer allocates and frees more than the layer keeps; glibc
+/// keeps the freed pages unless asked, which would double a server's resident size.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,11 +396,23 @@ mod tests {
         let mut day = Column::new("opened", FieldType::Date);
         for (i, v) in ["本郷", "白山", "千駄木"].iter().enumerate() {
             name.push(Value::Text(v.to_string())).unwrap();
-            pop.push(if i == 1 { Value::Null } else { Value::Integer(100 * i as i64) })
-                .unwrap();
+            pop.push(if i == 1 {
+                Value::Null
+            } else {
+                Value::Integer(100 * i as i64)
+            })
+            .unwrap();
             day.push(Value::Date(19000 + i as i32)).unwrap();
         }
-        let poly: geo::Polygon<f64> = geo::Polygon::new(geo::LineString::from(vec![(139.75, 35.70), (139.76, 35.70), (139.76, 35.71), (139.75, 35.70)]), vec![]);
+        let poly: geo::Polygon<f64> = geo::Polygon::new(
+            geo::LineString::from(vec![
+                (139.75, 35.70),
+                (139.76, 35.70),
+                (139.76, 35.71),
+                (139.75, 35.70),
+            ]),
+            vec![],
+        );
         Layer::new(LayerParts {
             meta: LayerMeta {
                 id: "towns".into(),
@@ -359,7 +446,10 @@ mod tests {
         assert_eq!(back.columns[1].field_type(), FieldType::Integer);
         assert_eq!(back.columns[2].field_type(), FieldType::Date);
         // No temporary files remain.
-        let names: Vec<_> = fs::read_dir(layers_dir(dir.path())).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(layers_dir(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 

@@ -126,7 +126,8 @@ pub fn server() -> &'static Server {
             "橋梁点検 (synthetic)",
         ]);
         let tokens: BTreeMap<String, String> =
-            serde_json::from_str(&std::fs::read_to_string(data.join("demo-tokens.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(data.join("demo-tokens.json")).unwrap())
+                .unwrap();
         let port = free_port();
         let mut child = Command::new(bin())
             .args([
@@ -157,7 +158,10 @@ pub fn server() -> &'static Server {
         std::thread::spawn(move || for _ in lines {});
         let base = format!("http://127.0.0.1:{port}");
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Server {
@@ -182,7 +186,12 @@ pub fn get(url: &str) -> reqwest::blocking::Response {
 
 pub fn get_json(url: &str) -> serde_json::Value {
     let r = get(url);
-    assert!(r.status().is_success(), "GET {url} -> {}: {}", r.status(), r.text().unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "GET {url} -> {}: {}",
+        r.status(),
+        r.text().unwrap_or_default()
+    );
     r.json().expect("JSON body")
 }
 
@@ -192,7 +201,9 @@ pub fn tool(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} is required for this test ({e}); .ci/run installs it"));
+        .unwrap_or_else(|e| {
+            panic!("{program} is required for this test ({e}); .ci/run installs it")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}",
