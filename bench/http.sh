@@ -79,7 +79,7 @@ if [ "$PEER" = 1 ] && [ -x bench/peer/start.sh ]; then
   unset BENCH_LAYER BENCH_EXTRA
   bench/peer/stop.sh >/dev/null
   bench/peer/start.sh "$WORK/points_100k.csv" "$PEER_PORT" >/dev/null
-  peer_pull=$(pull_seconds "$PURL" points 1000 || echo "failed")
+  peer_pull=$(pull_seconds "$PURL" points || echo "failed")
   bench/peer/stop.sh >/dev/null
 fi
 

@@ -610,3 +610,35 @@ fn web_mercator_output() {
     assert!((c[0].as_f64().unwrap() - x).abs() < 0.01);
     assert!((c[1].as_f64().unwrap() - y).abs() < 0.01);
 }
+
+#[test]
+fn browsers_get_an_html_landing_page() {
+    let s = server();
+    let r = client()
+        .get(s.url("/"))
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = r.text().unwrap();
+    for id in ["bunkyo_towns", "flood_a31_tokyo", "shelters_emergency"] {
+        assert!(
+            html.contains(&format!("collections/{id}/items")),
+            "{id} not linked"
+        );
+    }
+    assert!(
+        !html.contains("bridge_inspections"),
+        "private layers stay hidden"
+    );
+    // GIS clients still get JSON.
+    let j = client()
+        .get(s.url("/"))
+        .header("Accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(j.headers()["content-type"], "application/json");
+}

@@ -2,7 +2,8 @@
 //! queryables and the human-readable service description.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{Html, Response};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::{json_response, ApiError, BaseUrl, Caller, SharedState};
@@ -37,12 +38,26 @@ fn only_format_parameter(query: Option<String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Browsers ask for HTML first; GIS clients ask for JSON or nothing.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.starts_with("text/html"))
+}
+
 pub async fn landing(
     State(state): State<SharedState>,
+    Caller(who): Caller,
     BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let explicit_json = query.as_deref().is_some_and(|q| q.contains("f=json"));
     only_format_parameter(query)?;
+    if wants_html(&headers) && !explicit_json {
+        return Ok(service_doc(State(state), Caller(who)).await.into_response());
+    }
     let body = json!({
         "title": state.server.title,
         "description": "Resident registry and municipal geodata served as OGC API – Features (JGD2011).",
