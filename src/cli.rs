@@ -35,6 +35,11 @@ enum Command {
     Import(Box<ImportArgs>),
     /// List the layers of a data directory.
     Layers(DataArgs),
+    /// The resident registry: import, 異動 deltas, history.
+    Registry {
+        #[command(subcommand)]
+        command: crate::registry::cli::RegistryCommand,
+    },
 }
 
 #[derive(Args)]
@@ -153,6 +158,7 @@ fn run(cli: Cli) -> Result<()> {
             serve(config, args.exit_on_stdin_close)
         }
         Command::Import(args) => import(*args, &config),
+        Command::Registry { command } => crate::registry::cli::run(command, &config),
         Command::Layers(args) => {
             let dir = args.data.unwrap_or(config.data_dir);
             for layer in store::load_all(&dir)? {

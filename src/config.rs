@@ -43,6 +43,8 @@ pub struct Config {
     pub layers: Vec<LayerPolicy>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    #[serde(default)]
+    pub registry: crate::registry::RegistryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +125,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             layers: Vec::new(),
             tokens: Vec::new(),
+            registry: Default::default(),
         }
     }
 }

@@ -6,7 +6,9 @@
 //! - [`api`]: the OGC API – Features service (axum);
 //! - [`auth`]: bearer tokens and roles;
 //! - [`crs`]: the CRSs served and the transformations between them;
-//! - [`demo`]: the demo city built from the real public data.
+//! - [`demo`]: the demo city built from the real public data;
+//! - [`registry`]: the resident registry (住民基本台帳): import, 異動 deltas, history;
+//! - [`geocode`]: Japanese address normalisation and matching against the ABR.
 
 pub mod api;
 pub mod auth;
@@ -14,4 +16,6 @@ pub mod cli;
 pub mod config;
 pub mod crs;
 pub mod demo;
+pub mod geocode;
 pub mod layers;
+pub mod registry;

@@ -1,0 +1,1 @@
+//! Japanese address geocoding against the Address Base Registry (ABR).
