@@ -35,11 +35,24 @@ enum Command {
     Import(Box<ImportArgs>),
     /// List the layers of a data directory.
     Layers(DataArgs),
+    /// Build the address reference index from the ABR and 町丁目 points.
+    Reference {
+        #[command(subcommand)]
+        command: ReferenceCommand,
+    },
+    /// Geocode the addresses of a CSV file.
+    Geocode(Box<crate::geocode::cli::GeocodeArgs>),
     /// The resident registry: import, 異動 deltas, history.
     Registry {
         #[command(subcommand)]
         command: crate::registry::cli::RegistryCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ReferenceCommand {
+    /// Build the index: `chiiki reference build [--abr DIR]... [--towns DIR] -o FILE`.
+    Build(crate::geocode::cli::ReferenceBuildArgs),
 }
 
 #[derive(Args)]
@@ -158,6 +171,10 @@ fn run(cli: Cli) -> Result<()> {
             serve(config, args.exit_on_stdin_close)
         }
         Command::Import(args) => import(*args, &config),
+        Command::Reference {
+            command: ReferenceCommand::Build(args),
+        } => crate::geocode::cli::build_reference(args),
+        Command::Geocode(args) => crate::geocode::cli::geocode(*args),
         Command::Registry { command } => crate::registry::cli::run(command, &config),
         Command::Layers(args) => {
             let dir = args.data.unwrap_or(config.data_dir);
