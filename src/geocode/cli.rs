@@ -105,44 +105,107 @@ pub fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-/// Geocodes many addresses on all cores, each distinct address once.
-pub fn geocode_all(
+/// Geocodes each distinct address once, on all cores.
+pub fn geocode_distinct(
     geocoder: &Geocoder,
-    addresses: &[&str],
+    distinct: &[String],
     progress: &indicatif::ProgressBar,
 ) -> Vec<Geocoded> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .max(1);
-    let chunk = addresses.len().div_ceil(threads).max(1);
-    let mut out: Vec<Vec<Geocoded>> = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = distinct.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = addresses
+        let handles: Vec<_> = distinct
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || {
-                    let mut cache: HashMap<&str, Geocoded> = HashMap::new();
                     let mut results = Vec::with_capacity(part.len());
                     for (i, a) in part.iter().enumerate() {
-                        let g = cache
-                            .entry(a)
-                            .or_insert_with(|| geocoder.geocode(a))
-                            .clone();
-                        results.push(g);
-                        if i % 4096 == 4095 {
-                            progress.inc(4096);
+                        results.push(geocoder.geocode(a));
+                        if i % 1024 == 1023 {
+                            progress.inc(1024);
                         }
                     }
                     results
                 })
             })
             .collect();
-        for h in handles {
-            out.push(h.join().expect("geocoding thread"));
+        let out = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("geocoding thread"))
+            .collect();
+        progress.finish_and_clear();
+        out
+    })
+}
+
+/// The input rows: each row's distinct-address id, where its line starts,
+/// and its line number.
+struct InputRows {
+    headers: csv::StringRecord,
+    distinct: Vec<String>,
+    rows: Vec<(u32, usize, u64)>,
+}
+
+fn read_rows(text: &str, input: &Path, address_column: Option<&str>) -> Result<InputRows> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: no header line", input.display()))?
+        .clone();
+    let column = match address_column {
+        Some(name) => headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .with_context(|| {
+                format!(
+                    "{}: no column '{name}' (columns: {})",
+                    input.display(),
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )
+            })?,
+        None => headers
+            .iter()
+            .position(|h| matches!(h.trim(), "住所" | "address" | "所在地_連結表記"))
+            .with_context(|| {
+                format!(
+                    "{}: no address column (住所 or address); name it with --address-column",
+                    input.display()
+                )
+            })?,
+    };
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut distinct = Vec::new();
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = reader
+            .read_byte_record(&mut record)
+            .with_context(|| format!("{}: line {}", input.display(), reader.position().line()))?;
+        if !more {
+            break;
         }
-    });
-    progress.finish_and_clear();
-    out.into_iter().flatten().collect()
+        let pos = record
+            .position()
+            .expect("records read from a reader have positions");
+        let address = std::str::from_utf8(record.get(column).unwrap_or(b"")).unwrap_or("");
+        let id = match index.get(address) {
+            Some(&id) => id,
+            None => {
+                let id = distinct.len() as u32;
+                index.insert(address.to_string(), id);
+                distinct.push(address.to_string());
+                id
+            }
+        };
+        rows.push((id, pos.byte() as usize, pos.line()));
+    }
+    Ok(InputRows {
+        headers,
+        distinct,
+        rows,
+    })
 }
 
 const ADDED: [&str; 11] = [
@@ -199,70 +262,39 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
     let loaded = started.elapsed();
 
     let text = read_text(&args.input)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: no header line", args.input.display()))?
-        .clone();
-    let column = match &args.address_column {
-        Some(name) => headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .with_context(|| {
-                format!(
-                    "{}: no column '{name}' (columns: {})",
-                    args.input.display(),
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                )
-            })?,
-        None => headers
-            .iter()
-            .position(|h| matches!(h.trim(), "住所" | "address" | "所在地_連結表記"))
-            .with_context(|| {
-                format!(
-                    "{}: no address column (住所 or address); name it with --address-column",
-                    args.input.display()
-                )
-            })?,
-    };
-    let mut rows = Vec::new();
-    for (i, r) in reader.records().enumerate() {
-        rows.push(r.with_context(|| format!("{}: line {}", args.input.display(), i + 2))?);
-    }
-    let addresses: Vec<&str> = rows.iter().map(|r| r.get(column).unwrap_or("")).collect();
-    let progress = indicatif::ProgressBar::new(addresses.len() as u64);
+    let input = read_rows(&text, &args.input, args.address_column.as_deref())?;
+    let progress = indicatif::ProgressBar::new(input.distinct.len() as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} addresses ({per_sec}, {eta})",
+            "{bar:40} {pos}/{len} distinct addresses ({per_sec}, {eta})",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let geocode_started = std::time::Instant::now();
-    let results = geocode_all(&geocoder, &addresses, &progress);
-    let geocode_time = geocode_started.elapsed();
+    let results = geocode_distinct(&geocoder, &input.distinct, &progress);
 
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
+        Some(p) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    write_results(&mut out, args.format, &headers, &rows, &results)?;
+    write_results(&mut out, args.format, &text, &input, &results)?;
     out.flush()?;
+    let elapsed = started.elapsed();
 
     // Summary and report for the 住民課.
     let mut levels: BTreeMap<Level, usize> = BTreeMap::new();
-    for g in &results {
-        *levels.entry(g.level).or_default() += 1;
+    for (id, _, _) in &input.rows {
+        *levels.entry(results[*id as usize].level).or_default() += 1;
     }
-    let n = results.len().max(1);
+    let n = input.rows.len().max(1);
     eprintln!(
-        "geocoded {} rows in {:.2?} ({:.0} rows/s; index loaded in {:.2?})",
-        results.len(),
-        geocode_time,
-        results.len() as f64 / geocode_time.as_secs_f64().max(1e-9),
+        "geocoded {} rows ({} distinct addresses) in {:.2?}, {:.0} rows/s end to end (index loaded in {:.2?})",
+        input.rows.len(),
+        input.distinct.len(),
+        elapsed,
+        input.rows.len() as f64 / elapsed.as_secs_f64().max(1e-9),
         loaded
     );
     for (level, count) in levels.iter().rev() {
@@ -273,7 +305,12 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
             100.0 * *count as f64 / n as f64
         );
     }
-    let report = build_report(&results);
+    let report = build_report(
+        input
+            .rows
+            .iter()
+            .map(|(id, _, line)| (&results[*id as usize], *line)),
+    );
     let report_path = args.report.clone().or_else(|| {
         args.output
             .as_ref()
@@ -290,14 +327,14 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
 }
 
 /// Rows below 号/地番 level grouped by reason, with their line numbers.
-pub fn build_report(results: &[Geocoded]) -> String {
-    let mut groups: BTreeMap<(Level, String), Vec<usize>> = BTreeMap::new();
-    for (i, g) in results.iter().enumerate() {
+pub fn build_report<'a>(results: impl Iterator<Item = (&'a Geocoded, u64)>) -> String {
+    let mut groups: BTreeMap<(Level, String), Vec<u64>> = BTreeMap::new();
+    for (g, line) in results {
         if g.level <= Level::Block {
             groups
                 .entry((g.level, g.reason.clone()))
                 .or_default()
-                .push(i + 2);
+                .push(line);
         }
     }
     let mut out = String::new();
@@ -317,34 +354,66 @@ pub fn build_report(results: &[Geocoded]) -> String {
     out
 }
 
+/// The raw text of the row starting at `start`, without its line ending.
+fn raw_line<'t>(text: &'t str, rows: &[(u32, usize, u64)], i: usize) -> &'t str {
+    let start = rows[i].1;
+    let end = rows.get(i + 1).map_or(text.len(), |r| r.1);
+    text[start..end].trim_end_matches(['\r', '\n'])
+}
+
 fn write_results(
     out: &mut dyn Write,
     format: Format,
-    headers: &csv::StringRecord,
-    rows: &[csv::StringRecord],
+    text: &str,
+    input: &InputRows,
     results: &[Geocoded],
 ) -> Result<()> {
     match format {
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            let mut header: Vec<&str> = headers.iter().collect();
-            header.extend(ADDED);
-            w.write_record(&header)?;
-            for (row, g) in rows.iter().zip(results) {
-                let mut rec: Vec<String> = row.iter().map(String::from).collect();
-                rec.extend(added_values(g));
-                w.write_record(&rec)?;
+            // Input lines are copied as they are; the added columns of each
+            // distinct address are encoded once.
+            let encode = |fields: &[String]| -> Result<Vec<u8>> {
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(Vec::new());
+                w.write_record(fields)?;
+                Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+            };
+            let mut header: Vec<String> = input.headers.iter().map(String::from).collect();
+            header.extend(ADDED.iter().map(|s| s.to_string()));
+            out.write_all(&encode(&header)?)?;
+            let mut fragments = Vec::with_capacity(results.len());
+            for g in results {
+                let mut f = encode(&added_values(g))?;
+                f.pop(); // the newline
+                fragments.push(f);
             }
-            w.flush()?;
+            for i in 0..input.rows.len() {
+                out.write_all(raw_line(text, &input.rows, i).as_bytes())?;
+                out.write_all(b",")?;
+                out.write_all(&fragments[input.rows[i].0 as usize])?;
+                out.write_all(b"\n")?;
+            }
         }
         Format::Jsonl | Format::Geojson => {
             let geojson = matches!(format, Format::Geojson);
             if geojson {
                 out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
             }
-            for (i, (row, g)) in rows.iter().zip(results).enumerate() {
+            for i in 0..input.rows.len() {
+                let line = raw_line(text, &input.rows, i);
+                let row = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(line.as_bytes())
+                    .records()
+                    .next()
+                    .transpose()?
+                    .unwrap_or_default();
+                let g = &results[input.rows[i].0 as usize];
                 let mut props = serde_json::Map::new();
-                for (h, v) in headers.iter().zip(row.iter()) {
+                for (h, v) in input.headers.iter().zip(row.iter()) {
                     props.insert(h.to_string(), serde_json::Value::String(v.to_string()));
                 }
                 for (k, v) in ADDED.iter().zip(added_values(g)) {
