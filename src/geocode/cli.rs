@@ -1,6 +1,6 @@
 //! `chiiki reference build` and `chiiki geocode`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -175,7 +175,7 @@ fn read_rows(text: &str, input: &Path, address_column: Option<&str>) -> Result<I
                 )
             })?,
     };
-    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut index: rustc_hash::FxHashMap<String, u32> = Default::default();
     let mut distinct = Vec::new();
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
@@ -199,7 +199,10 @@ fn read_rows(text: &str, input: &Path, address_column: Option<&str>) -> Result<I
                 id
             }
         };
-        rows.push((id, pos.byte() as usize, pos.line()));
+        // A record's position can sit on the previous line's terminator.
+        let start = pos.byte() as usize;
+        let on_terminator = matches!(text.as_bytes().get(start), Some(b'\n' | b'\r'));
+        rows.push((id, start, pos.line() + u64::from(on_terminator)));
     }
     Ok(InputRows {
         headers,
@@ -358,7 +361,7 @@ pub fn build_report<'a>(results: impl Iterator<Item = (&'a Geocoded, u64)>) -> S
 fn raw_line<'t>(text: &'t str, rows: &[(u32, usize, u64)], i: usize) -> &'t str {
     let start = rows[i].1;
     let end = rows.get(i + 1).map_or(text.len(), |r| r.1);
-    text[start..end].trim_end_matches(['\r', '\n'])
+    text[start..end].trim_matches(['\r', '\n'])
 }
 
 fn write_results(
@@ -378,7 +381,7 @@ fn write_results(
                     .terminator(csv::Terminator::Any(b'\n'))
                     .from_writer(Vec::new());
                 w.write_record(fields)?;
-                Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+                w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
             };
             let mut header: Vec<String> = input.headers.iter().map(String::from).collect();
             header.extend(ADDED.iter().map(|s| s.to_string()));

@@ -1,7 +1,7 @@
 //! Matching a canonical address against the reference index, from the
 //! prefecture down to the 号 or 地番, reporting the finest level found.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
@@ -94,8 +94,10 @@ impl Geocoded {
 /// A prefix dictionary: canonical key → ids, tried longest first.
 #[derive(Default)]
 struct PrefixMap {
-    keys: HashMap<String, Vec<u32>>,
+    keys: FxHashMap<String, Vec<u32>>,
     max_chars: usize,
+    /// `has_length[n]`: some key is `n` characters long.
+    has_length: Vec<bool>,
 }
 
 impl PrefixMap {
@@ -103,7 +105,12 @@ impl PrefixMap {
         if key.is_empty() {
             return;
         }
-        self.max_chars = self.max_chars.max(key.chars().count());
+        let n = key.chars().count();
+        self.max_chars = self.max_chars.max(n);
+        if self.has_length.len() <= n {
+            self.has_length.resize(n + 1, false);
+        }
+        self.has_length[n] = true;
         let ids = self.keys.entry(key).or_default();
         if !ids.contains(&id) {
             ids.push(id);
@@ -112,10 +119,17 @@ impl PrefixMap {
 
     /// The longest key that `text` starts with, and what follows it.
     fn longest<'t>(&self, text: &'t str) -> Option<(&[u32], &'t str)> {
-        let mut ends: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
-        ends.push(text.len());
-        ends.truncate(self.max_chars);
-        for &end in ends.iter().rev() {
+        // Byte offsets of the ends of the first `max_chars` characters.
+        let mut ends = [0usize; 64];
+        let mut n = 0;
+        for (i, c) in text.char_indices().take(self.max_chars.min(ends.len())) {
+            ends[n] = i + c.len_utf8();
+            n += 1;
+        }
+        for (len, &end) in ends[..n].iter().enumerate().rev() {
+            if !self.has_length[len + 1] {
+                continue;
+            }
             if let Some(ids) = self.keys.get(&text[..end]) {
                 return Some((ids, &text[end..]));
             }
@@ -205,12 +219,12 @@ impl Geocoder {
     }
 
     pub fn geocode(&self, input: &str) -> Geocoded {
-        let mut g = self.geocode_canonical(input);
+        let folded = compact_head(strip_postal_code(&canonical(input, &self.folds)));
+        let mut g = self.geocode_canonical(&folded);
         if !g.remainder.is_empty() {
             // The remainder is reported as written (width-folded, but without
             // variant folding: 「ハイツ」, not 「ハイっ」).
-            let display = compact_head(&canonical(input, &Folds::default()));
-            let folded = compact_head(&canonical(input, &self.folds));
+            let display = compact_head(strip_postal_code(&canonical(input, &Folds::default())));
             if folded.ends_with(&g.remainder) {
                 let n = g.remainder.chars().count();
                 let skip = display.chars().count().saturating_sub(n);
@@ -220,10 +234,8 @@ impl Geocoder {
         g
     }
 
-    fn geocode_canonical(&self, input: &str) -> Geocoded {
-        let canon = canonical(input, &self.folds);
-        let text = compact_head(&canon);
-        let text = strip_postal_code(&text);
+    /// Geocodes text already in canonical form with its head compacted.
+    fn geocode_canonical(&self, text: &str) -> Geocoded {
         if text.is_empty() {
             return Geocoded::empty("empty address", "");
         }
@@ -255,25 +267,17 @@ impl Geocoder {
             };
         }
 
-        // Town, in every candidate city; keep the longest readings.
-        let mut best: Vec<(u32, TownMatch)> = Vec::new();
+        // Every reading of the town in every candidate city, each resolved
+        // as far down as its numbers go. The finest level wins; among equals
+        // the reading that used more of the text, then the one that did not
+        // have to read a number as 丁目.
+        let mut readings: Vec<(TownMatch, u32)> = Vec::new();
         for &c in &city_ids {
-            if let Some(m) = self.match_town(c, after_city) {
-                let better = best
-                    .first()
-                    .is_none_or(|(_, b)| m.rest.len() < b.rest.len());
-                let same = best
-                    .first()
-                    .is_some_and(|(_, b)| m.rest.len() == b.rest.len());
-                if better {
-                    best.clear();
-                }
-                if better || same {
-                    best.push((c, m));
-                }
+            for m in self.match_town(c, after_city) {
+                readings.push((m, c));
             }
         }
-        if best.is_empty() {
+        if readings.is_empty() {
             if city_ids.len() > 1 {
                 let mut g =
                     Geocoded::empty("the city name exists in several prefectures", after_city);
@@ -283,14 +287,34 @@ impl Geocoder {
             }
             return self.at_city(city_ids[0], after_city, "town (町字) not found in the city");
         }
-
-        // Numbers, in each candidate town; prefer the finest unique answer.
-        let mut answers: Vec<Geocoded> = Vec::new();
-        for (_, m) in &best {
+        let mut scored: Vec<(Geocoded, usize, bool)> = Vec::new();
+        for (m, _) in &readings {
             for &town in &m.towns {
-                answers.push(self.resolve_numbers(town, m.rest, m.chome_from_number));
+                let g = self.resolve_numbers(town, m.rest, m.chome_from_number);
+                scored.push((g, m.rest.len(), m.chome_from_number));
             }
         }
+        // 号 and 地番 are equally fine; what is left over then decides
+        // (北出島1-5-12: 一丁目 5-12, not 地番 1-5 with 12 left over).
+        let rank = |x: &(Geocoded, usize, bool)| {
+            let level = match x.0.level {
+                Level::Parcel => Level::ResidentialNumber,
+                l => l,
+            };
+            (
+                level,
+                std::cmp::Reverse(x.0.remainder.len()),
+                std::cmp::Reverse(x.1),
+                !x.2,
+            )
+        };
+        let best_rank = scored.iter().map(rank).max().expect("at least one reading");
+        let best: Vec<(u32, TownMatch)> = readings.into_iter().map(|(m, c)| (c, m)).collect();
+        let answers: Vec<Geocoded> = scored
+            .into_iter()
+            .filter(|x| rank(x) == best_rank)
+            .map(|x| x.0)
+            .collect();
         let finest = answers.iter().map(|a| a.level).max().unwrap_or(Level::None);
         let mut top: Vec<Geocoded> = answers.into_iter().filter(|a| a.level == finest).collect();
         top.dedup_by(|a, b| {
@@ -400,7 +424,7 @@ impl Geocoder {
         g
     }
 
-    fn match_town<'t>(&self, city: u32, text: &'t str) -> Option<TownMatch<'t>> {
+    fn match_town<'t>(&self, city: u32, text: &'t str) -> Vec<TownMatch<'t>> {
         let c = &self.data.cities[city as usize];
         let mut text = text;
         // 京都の通り名: 「寺町通御池上る上本能寺前町」 — the town follows the direction.
@@ -420,13 +444,17 @@ impl Geocoder {
         if c.city == "札幌市" {
             if let Some(expanded) = expand_sapporo_jo(text) {
                 owned = expanded;
-                return self.match_town_in(city, &owned).map(|m| m.rest_in(text));
+                return self
+                    .match_town_in(city, &owned)
+                    .into_iter()
+                    .map(|m| m.rest_in(text))
+                    .collect();
             }
         }
         self.match_town_in(city, text)
     }
 
-    fn match_town_in<'t>(&self, city: u32, text: &'t str) -> Option<TownMatch<'t>> {
+    fn match_town_in<'t>(&self, city: u32, text: &'t str) -> Vec<TownMatch<'t>> {
         let stripped = strip_aza(text);
         let direct = self.towns[city as usize].longest(stripped);
         // 「白山1-2-3」: 丁目 left out; read the first number as 丁目 only when
@@ -459,19 +487,14 @@ impl Geocoder {
                         .collect();
                     (!towns.is_empty()).then_some((towns, after))
                 });
-        match (direct, chome_reading) {
-            (Some((ids, rest)), Some((chome_towns, chome_rest))) => {
-                let bare_town = ids.iter().all(|&t| self.data.towns[t as usize].chome == 0);
-                if chome_rest.len() < rest.len() && !bare_town {
-                    Some(TownMatch::new(chome_towns, chome_rest, true))
-                } else {
-                    Some(TownMatch::new(ids.to_vec(), rest, false))
-                }
-            }
-            (Some((ids, rest)), None) => Some(TownMatch::new(ids.to_vec(), rest, false)),
-            (None, Some((towns, rest))) => Some(TownMatch::new(towns, rest, true)),
-            (None, None) => None,
+        let mut readings = Vec::new();
+        if let Some((ids, rest)) = direct {
+            readings.push(TownMatch::new(ids.to_vec(), rest, false));
         }
+        if let Some((towns, rest)) = chome_reading {
+            readings.push(TownMatch::new(towns, rest, true));
+        }
+        readings
     }
 
     /// Reads the numbers after the town and looks them up: 住居表示 first,

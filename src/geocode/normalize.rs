@@ -19,13 +19,15 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 /// Variant-character folds (e.g. 髙→高, ヶ→が), one character to one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Folds {
-    map: HashMap<char, char>,
+    map: FxHashMap<char, char>,
 }
 
 impl Folds {
@@ -33,7 +35,7 @@ impl Folds {
     /// as `normalize/itaiji_jageocoder.json`.
     pub fn from_json(text: &str) -> anyhow::Result<Folds> {
         let raw: HashMap<String, String> = serde_json::from_str(text)?;
-        let mut map = HashMap::new();
+        let mut map = FxHashMap::default();
         for (from, to) in raw {
             let (mut f, mut t) = (from.chars(), to.chars());
             if let (Some(a), None, Some(b), None) = (f.next(), f.next(), t.next(), t.next()) {
@@ -188,11 +190,31 @@ fn preceded_by_number_word(out: &str) -> bool {
                 .is_some_and(|c| c.is_ascii_digit() || c == '地')
 }
 
+/// NFKC as addresses need it. Kanji, kana and ASCII — nearly all of an
+/// address — are stable under NFKC, and full-width ASCII and the ideographic
+/// space are a fixed offset away; only the rest (half-width katakana with
+/// their sound marks, circled digits, …) goes through the full algorithm.
+fn width_folded(text: &str) -> Box<dyn Iterator<Item = char> + '_> {
+    let simple = |c: char| {
+        c.is_ascii()
+            || matches!(c as u32, 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x30FC | 0x4E00..=0x9FFF | 0xFF01..=0xFF5E | 0x3000)
+    };
+    if text.chars().all(simple) {
+        Box::new(text.chars().map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        }))
+    } else {
+        Box::new(text.nfkc())
+    }
+}
+
 /// The canonical form described in the module documentation.
 pub fn canonical(text: &str, folds: &Folds) -> String {
     // Pass 1: width, variants, hyphens, spaces.
     let mut chars: Vec<char> = Vec::with_capacity(text.len());
-    for c in text.nfkc() {
+    for c in width_folded(text) {
         if is_variation_selector(c) {
             continue;
         }

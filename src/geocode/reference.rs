@@ -608,6 +608,23 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
         }
     }
 
+    // A 大字・町 listed without 丁目 (and without a point) lies where its 丁目s are.
+    let mut by_oaza: HashMap<(u32, String), (f64, f64, u32)> = HashMap::new();
+    for t in b.towns.iter().filter(|t| t.chome > 0 && !t.lon.is_nan()) {
+        let e = by_oaza.entry((t.city, t.oaza_key.clone())).or_default();
+        *e = (e.0 + t.lon, e.1 + t.lat, e.2 + 1);
+    }
+    for t in b
+        .towns
+        .iter_mut()
+        .filter(|t| t.chome == 0 && t.lon.is_nan())
+    {
+        if let Some(&(x, y, n)) = by_oaza.get(&(t.city, t.oaza_key.clone())) {
+            t.lon = x / n as f64;
+            t.lat = y / n as f64;
+        }
+    }
+
     b.residences
         .sort_by_key(|r| (r.town, r.block, r.number, r.number2));
     b.residences
