@@ -148,6 +148,8 @@ pub struct Geocoder {
     towns: Vec<PrefixMap>,
     /// Per city: 大字・町 names of towns that have 丁目 → (丁目, town).
     chome_oaza: Vec<PrefixMap>,
+    /// Per city: 郡 + 市区町村 + 政令市の区.
+    city_names: Vec<String>,
 }
 
 /// Markers of Kyoto street directions (通り名): the town follows the last one.
@@ -204,7 +206,9 @@ impl Geocoder {
                 chome_oaza[t.city as usize].insert(t.oaza_key.clone(), i);
             }
         }
+        let city_names = data.cities.iter().map(|c| c.full_name()).collect();
         Geocoder {
+            city_names,
             data,
             folds,
             prefs,
@@ -247,19 +251,16 @@ impl Geocoder {
         };
 
         // City: the longest name that follows, within the prefecture if known.
-        let city_ids: Vec<u32> = match self.cities.longest(after_pref) {
-            Some((ids, _)) => ids
-                .iter()
-                .copied()
-                .filter(|&c| pref.is_none_or(|p| self.data.cities[c as usize].pref == p))
-                .collect(),
-            None => Vec::new(),
+        let (city_ids, after_city): (Vec<u32>, &str) = match self.cities.longest(after_pref) {
+            Some((ids, rest)) => (
+                ids.iter()
+                    .copied()
+                    .filter(|&c| pref.is_none_or(|p| self.data.cities[c as usize].pref == p))
+                    .collect(),
+                rest,
+            ),
+            None => (Vec::new(), after_pref),
         };
-        let after_city = self
-            .cities
-            .longest(after_pref)
-            .map(|(_, r)| r)
-            .unwrap_or(after_pref);
         if city_ids.is_empty() {
             return match pref {
                 Some(p) => self.at_prefecture(p, after_pref, "city not found in the prefecture"),
@@ -417,7 +418,7 @@ impl Geocoder {
         let city = &self.data.cities[c as usize];
         let mut g = self.at_prefecture(city.pref, rest, reason);
         g.level = Level::City;
-        g.city = city.full_name();
+        g.city = self.city_names[c as usize].clone();
         g.lon = city.lon;
         g.lat = city.lat;
         g.score = Level::City.base_score();
@@ -515,11 +516,7 @@ impl Geocoder {
         g.koaza = town.koaza.clone();
         g.lon = town.lon;
         g.lat = town.lat;
-        g.addr = nums
-            .iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+        g.addr = dash_joined(&nums);
         g.score = Level::OazaChome.base_score();
         let _ = city;
 
@@ -548,21 +545,10 @@ impl Geocoder {
                 g.level = Level::ResidentialNumber;
                 g.lon = x.lon;
                 g.lat = x.lat;
-                g.addr = nums[..used]
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join("-");
+                g.addr = dash_joined(&nums[..used]);
                 if used < nums.len() {
                     // `1-2-302`: the extra number is a room.
-                    g.remainder = join_text(
-                        &nums[used..]
-                            .iter()
-                            .map(|n| n.to_string())
-                            .collect::<Vec<_>>()
-                            .join("-"),
-                        remainder,
-                    );
+                    g.remainder = join_text(&dash_joined(&nums[used..]), remainder);
                 }
             } else {
                 let block: Vec<&Residence> = residences.iter().filter(|x| x.block == b).collect();
@@ -608,20 +594,9 @@ impl Geocoder {
                     g.level = Level::Parcel;
                     g.lon = p.lon;
                     g.lat = p.lat;
-                    g.addr = nums[..used]
-                        .iter()
-                        .map(|n| n.to_string())
-                        .collect::<Vec<_>>()
-                        .join("-");
+                    g.addr = dash_joined(&nums[..used]);
                     if used < nums.len() {
-                        g.remainder = join_text(
-                            &nums[used..]
-                                .iter()
-                                .map(|n| n.to_string())
-                                .collect::<Vec<_>>()
-                                .join("-"),
-                            remainder,
-                        );
+                        g.remainder = join_text(&dash_joined(&nums[used..]), remainder);
                     }
                 }
                 Some(_) => {
@@ -728,14 +703,11 @@ fn expand_sapporo_jo(text: &str) -> Option<String> {
 /// Removes spaces before the first digit: spaces between prefecture, city and
 /// town carry no meaning, while those after the numbers separate a building.
 fn compact_head(s: &str) -> String {
-    match s.find(|c: char| c.is_ascii_digit()) {
-        Some(i) => {
-            let mut out: String = s[..i].chars().filter(|c| *c != ' ').collect();
-            out.push_str(&s[i..]);
-            out
-        }
-        None => s.replace(' ', ""),
-    }
+    let head_end = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
+    let mut out = String::with_capacity(s.len());
+    out.extend(s[..head_end].chars().filter(|c| *c != ' '));
+    out.push_str(&s[head_end..]);
+    out
 }
 
 /// Drops a leading postal code (〒113-0001).
@@ -751,6 +723,18 @@ fn strip_postal_code(s: &str) -> &str {
     }
     if b.len() >= 7 && b[..7].iter().all(u8::is_ascii_digit) && s.starts_with('〒') {
         return t[7..].trim_start();
+    }
+    s
+}
+
+/// Numbers as `N-N-N`.
+fn dash_joined(nums: &[u32]) -> String {
+    let mut s = String::with_capacity(nums.len() * 4);
+    for (i, n) in nums.iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        s.push_str(itoa::Buffer::new().format(*n));
     }
     s
 }

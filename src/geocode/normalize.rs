@@ -160,8 +160,12 @@ fn followed_by_number_word(chars: &[char], at: usize) -> bool {
     if at >= chars.len() {
         return true; // end of text: "…白山一" is a number
     }
-    let rest: String = chars[at..chars.len().min(at + 2)].iter().collect();
-    NUMBER_SUFFIXES.iter().any(|s| rest.starts_with(s))
+    let starts_with = |word: &str| {
+        word.chars()
+            .enumerate()
+            .all(|(k, w)| chars.get(at + k) == Some(&w))
+    };
+    NUMBER_SUFFIXES.iter().any(|s| starts_with(s))
         || chars[at] == ' '
         || chars[at].is_ascii_digit()
         || (chars[at] == 'ー'
