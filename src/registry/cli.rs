@@ -24,6 +24,26 @@ pub enum RegistryCommand {
     Apply(ApplyArgs),
     /// Totals, households, age bands and 避難行動要支援者 as of a date.
     Show(ShowArgs),
+    /// Geocode the residents registered on a date into a point layer (住民ポイント).
+    Points(PointsArgs),
+}
+
+#[derive(Args)]
+pub struct PointsArgs {
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Reference index from `chiiki reference build`.
+    #[arg(long, default_value = "reference.chiiki")]
+    reference: PathBuf,
+    /// The date the layer shows (default today).
+    #[arg(long, value_parser = parse_date_arg)]
+    as_of: Option<NaiveDate>,
+    /// Layer id.
+    #[arg(long, default_value = "residents")]
+    layer: String,
+    /// Roles that may read the layer (admin always may).
+    #[arg(long, value_delimiter = ',', default_value = "planner")]
+    roles: Vec<String>,
 }
 
 #[derive(Args)]
@@ -149,6 +169,44 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 },
                 started.elapsed()
             );
+            Ok(())
+        }
+        RegistryCommand::Points(args) => {
+            crate::layers::store::validate_layer_id(&args.layer)?;
+            if let Some(bad) = args
+                .roles
+                .iter()
+                .find(|r| crate::auth::Role::parse(r).is_none())
+            {
+                bail!("--roles: unknown role '{bad}' (admin, planner, health, analyst, public)");
+            }
+            let started = std::time::Instant::now();
+            let data = data_dir(&args.data);
+            let registry = store::load(&data)?;
+            let reference = crate::geocode::reference::load(&args.reference)?;
+            let geocoder = crate::geocode::Geocoder::new(reference);
+            let date = args.as_of.unwrap_or_else(today);
+            let (layer, report) =
+                super::points::resident_layer(&registry, &geocoder, date, &args.layer, args.roles);
+            let path = crate::layers::store::save(&data, &layer)?;
+            println!(
+                "{} of {} residents registered on {date} placed in layer '{}' in {:.2?} -> {}",
+                report.placed,
+                report.residents,
+                args.layer,
+                started.elapsed(),
+                path.display()
+            );
+            for (level, n) in report.levels.iter().rev() {
+                println!("  {:<20} {:>9}", level.as_str(), n);
+            }
+            for (reason, ids) in &report.unplaced {
+                eprintln!(
+                    "not placed ({reason}): e.g. 住民票コード {}",
+                    ids.join(", ")
+                );
+            }
+            std::mem::forget(registry);
             Ok(())
         }
         RegistryCommand::Show(args) => {

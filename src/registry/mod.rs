@@ -70,6 +70,7 @@ pub mod encoding;
 pub mod field;
 pub mod import;
 pub mod model;
+pub mod points;
 pub mod reader;
 pub mod record;
 pub mod report;
