@@ -98,6 +98,9 @@ struct PrefixMap {
     max_chars: usize,
     /// `has_length[n]`: some key is `n` characters long.
     has_length: Vec<bool>,
+    /// Longest key (in characters) beginning with each first character:
+    /// most texts need only a few probes.
+    max_by_first: FxHashMap<char, usize>,
 }
 
 impl PrefixMap {
@@ -111,6 +114,9 @@ impl PrefixMap {
             self.has_length.resize(n + 1, false);
         }
         self.has_length[n] = true;
+        let first = key.chars().next().expect("key is not empty");
+        let longest = self.max_by_first.entry(first).or_default();
+        *longest = (*longest).max(n);
         let ids = self.keys.entry(key).or_default();
         if !ids.contains(&id) {
             ids.push(id);
@@ -122,7 +128,11 @@ impl PrefixMap {
         // Byte offsets of the ends of the first `max_chars` characters.
         let mut ends = [0usize; 64];
         let mut n = 0;
-        for (i, c) in text.char_indices().take(self.max_chars.min(ends.len())) {
+        let limit = match text.chars().next().and_then(|c| self.max_by_first.get(&c)) {
+            Some(&m) => m,
+            None => return None,
+        };
+        for (i, c) in text.char_indices().take(limit.min(ends.len())) {
             ends[n] = i + c.len_utf8();
             n += 1;
         }

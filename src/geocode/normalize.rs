@@ -194,35 +194,33 @@ fn preceded_by_number_word(out: &str) -> bool {
                 .is_some_and(|c| c.is_ascii_digit() || c == '地')
 }
 
-/// NFKC as addresses need it. Kanji, kana and ASCII — nearly all of an
-/// address — are stable under NFKC, and full-width ASCII and the ideographic
-/// space are a fixed offset away; only the rest (half-width katakana with
-/// their sound marks, circled digits, …) goes through the full algorithm.
-fn width_folded(text: &str) -> Box<dyn Iterator<Item = char> + '_> {
-    let simple = |c: char| {
-        c.is_ascii()
-            || matches!(c as u32, 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x30FC | 0x4E00..=0x9FFF | 0xFF01..=0xFF5E | 0x3000)
-    };
-    if text.chars().all(simple) {
-        Box::new(text.chars().map(|c| match c as u32 {
-            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            0x3000 => ' ',
-            _ => c,
-        }))
-    } else {
-        Box::new(text.nfkc())
+/// Characters that NFKC leaves alone or maps by a fixed offset: kanji, kana,
+/// ASCII, full-width ASCII and the ideographic space — nearly all of an address.
+fn is_simple_width(c: char) -> bool {
+    c.is_ascii()
+        || matches!(c as u32, 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x30FC | 0x4E00..=0x9FFF | 0xFF01..=0xFF5E | 0x3000)
+}
+
+fn simple_width(c: char) -> char {
+    match c as u32 {
+        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        0x3000 => ' ',
+        _ => c,
     }
 }
 
-/// The canonical form described in the module documentation.
-pub fn canonical(text: &str, folds: &Folds) -> String {
-    // Pass 1: width, variants, hyphens, spaces.
-    let mut chars: Vec<char> = Vec::with_capacity(text.len());
-    for c in width_folded(text) {
-        if is_variation_selector(c) {
+/// Pass 1 of [`canonical`]: variants, hyphens and spaces of width-folded text.
+fn fold_chars(width_folded: impl Iterator<Item = char>, folds: &Folds, chars: &mut Vec<char>) {
+    for c in width_folded {
+        let c = if c.is_ascii() {
+            c
+        } else if is_variation_selector(c) {
             continue;
-        }
-        let c = if is_hyphen(c) { '-' } else { folds.fold(c) };
+        } else if is_hyphen(c) {
+            '-'
+        } else {
+            folds.fold(c)
+        };
         if c.is_whitespace() {
             if chars.last().is_some_and(|l| *l != ' ') {
                 chars.push(' ');
@@ -231,6 +229,19 @@ pub fn canonical(text: &str, folds: &Folds) -> String {
         }
         chars.push(c);
     }
+}
+
+/// The canonical form described in the module documentation.
+pub fn canonical(text: &str, folds: &Folds) -> String {
+    // Pass 1: width, variants, hyphens, spaces.
+    let mut chars: Vec<char> = Vec::with_capacity(text.len());
+    // NFKC only where it can change something (half-width katakana and their
+    // sound marks, circled digits, …); the rest is a fixed mapping.
+    if text.chars().all(is_simple_width) {
+        fold_chars(text.chars().map(simple_width), folds, &mut chars);
+    } else {
+        fold_chars(text.nfkc(), folds, &mut chars);
+    }
     while chars.last() == Some(&' ') {
         chars.pop();
     }
@@ -238,6 +249,10 @@ pub fn canonical(text: &str, folds: &Folds) -> String {
     // Pass 2: kanji numerals in number positions, and the long-vowel mark
     // used as a hyphen between numbers.
     let mut out = String::with_capacity(text.len());
+    if !chars.iter().any(|&c| c == 'ー' || is_kanji_numeral(c)) {
+        out.extend(chars);
+        return out;
+    }
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
