@@ -19,9 +19,9 @@ ROWS="${ROWS:-1000000}"
 BIN="$CARGO_TARGET_DIR/release/chiiki"
 
 /usr/bin/time -f "%e %M" -o "$WORK/build.time" "$BIN" reference build -o "$WORK/reference.chiiki" >/dev/null
-python3 - "$REAL" "$WORK/registry.csv" "$ROWS" <<'PY'
+python3 - "$REAL" "$WORK/registry.csv" "$ROWS" "$WORK/registry_one_style.csv" <<'PY'
 import csv, io, random, sys, zipfile
-real, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+real, out, n, out_one = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def rows(path):
     z = zipfile.ZipFile(path)
     return list(csv.DictReader(io.TextIOWrapper(z.open(z.namelist()[0]), "utf-8")))
@@ -66,10 +66,24 @@ with open(out, "w", encoding="utf-8", newline="") as f:
     for i in range(n):
         a = addrs[(i * 7919) % len(addrs)] if i % 3 else random.choice(addrs)
         w.writerow([f"{100000000 + i}", f"{5000000 + i // 2}", render(a, i % 5), ""])
+# The same addresses, each written one way (as a registry system that
+# stores them normalised would): far fewer distinct strings.
+with open(out_one, "w", encoding="utf-8", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["住民票コード", "世帯番号", "住所", "方書"])
+    for i in range(n):
+        a = addrs[(i * 7919) % len(addrs)]
+        w.writerow([f"{100000000 + i}", f"{5000000 + i // 2}", render(a, 0), ""])
 PY
 for run in 1 2 3; do
   "$BIN" geocode "$WORK/registry.csv" --reference "$WORK/reference.chiiki" -o "$WORK/out.csv" 2>"$WORK/geocode.$run.log"
 done
+for run in 1 2 3; do
+  "$BIN" geocode "$WORK/registry_one_style.csv" --reference "$WORK/reference.chiiki" -o "$WORK/out_one.csv" 2>"$WORK/one.$run.log"
+done
+best_one=$(grep -ho '[0-9]* rows/s' "$WORK"/one.*.log | sort -n | tail -1)
+distinct=$(grep -ho '([0-9]* distinct' "$WORK/geocode.1.log" | tr -dc '0-9')
+distinct_one=$(grep -ho '([0-9]* distinct' "$WORK/one.1.log" | tr -dc '0-9')
 read -r build_s build_kb < "$WORK/build.time"
 /usr/bin/time -f "%M" -o "$WORK/load.mem" "$BIN" geocode <(printf '住所\n文京区白山1-1-1\n') --reference "$WORK/reference.chiiki" >/dev/null 2>"$WORK/load.log"
 load=$(grep -o 'index loaded in [0-9.]*[mµ]*s' "$WORK/load.log" | awk '{print $4}')
@@ -81,7 +95,8 @@ Geocoding benchmark $(date -u +%Y-%m-%d), $(nproc) cores.
 |---|---|
 | build the reference index (all towns of Japan + 3 cities' ABR) | ${build_s} s, $(du -h "$WORK/reference.chiiki" | cut -f1) file |
 | load the index | ${load}, $(( $(cat "$WORK/load.mem") / 1024 )) MB resident (whole process) |
-| ${ROWS} registry rows, read → geocode → write CSV (best of 3) | ${best} |
+| ${ROWS} registry rows in 5 writing styles (${distinct} distinct strings), read → geocode → write CSV (best of 3) | ${best} |
+| ${ROWS} registry rows, one writing style (${distinct_one} distinct strings) | ${best_one} |
 
 Levels of the benchmark rows:
 \`\`\`
