@@ -146,7 +146,17 @@ struct InputRows {
     rows: Vec<(u32, usize, u64)>,
 }
 
-fn read_rows(text: &str, input: &Path, address_column: Option<&str>) -> Result<InputRows> {
+/// Reads the rows, handing each batch of new distinct addresses to `emit`
+/// (with the id of its first address) as soon as it is complete, so they can
+/// be geocoded while the rest of the file is read.
+fn read_rows(
+    text: &str,
+    input: &Path,
+    address_column: Option<&str>,
+    mut emit: impl FnMut(u32, Vec<String>),
+) -> Result<InputRows> {
+    const BATCH: usize = 2048;
+    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -196,6 +206,14 @@ fn read_rows(text: &str, input: &Path, address_column: Option<&str>) -> Result<I
                 let id = distinct.len() as u32;
                 index.insert(address.to_string(), id);
                 distinct.push(address.to_string());
+                batch.push(address.to_string());
+                if batch.len() == BATCH {
+                    let first = id + 1 - BATCH as u32;
+                    emit(
+                        first,
+                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                    );
+                }
                 id
             }
         };
@@ -203,6 +221,9 @@ fn read_rows(text: &str, input: &Path, address_column: Option<&str>) -> Result<I
         let start = pos.byte() as usize;
         let on_terminator = matches!(text.as_bytes().get(start), Some(b'\n' | b'\r'));
         rows.push((id, start, pos.line() + u64::from(on_terminator)));
+    }
+    if !batch.is_empty() {
+        emit((distinct.len() - batch.len()) as u32, batch);
     }
     Ok(InputRows {
         headers,
@@ -252,6 +273,60 @@ fn added_values(g: &Geocoded) -> [String; 11] {
     ]
 }
 
+/// Reads the rows while other cores geocode the distinct addresses found so
+/// far; once the file is read this thread geocodes too.
+fn read_and_geocode(
+    geocoder: &Geocoder,
+    text: &str,
+    args: &GeocodeArgs,
+    progress: &indicatif::ProgressBar,
+) -> Result<(InputRows, Vec<Geocoded>)> {
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+    type Batch = (u32, Vec<String>);
+    let (tx, rx) = mpsc::channel::<Batch>();
+    let rx = Mutex::new(rx);
+    let done: Mutex<Vec<(u32, Vec<Geocoded>)>> = Mutex::new(Vec::new());
+    let work = || loop {
+        let next = rx.lock().expect("queue lock").recv();
+        let Ok((first, addresses)) = next else { break };
+        let results: Vec<Geocoded> = addresses.iter().map(|a| geocoder.geocode(a)).collect();
+        progress.inc(results.len() as u64);
+        done.lock().expect("results lock").push((first, results));
+    };
+    let helpers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let input = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
+        let input = read_rows(
+            text,
+            &args.input,
+            args.address_column.as_deref(),
+            |first, batch| {
+                let _ = tx.send((first, batch));
+            },
+        );
+        drop(tx);
+        work();
+        for h in handles {
+            h.join().expect("geocoding thread");
+        }
+        input
+    })?;
+    let mut batches = done.into_inner().expect("results lock");
+    batches.sort_unstable_by_key(|(first, _)| *first);
+    let results: Vec<Geocoded> = batches.into_iter().flat_map(|(_, r)| r).collect();
+    anyhow::ensure!(
+        results.len() == input.distinct.len(),
+        "internal error: {} of {} addresses geocoded",
+        results.len(),
+        input.distinct.len()
+    );
+    Ok((input, results))
+}
+
 pub fn geocode(args: GeocodeArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let data = reference::load(&args.reference).with_context(|| {
@@ -265,15 +340,15 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
     let loaded = started.elapsed();
 
     let text = read_text(&args.input)?;
-    let input = read_rows(&text, &args.input, args.address_column.as_deref())?;
-    let progress = indicatif::ProgressBar::new(input.distinct.len() as u64);
+    let progress = indicatif::ProgressBar::new_spinner();
     progress.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} distinct addresses ({per_sec}, {eta})",
+            "{spinner} {pos} distinct addresses geocoded ({per_sec})",
         )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let results = geocode_distinct(&geocoder, &input.distinct, &progress);
+    let (input, results) = read_and_geocode(&geocoder, &text, &args, &progress)?;
+    progress.finish_and_clear();
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::with_capacity(
