@@ -156,6 +156,15 @@ impl Table {
         })
     }
 
+    /// Indexes of several columns at once.
+    fn cols<const N: usize>(&self, names: [&str; N]) -> Result<[usize; N]> {
+        let mut out = [0; N];
+        for (o, n) in out.iter_mut().zip(names) {
+            *o = self.col(n)?;
+        }
+        Ok(out)
+    }
+
     fn col(&self, name: &str) -> Result<usize> {
         self.header
             .get(name)
@@ -297,6 +306,19 @@ fn split_chome(name: &str) -> (String, u32) {
     (name.to_string(), 0)
 }
 
+/// Representative points of a prefecture or city `_pos` master, by lg_code.
+fn positions_by_lg_code(dirs: &[PathBuf], prefix: &str) -> Result<HashMap<String, (f64, f64)>> {
+    let mut out = HashMap::new();
+    for f in find(dirs, prefix, true) {
+        let t = Table::read(&f)?;
+        let [lg, lon, lat] = t.cols(["lg_code", "rep_lon", "rep_lat"])?;
+        for r in &t.rows {
+            out.insert(r[lg].to_string(), (coord(&r[lon]), coord(&r[lat])));
+        }
+    }
+    Ok(out)
+}
+
 /// Builds the reference index from the given sources.
 pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let folds = match &sources.itaiji {
@@ -330,18 +352,11 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
                 .join(", ")
         );
     }
-    let mut pref_pos: HashMap<String, (f64, f64)> = HashMap::new();
-    for f in find(dirs, "mt_pref_pos_all", true) {
-        let t = Table::read(&f)?;
-        let (lg, lon, lat) = (t.col("lg_code")?, t.col("rep_lon")?, t.col("rep_lat")?);
-        for r in &t.rows {
-            pref_pos.insert(r[lg].to_string(), (coord(&r[lon]), coord(&r[lat])));
-        }
-    }
+    let pref_pos = positions_by_lg_code(dirs, "mt_pref_pos_all")?;
     let mut pref_by_name: HashMap<String, u32> = HashMap::new();
     for f in &pref_files {
         let t = Table::read(f)?;
-        let (lg, name) = (t.col("lg_code")?, t.col("pref")?);
+        let [lg, name] = t.cols(["lg_code", "pref"])?;
         for r in &t.rows {
             let (lon, lat) = pref_pos
                 .get(&r[lg])
@@ -355,19 +370,11 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
             });
         }
     }
-    let mut city_pos: HashMap<String, (f64, f64)> = HashMap::new();
-    for f in find(dirs, "mt_city_pos_all", true) {
-        let t = Table::read(&f)?;
-        let (lg, lon, lat) = (t.col("lg_code")?, t.col("rep_lon")?, t.col("rep_lat")?);
-        for r in &t.rows {
-            city_pos.insert(r[lg].to_string(), (coord(&r[lon]), coord(&r[lat])));
-        }
-    }
+    let city_pos = positions_by_lg_code(dirs, "mt_city_pos_all")?;
     for f in &city_files {
         let t = Table::read(f)?;
-        let cols = ["lg_code", "pref", "county", "city", "ward", "ablt_date"].map(|c| t.col(c));
-        let [lg, pref, county, city, ward, ablt] = cols;
-        let (lg, pref, county, city, ward, ablt) = (lg?, pref?, county?, city?, ward?, ablt?);
+        let [lg, pref, county, city, ward, ablt] =
+            t.cols(["lg_code", "pref", "county", "city", "ward", "ablt_date"])?;
         for r in &t.rows {
             if !r[ablt].trim().is_empty() {
                 continue; // abolished
@@ -396,12 +403,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let mut town_pos: HashMap<(String, String), (f64, f64)> = HashMap::new();
     for f in find(dirs, "mt_town_", true) {
         let t = Table::read(&f)?;
-        let (lg, id, lon, lat) = (
-            t.col("lg_code")?,
-            t.col("machiaza_id")?,
-            t.col("rep_lon")?,
-            t.col("rep_lat")?,
-        );
+        let [lg, id, lon, lat] = t.cols(["lg_code", "machiaza_id", "rep_lon", "rep_lat"])?;
         for r in &t.rows {
             town_pos.insert(
                 (r[lg].to_string(), r[id].to_string()),
@@ -411,14 +413,14 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     }
     for f in find(dirs, "mt_town_", false) {
         let t = Table::read(&f)?;
-        let (lg, id, oaza, chome, koaza, ablt) = (
-            t.col("lg_code")?,
-            t.col("machiaza_id")?,
-            t.col("oaza_cho")?,
-            t.col("chome")?,
-            t.col("koaza")?,
-            t.col("ablt_date")?,
-        );
+        let [lg, id, oaza, chome, koaza, ablt] = t.cols([
+            "lg_code",
+            "machiaza_id",
+            "oaza_cho",
+            "chome",
+            "koaza",
+            "ablt_date",
+        ])?;
         for r in &t.rows {
             if !r[ablt].trim().is_empty() {
                 continue;
@@ -465,7 +467,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let mut rsdt_pos: HashMap<ResidenceKey, (f64, f64)> = HashMap::new();
     for f in find(dirs, "mt_rsdtdsp_rsdt_", true) {
         let t = Table::read(&f)?;
-        let c = [
+        let [lg, id, blk, rsdt, rsdt2, lon, lat] = t.cols([
             "lg_code",
             "machiaza_id",
             "blk_id",
@@ -473,10 +475,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
             "rsdt2_id",
             "rep_lon",
             "rep_lat",
-        ]
-        .map(|n| t.col(n));
-        let [lg, id, blk, rsdt, rsdt2, lon, lat] = c;
-        let (lg, id, blk, rsdt, rsdt2, lon, lat) = (lg?, id?, blk?, rsdt?, rsdt2?, lon?, lat?);
+        ])?;
         for r in &t.rows {
             rsdt_pos.insert(
                 (
@@ -492,7 +491,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     }
     for f in find(dirs, "mt_rsdtdsp_rsdt_", false) {
         let t = Table::read(&f)?;
-        let c = [
+        let [lg, id, blk_id, rsdt_id, rsdt2_id, blk, rsdt, rsdt2, ablt] = t.cols([
             "lg_code",
             "machiaza_id",
             "blk_id",
@@ -502,12 +501,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
             "rsdt_num",
             "rsdt_num2",
             "ablt_date",
-        ]
-        .map(|n| t.col(n));
-        let [lg, id, blk_id, rsdt_id, rsdt2_id, blk, rsdt, rsdt2, ablt] = c;
-        let (lg, id, blk_id, rsdt_id, rsdt2_id, blk, rsdt, rsdt2, ablt) = (
-            lg?, id?, blk_id?, rsdt_id?, rsdt2_id?, blk?, rsdt?, rsdt2?, ablt?,
-        );
+        ])?;
         for r in &t.rows {
             if !r[ablt].trim().is_empty() {
                 continue;
@@ -540,13 +534,8 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let mut prc_pos: HashMap<(String, String, String), (f64, f64)> = HashMap::new();
     for f in find(dirs, "mt_parcel_", true) {
         let t = Table::read(&f)?;
-        let (lg, id, prc, lon, lat) = (
-            t.col("lg_code")?,
-            t.col("machiaza_id")?,
-            t.col("prc_id")?,
-            t.col("rep_lon")?,
-            t.col("rep_lat")?,
-        );
+        let [lg, id, prc, lon, lat] =
+            t.cols(["lg_code", "machiaza_id", "prc_id", "rep_lon", "rep_lat"])?;
         for r in &t.rows {
             prc_pos.insert(
                 (r[lg].into(), r[id].into(), r[prc].into()),
@@ -556,7 +545,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     }
     for f in find(dirs, "mt_parcel_", false) {
         let t = Table::read(&f)?;
-        let c = [
+        let [lg, id, prc, n1, n2, n3, ablt] = t.cols([
             "lg_code",
             "machiaza_id",
             "prc_id",
@@ -564,10 +553,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
             "prc_num2",
             "prc_num3",
             "ablt_date",
-        ]
-        .map(|n| t.col(n));
-        let [lg, id, prc, n1, n2, n3, ablt] = c;
-        let (lg, id, prc, n1, n2, n3, ablt) = (lg?, id?, prc?, n1?, n2?, n3?, ablt?);
+        ])?;
         for r in &t.rows {
             if !r[ablt].trim().is_empty() {
                 continue;

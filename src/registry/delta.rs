@@ -292,26 +292,10 @@ fn describe(resident: &Resident) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::tests::{person, placement, ymd};
-    use crate::registry::model::Baseline;
+    use crate::registry::model::tests::{one_resident_registry, person, placement, ymd};
 
     fn registry() -> Registry {
-        let residents = vec![Resident::new(
-            "1".into(),
-            person("佐藤 花子", ymd(1940, 3, 2)),
-            Version {
-                from: ymd(2020, 4, 1),
-                status: Status::Registered,
-                placement: placement("H1", "白山一丁目1番1号"),
-            },
-        )];
-        Registry::new(
-            Baseline {
-                source: "base.csv".into(),
-                as_of: ymd(2025, 4, 1),
-            },
-            residents,
-        )
+        one_resident_registry("base.csv")
     }
 
     fn row(line: u64, id: &str, on: chrono::NaiveDate, change: Change) -> DeltaRow {

@@ -238,6 +238,26 @@ pub(crate) mod tests {
         }
     }
 
+    /// A registry of one resident, 佐藤 花子 at 白山一丁目1番1号 since 2020-04-01.
+    pub fn one_resident_registry(source: &str) -> Registry {
+        let resident = Resident::new(
+            "1".into(),
+            person("佐藤 花子", ymd(1940, 3, 2)),
+            Version {
+                from: ymd(2020, 4, 1),
+                status: Status::Registered,
+                placement: placement("H1", "白山一丁目1番1号"),
+            },
+        );
+        Registry::new(
+            Baseline {
+                source: source.into(),
+                as_of: ymd(2025, 4, 1),
+            },
+            vec![resident],
+        )
+    }
+
     pub fn placement(household: &str, address: &str) -> Placement {
         Placement {
             household_id: household.into(),

@@ -173,26 +173,10 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::tests::{person, placement, ymd};
-    use crate::registry::model::{Baseline, Resident, Status, Version};
+    use crate::registry::model::tests::one_resident_registry;
 
     fn sample() -> Registry {
-        let residents = vec![Resident::new(
-            "1".into(),
-            person("佐藤 花子", ymd(1940, 3, 2)),
-            Version {
-                from: ymd(2020, 4, 1),
-                status: Status::Registered,
-                placement: placement("H1", "白山一丁目1番1号"),
-            },
-        )];
-        Registry::new(
-            Baseline {
-                source: "sample.csv".into(),
-                as_of: ymd(2025, 4, 1),
-            },
-            residents,
-        )
+        one_resident_registry("sample.csv")
     }
 
     #[test]
