@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
-use super::normalize::{canonical, parse_number_tail, Folds};
+use super::normalize::{canonical, canonical_tracked, parse_number_tail, Folds};
 use super::reference::{strip_aza, Parcel, ReferenceData, Residence};
 
 /// How far down an address was matched.
@@ -233,12 +233,13 @@ impl Geocoder {
     }
 
     pub fn geocode(&self, input: &str) -> Geocoded {
-        let folded = compact_head(strip_postal_code(&canonical(input, &self.folds)));
+        let (canon, variants_folded) = canonical_tracked(input, &self.folds);
+        let folded = address_text(canon);
         let mut g = self.geocode_canonical(&folded);
-        if !g.remainder.is_empty() {
+        if !g.remainder.is_empty() && variants_folded {
             // The remainder is reported as written (width-folded, but without
             // variant folding: 「ハイツ」, not 「ハイっ」).
-            let display = compact_head(strip_postal_code(&canonical(input, &Folds::default())));
+            let display = address_text(canonical(input, &Folds::default()));
             if folded.ends_with(&g.remainder) {
                 let n = g.remainder.chars().count();
                 let skip = display.chars().count().saturating_sub(n);
@@ -712,6 +713,22 @@ fn expand_sapporo_jo(text: &str) -> Option<String> {
 
 /// Removes spaces before the first digit: spaces between prefecture, city and
 /// town carry no meaning, while those after the numbers separate a building.
+/// The text matching works on: canonical, without a postal code, head compacted.
+fn address_text(mut canon: String) -> String {
+    let start = canon.len() - strip_postal_code(&canon).len();
+    canon.drain(..start);
+    let head_end = canon
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(canon.len());
+    if canon[..head_end].contains(' ') {
+        let tail = canon.split_off(head_end);
+        canon.retain(|c| c != ' ');
+        canon.push_str(&tail);
+    }
+    canon
+}
+
+#[cfg(test)]
 fn compact_head(s: &str) -> String {
     let head_end = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
     let mut out = String::with_capacity(s.len());

@@ -210,7 +210,13 @@ fn simple_width(c: char) -> char {
 }
 
 /// Pass 1 of [`canonical`]: variants, hyphens and spaces of width-folded text.
-fn fold_chars(width_folded: impl Iterator<Item = char>, folds: &Folds, chars: &mut Vec<char>) {
+/// Returns whether a variant fold changed any character.
+fn fold_chars(
+    width_folded: impl Iterator<Item = char>,
+    folds: &Folds,
+    chars: &mut Vec<char>,
+) -> bool {
+    let mut changed = false;
     for c in width_folded {
         let c = if c.is_ascii() {
             c
@@ -219,7 +225,9 @@ fn fold_chars(width_folded: impl Iterator<Item = char>, folds: &Folds, chars: &m
         } else if is_hyphen(c) {
             '-'
         } else {
-            folds.fold(c)
+            let f = folds.fold(c);
+            changed |= f != c;
+            f
         };
         if c.is_whitespace() {
             if chars.last().is_some_and(|l| *l != ' ') {
@@ -229,19 +237,26 @@ fn fold_chars(width_folded: impl Iterator<Item = char>, folds: &Folds, chars: &m
         }
         chars.push(c);
     }
+    changed
 }
 
 /// The canonical form described in the module documentation.
 pub fn canonical(text: &str, folds: &Folds) -> String {
+    canonical_tracked(text, folds).0
+}
+
+/// [`canonical`], and whether a variant fold changed any character (when
+/// none did, the text reads the same without folding).
+pub fn canonical_tracked(text: &str, folds: &Folds) -> (String, bool) {
     // Pass 1: width, variants, hyphens, spaces.
     let mut chars: Vec<char> = Vec::with_capacity(text.len());
     // NFKC only where it can change something (half-width katakana and their
     // sound marks, circled digits, …); the rest is a fixed mapping.
-    if text.chars().all(is_simple_width) {
-        fold_chars(text.chars().map(simple_width), folds, &mut chars);
+    let folded = if text.chars().all(is_simple_width) {
+        fold_chars(text.chars().map(simple_width), folds, &mut chars)
     } else {
-        fold_chars(text.nfkc(), folds, &mut chars);
-    }
+        fold_chars(text.nfkc(), folds, &mut chars)
+    };
     while chars.last() == Some(&' ') {
         chars.pop();
     }
@@ -251,7 +266,7 @@ pub fn canonical(text: &str, folds: &Folds) -> String {
     let mut out = String::with_capacity(text.len());
     if !chars.iter().any(|&c| c == 'ー' || is_kanji_numeral(c)) {
         out.extend(chars);
-        return out;
+        return (out, folded);
     }
     let mut i = 0;
     while i < chars.len() {
@@ -283,7 +298,7 @@ pub fn canonical(text: &str, folds: &Folds) -> String {
         out.push(c);
         i += 1;
     }
-    out
+    (out, folded)
 }
 
 /// Kanji form of a 丁目 number, as towns are displayed (白山一丁目).
