@@ -527,9 +527,9 @@ impl Geocoder {
         g.koaza = town.koaza.clone();
         g.lon = town.lon;
         g.lat = town.lat;
-        g.addr = dash_joined(&nums);
+        // How many of the numbers the match used; `addr` is written once at the end.
+        let mut used_numbers = nums.len();
         g.score = Level::OazaChome.base_score();
-        let _ = city;
 
         let residences = self.residences_of(town_id);
         let parcels = self.parcels_of(town_id);
@@ -556,7 +556,7 @@ impl Geocoder {
                 g.level = Level::ResidentialNumber;
                 g.lon = x.lon;
                 g.lat = x.lat;
-                g.addr = dash_joined(&nums[..used]);
+                used_numbers = used;
                 if used < nums.len() {
                     // `1-2-302`: the extra number is a room.
                     g.remainder = join_text(&dash_joined(&nums[used..]), remainder);
@@ -567,7 +567,7 @@ impl Geocoder {
                     g.level = Level::Block;
                     g.lon = block.iter().map(|x| x.lon).sum::<f64>() / block.len() as f64;
                     g.lat = block.iter().map(|x| x.lat).sum::<f64>() / block.len() as f64;
-                    g.addr = b.to_string();
+                    used_numbers = 1;
                     reasons.push(match r {
                         Some(r) => format!("住居番号 {b}-{r} not in the ABR; matched the 街区"),
                         None => "no 住居番号 after the 街区".to_string(),
@@ -605,15 +605,16 @@ impl Geocoder {
                     g.level = Level::Parcel;
                     g.lon = p.lon;
                     g.lat = p.lat;
-                    g.addr = dash_joined(&nums[..used]);
+                    used_numbers = used;
                     if used < nums.len() {
                         g.remainder = join_text(&dash_joined(&nums[used..]), remainder);
                     }
                 }
-                Some(_) => {
-                    reasons.push(format!("地番 {} is in the ABR without a position", g.addr))
-                }
-                None => reasons.push(format!("地番 {} not in the ABR", g.addr)),
+                Some(_) => reasons.push(format!(
+                    "地番 {} is in the ABR without a position",
+                    dash_joined(&nums)
+                )),
+                None => reasons.push(format!("地番 {} not in the ABR", dash_joined(&nums))),
             }
         } else if !nums.is_empty() && residences.is_empty() && parcels.is_empty() {
             reasons.push("no 住居表示 or 地番 reference for this town".into());
@@ -627,6 +628,7 @@ impl Geocoder {
             g.lat = city.lat;
             reasons.push("no position for the town; city position used".into());
         }
+        g.addr = dash_joined(&nums[..used_numbers]);
         g.score = g.level.base_score() - if g.remainder.is_empty() { 0.0 } else { 0.05 };
         if g.level < Level::Block && reasons.is_empty() {
             reasons.push("only the town matched".into());
