@@ -203,11 +203,11 @@ impl Geocoder {
         for (i, t) in data.towns.iter().enumerate() {
             let i = i as u32;
             let map = &mut towns[t.city as usize];
-            let name = strip_aza(&key(&t.name)).to_string();
+            let name = &t.name_key;
             if t.koaza.is_empty() {
                 map.insert(name.clone(), i);
             } else {
-                let koaza = strip_aza(&key(&t.koaza)).to_string();
+                let koaza = &t.koaza_key;
                 map.insert(format!("{name}{koaza}"), i);
                 map.insert(format!("{name}字{koaza}"), i);
                 map.insert(format!("{name}小字{koaza}"), i);

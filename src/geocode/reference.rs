@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::normalize::{canonical, kanji_chome, parse_chome, Folds};
 
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pref {
@@ -50,6 +50,10 @@ pub struct Town {
     /// Canonical name without 丁目 (and without a leading 大字/字), for the
     /// "丁目 omitted" reading.
     pub oaza_key: String,
+    /// Canonical name and 小字 as the matcher looks them up (no spaces, no
+    /// leading 大字/字), computed once here rather than at every load.
+    pub name_key: String,
+    pub koaza_key: String,
     /// ABR 町字ID, when the town comes from the ABR.
     pub machiaza_id: String,
     /// Representative point; NaN when none is known.
@@ -201,6 +205,11 @@ fn find(dirs: &[PathBuf], prefix: &str, pos: bool) -> Vec<PathBuf> {
     out
 }
 
+/// A canonical name as the matcher's tables hold it.
+fn lookup_key(canonical_name: &str) -> String {
+    strip_aza(&canonical_name.replace(' ', "")).to_string()
+}
+
 /// Strips a leading 大字 or 字 from a canonical town name.
 pub fn strip_aza(key: &str) -> &str {
     key.strip_prefix("大字")
@@ -277,6 +286,8 @@ impl Builder {
             koaza: koaza.to_string(),
             chome,
             oaza_key: strip_aza(&canonical(oaza, &self.folds)).to_string(),
+            name_key: lookup_key(&key.1),
+            koaza_key: lookup_key(&key.2),
             machiaza_id: machiaza_id.to_string(),
             lon,
             lat,
