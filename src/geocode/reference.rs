@@ -252,6 +252,16 @@ impl Builder {
             .collect()
     }
 
+    /// The town of an ABR row (by lg_code + machiaza_id), unless the row is abolished.
+    fn live_town(&self, r: &csv::StringRecord, lg: usize, id: usize, ablt: usize) -> Option<u32> {
+        if !r[ablt].trim().is_empty() {
+            return None;
+        }
+        self.by_machiaza
+            .get(&(r[lg].to_string(), r[id].to_string()))
+            .copied()
+    }
+
     /// Adds a town, or completes the one already known under the same name.
     fn add_town(&mut self, city: u32, t: NewTown) -> u32 {
         let NewTown {
@@ -514,10 +524,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
             "ablt_date",
         ])?;
         for r in &t.rows {
-            if !r[ablt].trim().is_empty() {
-                continue;
-            }
-            let Some(&town) = b.by_machiaza.get(&(r[lg].to_string(), r[id].to_string())) else {
+            let Some(town) = b.live_town(r, lg, id, ablt) else {
                 continue;
             };
             let key = (
@@ -566,10 +573,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
             "ablt_date",
         ])?;
         for r in &t.rows {
-            if !r[ablt].trim().is_empty() {
-                continue;
-            }
-            let Some(&town) = b.by_machiaza.get(&(r[lg].to_string(), r[id].to_string())) else {
+            let Some(town) = b.live_town(r, lg, id, ablt) else {
                 continue;
             };
             let (lon, lat) = prc_pos

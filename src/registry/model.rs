@@ -238,9 +238,9 @@ pub(crate) mod tests {
         }
     }
 
-    /// A registry of one resident, 佐藤 花子 at 白山一丁目1番1号 since 2020-04-01.
-    pub fn one_resident_registry(source: &str) -> Registry {
-        let resident = Resident::new(
+    /// 佐藤 花子, registered at 白山一丁目1番1号 since 2020-04-01.
+    pub fn hanako() -> Resident {
+        Resident::new(
             "1".into(),
             person("佐藤 花子", ymd(1940, 3, 2)),
             Version {
@@ -248,7 +248,12 @@ pub(crate) mod tests {
                 status: Status::Registered,
                 placement: placement("H1", "白山一丁目1番1号"),
             },
-        );
+        )
+    }
+
+    /// A registry of one resident, [`hanako`].
+    pub fn one_resident_registry(source: &str) -> Registry {
+        let resident = hanako();
         Registry::new(
             Baseline {
                 source: source.into(),
@@ -269,15 +274,7 @@ pub(crate) mod tests {
 
     #[test]
     fn versions_answer_as_of() {
-        let mut r = Resident::new(
-            "1".into(),
-            person("佐藤 花子", ymd(1940, 3, 2)),
-            Version {
-                from: ymd(2020, 4, 1),
-                status: Status::Registered,
-                placement: placement("H1", "白山一丁目1番1号"),
-            },
-        );
+        let mut r = hanako();
         r.versions.push(Version {
             from: ymd(2024, 6, 10),
             status: Status::Registered,
