@@ -100,7 +100,12 @@ fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(match String::from_utf8(bytes) {
-        Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
+        Ok(mut t) => {
+            if t.starts_with('\u{feff}') {
+                t.drain(..'\u{feff}'.len_utf8());
+            }
+            t
+        }
         Err(e) => encoding_rs::SHIFT_JIS.decode(e.as_bytes()).0.into_owned(),
     })
 }
@@ -142,7 +147,7 @@ pub fn geocode_distinct(
 /// and its line number.
 struct InputRows {
     headers: csv::StringRecord,
-    distinct: Vec<String>,
+    distinct: usize,
     rows: Vec<(u32, usize, u64)>,
 }
 
@@ -155,7 +160,6 @@ fn read_rows(
     address_column: Option<&str>,
     mut emit: impl FnMut(u32, Vec<String>),
 ) -> Result<InputRows> {
-    const BATCH: usize = 2048;
     let mut batch: Vec<String> = Vec::with_capacity(BATCH);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -185,8 +189,7 @@ fn read_rows(
                 )
             })?,
     };
-    let mut index: rustc_hash::FxHashMap<String, u32> = Default::default();
-    let mut distinct = Vec::new();
+    let mut index: rustc_hash::FxHashMap<Box<str>, u32> = Default::default();
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -203,9 +206,8 @@ fn read_rows(
         let id = match index.get(address) {
             Some(&id) => id,
             None => {
-                let id = distinct.len() as u32;
-                index.insert(address.to_string(), id);
-                distinct.push(address.to_string());
+                let id = index.len() as u32;
+                index.insert(address.into(), id);
                 batch.push(address.to_string());
                 if batch.len() == BATCH {
                     let first = id + 1 - BATCH as u32;
@@ -223,11 +225,11 @@ fn read_rows(
         rows.push((id, start, pos.line() + u64::from(on_terminator)));
     }
     if !batch.is_empty() {
-        emit((distinct.len() - batch.len()) as u32, batch);
+        emit((index.len() - batch.len()) as u32, batch);
     }
     Ok(InputRows {
         headers,
-        distinct,
+        distinct: index.len(),
         rows,
     })
 }
@@ -265,12 +267,104 @@ fn added_values(g: &Geocoded) -> [String; 11] {
         num(g.lat, 7),
         format!("{:.2}", g.score),
         g.remainder.clone(),
-        if g.level == Level::Ambiguous {
-            format!("{}: {}", g.reason, g.candidates.join(" | "))
-        } else {
-            g.reason.clone()
-        },
+        reason_text(g),
     ]
+}
+
+fn reason_text(g: &Geocoded) -> String {
+    if g.level == Level::Ambiguous {
+        format!("{}: {}", g.reason, g.candidates.join(" | "))
+    } else {
+        g.reason.clone()
+    }
+}
+
+/// The added CSV columns of each distinct address, encoded once (on the
+/// geocoding threads) and copied after every row that has that address.
+struct CsvFragments {
+    bytes: Vec<u8>,
+    /// `ends[i]`: where fragment `i` ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl CsvFragments {
+    fn encode(results: &[Geocoded]) -> Result<CsvFragments> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::with_capacity(results.len() * 128));
+        let mut ends = Vec::with_capacity(results.len());
+        let mut number = String::new();
+        for g in results {
+            use std::fmt::Write as _;
+            for field in [&g.pref, &g.city, &g.town, &g.koaza, &g.addr] {
+                w.write_field(field)?;
+            }
+            w.write_field(g.level.as_str())?;
+            for v in [g.lon, g.lat] {
+                number.clear();
+                if !v.is_nan() {
+                    let _ = write!(number, "{v:.7}");
+                }
+                w.write_field(&number)?;
+            }
+            number.clear();
+            let _ = write!(number, "{:.2}", g.score);
+            w.write_field(&number)?;
+            w.write_field(&g.remainder)?;
+            if g.level == Level::Ambiguous {
+                w.write_field(reason_text(g))?;
+            } else {
+                w.write_field(&g.reason)?;
+            }
+            w.write_record(None::<&[u8]>)?;
+            w.flush()?;
+            // Without the record's newline.
+            ends.push(w.get_ref().len() - 1);
+        }
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(CsvFragments { bytes, ends })
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        // Each fragment starts after the previous one's newline.
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        &self.bytes[start..self.ends[i]]
+    }
+}
+
+/// Distinct addresses are geocoded in batches of this many.
+const BATCH: usize = 2048;
+
+/// One batch of geocoded distinct addresses, starting at id `first`.
+struct GeocodedBatch {
+    first: u32,
+    results: Vec<Geocoded>,
+    csv: Option<CsvFragments>,
+}
+
+/// The answers for the distinct addresses, by id, as the batches left the
+/// geocoding threads (copying half a million answers into one vector costs
+/// more than looking them up here).
+struct Answers {
+    batches: Vec<GeocodedBatch>,
+}
+
+impl Answers {
+    fn get(&self, id: u32) -> &Geocoded {
+        let id = id as usize;
+        &self.batches[id / BATCH].results[id % BATCH]
+    }
+
+    /// The encoded CSV columns of address `id` (CSV output only).
+    fn csv(&self, id: u32) -> Option<&[u8]> {
+        let id = id as usize;
+        Some(self.batches[id / BATCH].csv.as_ref()?.get(id % BATCH))
+    }
+
+    fn len(&self) -> usize {
+        self.batches.iter().map(|b| b.results.len()).sum()
+    }
 }
 
 /// Reads the rows while other cores geocode the distinct addresses found so
@@ -280,19 +374,30 @@ fn read_and_geocode(
     text: &str,
     args: &GeocodeArgs,
     progress: &indicatif::ProgressBar,
-) -> Result<(InputRows, Vec<Geocoded>)> {
+) -> Result<(InputRows, Answers)> {
     use std::sync::mpsc;
     use std::sync::Mutex;
     type Batch = (u32, Vec<String>);
+    let with_csv = matches!(args.format, Format::Csv);
     let (tx, rx) = mpsc::channel::<Batch>();
     let rx = Mutex::new(rx);
-    let done: Mutex<Vec<(u32, Vec<Geocoded>)>> = Mutex::new(Vec::new());
+    let done: Mutex<Vec<Result<GeocodedBatch>>> = Mutex::new(Vec::new());
     let work = || loop {
         let next = rx.lock().expect("queue lock").recv();
         let Ok((first, addresses)) = next else { break };
         let results: Vec<Geocoded> = addresses.iter().map(|a| geocoder.geocode(a)).collect();
         progress.inc(results.len() as u64);
-        done.lock().expect("results lock").push((first, results));
+        let batch = if with_csv {
+            CsvFragments::encode(&results).map(Some)
+        } else {
+            Ok(None)
+        }
+        .map(|csv| GeocodedBatch {
+            first,
+            results,
+            csv,
+        });
+        done.lock().expect("results lock").push(batch);
     };
     let helpers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -315,16 +420,25 @@ fn read_and_geocode(
         }
         input
     })?;
-    let mut batches = done.into_inner().expect("results lock");
-    batches.sort_unstable_by_key(|(first, _)| *first);
-    let results: Vec<Geocoded> = batches.into_iter().flat_map(|(_, r)| r).collect();
+    let mut batches = done
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    batches.sort_unstable_by_key(|b| b.first);
+    let answers = Answers { batches };
     anyhow::ensure!(
-        results.len() == input.distinct.len(),
+        answers.len() == input.distinct
+            && answers
+                .batches
+                .iter()
+                .enumerate()
+                .all(|(i, b)| b.first as usize == i * BATCH),
         "internal error: {} of {} addresses geocoded",
-        results.len(),
-        input.distinct.len()
+        answers.len(),
+        input.distinct
     );
-    Ok((input, results))
+    Ok((input, answers))
 }
 
 pub fn geocode(args: GeocodeArgs) -> Result<()> {
@@ -347,7 +461,7 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let (input, results) = read_and_geocode(&geocoder, &text, &args, &progress)?;
+    let (input, answers) = read_and_geocode(&geocoder, &text, &args, &progress)?;
     progress.finish_and_clear();
 
     let mut out: Box<dyn Write> = match &args.output {
@@ -357,20 +471,20 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    write_results(&mut out, args.format, &text, &input, &results)?;
+    write_results(&mut out, args.format, &text, &input, &answers)?;
     out.flush()?;
     let elapsed = started.elapsed();
 
     // Summary and report for the 住民課.
     let mut levels: BTreeMap<Level, usize> = BTreeMap::new();
     for (id, _, _) in &input.rows {
-        *levels.entry(results[*id as usize].level).or_default() += 1;
+        *levels.entry(answers.get(*id).level).or_default() += 1;
     }
     let n = input.rows.len().max(1);
     eprintln!(
         "geocoded {} rows ({} distinct addresses) in {:.2?}, {:.0} rows/s end to end (index loaded in {:.2?})",
         input.rows.len(),
-        input.distinct.len(),
+        input.distinct,
         elapsed,
         input.rows.len() as f64 / elapsed.as_secs_f64().max(1e-9),
         loaded
@@ -387,7 +501,7 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
         input
             .rows
             .iter()
-            .map(|(id, _, line)| (&results[*id as usize], *line)),
+            .map(|(id, _, line)| (answers.get(*id), *line)),
     );
     let report_path = args.report.clone().or_else(|| {
         args.output
@@ -406,11 +520,11 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
 
 /// Rows below 号/地番 level grouped by reason, with their line numbers.
 pub fn build_report<'a>(results: impl Iterator<Item = (&'a Geocoded, u64)>) -> String {
-    let mut groups: BTreeMap<(Level, String), Vec<u64>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Level, &str), Vec<u64>> = BTreeMap::new();
     for (g, line) in results {
         if g.level <= Level::Block {
             groups
-                .entry((g.level, g.reason.clone()))
+                .entry((g.level, g.reason.as_str()))
                 .or_default()
                 .push(line);
         }
@@ -444,33 +558,24 @@ fn write_results(
     format: Format,
     text: &str,
     input: &InputRows,
-    results: &[Geocoded],
+    answers: &Answers,
 ) -> Result<()> {
     match format {
         Format::Csv => {
-            // Input lines are copied as they are; the added columns of each
-            // distinct address are encoded once.
-            let encode = |fields: &[String]| -> Result<Vec<u8>> {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .terminator(csv::Terminator::Any(b'\n'))
-                    .from_writer(Vec::new());
-                w.write_record(fields)?;
-                w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
-            };
-            let mut header: Vec<String> = input.headers.iter().map(String::from).collect();
-            header.extend(ADDED.iter().map(|s| s.to_string()));
-            out.write_all(&encode(&header)?)?;
-            let mut fragments = Vec::with_capacity(results.len());
-            for g in results {
-                let mut f = encode(&added_values(g))?;
-                f.pop(); // the newline
-                fragments.push(f);
-            }
+            // Input lines are copied as they are, each followed by the added
+            // columns of its address.
+            let mut header = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new());
+            header.write_record(input.headers.iter().chain(ADDED))?;
+            out.write_all(&header.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
             for i in 0..input.rows.len() {
                 out.write_all(raw_line(text, &input.rows, i).as_bytes())?;
                 out.write_all(b",")?;
-                out.write_all(&fragments[input.rows[i].0 as usize])?;
+                let fragment = answers
+                    .csv(input.rows[i].0)
+                    .context("internal error: CSV columns not encoded")?;
+                out.write_all(fragment)?;
                 out.write_all(b"\n")?;
             }
         }
@@ -489,7 +594,7 @@ fn write_results(
                     .next()
                     .transpose()?
                     .unwrap_or_default();
-                let g = &results[input.rows[i].0 as usize];
+                let g = answers.get(input.rows[i].0);
                 let mut props = serde_json::Map::new();
                 for (h, v) in input.headers.iter().zip(row.iter()) {
                     props.insert(h.to_string(), serde_json::Value::String(v.to_string()));

@@ -299,36 +299,39 @@ impl Geocoder {
             }
             return self.at_city(city_ids[0], after_city, "town (町字) not found in the city");
         }
-        let mut scored: Vec<(Geocoded, usize, bool)> = Vec::new();
+        let mut scored: Vec<Resolved> = Vec::new();
         for (m, _) in &readings {
             for &town in &m.towns {
-                let g = self.resolve_numbers(town, m.rest, m.chome_from_number);
-                scored.push((g, m.rest.len(), m.chome_from_number));
+                scored.push(self.resolve_numbers(town, m.rest, m.chome_from_number));
             }
         }
         // 号 and 地番 are equally fine; what is left over then decides
         // (北出島1-5-12: 一丁目 5-12, not 地番 1-5 with 12 left over).
-        let rank = |x: &(Geocoded, usize, bool)| {
-            let level = match x.0.level {
+        let rank = |x: &Resolved| {
+            let level = match x.level {
                 Level::Parcel => Level::ResidentialNumber,
                 l => l,
             };
             (
                 level,
-                std::cmp::Reverse(x.0.remainder.len()),
-                std::cmp::Reverse(x.1),
-                !x.2,
+                std::cmp::Reverse(x.remainder.len()),
+                std::cmp::Reverse(x.town_rest_len),
+                !x.chome_from_number,
             )
         };
         let best_rank = scored.iter().map(rank).max().expect("at least one reading");
-        let best: Vec<(u32, TownMatch)> = readings.into_iter().map(|(m, c)| (c, m)).collect();
-        let answers: Vec<Geocoded> = scored
-            .into_iter()
+        let finest = scored
+            .iter()
             .filter(|x| rank(x) == best_rank)
-            .map(|x| x.0)
+            .map(|x| x.level)
+            .max()
+            .unwrap_or(Level::None);
+        // Only the winners become full answers.
+        let mut top: Vec<Geocoded> = scored
+            .into_iter()
+            .filter(|x| rank(x) == best_rank && x.level == finest)
+            .map(|x| self.answer(x))
             .collect();
-        let finest = answers.iter().map(|a| a.level).max().unwrap_or(Level::None);
-        let mut top: Vec<Geocoded> = answers.into_iter().filter(|a| a.level == finest).collect();
         top.dedup_by(|a, b| {
             a.town == b.town && a.city == b.city && a.koaza == b.koaza && a.addr == b.addr
         });
@@ -339,6 +342,7 @@ impl Geocoder {
             }
             return g;
         }
+        let best: Vec<(u32, TownMatch)> = readings.into_iter().map(|(m, c)| (c, m)).collect();
         if let Some(g) = self.merge_chome_towns(&best, &top) {
             return g;
         }
@@ -511,73 +515,79 @@ impl Geocoder {
 
     /// Reads the numbers after the town and looks them up: 住居表示 first,
     /// then 地番, falling back to 街区 and to the town.
-    fn resolve_numbers(&self, town_id: u32, rest: &str, chome_from_number: bool) -> Geocoded {
+    fn resolve_numbers<'t>(
+        &self,
+        town_id: u32,
+        rest: &'t str,
+        chome_from_number: bool,
+    ) -> Resolved<'t> {
         let town = &self.data.towns[town_id as usize];
-        let city = &self.data.cities[town.city as usize];
         let tail = rest.trim_start_matches([' ', '-']);
         let parsed = parse_number_tail(tail);
-        let nums = parsed.numbers.clone();
-        let remainder = tail[parsed.consumed..]
+        let nums = parsed.numbers;
+        let after_numbers = tail[parsed.consumed..]
             .trim_start_matches([' ', '-'])
             .trim();
-
-        let mut g = self.at_city(town.city, remainder, "");
-        g.level = Level::OazaChome;
-        g.town = town.name.clone();
-        g.koaza = town.koaza.clone();
-        g.lon = town.lon;
-        g.lat = town.lat;
-        // How many of the numbers the match used; `addr` is written once at the end.
-        let mut used_numbers = nums.len();
-        g.score = Level::OazaChome.base_score();
+        let mut r = Resolved {
+            town: town_id,
+            level: Level::OazaChome,
+            lon: town.lon,
+            lat: town.lat,
+            used: nums.len(),
+            nums,
+            remainder: after_numbers.into(),
+            reasons: Vec::new(),
+            town_rest_len: rest.len(),
+            chome_from_number,
+        };
+        let nums = &r.nums;
 
         let residences = self.residences_of(town_id);
         let parcels = self.parcels_of(town_id);
-        let mut reasons: Vec<String> = Vec::new();
         if nums.is_empty() {
-            reasons.push("no block or lot number in the address".into());
+            r.reasons
+                .push("no block or lot number in the address".into());
         } else if !residences.is_empty() {
             // 住居表示: 街区-住居番号(-枝番).
-            let (b, r, r2) = (nums[0], nums.get(1).copied(), nums.get(2).copied());
-            let exact = |r: u32, r2: u32| {
+            let (b, n, n2) = (nums[0], nums.get(1).copied(), nums.get(2).copied());
+            let exact = |n: u32, n2: u32| {
                 residences
-                    .binary_search_by_key(&(b, r, r2), |x| (x.block, x.number, x.number2))
+                    .binary_search_by_key(&(b, n, n2), |x| (x.block, x.number, x.number2))
                     .ok()
                     .map(|i| residences[i])
             };
-            let found = match (r, r2) {
-                (Some(r), Some(r2)) => exact(r, r2)
+            let found = match (n, n2) {
+                (Some(n), Some(n2)) => exact(n, n2)
                     .map(|x| (x, 3))
-                    .or_else(|| exact(r, 0).map(|x| (x, 2))),
-                (Some(r), None) => exact(r, 0).map(|x| (x, 2)),
+                    .or_else(|| exact(n, 0).map(|x| (x, 2))),
+                (Some(n), None) => exact(n, 0).map(|x| (x, 2)),
                 _ => None,
             };
             if let Some((x, used)) = found {
-                g.level = Level::ResidentialNumber;
-                g.lon = x.lon;
-                g.lat = x.lat;
-                used_numbers = used;
-                if used < nums.len() {
-                    // `1-2-302`: the extra number is a room.
-                    g.remainder = join_text(&dash_joined(&nums[used..]), remainder);
-                }
+                r.level = Level::ResidentialNumber;
+                (r.lon, r.lat) = (x.lon, x.lat);
+                r.used = used;
             } else {
-                let block: Vec<&Residence> = residences.iter().filter(|x| x.block == b).collect();
-                if !block.is_empty() {
-                    g.level = Level::Block;
-                    g.lon = block.iter().map(|x| x.lon).sum::<f64>() / block.len() as f64;
-                    g.lat = block.iter().map(|x| x.lat).sum::<f64>() / block.len() as f64;
-                    used_numbers = 1;
-                    reasons.push(match r {
-                        Some(r) => format!("住居番号 {b}-{r} not in the ABR; matched the 街区"),
+                let block = residences.iter().filter(|x| x.block == b);
+                let (count, lon, lat) = block.fold((0usize, 0.0, 0.0), |(c, lon, lat), x| {
+                    (c + 1, lon + x.lon, lat + x.lat)
+                });
+                if count > 0 {
+                    r.level = Level::Block;
+                    r.lon = lon / count as f64;
+                    r.lat = lat / count as f64;
+                    r.used = 1;
+                    r.reasons.push(match n {
+                        Some(n) => format!("住居番号 {b}-{n} not in the ABR; matched the 街区"),
                         None => "no 住居番号 after the 街区".to_string(),
                     });
                 } else {
-                    reasons.push(format!("街区 {b} not in the ABR for this town"));
+                    r.reasons
+                        .push(format!("街区 {b} not in the ABR for this town"));
                 }
             }
         }
-        if !nums.is_empty() && g.level < Level::Block && !parcels.is_empty() {
+        if !nums.is_empty() && r.level < Level::Block && !parcels.is_empty() {
             // 地番: 本番-枝番(-孫番).
             let key = |n: &[u32]| {
                 (
@@ -592,7 +602,7 @@ impl Geocoder {
                     .ok()
                     .map(|i| parcels[i])
             };
-            let found: Option<(Parcel, usize)> = lookup(key(&nums))
+            let found: Option<(Parcel, usize)> = lookup(key(nums))
                 .map(|p| (p, nums.len().min(3)))
                 .or_else(|| {
                     (nums.len() == 3)
@@ -601,39 +611,54 @@ impl Geocoder {
                 });
             match found {
                 Some((p, used)) if !p.lon.is_nan() => {
-                    reasons.clear();
-                    g.level = Level::Parcel;
-                    g.lon = p.lon;
-                    g.lat = p.lat;
-                    used_numbers = used;
-                    if used < nums.len() {
-                        g.remainder = join_text(&dash_joined(&nums[used..]), remainder);
-                    }
+                    r.reasons.clear();
+                    r.level = Level::Parcel;
+                    (r.lon, r.lat) = (p.lon, p.lat);
+                    r.used = used;
                 }
-                Some(_) => reasons.push(format!(
+                Some(_) => r.reasons.push(format!(
                     "地番 {} is in the ABR without a position",
-                    dash_joined(&nums)
+                    dash_joined(nums)
                 )),
-                None => reasons.push(format!("地番 {} not in the ABR", dash_joined(&nums))),
+                None => r
+                    .reasons
+                    .push(format!("地番 {} not in the ABR", dash_joined(nums))),
             }
         } else if !nums.is_empty() && residences.is_empty() && parcels.is_empty() {
-            reasons.push("no 住居表示 or 地番 reference for this town".into());
+            r.reasons
+                .push("no 住居表示 or 地番 reference for this town".into());
+        }
+        if r.used < r.nums.len() && r.level >= Level::ResidentialNumber {
+            // `1-2-302`: the extra number is a room.
+            r.remainder = join_text(&dash_joined(&r.nums[r.used..]), after_numbers).into();
         }
         if chome_from_number {
-            reasons.push("丁目 read from the first number".into());
+            r.reasons.push("丁目 read from the first number".into());
         }
-        if g.lon.is_nan() {
+        if r.lon.is_nan() {
             // A town without any point: fall back to the city's.
-            g.lon = city.lon;
-            g.lat = city.lat;
-            reasons.push("no position for the town; city position used".into());
+            let city = &self.data.cities[town.city as usize];
+            (r.lon, r.lat) = (city.lon, city.lat);
+            r.reasons
+                .push("no position for the town; city position used".into());
         }
-        g.addr = dash_joined(&nums[..used_numbers]);
-        g.score = g.level.base_score() - if g.remainder.is_empty() { 0.0 } else { 0.05 };
-        if g.level < Level::Block && reasons.is_empty() {
-            reasons.push("only the town matched".into());
+        if r.level < Level::Block && r.reasons.is_empty() {
+            r.reasons.push("only the town matched".into());
         }
-        g.reason = reasons.join("; ");
+        r
+    }
+
+    /// The full answer for a resolved reading.
+    fn answer(&self, r: Resolved) -> Geocoded {
+        let town = &self.data.towns[r.town as usize];
+        let mut g = self.at_city(town.city, &r.remainder, "");
+        g.level = r.level;
+        g.town = town.name.clone();
+        g.koaza = town.koaza.clone();
+        (g.lon, g.lat) = (r.lon, r.lat);
+        g.addr = dash_joined(&r.nums[..r.used]);
+        g.score = r.level.base_score() - if r.remainder.is_empty() { 0.0 } else { 0.05 };
+        g.reason = r.reasons.join("; ");
         g
     }
 
@@ -650,6 +675,23 @@ impl Geocoder {
         let hi = p.partition_point(|x| x.town <= town);
         &p[lo..hi]
     }
+}
+
+/// A town reading with its numbers looked up, before it becomes an answer.
+struct Resolved<'t> {
+    town: u32,
+    level: Level,
+    lon: f64,
+    lat: f64,
+    nums: Vec<u32>,
+    /// How many of `nums` the match used.
+    used: usize,
+    /// What was not used: building, room, or text that matched nothing.
+    remainder: std::borrow::Cow<'t, str>,
+    reasons: Vec<String>,
+    /// Length of the text after the town name.
+    town_rest_len: usize,
+    chome_from_number: bool,
 }
 
 struct TownMatch<'t> {
