@@ -8,7 +8,8 @@
 //! - [`crs`]: the CRSs served and the transformations between them;
 //! - [`demo`]: the demo city built from the real public data;
 //! - [`registry`]: the resident registry (住民基本台帳): import, 異動 deltas, history;
-//! - [`geocode`]: Japanese address normalisation and matching against the ABR.
+//! - [`geocode`]: Japanese address normalisation and matching against the ABR;
+//! - [`synth`]: the synthetic demo city (residents, registry, infrastructure).
 
 pub mod api;
 pub mod auth;
@@ -19,3 +20,4 @@ pub mod demo;
 pub mod geocode;
 pub mod layers;
 pub mod registry;
+pub mod synth;
