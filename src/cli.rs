@@ -42,6 +42,8 @@ enum Command {
     },
     /// Geocode the addresses of a CSV file.
     Geocode(Box<crate::geocode::cli::GeocodeArgs>),
+    /// Generate the synthetic demo city (residents, registry, 異動, vaccinations, infrastructure).
+    Synth(SynthArgs),
     /// The resident registry: import, 異動 deltas, history.
     Registry {
         #[command(subcommand)]
@@ -73,6 +75,30 @@ struct DemoArgs {
     #[arg(long)]
     no_serve: bool,
     /// The real public data (default ../shared/data/real).
+    #[arg(long, env = "CHIIKI_REAL_DATA")]
+    real_data: Option<PathBuf>,
+    /// Residents of the synthetic city (default: the census total, 240,069).
+    #[arg(long)]
+    residents: Option<u64>,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output directory.
+    #[arg(short, long, default_value = "synthetic")]
+    out: PathBuf,
+    #[arg(long, default_value_t = crate::synth::DEFAULT_SEED)]
+    seed: u64,
+    /// Residents to generate (default: the 2020 census total of 文京区,
+    /// 240,069); more than that replicates the ward, for benchmarks.
+    #[arg(long)]
+    residents: Option<u64>,
+    /// Registry extract date (YYYY-MM-DD); ages fit the census on this day.
+    #[arg(long, default_value_t = crate::synth::default_as_of())]
+    as_of: chrono::NaiveDate,
+    /// Residents only: skip pipes, bridges, roads and flood depth.
+    #[arg(long)]
+    no_infrastructure: bool,
     #[arg(long, env = "CHIIKI_REAL_DATA")]
     real_data: Option<PathBuf>,
 }
@@ -176,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
         } => crate::geocode::cli::build_reference(args),
         Command::Geocode(args) => crate::geocode::cli::geocode(*args),
         Command::Registry { command } => crate::registry::cli::run(command, &config),
+        Command::Synth(args) => synth(args),
         Command::Layers(args) => {
             let dir = args.data.unwrap_or(config.data_dir);
             for layer in store::load_all(&dir)? {
@@ -195,6 +222,31 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn synth(args: SynthArgs) -> Result<()> {
+    let real = real_data_dir(args.real_data.as_deref());
+    let opts = crate::synth::SynthOptions {
+        seed: args.seed,
+        residents: args.residents,
+        as_of: args.as_of,
+        infrastructure: !args.no_infrastructure,
+    };
+    let started = std::time::Instant::now();
+    let s = crate::synth::generate(&real, &args.out, &opts)?;
+    println!(
+        "{} residents in {} households ({} 避難行動要支援者, {} rows with a perturbed address), {} 異動 rows in {} daily files, {} vaccination doses → {} in {:.1?}",
+        s.residents,
+        s.households,
+        s.needs_support,
+        s.perturbed_rows,
+        s.delta_rows,
+        s.delta_files,
+        s.vaccination_rows,
+        args.out.display(),
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
@@ -275,7 +327,16 @@ fn demo(args: DemoArgs) -> Result<()> {
         args.data.display()
     );
     let started = std::time::Instant::now();
-    let built = crate::demo::build(&real, &args.data)?;
+    let mut built = crate::demo::build(&real, &args.data)?;
+    let city = crate::demo::city::build_city(
+        &real,
+        &args.data,
+        &crate::synth::SynthOptions {
+            residents: args.residents,
+            ..Default::default()
+        },
+    )?;
+    built.extend(city.layers);
     for b in &built {
         println!(
             "  {:<28} {:>7} features  {}{}",
@@ -289,8 +350,44 @@ fn demo(args: DemoArgs) -> Result<()> {
             }
         );
     }
+    let s = &city.summary;
+    println!(
+        "synthetic 文京区 (seed {}, registry as of {}){}: {} residents in {} households, {} 避難行動要支援者, {} 異動 rows in {} daily files, {} vaccination doses — files in {}",
+        s.seed,
+        s.as_of,
+        if city.generated { "" } else { ", unchanged" },
+        s.residents,
+        s.households,
+        s.needs_support,
+        s.delta_rows,
+        s.delta_files,
+        s.vaccination_rows,
+        city.synthetic_dir.display()
+    );
+    if let Some((imported, applied)) = city.registry {
+        println!("  registry: {imported} rows imported, {applied} 異動 applied");
+    }
+    if let Some(levels) = &city.levels {
+        let total: usize = levels.values().sum();
+        let shown: Vec<String> = levels
+            .iter()
+            .rev()
+            .map(|(l, n)| {
+                format!(
+                    "{} {:.2} %",
+                    l.as_str(),
+                    100.0 * *n as f64 / total.max(1) as f64
+                )
+            })
+            .collect();
+        println!("  geocoded: {}", shown.join(", "));
+    }
     let tokens = crate::demo::demo_tokens(&args.data)?;
     let config = crate::demo::demo_config(&args.data, &args.bind, &tokens);
+    println!("access tokens (send as 'Authorization: Bearer <token>'):");
+    for (role, token) in &tokens {
+        println!("  {role:<8} {token}");
+    }
     // The saved config points at its own directory so `serve --config` works from anywhere.
     let mut saved = config.clone();
     saved.data_dir = PathBuf::from(".");

@@ -9,6 +9,7 @@
 //! - [`demo`]: the demo city built from the real public data;
 //! - [`registry`]: the resident registry (住民基本台帳): import, 異動 deltas, history;
 //! - [`geocode`]: Japanese address normalisation and matching against the ABR;
+//! - [`mesh`]: JIS X 0410 地域メッシュ codes and cells;
 //! - [`synth`]: the synthetic demo city (residents, registry, infrastructure).
 
 pub mod api;
@@ -19,5 +20,6 @@ pub mod crs;
 pub mod demo;
 pub mod geocode;
 pub mod layers;
+pub mod mesh;
 pub mod registry;
 pub mod synth;

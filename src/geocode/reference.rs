@@ -110,14 +110,15 @@ pub struct BuildSources {
 }
 
 /// Rows of an ABR CSV, read whole, with a header index.
-struct Table {
+pub(crate) struct Table {
     header: HashMap<String, usize>,
-    rows: Vec<csv::StringRecord>,
+    pub rows: Vec<csv::StringRecord>,
     path: PathBuf,
 }
 
 impl Table {
-    fn read(path: &Path) -> Result<Table> {
+    /// Reads a CSV as published: zipped or not, UTF-8 or CP932.
+    pub fn read(path: &Path) -> Result<Table> {
         let mut bytes = Vec::new();
         if path.extension().is_some_and(|e| e == "zip") {
             let file =
@@ -161,7 +162,7 @@ impl Table {
     }
 
     /// Indexes of several columns at once.
-    fn cols<const N: usize>(&self, names: [&str; N]) -> Result<[usize; N]> {
+    pub fn cols<const N: usize>(&self, names: [&str; N]) -> Result<[usize; N]> {
         let mut out = [0; N];
         for (o, n) in out.iter_mut().zip(names) {
             *o = self.col(n)?;
@@ -169,7 +170,7 @@ impl Table {
         Ok(out)
     }
 
-    fn col(&self, name: &str) -> Result<usize> {
+    pub fn col(&self, name: &str) -> Result<usize> {
         self.header
             .get(name)
             .copied()

@@ -4,6 +4,8 @@
 //! Re-running is cheap and changes nothing: a layer whose source files are
 //! unchanged is not imported again, and existing tokens are kept.
 
+pub mod city;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
