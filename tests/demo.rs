@@ -9,19 +9,41 @@ fn demo_rebuild_is_idempotent() {
     let data = scratch("idempotent");
     let _ = std::fs::remove_dir_all(&data);
     let first = run_ok(&["demo", "--data", data.to_str().unwrap(), "--no-serve"]);
-    assert_eq!(first.matches("imported").count(), 5, "{first}");
+    let layer_lines = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.contains(" features  "))
+            .map(String::from)
+            .collect()
+    };
+    let layers = layer_lines(&first);
+    assert!(layers.len() >= 6, "{first}");
+    assert!(layers.iter().all(|l| l.contains("imported")), "{first}");
+    assert!(
+        layers.iter().any(|l| l.trim_start().starts_with("residents ")),
+        "the resident points are built: {first}"
+    );
+    assert!(first.contains("registry: 240069 rows imported"), "{first}");
     let snapshot = |name: &str| std::fs::read(data.join(name)).unwrap();
-    let layer = "layers/bunkyo_towns.parquet";
-    let (layer_before, tokens_before) = (snapshot(layer), snapshot("demo-tokens.json"));
+    let kept = [
+        "layers/bunkyo_towns.parquet",
+        "layers/residents.parquet",
+        "synthetic/registry.csv",
+        "registry/registry.bin",
+    ];
+    let before: Vec<Vec<u8>> = kept.iter().map(|f| snapshot(f)).collect();
+    let tokens_before = snapshot("demo-tokens.json");
 
     let second = run_ok(&["demo", "--data", data.to_str().unwrap(), "--no-serve"]);
-    assert_eq!(second.matches("unchanged").count(), 5, "{second}");
-    assert!(!second.contains(" imported"), "{second}");
-    assert_eq!(
-        snapshot(layer),
-        layer_before,
-        "an unchanged source must not be re-imported"
-    );
+    let again = layer_lines(&second);
+    assert_eq!(again.len(), layers.len(), "{second}");
+    assert!(again.iter().all(|l| l.contains("unchanged")), "{second}");
+    assert!(!second.contains("registry: "), "{second}");
+    for (file, bytes) in kept.iter().zip(&before) {
+        assert!(
+            &snapshot(file) == bytes,
+            "{file}: an unchanged source must not be rebuilt"
+        );
+    }
     assert_eq!(
         snapshot("demo-tokens.json"),
         tokens_before,
