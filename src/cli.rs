@@ -42,6 +42,11 @@ enum Command {
     },
     /// Geocode the addresses of a CSV file.
     Geocode(Box<crate::geocode::cli::GeocodeArgs>),
+    /// JIS X 0410 地域メッシュ codes.
+    Mesh {
+        #[command(subcommand)]
+        command: MeshCommand,
+    },
     /// Generate the synthetic demo city (residents, registry, 異動, vaccinations, infrastructure).
     Synth(SynthArgs),
     /// The resident registry: import, 異動 deltas, history.
@@ -80,6 +85,23 @@ struct DemoArgs {
     /// Residents of the synthetic city (default: the census total, 240,069).
     #[arg(long)]
     residents: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum MeshCommand {
+    /// Read `lat,lon` lines on standard input, print one mesh code per line.
+    Code {
+        /// 80km, 10km, 5km, 2km, 1km, 500m, 250m or 125m.
+        #[arg(long, value_parser = parse_mesh_level)]
+        level: crate::mesh::MeshLevel,
+    },
+    /// Print the cell of each code given as a GeoJSON Feature.
+    Cell { codes: Vec<u64> },
+}
+
+fn parse_mesh_level(s: &str) -> std::result::Result<crate::mesh::MeshLevel, String> {
+    crate::mesh::MeshLevel::parse(s)
+        .ok_or_else(|| format!("'{s}': use 80km, 10km, 5km, 2km, 1km, 500m, 250m or 125m"))
 }
 
 #[derive(Args)]
@@ -203,6 +225,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Geocode(args) => crate::geocode::cli::geocode(*args),
         Command::Registry { command } => crate::registry::cli::run(command, &config),
         Command::Synth(args) => synth(args),
+        Command::Mesh { command } => mesh(command),
         Command::Layers(args) => {
             let dir = args.data.unwrap_or(config.data_dir);
             for layer in store::load_all(&dir)? {
@@ -222,6 +245,53 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn mesh(command: MeshCommand) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match command {
+        MeshCommand::Code { level } => {
+            for (i, line) in std::io::stdin().lock().lines().enumerate() {
+                let line = line?;
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let mut parts = line.split([',', ' ', '\t']).filter(|p| !p.is_empty());
+                let mut number = |name: &str| -> Result<f64> {
+                    parts
+                        .next()
+                        .with_context(|| format!("line {}: no {name} in '{line}'", i + 1))?
+                        .parse::<f64>()
+                        .with_context(|| {
+                            format!("line {}: {name} is not a number in '{line}'", i + 1)
+                        })
+                };
+                let (lat, lon) = (number("latitude")?, number("longitude")?);
+                match crate::mesh::code(lon, lat, level) {
+                    Some(c) => writeln!(out, "{c}")?,
+                    None => anyhow::bail!("line {}: {lat},{lon} is outside the mesh system", i + 1),
+                }
+            }
+        }
+        MeshCommand::Cell { codes } => {
+            for code in codes {
+                let r = crate::mesh::cell(code)
+                    .with_context(|| format!("{code} is not a JIS X 0410 mesh code"))?;
+                let f = serde_json::json!({
+                    "type": "Feature",
+                    "id": code,
+                    "properties": {"code": code.to_string(), "level": crate::mesh::level_of(code).map(|l| l.name())},
+                    "geometry": geojson::Geometry::from(&geo::Polygon::from(r)),
+                });
+                writeln!(out, "{f}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn synth(args: SynthArgs) -> Result<()> {

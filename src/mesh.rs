@@ -1,10 +1,12 @@
 //! JIS X 0410 地域メッシュ: point → code by arithmetic, code → cell.
 //!
 //! Every level is a subdivision of the 80 km 第1次地域区画 (40′ of latitude ×
-//! 1° of longitude). Internally a point becomes whole 125 m cells counted
-//! from 0° N and 100° E (1/960° of latitude, 1/640° of longitude); every
-//! coarser level is integer division of those counts. A point exactly on a
-//! cell edge belongs to the cell to its north / east, as the standard says.
+//! 1° of longitude). A point becomes whole 125 m cells counted from 0° N and
+//! 100° E (1/960° of latitude, 1/640° of longitude); every coarser level is
+//! integer division of those counts. A point exactly on a cell edge (as
+//! written in decimal) belongs to the cell to its north / east, as the
+//! standard says — also where the reference implementation (jismesh),
+//! chaining floating-point remainders, puts it south or west.
 //!
 //! ```
 //! use chiiki::mesh::{code, MeshLevel};
@@ -84,25 +86,27 @@ impl MeshLevel {
     }
 }
 
-/// Whole units below `x`, with values within rounding error of an edge put
-/// on the edge (so that 35.7° N is the edge it is on paper).
-fn units_below(x: f64) -> i64 {
-    let r = x.round();
-    if (x - r).abs() < 1e-7 {
-        r as i64
+/// Whole units below `x × scale`, with a value within a rounding error of an
+/// edge put on the edge: coordinates are written in decimal, and 35.7° N is
+/// an edge on paper even though the nearest double is a hair off it.
+fn units_below(x: f64, scale: f64) -> i64 {
+    let v = x * scale;
+    let nearest = v.round();
+    if (v - nearest).abs() < 1e-7 {
+        nearest as i64
     } else {
-        x.floor() as i64
+        v.floor() as i64
     }
 }
 
 /// The code of the cell holding (`lon`, `lat`), or `None` outside the area
 /// the system covers (latitudes 0–66.66° N, longitudes 100–180° E).
 pub fn code(lon: f64, lat: f64, level: MeshLevel) -> Option<u64> {
-    if !(0.0..66.0 + 2.0 / 3.0).contains(&lat) || !(100.0..180.0).contains(&lon) {
+    if !(0.0..66.66).contains(&lat) || !(100.0..180.0).contains(&lon) {
         return None;
     }
-    let y = units_below(lat * LAT_UNITS);
-    let x = units_below((lon - 100.0) * LON_UNITS);
+    let y = units_below(lat, LAT_UNITS);
+    let x = units_below(lon - 100.0, LON_UNITS);
     Some(code_of_units(y, x, level))
 }
 

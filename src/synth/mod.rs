@@ -203,7 +203,9 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
                     a.number2.to_string(),
                     format!("{:.7}", a.lon + dx),
                     format!("{:.7}", a.lat + dy),
-                    a.mesh.to_string(),
+                    crate::mesh::code(a.lon + dx, a.lat + dy, crate::mesh::MeshLevel::M250m)
+                        .unwrap_or(a.mesh)
+                        .to_string(),
                     p.birth.to_string(),
                     w.style.to_string(),
                     w.perturbation.map_or("", |x| x.as_str()).to_string(),
