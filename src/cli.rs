@@ -434,6 +434,12 @@ fn demo(args: DemoArgs) -> Result<()> {
         s.vaccination_rows,
         city.synthetic_dir.display()
     );
+    if let Some(i) = &s.infrastructure {
+        println!(
+            "  infrastructure: {} pipes ({} breaks 2016–2025), {} bridges, {} road segments ({} crack detections), {} flood zones with depth ranks",
+            i.pipes, i.pipe_breaks, i.bridges, i.roads, i.crack_detections, i.flood_zones
+        );
+    }
     if let Some((imported, applied)) = city.registry {
         println!("  registry: {imported} rows imported, {applied} 異動 applied");
     }

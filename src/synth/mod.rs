@@ -76,6 +76,9 @@ pub struct SynthSummary {
     pub delta_files: usize,
     pub delta_rows: usize,
     pub vaccination_rows: u64,
+    /// Pipes, bridges, roads and flood zones, when generated.
+    #[serde(default)]
+    pub infrastructure: Option<infra::InfraSummary>,
 }
 
 /// Writes a file through a temporary one, so it is either whole or absent.
@@ -265,6 +268,9 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
     summary.delta_files = files.len();
     summary.delta_rows = files.iter().map(|f| f.1).sum();
 
+    if opts.infrastructure {
+        summary.infrastructure = Some(infra::generate(real, opts.seed, out)?);
+    }
     write_file(&out.join(MANIFEST), &serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
 }
