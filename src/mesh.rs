@@ -234,6 +234,48 @@ pub fn parent(code: u64, level: MeshLevel) -> Option<u64> {
     (level <= own).then(|| code_of_units(y, x, level))
 }
 
+/// The codes of the cells at a finer `level` that make up `code`'s cell,
+/// south-west first, row by row.
+pub fn children(code: u64, level: MeshLevel) -> Option<Vec<u64>> {
+    let (y, x, own) = origin_units(code)?;
+    if level < own {
+        return None;
+    }
+    let ((h, w), (ch, cw)) = (own.units(), level.units());
+    let mut out = Vec::with_capacity(((h / ch) * (w / cw)) as usize);
+    for dy in (0..h).step_by(ch as usize) {
+        for dx in (0..w).step_by(cw as usize) {
+            out.push(code_of_units(y + dy, x + dx, level));
+        }
+    }
+    Some(out)
+}
+
+/// The eight cells around `code` at its own level (fewer at the edge of the
+/// system), clockwise from the north.
+pub fn neighbours(code: u64) -> Option<Vec<u64>> {
+    let (y, x, level) = origin_units(code)?;
+    let (h, w) = level.units();
+    let steps = [
+        (1, 0),
+        (1, 1),
+        (0, 1),
+        (-1, 1),
+        (-1, 0),
+        (-1, -1),
+        (0, -1),
+        (1, -1),
+    ];
+    Some(
+        steps
+            .iter()
+            .map(|(dy, dx)| (y + dy * h, x + dx * w))
+            .filter(|&(y, x)| y >= 0 && x >= 0 && y < 64 * 960 && x < 80 * 640)
+            .map(|(y, x)| code_of_units(y, x, level))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +313,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn children_and_neighbours() {
+        let one_km = 53394640;
+        let kids = children(one_km, MeshLevel::M250m).unwrap();
+        assert_eq!(kids.len(), 16);
+        let parent_cell = cell(one_km).unwrap();
+        for k in &kids {
+            assert_eq!(parent(*k, MeshLevel::M1km), Some(one_km));
+            let c = cell(*k).unwrap().center();
+            assert!(parent_cell.min().x < c.x && c.x < parent_cell.max().x);
+        }
+        assert_eq!(children(one_km, MeshLevel::M10km), None);
+        let around = neighbours(5339464033).unwrap();
+        assert_eq!(around.len(), 8);
+        let centre = cell(5339464033).unwrap();
+        for n in around {
+            let c = cell(n).unwrap();
+            let (dx, dy) = (
+                (c.center().x - centre.center().x).abs(),
+                (c.center().y - centre.center().y).abs(),
+            );
+            assert!(dx < 1.5 * centre.width() && dy < 1.5 * centre.height());
+            assert!(dx > 0.5 * centre.width() || dy > 0.5 * centre.height());
+        }
+        // Across a 1 km and a 10 km border: the cell to the east of the
+        // north-east 250 m cell of 5339-46-49.
+        let east = neighbours(5339464944).unwrap()[2];
+        assert_eq!(east, 5339474033);
     }
 
     #[test]

@@ -121,7 +121,16 @@ pub fn build(real_data: &Path, data_dir: &Path) -> Result<Vec<BuiltLayer>> {
     }
     let mut built = Vec::new();
     for demo in DEMO_LAYERS {
-        let files: Vec<PathBuf> = demo.files.iter().map(|f| real_data.join(f)).collect();
+        // A fictional city has no 焼津市 or 会津若松市: keep what exists.
+        let files: Vec<PathBuf> = demo
+            .files
+            .iter()
+            .map(|f| real_data.join(f))
+            .filter(|f| f.is_file())
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
         let print = fingerprint(&files)?;
         if let Some(meta) = store::read_meta(data_dir, demo.id) {
             if meta.fingerprint == print {
