@@ -390,7 +390,23 @@ fn import(args: ImportArgs, config: &Config) -> Result<()> {
 }
 
 fn demo(args: DemoArgs) -> Result<()> {
-    let real = real_data_dir(args.real_data.as_deref());
+    let mut real = real_data_dir(args.real_data.as_deref());
+    let fictional = !real.is_dir();
+    if fictional {
+        // Without the real public data the demo still runs: on a fictional
+        // ward written in the same formats.
+        let dir = args.data.join("fictional-real-data");
+        println!(
+            "the real public data is not at {} (point --real-data or {} at ../shared/data/real); building the fictional 東京都架空区 in the same formats instead, in {}",
+            real.display(),
+            crate::config::REAL_DATA_ENV,
+            dir.display()
+        );
+        if !dir.join("SOURCES.md").is_file() {
+            crate::synth::fictional::write(&dir, crate::synth::DEFAULT_SEED)?;
+        }
+        real = dir;
+    }
     println!(
         "building the demo city from {} into {}",
         real.display(),
@@ -459,7 +475,10 @@ fn demo(args: DemoArgs) -> Result<()> {
         println!("  geocoded: {}", shown.join(", "));
     }
     let tokens = crate::demo::demo_tokens(&args.data)?;
-    let config = crate::demo::demo_config(&args.data, &args.bind, &tokens);
+    let mut config = crate::demo::demo_config(&args.data, &args.bind, &tokens);
+    if fictional {
+        config.server.title = "chiiki demo — 架空区 (fictional)".into();
+    }
     println!("access tokens (send as 'Authorization: Bearer <token>'):");
     for (role, token) in &tokens {
         println!("  {role:<8} {token}");

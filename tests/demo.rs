@@ -19,7 +19,9 @@ fn demo_rebuild_is_idempotent() {
     assert!(layers.len() >= 6, "{first}");
     assert!(layers.iter().all(|l| l.contains("imported")), "{first}");
     assert!(
-        layers.iter().any(|l| l.trim_start().starts_with("residents ")),
+        layers
+            .iter()
+            .any(|l| l.trim_start().starts_with("residents ")),
         "the resident points are built: {first}"
     );
     assert!(first.contains("registry: 240069 rows imported"), "{first}");
@@ -61,8 +63,9 @@ fn demo_rebuild_is_idempotent() {
 }
 
 #[test]
-fn demo_without_real_data_says_where_it_looked() {
-    let data = scratch("missing");
+fn without_real_data_the_demo_builds_a_fictional_city() {
+    let data = scratch("fictional");
+    let _ = std::fs::remove_dir_all(&data);
     let out = run(&[
         "demo",
         "--data",
@@ -71,10 +74,46 @@ fn demo_without_real_data_says_where_it_looked() {
         "--real-data",
         "/nonexistent/real",
     ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        err.contains("/nonexistent/real") && err.contains("CHIIKI_REAL_DATA"),
-        "{err}"
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    // It says where it looked and what it does instead.
+    assert!(
+        stdout.contains("/nonexistent/real") && stdout.contains("CHIIKI_REAL_DATA"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fictional"), "{stdout}");
+    // The same pipeline ran: census polygons, flood, shelters, residents
+    // geocoded at the 号, infrastructure.
+    for layer in [
+        "bunkyo_towns",
+        "flood_a31_tokyo",
+        "shelters_evacuation",
+        "residents",
+        "pipes",
+        "bridges",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{layer} "))),
+            "{layer} missing: {stdout}"
+        );
+    }
+    let geocoded = stdout
+        .lines()
+        .find(|l| l.contains("geocoded: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let share: f64 = geocoded
+        .split("residential_number ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{geocoded}"));
+    assert!(share >= 99.0, "{geocoded}");
+    let config = std::fs::read_to_string(data.join("chiiki.toml")).unwrap();
+    assert!(config.contains("架空区"), "{config}");
 }

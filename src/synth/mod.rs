@@ -8,6 +8,7 @@
 //! Same seed, same inputs → byte-identical files. No real person is in them.
 
 pub mod city;
+pub mod fictional;
 pub mod infra;
 pub mod names;
 pub mod population;

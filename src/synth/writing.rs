@@ -135,7 +135,8 @@ pub fn render(
         if omit_number {
             format!("{oaza}{chome}{b}番")
         } else {
-            format!("{oaza}{chome}{b}番{n}号{}", branch("-"))
+            // 枝番 as the 住居表示 writes it: 1番2-3号.
+            format!("{oaza}{chome}{b}番{n}{}号", branch("-"))
         }
     };
     let hyphens = |chome: &str, dash: &str| {
@@ -174,12 +175,12 @@ pub fn render(
             if omit_number {
                 format!("{city}{oaza}{chome_kanji}{}番", k(b))
             } else {
-                let tail = if n2 > 0 {
+                let branch = if n2 > 0 {
                     format!("の{}", k(n2))
                 } else {
                     String::new()
                 };
-                format!("{city}{oaza}{chome_kanji}{}番{}号{tail}", k(b), k(n))
+                format!("{city}{oaza}{chome_kanji}{}番{}{branch}号", k(b), k(n))
             }
         }
         8 => {
