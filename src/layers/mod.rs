@@ -7,6 +7,7 @@
 //! contiguous runs of rows instead of scattering over the whole layer.
 
 pub mod column;
+pub mod polygon_grid;
 pub mod import;
 pub mod store;
 
