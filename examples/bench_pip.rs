@@ -87,7 +87,7 @@ fn main() -> Result<()> {
     // The flood polygons nearest the residents' centre.
     gdal_quiet();
     let (parts, _) = read_files(
-        &[shp.clone()],
+        std::slice::from_ref(&shp),
         &ImportOptions {
             layer_id: "flood".into(),
             ..Default::default()
