@@ -4,6 +4,7 @@
 //! - [`layers`]: features with typed columns, imported through GDAL,
 //!   reprojected with PROJ, stored as GeoParquet, indexed with an R-tree;
 //! - [`api`]: the OGC API – Features service (axum);
+//! - [`query`]: CQL2-text filters, parsed, bound to a layer and compiled to row predicates;
 //! - [`auth`]: bearer tokens and roles;
 //! - [`crs`]: the CRSs served and the transformations between them;
 //! - [`demo`]: the demo city built from the real public data;
@@ -21,5 +22,6 @@ pub mod demo;
 pub mod geocode;
 pub mod layers;
 pub mod mesh;
+pub mod query;
 pub mod registry;
 pub mod synth;

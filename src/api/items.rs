@@ -14,8 +14,11 @@ use super::{ApiError, BaseUrl, Caller, SharedState};
 use crate::crs::{Crs, Transform};
 use crate::layers::column::days_from_date;
 use crate::layers::{ColumnData, FieldType, Layer, Value};
+use crate::query::Filter;
 
 const GEOJSON: &str = "application/geo+json";
+/// The one `filter-lang` offered.
+pub const FILTER_LANG: &str = "cql2-text";
 /// Pages with more features than this are streamed in chunks of this size.
 const CHUNK: usize = 1000;
 
@@ -33,6 +36,8 @@ pub struct ItemsQuery {
     pub filters: Vec<(usize, Value)>,
     /// Inclusive bounds in milliseconds since the epoch.
     pub datetime: Option<(Option<i64>, Option<i64>)>,
+    /// The CQL2 `filter`, bound to the layer.
+    pub filter: Option<Filter>,
     /// The parameters as given, minus offset, for next/prev links.
     pub link_params: Vec<(String, String)>,
 }
@@ -205,10 +210,13 @@ pub fn parse_items_query(
         columns: (0..layer.columns.len()).collect(),
         filters: Vec::new(),
         datetime: None,
+        filter: None,
         link_params: Vec::new(),
     };
     let mut bbox_raw = None;
     let mut bbox_crs = Crs::Crs84;
+    let mut filter_raw = None;
+    let mut filter_crs = Crs::Crs84;
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         let (key, value) = (key.into_owned(), value.into_owned());
         match key.as_str() {
@@ -237,6 +245,18 @@ pub fn parse_items_query(
             "bbox" => bbox_raw = Some(parse_bbox(&value)?),
             "bbox-crs" => bbox_crs = parse_crs("bbox-crs", &value)?,
             "crs" => q.crs = parse_crs("crs", &value)?,
+            "filter" => filter_raw = Some(value.clone()),
+            "filter-lang" => {
+                // `cql-text` is the draft name GDAL 3.6 sends for the same language.
+                let lang = value.trim();
+                if !lang.eq_ignore_ascii_case(FILTER_LANG) && !lang.eq_ignore_ascii_case("cql-text")
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "filter-lang={value} is not supported; the only filter language is {FILTER_LANG}"
+                    )));
+                }
+            }
+            "filter-crs" => filter_crs = parse_crs("filter-crs", &value)?,
             "datetime" => {
                 if layer.time_column().is_some() {
                     q.datetime = Some(parse_datetime(&value)?);
@@ -267,6 +287,12 @@ pub fn parse_items_query(
     }
     if let Some(b) = bbox_raw {
         q.bbox = Some(bbox_to_storage(b, bbox_crs)?);
+    }
+    if let Some(text) = filter_raw {
+        q.filter = Some(
+            Filter::new(&text, layer, filter_crs)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        );
     }
     Ok(q)
 }
@@ -336,7 +362,55 @@ impl Selection {
     }
 }
 
+/// Rows in both sorted lists.
+fn intersect_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Rows matching a query with a CQL2 filter: candidates come from the
+/// R-tree when the bbox or the filter's spatial predicates bound them.
+fn select_filtered(layer: &Layer, q: &ItemsQuery, filter: &Filter) -> Selection {
+    if filter.is_never() {
+        return Selection::Rows(Vec::new());
+    }
+    let candidates = match (q.bbox, filter.envelope()) {
+        (None, None) => None,
+        (Some(b), None) | (None, Some(b)) => Some(layer.rows_in_bbox(b)),
+        (Some(b), Some(e)) => Some(if geo::Intersects::intersects(&b, &e) {
+            intersect_sorted(&layer.rows_in_bbox(b), &layer.rows_in_bbox(e))
+        } else {
+            Vec::new()
+        }),
+    };
+    let predicate = filter.compile(layer);
+    let filtered = !q.filters.is_empty() || q.datetime.is_some();
+    let keep = |r: &u32| {
+        let r = *r as usize;
+        predicate.matches(r) && (!filtered || row_matches(layer, q, r))
+    };
+    Selection::Rows(match candidates {
+        Some(rows) => rows.into_iter().filter(keep).collect(),
+        None => (0..layer.len() as u32).filter(keep).collect(),
+    })
+}
+
 pub fn select(layer: &Layer, q: &ItemsQuery) -> Selection {
+    if let Some(filter) = &q.filter {
+        return select_filtered(layer, q, filter);
+    }
     let filtered = !q.filters.is_empty() || q.datetime.is_some();
     match (q.bbox, filtered) {
         (None, false) => Selection::All(layer.len()),

@@ -17,6 +17,15 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
 ];
 
 const JSON: &str = "application/json";
@@ -244,8 +253,10 @@ pub async fn service_doc(State(state): State<SharedState>, Caller(who): Caller) 
          (<code>ogrinfo OAPIF:&lt;this server&gt;/</code>). The machine-readable definition is at \
          <a href=\"openapi\">/openapi</a>.</p>\
          <table border=\"1\" cellpadding=\"4\"><tr><th>collection</th><th>title</th><th>features</th><th>geometry</th></tr>\n{rows}</table>\
-         <p>Parameters on <code>/collections/{{id}}/items</code>: bbox, bbox-crs, crs, limit, offset, datetime, properties, and \
-         <code>&lt;property&gt;=&lt;value&gt;</code> for every queryable.</p></body></html>",
+         <p>Parameters on <code>/collections/{{id}}/items</code>: bbox, bbox-crs, crs, limit, offset, datetime, properties, \
+         <code>&lt;property&gt;=&lt;value&gt;</code> for every queryable, and <code>filter</code> in CQL2-text \
+         (<code>filter-lang=cql2-text</code>, <code>filter-crs</code> for its geometries), e.g. \
+         <code>filter=JINKO &gt; 5000 AND S_DWITHIN(geometry, POINT(139.752 35.708), 500, meters)</code>.</p></body></html>",
         title = html_escape(&state.server.title),
     ))
 }

@@ -44,6 +44,9 @@ pub async fn document(
             json!({"$ref": "#/components/parameters/offset"}),
             json!({"$ref": "#/components/parameters/datetime"}),
             json!({"$ref": "#/components/parameters/properties"}),
+            json!({"$ref": "#/components/parameters/filter"}),
+            json!({"$ref": "#/components/parameters/filter-lang"}),
+            json!({"$ref": "#/components/parameters/filter-crs"}),
         ];
         for c in &layer.columns {
             params.push(json!({
@@ -106,7 +109,7 @@ pub async fn document(
         "info": {
             "title": state.server.title,
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "OGC API – Features (Part 1 Core, GeoJSON, OpenAPI 3.0; Part 2 CRS) over municipal geodata in JGD2011.",
+            "description": "OGC API – Features (Part 1 Core, GeoJSON, OpenAPI 3.0; Part 2 CRS; Part 3 Filtering with CQL2-text) over municipal geodata in JGD2011.",
         },
         "servers": [{"url": base}],
         "paths": paths,
@@ -133,6 +136,19 @@ pub async fn document(
                 "properties": {"name": "properties", "in": "query", "required": false, "style": "form", "explode": false,
                                "description": "Comma-separated properties to include.",
                                "schema": {"type": "array", "items": {"type": "string"}}},
+                "filter": {"name": "filter", "in": "query", "required": false, "style": "form", "explode": false,
+                           "description": "A CQL2-text filter over the queryables (OGC API – Features Part 3): comparisons, \
+    LIKE, BETWEEN, IN, IS NULL, AND/OR/NOT, CASEI, DATE/TIMESTAMP literals, and S_INTERSECTS, S_WITHIN, S_CONTAINS, \
+    S_DISJOINT, S_EQUALS, S_TOUCHES, S_OVERLAPS, S_CROSSES, S_DWITHIN (distance in meters) on the geometry with WKT or BBOX literals.",
+                           "schema": {"type": "string"},
+                           "example": "JINKO > 5000 AND S_NAME LIKE '白山%'"},
+                "filter-lang": {"name": "filter-lang", "in": "query", "required": false, "style": "form", "explode": false,
+                                "description": "The language of 'filter'.",
+                                "schema": {"type": "string", "enum": [super::items::FILTER_LANG], "default": super::items::FILTER_LANG}},
+                "filter-crs": {"name": "filter-crs", "in": "query", "required": false, "style": "form", "explode": false,
+                               "description": "The CRS of the geometry literals in 'filter', in its axis order (default CRS84).",
+                               "schema": {"type": "string", "format": "uri", "enum": crs_enum,
+                                          "default": crate::crs::CRS84_URI}},
             },
             "headers": {
                 "Content-Crs": {"description": "The CRS of the coordinates, as <URI>.", "schema": {"type": "string"}},
