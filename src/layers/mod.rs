@@ -7,8 +7,8 @@
 //! contiguous runs of rows instead of scattering over the whole layer.
 
 pub mod column;
-pub mod polygon_grid;
 pub mod import;
+pub mod polygon_grid;
 pub mod store;
 
 use geo::{BoundingRect, Intersects, Rect};
