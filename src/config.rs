@@ -45,6 +45,9 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     #[serde(default)]
     pub registry: crate::registry::RegistryConfig,
+    /// Saved analyses, each served as a collection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analyses: Vec<crate::query::analysis::Analysis>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +129,7 @@ impl Default for Config {
             layers: Vec::new(),
             tokens: Vec::new(),
             registry: Default::default(),
+            analyses: Vec::new(),
         }
     }
 }

@@ -99,6 +99,7 @@ pub async fn collections(
     only_format_parameter(query)?;
     let collections: Vec<Value> = state
         .visible(&who)
+        .iter()
         .map(|l| collection_json(l, &base))
         .collect();
     let body = json!({

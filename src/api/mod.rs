@@ -1,5 +1,6 @@
-//! The HTTP service: OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0)
-//! and Part 2 (CRS) over the layers in the data directory.
+//! The HTTP service: OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0),
+//! Part 2 (CRS) and Part 3 (CQL2-text filters) over the layers in the data
+//! directory and the saved analyses of the config, each a collection.
 //!
 //! Every request goes the same way: authenticate ([`Caller`]) → find the
 //! collection and check access ([`AppState::readable`]) → parse parameters →
@@ -27,6 +28,7 @@ pub use error::ApiError;
 use crate::auth::{decide, Decision, Principal, TokenStore};
 use crate::config::{Config, ServerConfig};
 use crate::layers::Layer;
+use crate::query::analysis::{Analysis, Sources};
 
 /// Shared, read-only state of a running service.
 pub struct AppState {
@@ -34,6 +36,11 @@ pub struct AppState {
     pub tokens: TokenStore,
     /// Layers by id, with the config's access policy applied.
     pub layers: BTreeMap<String, Arc<Layer>>,
+    /// Saved analyses by id, served as collections.
+    pub analyses: BTreeMap<String, Analysis>,
+    pub data_dir: std::path::PathBuf,
+    /// Analysis results by id, for the reference date they were computed on.
+    results: std::sync::Mutex<BTreeMap<String, (chrono::NaiveDate, Arc<Layer>)>>,
 }
 
 impl AppState {
@@ -57,17 +64,67 @@ impl AppState {
             server: config.server.clone(),
             tokens: TokenStore::new(&config.tokens),
             layers: by_id,
+            analyses: config
+                .analyses
+                .iter()
+                .map(|a| (a.id.clone(), a.clone()))
+                .collect(),
+            data_dir: config.data_dir.clone(),
+            results: Default::default(),
+        }
+    }
+
+    /// The result of analysis `a` on today's date, computed once a day.
+    fn analysis_result(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
+        let day = crate::query::analysis::today();
+        if let Some((d, layer)) = self.results.lock().expect("results lock").get(&a.id) {
+            if *d == day {
+                return Ok(layer.clone());
+            }
+        }
+        let sources = Sources {
+            layers: &self.layers,
+            analyses: &self.analyses,
+            data_dir: &self.data_dir,
+            as_of: day,
+        };
+        let started = std::time::Instant::now();
+        let layer = Arc::new(sources.run(a).map_err(|e| {
+            tracing::error!("analysis '{}': {e:#}", a.id);
+            ApiError::internal()
+        })?);
+        tracing::info!(
+            "analysis '{}': {} features in {:.1?}",
+            a.id,
+            layer.len(),
+            started.elapsed()
+        );
+        self.results
+            .lock()
+            .expect("results lock")
+            .insert(a.id.clone(), (day, layer.clone()));
+        Ok(layer)
+    }
+
+    fn analysis_access(a: &Analysis) -> crate::layers::Access {
+        crate::layers::Access {
+            public: a.public,
+            roles: a.roles.clone(),
         }
     }
 
     /// The layer `id` if it exists and `who` may read it.
     pub fn readable(&self, who: &Principal, id: &str) -> Result<Arc<Layer>, ApiError> {
-        let layer = self
-            .layers
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("no collection '{id}'")))?;
-        match decide(who, &layer.meta.access) {
-            Decision::Allow => Ok(layer.clone()),
+        let (access, layer) = match (self.layers.get(id), self.analyses.get(id)) {
+            (Some(l), _) => (l.meta.access.clone(), Some(l.clone())),
+            (None, Some(a)) => (Self::analysis_access(a), None),
+            (None, None) => return Err(ApiError::not_found(format!("no collection '{id}'"))),
+        };
+        match decide(who, &access) {
+            Decision::Allow => match layer {
+                Some(l) => Ok(l),
+                None => self.analysis_result(&self.analyses[id]),
+            },
             Decision::NeedsToken => Err(ApiError::unauthorized(format!(
                 "collection '{id}' needs a bearer token"
             ))),
@@ -78,12 +135,24 @@ impl AppState {
         }
     }
 
-    /// Layers `who` may read, in id order.
-    pub fn visible(&self, who: &Principal) -> impl Iterator<Item = &Arc<Layer>> {
-        let who = who.clone();
-        self.layers
+    /// Layers and analysis results `who` may read, in id order.
+    pub fn visible(&self, who: &Principal) -> Vec<Arc<Layer>> {
+        let mut out: Vec<Arc<Layer>> = self
+            .layers
             .values()
-            .filter(move |l| decide(&who, &l.meta.access) == Decision::Allow)
+            .filter(|l| decide(who, &l.meta.access) == Decision::Allow)
+            .cloned()
+            .collect();
+        for a in self.analyses.values() {
+            if decide(who, &Self::analysis_access(a)) == Decision::Allow {
+                match self.analysis_result(a) {
+                    Ok(l) => out.push(l),
+                    Err(_) => continue,
+                }
+            }
+        }
+        out.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        out
     }
 }
 
@@ -171,6 +240,13 @@ pub(crate) fn json_response(
 /// Binds and serves until Ctrl-C.
 pub async fn serve(config: &Config, layers: Vec<Layer>) -> Result<()> {
     let state = Arc::new(AppState::new(config, layers));
+    // Saved analyses are computed before the first request asks.
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || {
+        for a in warm.analyses.values() {
+            let _ = warm.analysis_result(a);
+        }
+    });
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;

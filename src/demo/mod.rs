@@ -211,6 +211,7 @@ pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String
         ..Config::default()
     };
     config.server.title = "chiiki demo — 文京区".into();
+    config.analyses = demo_analyses();
     for (role, token) in tokens {
         if let Some(role) = Role::parse(role) {
             config.tokens.push(TokenConfig {
@@ -222,6 +223,16 @@ pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String
         }
     }
     config
+}
+
+/// The demo's saved analyses (`analyses.toml`): the six questions.
+pub fn demo_analyses() -> Vec<crate::query::analysis::Analysis> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        analyses: Vec<crate::query::analysis::Analysis>,
+    }
+    let file: File = toml::from_str(include_str!("analyses.toml")).expect("analyses.toml is valid");
+    file.analyses
 }
 
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

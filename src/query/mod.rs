@@ -25,6 +25,8 @@
 //! layer's R-tree ([`crate::layers::Layer::rows_in_bbox`]) instead of
 //! testing every row.
 
+pub mod age;
+pub mod analysis;
 pub mod ast;
 pub mod bind;
 pub mod cql2;
@@ -77,7 +79,21 @@ impl Filter {
     /// Parses CQL2-text and binds it to `layer`; geometry literals are in
     /// `crs` with its axis order.
     pub fn new(text: &str, layer: &Layer, crs: Crs) -> Result<Filter, ParseError> {
-        let expr = cql2::parse(text)?;
+        Filter::on_date(text, layer, crs, crate::query::analysis::today())
+    }
+
+    /// Like [`Filter::new`], with `age` (for layers that store `birth_date`)
+    /// counted on `day`.
+    pub fn on_date(
+        text: &str,
+        layer: &Layer,
+        crs: Crs,
+        day: chrono::NaiveDate,
+    ) -> Result<Filter, ParseError> {
+        let mut expr = cql2::parse(text)?;
+        if layer.column(age::BIRTH_DATE).is_some() && layer.column("age").is_none() {
+            expr = age::rewrite(expr, day);
+        }
         let bound = bind::bind(&expr, layer, crs)?;
         let envelope = eval::envelope(&bound, true);
         Ok(Filter { bound, envelope })

@@ -1,0 +1,768 @@
+//! Cross-layer analyses — the questions planners and health staff ask —
+//! each producing a new layer, so that the API serves it like any other
+//! collection (paging, bbox, crs, filter) and QGIS adds it as a layer.
+//!
+//! Two operations, each with CQL2 filters on its inputs:
+//!
+//! - **join**: features of `left` related to features of `right` — inside
+//!   them (`within`), within a distance in metres, beyond a distance of all
+//!   of them, or with the distance to the nearest — with the related
+//!   feature's attributes attached;
+//! - **aggregate**: the points of `source` counted, summed, averaged or
+//!   shared per JIS mesh cell or per polygon of a layer, each measure with
+//!   its own filter, optionally against a table of ids (vaccinations by
+//!   住民票コード); a `having` filter keeps the groups that matter.
+//!
+//! Inputs are layers or other analyses (by id), so a join can feed an
+//! aggregation. Every result carries its reference date (`as_of`), the day
+//! ages are counted on.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::NaiveDate;
+use geo::{BoundingRect, Contains, Intersects, MultiPolygon};
+use serde::{Deserialize, Serialize};
+
+use super::eval::LocalPlane;
+use super::Filter;
+use crate::crs::Crs;
+use crate::layers::column::{Column, FieldType, Value};
+use crate::layers::polygon_grid::PolygonGrid;
+use crate::layers::{Access, Geometries, Layer, LayerMeta, LayerParts};
+use crate::mesh::{self, MeshLevel};
+
+/// Today in Japan: the default reference date.
+pub fn today() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+/// A saved analysis: its id is its collection id. (Unknown keys cannot be
+/// refused here: serde does not combine that with the flattened operation.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Analysis {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Roles that may read the result (admin always may); never public
+    /// unless said.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(flatten)]
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Operation {
+    Join {
+        left: Side,
+        right: Side,
+        relation: Relation,
+        /// Attributes of the related feature to attach (prefixed with nothing;
+        /// a clash with a left attribute is an error).
+        #[serde(default)]
+        attach: Vec<String>,
+        /// Among several related features, attach the one with the largest
+        /// value of this attribute (e.g. the deepest flood zone); results are
+        /// sorted by it, largest first.
+        #[serde(default)]
+        prefer_max: Option<String>,
+    },
+    Aggregate {
+        source: Side,
+        to: Target,
+        measures: Vec<Measure>,
+        /// CQL2 filter on the result (e.g. `aging_rate >= 0.4`).
+        #[serde(default)]
+        having: Option<String>,
+        /// Ids listed in a CSV file (e.g. vaccinated residents), usable by
+        /// measures with `in_table`.
+        #[serde(default)]
+        table: Option<IdTable>,
+    },
+}
+
+/// A layer (or another analysis) with an optional CQL2 filter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    pub layer: String,
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Relation {
+    /// Left features inside (intersecting) a right feature.
+    Within,
+    /// Left features within `metres` of a right feature; attaches `distance_m`.
+    WithinDistance { metres: f64 },
+    /// Left features with no right feature within `metres`.
+    BeyondDistance { metres: f64 },
+    /// Every left feature, with `distance_m` to the nearest right feature
+    /// (null when none is within `max_metres`).
+    Nearest { max_metres: f64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// JIS X 0410 cells: `{"mesh": "250m"}`.
+    Mesh { mesh: String },
+    /// Polygons of a layer, keeping its `key` attribute.
+    Layer {
+        layer: String,
+        key: String,
+        #[serde(default)]
+        filter: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Count,
+    Sum,
+    Mean,
+    /// The share of the group's rows that match the measure's filter.
+    Share,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    pub name: String,
+    pub op: Op,
+    /// Numeric attribute for sum and mean.
+    #[serde(default)]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Only rows whose id is (true) or is not (false) in the table.
+    #[serde(default)]
+    pub in_table: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdTable {
+    /// CSV file, relative to the data directory.
+    pub file: PathBuf,
+    /// Its id column (e.g. 住民票コード).
+    pub column: String,
+    /// The source attribute holding the same id (e.g. resident_id).
+    pub key: String,
+}
+
+/// Where analyses find their inputs.
+pub struct Sources<'a> {
+    pub layers: &'a BTreeMap<String, Arc<Layer>>,
+    pub analyses: &'a BTreeMap<String, Analysis>,
+    pub data_dir: &'a std::path::Path,
+    pub as_of: NaiveDate,
+}
+
+impl Sources<'_> {
+    fn input(&self, id: &str, depth: usize) -> Result<Arc<Layer>> {
+        if let Some(l) = self.layers.get(id) {
+            return Ok(l.clone());
+        }
+        match self.analyses.get(id) {
+            Some(a) if depth < 8 => Ok(Arc::new(self.run_at(a, depth + 1)?)),
+            Some(_) => bail!("analysis '{id}': inputs nested too deeply"),
+            None => bail!("no layer or analysis '{id}'"),
+        }
+    }
+
+    /// Rows of `layer` matching `filter` (all when none).
+    fn rows(&self, layer: &Layer, filter: Option<&str>) -> Result<Vec<u32>> {
+        match filter {
+            None => Ok((0..layer.len() as u32).collect()),
+            Some(text) => {
+                let f = Filter::on_date(text, layer, Crs::Crs84, self.as_of)
+                    .map_err(|e| anyhow::anyhow!("layer '{}': {e}", layer.meta.id))?;
+                let candidates = f.envelope().map(|e| layer.rows_in_bbox(e));
+                Ok(f.select(layer, candidates.as_deref()))
+            }
+        }
+    }
+
+    /// Runs an analysis into a layer.
+    pub fn run(&self, a: &Analysis) -> Result<Layer> {
+        self.run_at(a, 0)
+    }
+
+    fn run_at(&self, a: &Analysis, depth: usize) -> Result<Layer> {
+        let (fids, geometries, mut columns) = match &a.operation {
+            Operation::Join {
+                left,
+                right,
+                relation,
+                attach,
+                prefer_max,
+            } => self.join(left, right, *relation, attach, prefer_max.as_deref(), depth)?,
+            Operation::Aggregate {
+                source,
+                to,
+                measures,
+                having: _,
+                table,
+            } => self.aggregate(source, to, measures, table.as_ref(), depth)?,
+        };
+        let mut as_of = Column::new("as_of", FieldType::Date);
+        for _ in 0..fids.len() {
+            as_of
+                .push(Value::Date(crate::layers::column::days_from_date(
+                    self.as_of,
+                )))
+                .expect("a date");
+        }
+        columns.push(as_of);
+        // Joins that rank their answers keep that order; others are stored
+        // in spatial order like any layer.
+        let ranked = matches!(
+            &a.operation,
+            Operation::Join {
+                prefer_max: Some(_),
+                ..
+            }
+        );
+        let build = if ranked {
+            Layer::from_sorted
+        } else {
+            Layer::new
+        };
+        let layer = build(LayerParts {
+            meta: LayerMeta {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                description: format!(
+                    "{} Reference date {} (ages are counted on it).",
+                    a.description, self.as_of
+                )
+                .trim()
+                .to_string(),
+                source: format!("analysis ({})", operation_name(&a.operation)),
+                source_crs: "EPSG:6668".into(),
+                access: Access {
+                    public: a.public,
+                    roles: a.roles.clone(),
+                },
+                ..Default::default()
+            },
+            fids,
+            geometries,
+            columns,
+        });
+        match &a.operation {
+            Operation::Aggregate {
+                having: Some(h), ..
+            } => keep_rows(&layer, &self.rows(&layer, Some(h))?),
+            _ => Ok(layer),
+        }
+    }
+
+    fn join(
+        &self,
+        left: &Side,
+        right: &Side,
+        relation: Relation,
+        attach: &[String],
+        prefer_max: Option<&str>,
+        depth: usize,
+    ) -> Result<(Vec<i64>, Geometries, Vec<Column>)> {
+        let (l, r) = (
+            self.input(&left.layer, depth)?,
+            self.input(&right.layer, depth)?,
+        );
+        let (l_rows, r_rows) = (
+            self.rows(&l, left.filter.as_deref())?,
+            self.rows(&r, right.filter.as_deref())?,
+        );
+        let prefer = match prefer_max {
+            Some(name) => Some(
+                r.column(name)
+                    .with_context(|| format!("'{}' has no attribute '{name}'", r.meta.id))?
+                    .1,
+            ),
+            None => None,
+        };
+        let better = |a: u32, b: u32| -> bool {
+            prefer.is_some_and(|c| numeric(&c.get(a as usize)) > numeric(&c.get(b as usize)))
+        };
+        // For each left row: the related right row (if any) and a distance.
+        let mut related: Vec<(u32, Option<u32>, Option<f64>)> = Vec::new();
+        match relation {
+            Relation::Within => {
+                let points = match &l.geometries {
+                    Geometries::Points(p) => Some(p),
+                    Geometries::Shapes(_) => None,
+                };
+                let polygons: Vec<MultiPolygon<f64>> = r_rows
+                    .iter()
+                    .map(|&i| as_multipolygon(&r.geometries.get(i as usize)))
+                    .collect();
+                let mut best: HashMap<u32, u32> = HashMap::new();
+                if let (Some(points), true) = (points, polygons.iter().all(|p| !p.0.is_empty())) {
+                    let grid = PolygonGrid::new(&polygons, 256);
+                    let chosen: Vec<[f64; 2]> =
+                        l_rows.iter().map(|&i| points[i as usize]).collect();
+                    for (pi, k) in grid.join(&chosen) {
+                        let (row, right_row) = (l_rows[pi as usize], r_rows[k as usize]);
+                        let e = best.entry(row).or_insert(right_row);
+                        if better(right_row, *e) {
+                            *e = right_row;
+                        }
+                    }
+                } else {
+                    for &row in &l_rows {
+                        let g = l.geometries.get(row as usize);
+                        let Some(bb) = g.bounding_rect() else {
+                            continue;
+                        };
+                        for rr in r.rows_in_bbox(bb) {
+                            if r_rows.binary_search(&rr).is_ok()
+                                && r.geometries.get(rr as usize).intersects(&g)
+                            {
+                                let e = best.entry(row).or_insert(rr);
+                                if better(rr, *e) {
+                                    *e = rr;
+                                }
+                            }
+                        }
+                    }
+                }
+                related.extend(
+                    l_rows
+                        .iter()
+                        .filter_map(|row| best.get(row).map(|&m| (*row, Some(m), None))),
+                );
+            }
+            Relation::WithinDistance { metres }
+            | Relation::BeyondDistance { metres }
+            | Relation::Nearest { max_metres: metres } => {
+                let nearest = nearest_within(&l, &l_rows, &r, &r_rows, metres);
+                for (&row, n) in l_rows.iter().zip(nearest) {
+                    match (relation, n) {
+                        (Relation::WithinDistance { .. }, Some((d, rr))) => {
+                            related.push((row, Some(rr), Some(d)))
+                        }
+                        (Relation::BeyondDistance { .. }, None) => related.push((row, None, None)),
+                        (Relation::Nearest { .. }, n) => {
+                            related.push((row, n.map(|x| x.1), n.map(|x| x.0)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(c) = prefer {
+            // Largest first; ties in left order.
+            related.sort_by(|a, b| {
+                let v = |x: &(u32, Option<u32>, Option<f64>)| {
+                    x.1.map_or(f64::NEG_INFINITY, |m| numeric(&c.get(m as usize)))
+                };
+                v(b).total_cmp(&v(a))
+            });
+        }
+
+        // Left attributes (taken whole), then the attached ones, then the distance.
+        let order: Vec<u32> = related.iter().map(|x| x.0).collect();
+        let mut columns: Vec<Column> = l.columns.iter().map(|c| c.permute(&order)).collect();
+        let mut attached = Vec::new();
+        for name in attach {
+            let (i, c) = r
+                .column(name)
+                .with_context(|| format!("'{}' has no attribute '{name}'", r.meta.id))?;
+            if l.column(name).is_some() {
+                bail!(
+                    "attribute '{name}' is in both '{}' and '{}'",
+                    l.meta.id,
+                    r.meta.id
+                );
+            }
+            attached.push(i);
+            columns.push(Column::new(name, c.field_type()));
+        }
+        let with_distance = !matches!(relation, Relation::Within | Relation::BeyondDistance { .. });
+        if with_distance {
+            columns.push(Column::new("distance_m", FieldType::Real));
+        }
+        let mut fids = Vec::with_capacity(related.len());
+        let mut geoms = Vec::with_capacity(related.len());
+        let points = matches!(l.geometries, Geometries::Points(_));
+        let mut point_coords = Vec::new();
+        for (row, m, d) in &related {
+            let row = *row as usize;
+            fids.push(l.fids[row]);
+            match &l.geometries {
+                Geometries::Points(p) => point_coords.push(p[row]),
+                Geometries::Shapes(s) => geoms.push(s[row].clone()),
+            }
+            for (j, &i) in attached.iter().enumerate() {
+                let v = m.map_or(Value::Null, |m| r.columns[i].get(m as usize));
+                columns[l.columns.len() + j]
+                    .push(v)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            if with_distance {
+                let v = d.map_or(Value::Null, |d| Value::Real((d * 10.0).round() / 10.0));
+                columns
+                    .last_mut()
+                    .expect("distance column")
+                    .push(v)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+        }
+        let geometries = if points {
+            Geometries::Points(point_coords)
+        } else {
+            Geometries::Shapes(geoms)
+        };
+        Ok((fids, geometries, columns))
+    }
+
+    fn aggregate(
+        &self,
+        source: &Side,
+        to: &Target,
+        measures: &[Measure],
+        table: Option<&IdTable>,
+        depth: usize,
+    ) -> Result<(Vec<i64>, Geometries, Vec<Column>)> {
+        let src = self.input(&source.layer, depth)?;
+        let rows = self.rows(&src, source.filter.as_deref())?;
+        let Geometries::Points(points) = &src.geometries else {
+            bail!("'{}': aggregation needs a point layer", src.meta.id);
+        };
+        let ids = match table {
+            Some(t) => Some((
+                read_id_table(self.data_dir, t)?,
+                src.column(&t.key)
+                    .with_context(|| format!("'{}' has no attribute '{}'", src.meta.id, t.key))?
+                    .1,
+            )),
+            None => None,
+        };
+        // Per measure: which rows count, and the value column.
+        let mut selected: Vec<Vec<bool>> = Vec::new();
+        let mut values: Vec<Option<&Column>> = Vec::new();
+        for m in measures {
+            let mut mask = vec![false; src.len()];
+            let chosen = match m.filter.as_deref() {
+                Some(f) => self.rows(&src, Some(f))?,
+                None => (0..src.len() as u32).collect(),
+            };
+            for r in chosen {
+                mask[r as usize] = true;
+            }
+            if let (Some(want), Some((set, key))) = (m.in_table, &ids) {
+                for (r, keep) in mask.iter_mut().enumerate() {
+                    if *keep {
+                        let id = match key.get(r) {
+                            Value::Text(t) => t,
+                            Value::Integer(i) => i.to_string(),
+                            _ => String::new(),
+                        };
+                        *keep = set.contains(&id) == want;
+                    }
+                }
+            }
+            selected.push(mask);
+            values.push(match (&m.op, &m.column) {
+                (Op::Sum | Op::Mean, Some(c)) => Some(
+                    src.column(c)
+                        .with_context(|| format!("'{}' has no attribute '{c}'", src.meta.id))?
+                        .1,
+                ),
+                (Op::Sum | Op::Mean, None) => {
+                    bail!("measure '{}': {:?} needs a column", m.name, m.op)
+                }
+                _ => None,
+            });
+        }
+        // Group of each source row.
+        let (group_of, group_ids, group_geoms, key_column): Groups = match to {
+            Target::Mesh { mesh: level } => {
+                let level = MeshLevel::parse(level)
+                    .with_context(|| format!("unknown mesh level '{level}' (80km … 125m)"))?;
+                let mut groups = vec![None; src.len()];
+                let mut seen = std::collections::BTreeSet::new();
+                for &r in &rows {
+                    let p = points[r as usize];
+                    let c = mesh::code(p[0], p[1], level);
+                    groups[r as usize] = c;
+                    if let Some(c) = c {
+                        seen.insert(c);
+                    }
+                }
+                let ids: Vec<u64> = seen.into_iter().collect();
+                let geoms = ids
+                    .iter()
+                    .map(|&c| {
+                        geo::Geometry::Polygon(mesh::cell(c).expect("a valid code").to_polygon())
+                    })
+                    .collect();
+                (groups, ids, geoms, None)
+            }
+            Target::Layer { layer, key, filter } => {
+                let target = self.input(layer, depth)?;
+                let target_rows = self.rows(&target, filter.as_deref())?;
+                let (_, key_col) = target
+                    .column(key)
+                    .with_context(|| format!("'{layer}' has no attribute '{key}'"))?;
+                let polygons: Vec<MultiPolygon<f64>> = target_rows
+                    .iter()
+                    .map(|&i| as_multipolygon(&target.geometries.get(i as usize)))
+                    .collect();
+                let grid = PolygonGrid::new(&polygons, 256);
+                let chosen: Vec<[f64; 2]> = rows.iter().map(|&i| points[i as usize]).collect();
+                let mut groups = vec![None; src.len()];
+                for (pi, k) in grid.join(&chosen) {
+                    // A point on a shared border counts once, in the first polygon.
+                    let g = &mut groups[rows[pi as usize] as usize];
+                    if g.is_none() {
+                        *g = Some(k as u64);
+                    }
+                }
+                let ids: Vec<u64> = (0..target_rows.len() as u64).collect();
+                let geoms = target_rows
+                    .iter()
+                    .map(|&i| target.geometries.get(i as usize))
+                    .collect();
+                let mut keys = Column::new(key, key_col.field_type());
+                for &i in &target_rows {
+                    keys.push(key_col.get(i as usize))
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                }
+                let fids: Vec<u64> = target_rows
+                    .iter()
+                    .map(|&i| target.fids[i as usize] as u64)
+                    .collect();
+                // Groups are indexes into target_rows; ids become the target's fids.
+                let groups = groups;
+                let _ = ids;
+                (groups, fids, geoms, Some(keys))
+            }
+        };
+        let index: HashMap<u64, usize> = match to {
+            Target::Mesh { .. } => group_ids.iter().enumerate().map(|(i, &c)| (c, i)).collect(),
+            Target::Layer { .. } => (0..group_ids.len()).map(|i| (i as u64, i)).collect(),
+        };
+        // Accumulate: per group, per measure (count, sum, total rows).
+        let n = group_ids.len();
+        let mut totals = vec![0u64; n];
+        let mut counts = vec![vec![0u64; n]; measures.len()];
+        let mut sums = vec![vec![0f64; n]; measures.len()];
+        for &r in &rows {
+            let Some(g) = group_of[r as usize] else {
+                continue;
+            };
+            let g = index[&g];
+            totals[g] += 1;
+            for (m, mask) in selected.iter().enumerate() {
+                if mask[r as usize] {
+                    counts[m][g] += 1;
+                    if let Some(c) = values[m] {
+                        sums[m][g] += numeric(&c.get(r as usize));
+                    }
+                }
+            }
+        }
+        let mut columns = Vec::new();
+        if let Some(k) = key_column {
+            columns.push(k);
+        }
+        if matches!(to, Target::Mesh { .. }) {
+            let mut codes = Column::new("mesh_code", FieldType::Text);
+            for c in &group_ids {
+                codes
+                    .push(Value::Text(c.to_string()))
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            columns.push(codes);
+        }
+        for (m, measure) in measures.iter().enumerate() {
+            let (ty, value): (FieldType, Box<dyn Fn(usize) -> Value>) = match measure.op {
+                Op::Count => (
+                    FieldType::Integer,
+                    Box::new(|g| Value::Integer(counts[m][g] as i64)),
+                ),
+                Op::Sum => (FieldType::Real, Box::new(|g| Value::Real(sums[m][g]))),
+                Op::Mean => (
+                    FieldType::Real,
+                    Box::new(|g| {
+                        if counts[m][g] == 0 {
+                            Value::Null
+                        } else {
+                            Value::Real(sums[m][g] / counts[m][g] as f64)
+                        }
+                    }),
+                ),
+                Op::Share => (
+                    FieldType::Real,
+                    Box::new(|g| {
+                        if totals[g] == 0 {
+                            Value::Null
+                        } else {
+                            Value::Real(
+                                ((counts[m][g] as f64 / totals[g] as f64) * 10_000.0).round()
+                                    / 10_000.0,
+                            )
+                        }
+                    }),
+                ),
+            };
+            let mut col = Column::new(&measure.name, ty);
+            for g in 0..n {
+                col.push(value(g)).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            columns.push(col);
+        }
+        let fids = group_ids.iter().map(|&g| g as i64).collect();
+        Ok((fids, Geometries::Shapes(group_geoms), columns))
+    }
+}
+
+/// For each of `l_rows`: the nearest of `r_rows` within `metres`, with its
+/// distance. Distances are on a local plane around each left feature.
+fn nearest_within(
+    l: &Layer,
+    l_rows: &[u32],
+    r: &Layer,
+    r_rows: &[u32],
+    metres: f64,
+) -> Vec<Option<(f64, u32)>> {
+    let mut best: Vec<Option<(f64, u32)>> = vec![None; l_rows.len()];
+    if let (Geometries::Points(lp), Geometries::Points(rp)) = (&l.geometries, &r.geometries) {
+        // Points to points: one R-tree query per right point (shelters are
+        // few, residents many), distances on the plane of the left point.
+        let position: HashMap<u32, usize> = l_rows
+            .iter()
+            .enumerate()
+            .map(|(i, &row)| (row, i))
+            .collect();
+        for &rr in r_rows {
+            let q = rp[rr as usize];
+            let at = geo::Geometry::Point(geo::Point::new(q[0], q[1]));
+            let plane = LocalPlane::around(&at);
+            let c = geo::coord! { x: q[0], y: q[1] };
+            for row in l.rows_in_bbox(plane.grow(geo::Rect::new(c, c), metres)) {
+                let Some(&i) = position.get(&row) else {
+                    continue;
+                };
+                let p = lp[row as usize];
+                let (x, y) = plane.project(p[0], p[1]);
+                let d = x.hypot(y);
+                if d <= metres && best[i].is_none_or(|(b, _)| d < b) {
+                    best[i] = Some((d, rr));
+                }
+            }
+        }
+        return best;
+    }
+    let allowed: HashSet<u32> = r_rows.iter().copied().collect();
+    for (i, &row) in l_rows.iter().enumerate() {
+        let g = l.geometries.get(row as usize);
+        let Some(bb) = g.bounding_rect() else {
+            continue;
+        };
+        let plane = LocalPlane::around(&g);
+        for rr in r.rows_in_bbox(plane.grow(bb, metres)) {
+            if allowed.contains(&rr) {
+                let d = plane.distance(&g, &r.geometries.get(rr as usize));
+                if d <= metres && best[i].is_none_or(|(b, _)| d < b) {
+                    best[i] = Some((d, rr));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// The group of each source row, the groups' ids and geometries, and the
+/// target's key column when grouping by polygons.
+type Groups = (
+    Vec<Option<u64>>,
+    Vec<u64>,
+    Vec<geo::Geometry<f64>>,
+    Option<Column>,
+);
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Join { .. } => "join",
+        Operation::Aggregate { .. } => "aggregate",
+    }
+}
+
+fn numeric(v: &Value) -> f64 {
+    match v {
+        Value::Integer(i) => *i as f64,
+        Value::Real(r) => *r,
+        Value::Boolean(b) => *b as u8 as f64,
+        Value::Date(d) => *d as f64,
+        Value::DateTime(t) => *t as f64,
+        Value::Text(t) => t.parse().unwrap_or(f64::NAN),
+        Value::Null => f64::NAN,
+    }
+}
+
+fn as_multipolygon(g: &geo::Geometry<f64>) -> MultiPolygon<f64> {
+    match g {
+        geo::Geometry::Polygon(p) => MultiPolygon(vec![p.clone()]),
+        geo::Geometry::MultiPolygon(m) => m.clone(),
+        geo::Geometry::Rect(r) => MultiPolygon(vec![r.to_polygon()]),
+        _ => MultiPolygon(vec![]),
+    }
+}
+
+/// A layer with only `rows` of `layer` (in that order), same metadata.
+fn keep_rows(layer: &Layer, rows: &[u32]) -> Result<Layer> {
+    let columns: Vec<Column> = layer.columns.iter().map(|c| c.permute(rows)).collect();
+    let geometries = match &layer.geometries {
+        Geometries::Points(p) => Geometries::Points(rows.iter().map(|&r| p[r as usize]).collect()),
+        Geometries::Shapes(s) => {
+            Geometries::Shapes(rows.iter().map(|&r| s[r as usize].clone()).collect())
+        }
+    };
+    Ok(Layer::new(LayerParts {
+        meta: layer.meta.clone(),
+        fids: rows.iter().map(|&r| layer.fids[r as usize]).collect(),
+        geometries,
+        columns,
+    }))
+}
+
+fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<String>> {
+    let path = if t.file.is_absolute() {
+        t.file.clone()
+    } else {
+        data_dir.join(&t.file)
+    };
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
+    let header = reader.headers()?.clone();
+    let col = header
+        .iter()
+        .position(|h| h == t.column)
+        .with_context(|| format!("{}: no column '{}'", path.display(), t.column))?;
+    let mut out = HashSet::new();
+    for (i, r) in reader.records().enumerate() {
+        let r = r.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
+        out.insert(r[col].to_string());
+    }
+    Ok(out)
+}
+
+/// Whether a geometry contains a point (for tests and callers without a grid).
+pub fn contains_point(g: &geo::Geometry<f64>, lon: f64, lat: f64) -> bool {
+    g.contains(&geo::Point::new(lon, lat))
+}
