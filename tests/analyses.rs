@@ -1,0 +1,438 @@
+//! The demo's six questions, each one request to a saved analysis, against
+//! answers this test computes itself by brute force over every feature it
+//! fetches from the same server (resident points, flood zones, shelters,
+//! town polygons, bridges) and the vaccination file.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate};
+use common::server;
+use geo::{Contains, Geometry, Point};
+use serde_json::Value;
+
+/// Every feature of a collection, paging through `next` links.
+fn all_features(collection: &str, role: Option<&str>, query: &str) -> Vec<Value> {
+    let s = server();
+    let mut url = s.url(&format!(
+        "/collections/{collection}/items?limit=10000{query}"
+    ));
+    let mut out = Vec::new();
+    loop {
+        let mut req = common::client().get(&url);
+        if let Some(role) = role {
+            req = req.bearer_auth(s.token(role));
+        }
+        let r = req.send().unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        let page: Value = r.json().unwrap();
+        out.extend(page["features"].as_array().unwrap().iter().cloned());
+        match page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+        {
+            Some(next) => url = next["href"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    out
+}
+
+fn geometry(f: &Value) -> Geometry<f64> {
+    let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
+    Geometry::try_from(g).unwrap()
+}
+
+fn today() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+fn age(birth: &str, on: NaiveDate) -> i32 {
+    let b: NaiveDate = birth.parse().unwrap();
+    on.year() - b.year() - ((on.month(), on.day()) < (b.month(), b.day())) as i32
+}
+
+struct Resident {
+    id: i64,
+    p: Point<f64>,
+    age: i32,
+    support: bool,
+}
+
+fn residents() -> &'static Vec<Resident> {
+    static R: std::sync::OnceLock<Vec<Resident>> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        let day = today();
+        all_features(
+            "residents",
+            Some("planner"),
+            "&properties=birth_date,needs_support",
+        )
+        .iter()
+        .map(|f| {
+            let c = f["geometry"]["coordinates"].as_array().unwrap();
+            Resident {
+                id: f["id"].as_i64().unwrap(),
+                p: Point::new(c[0].as_f64().unwrap(), c[1].as_f64().unwrap()),
+                age: age(f["properties"]["birth_date"].as_str().unwrap(), day),
+                support: f["properties"]["needs_support"].as_bool().unwrap(),
+            }
+        })
+        .collect()
+    })
+}
+
+/// Flood zones as (depth rank, polygon, bbox).
+fn flood_zones() -> Vec<(i64, Geometry<f64>, geo::Rect<f64>)> {
+    use geo::BoundingRect;
+    all_features("flood_depth", None, "")
+        .iter()
+        .map(|f| {
+            let g = geometry(f);
+            let bb = g.bounding_rect().unwrap();
+            (f["properties"]["depth_rank"].as_i64().unwrap(), g, bb)
+        })
+        .collect()
+}
+
+fn deepest(
+    zones: &[(i64, Geometry<f64>, geo::Rect<f64>)],
+    p: &Point<f64>,
+    min: i64,
+) -> Option<i64> {
+    zones
+        .iter()
+        .filter(|(rank, _, bb)| *rank >= min && bb.intersects_point(p))
+        .filter(|(_, g, _)| g.contains(p))
+        .map(|(r, _, _)| *r)
+        .max()
+}
+
+trait PointInRect {
+    fn intersects_point(&self, p: &Point<f64>) -> bool;
+}
+
+impl PointInRect for geo::Rect<f64> {
+    fn intersects_point(&self, p: &Point<f64>) -> bool {
+        self.min().x <= p.x()
+            && p.x() <= self.max().x
+            && self.min().y <= p.y()
+            && p.y() <= self.max().y
+    }
+}
+
+/// Metres between two lon/lat points (spherical, R = 6,371,008.8 m).
+fn haversine(a: &Point<f64>, b: &Point<f64>) -> f64 {
+    let (la1, la2) = (a.y().to_radians(), b.y().to_radians());
+    let (dla, dlo) = (la2 - la1, (b.x() - a.x()).to_radians());
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * h.sqrt().asin()
+}
+
+#[test]
+fn q1_elderly_and_support_in_zones_half_a_metre_deep_deepest_first() {
+    let zones = flood_zones();
+    let mut expected: HashMap<i64, i64> = HashMap::new();
+    for r in residents() {
+        if r.age >= 65 || r.support {
+            if let Some(rank) = deepest(&zones, &r.p, 2) {
+                expected.insert(r.id, rank);
+            }
+        }
+    }
+    let answer = all_features("elderly_in_flood", Some("planner"), "");
+    let got: HashMap<i64, i64> = answer
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_i64().unwrap(),
+                f["properties"]["depth_rank"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(expected.len() > 500, "{} expected", expected.len());
+    assert_eq!(got, expected);
+    let ranks: Vec<i64> = answer
+        .iter()
+        .map(|f| f["properties"]["depth_rank"].as_i64().unwrap())
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "deepest first");
+    // Personal data: planners only.
+    let r = common::client()
+        .get(server().url("/collections/elderly_in_flood/items"))
+        .bearer_auth(server().token("health"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        answer[0]["properties"]["as_of"],
+        today().to_string(),
+        "the reference date"
+    );
+}
+
+#[test]
+fn q2_meshes_with_an_aging_rate_of_forty_percent() {
+    use chiiki::mesh::{code, MeshLevel};
+    let mut cells: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+    for r in residents() {
+        let c = cells
+            .entry(code(r.p.x(), r.p.y(), MeshLevel::M250m).unwrap())
+            .or_default();
+        c.0 += 1;
+        c.1 += (r.age >= 65) as i64;
+    }
+    let expected: BTreeMap<String, (i64, i64)> = cells
+        .iter()
+        .filter(|(_, (n, old))| *old as f64 / *n as f64 >= 0.4)
+        .map(|(c, v)| (c.to_string(), *v))
+        .collect();
+    let answer = all_features("aging_mesh_250m", Some("analyst"), "");
+    let got: BTreeMap<String, (i64, i64)> = answer
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            (
+                p["mesh_code"].as_str().unwrap().to_string(),
+                (
+                    p["population"].as_i64().unwrap(),
+                    p["aged_65"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // The polygon is the cell: every counted resident lies in it.
+    for f in &answer {
+        let g = geometry(f);
+        let inside = residents().iter().filter(|r| g.contains(&r.p)).count() as i64;
+        assert_eq!(inside, f["properties"]["population"].as_i64().unwrap());
+    }
+}
+
+#[test]
+fn q3_meshes_with_low_shingles_uptake_among_the_65_plus() {
+    use chiiki::mesh::{code, MeshLevel};
+    let file = server().data.join("synthetic/vaccinations.csv");
+    let mut reader = csv::Reader::from_path(file).unwrap();
+    let vaccinated: HashSet<i64> = reader
+        .records()
+        .map(|r| r.unwrap()[0].parse().unwrap())
+        .collect();
+    let mut cells: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+    for r in residents().iter().filter(|r| r.age >= 65) {
+        let c = cells
+            .entry(code(r.p.x(), r.p.y(), MeshLevel::M250m).unwrap())
+            .or_default();
+        c.0 += 1;
+        c.1 += vaccinated.contains(&r.id) as i64;
+    }
+    let expected: BTreeMap<String, (i64, i64)> = cells
+        .iter()
+        .filter(|(_, (n, v))| (*v as f64 / *n as f64) < 0.3)
+        .map(|(c, v)| (c.to_string(), *v))
+        .collect();
+    let answer = all_features("vaccination_gaps_250m", Some("health"), "");
+    let got: BTreeMap<String, (i64, i64)> = answer
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            assert_eq!(
+                p["unvaccinated"].as_i64().unwrap(),
+                p["eligible"].as_i64().unwrap() - p["vaccinated"].as_i64().unwrap()
+            );
+            (
+                p["mesh_code"].as_str().unwrap().to_string(),
+                (
+                    p["eligible"].as_i64().unwrap(),
+                    p["vaccinated"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert!(expected.len() >= 5, "{expected:?}");
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
+    let shelters: Vec<Point<f64>> = all_features("shelters_evacuation", None, "")
+        .iter()
+        .map(|f| match geometry(f) {
+            Geometry::Point(p) => p,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let got: HashSet<i64> = all_features("elderly_beyond_shelters_300m", Some("planner"), "")
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    let (mut checked, mut beyond) = (0, 0);
+    for r in residents().iter().filter(|r| r.age >= 65) {
+        let d = shelters
+            .iter()
+            .map(|s| haversine(&r.p, s))
+            .fold(f64::INFINITY, f64::min);
+        // The service measures on a local plane of the GRS80 ellipsoid; a
+        // sphere differs by a few decimetres at 300 m.
+        if (d - 300.0).abs() < 2.0 {
+            continue;
+        }
+        checked += 1;
+        beyond += (d > 300.0) as usize;
+        assert_eq!(
+            got.contains(&r.id),
+            d > 300.0,
+            "resident {} at {d:.1} m",
+            r.id
+        );
+    }
+    assert!(
+        checked > 40_000 && beyond > 1_000,
+        "{checked} checked, {beyond} beyond"
+    );
+    // Coverage per 町丁目: the same residents, counted in their town.
+    let towns: Vec<(String, Geometry<f64>)> = all_features("bunkyo_towns", None, "")
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["S_NAME"].as_str().unwrap().to_string(),
+                geometry(f),
+            )
+        })
+        .collect();
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for r in residents().iter().filter(|r| got.contains(&r.id)) {
+        if let Some((town, _)) = towns.iter().find(|(_, g)| g.contains(&r.p)) {
+            *expected.entry(town.clone()).or_default() += 1;
+        }
+    }
+    let coverage: BTreeMap<String, i64> =
+        all_features("shelter_coverage_by_town", Some("analyst"), "")
+            .iter()
+            .map(|f| {
+                let p = &f["properties"];
+                (
+                    p["S_NAME"].as_str().unwrap().to_string(),
+                    p["aged_65_beyond"].as_i64().unwrap(),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+    assert_eq!(coverage, expected);
+}
+
+#[test]
+fn q5_residents_and_support_per_depth_rank_per_town() {
+    let zones = flood_zones();
+    let towns: Vec<(String, Geometry<f64>)> = all_features("bunkyo_towns", None, "")
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["S_NAME"].as_str().unwrap().to_string(),
+                geometry(f),
+            )
+        })
+        .collect();
+    let mut expected: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for r in residents() {
+        let Some(rank) = deepest(&zones, &r.p, 1) else {
+            continue;
+        };
+        let Some((town, _)) = towns.iter().find(|(_, g)| g.contains(&r.p)) else {
+            continue;
+        };
+        let e = expected.entry((town.clone(), rank)).or_default();
+        e.0 += 1;
+        e.1 += r.support as i64;
+    }
+    let answer = all_features("flood_exposure_by_town", Some("analyst"), "");
+    let mut got: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for f in &answer {
+        let p = &f["properties"];
+        for rank in 1..=5 {
+            let (n, s) = (
+                p[format!("rank{rank}")].as_i64().unwrap(),
+                p[format!("support_rank{rank}")].as_i64().unwrap(),
+            );
+            if n > 0 {
+                got.insert((p["S_NAME"].as_str().unwrap().to_string(), rank), (n, s));
+            }
+        }
+    }
+    assert!(expected.len() >= 15, "{} town × rank cells", expected.len());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn q6_weak_bridges_by_flood_zones_and_old_mains_near_support_homes() {
+    use geo::{BoundingRect, Distance, Euclidean, MapCoords};
+
+    let zones = flood_zones();
+    // Distance in metres on a plane around the bridge.
+    let metres = |p: &Point<f64>, g: &Geometry<f64>| {
+        let (kx, ky) = (111_320.0 * p.y().to_radians().cos(), 110_950.0);
+        let local = g.map_coords(|c| geo::coord! {x: (c.x - p.x()) * kx, y: (c.y - p.y()) * ky});
+        Euclidean.distance(&Point::new(0.0, 0.0), &local)
+    };
+    let bridges = all_features("bridges", Some("analyst"), "");
+    let got: HashSet<String> = all_features("weak_bridges_in_flood", Some("analyst"), "")
+        .iter()
+        .map(|f| f["properties"]["bridge_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected = HashSet::new();
+    for b in &bridges {
+        let grade = b["properties"]["health_grade"].as_str().unwrap();
+        if grade != "III" && grade != "IV" {
+            continue;
+        }
+        let Geometry::Point(p) = geometry(b) else {
+            panic!()
+        };
+        let d = zones
+            .iter()
+            .map(|(_, g, _)| metres(&p, g))
+            .fold(f64::INFINITY, f64::min);
+        if d <= 30.0 {
+            expected.insert(b["properties"]["bridge_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(got, expected);
+
+    // Old CIP/ACP mains within 50 m of a 避難行動要支援者's home.
+    let support: Vec<&Resident> = residents().iter().filter(|r| r.support).collect();
+    let pipes = all_features("pipes", Some("analyst"), "");
+    let got: HashSet<String> = all_features("risky_pipes_near_support", Some("planner"), "")
+        .iter()
+        .map(|f| f["properties"]["pipe_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected = HashSet::new();
+    for p in &pipes {
+        let props = &p["properties"];
+        let material = props["material"].as_str().unwrap();
+        if !(material == "CIP" || material == "ACP")
+            || props["install_year"].as_i64().unwrap() > 1975
+        {
+            continue;
+        }
+        let g = geometry(p);
+        let bb = g.bounding_rect().unwrap();
+        let near = support.iter().any(|r| {
+            (r.p.x() - bb.center().x).abs() < 0.01
+                && (r.p.y() - bb.center().y).abs() < 0.01
+                && metres(&r.p, &g) <= 50.0
+        });
+        if near {
+            expected.insert(props["pipe_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(expected.len() > 20, "{}", expected.len());
+    let differing: Vec<_> = got.symmetric_difference(&expected).collect();
+    assert!(
+        differing.len() <= 2,
+        "{differing:?}: at the 50 m boundary only"
+    );
+}
