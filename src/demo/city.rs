@@ -76,14 +76,19 @@ const INFRA_LAYERS: &[InfraLayer] = &[
 /// Roles that read infrastructure (admin always may).
 const INFRA_ROLES: [&str; 3] = ["planner", "analyst", "health"];
 
-fn stamp(opts: &SynthOptions) -> String {
-    format!(
-        "{CITY_FORMAT}-seed{}-{}-{}",
+/// Identifies what the city is built from: generator version, options and
+/// the state of the input files (real or fictional), so that switching the
+/// data directory rebuilds everything.
+fn stamp(real: &Path, opts: &SynthOptions) -> Result<String> {
+    let inputs = super::fingerprint(&synth::city::input_files(real))?;
+    Ok(format!(
+        "{CITY_FORMAT}-seed{}-{}-{}-{}",
         opts.seed,
         opts.as_of,
         opts.residents
-            .map_or("census".to_string(), |n| n.to_string())
-    )
+            .map_or("census".to_string(), |n| n.to_string()),
+        &inputs[..16]
+    ))
 }
 
 fn read_stamp(path: &Path) -> Option<String> {
@@ -94,7 +99,7 @@ fn read_stamp(path: &Path) -> Option<String> {
 
 /// Builds whatever of the demo city is missing or stale in `data_dir`.
 pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<CityReport> {
-    let stamp = stamp(opts);
+    let stamp = stamp(real, opts)?;
     let dir = data_dir.join("synthetic");
     let stamp_file = dir.join(".stamp");
 
@@ -113,10 +118,11 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
     // 2. The address reference index.
     let reference_path = data_dir.join("reference.chiiki");
     let reference_stamp = data_dir.join(".reference.stamp");
-    if !reference_path.is_file() || read_stamp(&reference_stamp).as_deref() != Some(CITY_FORMAT) {
+    if !reference_path.is_file() || read_stamp(&reference_stamp).as_deref() != Some(stamp.as_str())
+    {
         let data = reference::build(&reference::sources_in_real_data(real))?;
         reference::save(&data, &reference_path)?;
-        super::write_atomically(&reference_stamp, CITY_FORMAT.as_bytes())?;
+        super::write_atomically(&reference_stamp, stamp.as_bytes())?;
     }
 
     // 3. The registry and a month of 異動.

@@ -80,7 +80,7 @@ pub const DEMO_LAYERS: &[DemoLayer] = &[
 ];
 
 /// Identifies the state of a layer's source files without reading them whole.
-fn fingerprint(files: &[PathBuf]) -> Result<String> {
+pub(crate) fn fingerprint(files: &[PathBuf]) -> Result<String> {
     let mut h = Sha256::new();
     h.update(DEMO_FORMAT.as_bytes());
     for f in files {
