@@ -42,6 +42,8 @@ enum Command {
     },
     /// Geocode the addresses of a CSV file.
     Geocode(Box<crate::geocode::cli::GeocodeArgs>),
+    /// Run a saved analysis (config [[analyses]], or the demo's) and write its answer.
+    Analyse(AnalyseArgs),
     /// JIS X 0410 地域メッシュ codes.
     Mesh {
         #[command(subcommand)]
@@ -85,6 +87,31 @@ struct DemoArgs {
     /// Residents of the synthetic city (default: the census total, 240,069).
     #[arg(long)]
     residents: Option<u64>,
+}
+
+#[derive(Args)]
+struct AnalyseArgs {
+    /// The analysis id (e.g. elderly_in_flood); `--list` shows them.
+    id: Option<String>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Reference date for ages (default: today in Japan).
+    #[arg(long)]
+    as_of: Option<chrono::NaiveDate>,
+    #[arg(long, value_enum, default_value = "geojson")]
+    format: AnalyseFormat,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// List the analyses.
+    #[arg(long)]
+    list: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AnalyseFormat {
+    Geojson,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -226,6 +253,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Registry { command } => crate::registry::cli::run(command, &config),
         Command::Synth(args) => synth(args),
         Command::Mesh { command } => mesh(command),
+        Command::Analyse(args) => analyse(args, &config),
         Command::Layers(args) => {
             let dir = args.data.unwrap_or(config.data_dir);
             for layer in store::load_all(&dir)? {
@@ -245,6 +273,63 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
+    use crate::query::analysis::{Analysis, Sources};
+    let data = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    let analyses: std::collections::BTreeMap<String, Analysis> = if config.analyses.is_empty() {
+        crate::demo::demo_analyses()
+    } else {
+        config.analyses.clone()
+    }
+    .into_iter()
+    .map(|a| (a.id.clone(), a))
+    .collect();
+    if args.list || args.id.is_none() {
+        for a in analyses.values() {
+            println!("{:<32} {}", a.id, a.title);
+        }
+        return Ok(());
+    }
+    let id = args.id.as_deref().unwrap_or_default();
+    let analysis = analyses.get(id).with_context(|| {
+        format!(
+            "no analysis '{id}' (there are: {})",
+            analyses.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let layers: std::collections::BTreeMap<String, std::sync::Arc<Layer>> = store::load_all(&data)?
+        .into_iter()
+        .map(|l| (l.meta.id.clone(), std::sync::Arc::new(l)))
+        .collect();
+    let as_of = args.as_of.unwrap_or_else(crate::query::analysis::today);
+    let started = std::time::Instant::now();
+    let result = Sources {
+        layers: &layers,
+        analyses: &analyses,
+        data_dir: &data,
+        as_of,
+    }
+    .run(analysis)?;
+    let elapsed = started.elapsed();
+    let mut out: Box<dyn std::io::Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        AnalyseFormat::Geojson => crate::query::analysis::write_geojson(&result, &mut out)?,
+        AnalyseFormat::Csv => crate::query::analysis::write_csv(&result, &mut out)?,
+    }
+    out.flush()?;
+    eprintln!(
+        "{id}: {} features on {as_of} in {elapsed:.1?}",
+        result.len()
+    );
+    std::mem::forget(layers);
+    Ok(())
 }
 
 fn mesh(command: MeshCommand) -> Result<()> {

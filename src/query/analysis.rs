@@ -766,3 +766,69 @@ fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<Stri
 pub fn contains_point(g: &geo::Geometry<f64>, lon: f64, lat: f64) -> bool {
     g.contains(&geo::Point::new(lon, lat))
 }
+
+fn json_value(v: Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(i) => i.into(),
+        Value::Real(r) => {
+            serde_json::Number::from_f64(r).map_or(serde_json::Value::Null, Into::into)
+        }
+        Value::Text(t) => t.into(),
+        Value::Boolean(b) => b.into(),
+        Value::Date(d) => crate::layers::column::format_date(d).into(),
+        Value::DateTime(t) => crate::layers::column::format_datetime(t).into(),
+    }
+}
+
+/// A result as an RFC 7946 FeatureCollection.
+pub fn write_geojson(layer: &Layer, out: &mut dyn std::io::Write) -> Result<()> {
+    out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
+    for row in 0..layer.len() {
+        let properties: serde_json::Map<String, serde_json::Value> = layer
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), json_value(c.get(row))))
+            .collect();
+        let feature = geojson::Feature {
+            id: Some(geojson::feature::Id::Number(layer.fids[row].into())),
+            geometry: Some(geojson::Geometry::from(&layer.geometries.get(row))),
+            properties: Some(properties),
+            bbox: None,
+            foreign_members: None,
+        };
+        if row > 0 {
+            out.write_all(b",\n")?;
+        }
+        serde_json::to_writer(&mut *out, &feature)?;
+    }
+    out.write_all(b"\n]}\n")?;
+    Ok(())
+}
+
+/// A result as CSV: the feature id, the attributes, and a representative
+/// point (the point itself, or the interior point of a polygon or line).
+pub fn write_csv(layer: &Layer, out: &mut dyn std::io::Write) -> Result<()> {
+    use geo::InteriorPoint;
+    let mut w = csv::Writer::from_writer(out);
+    let mut header = vec!["id".to_string()];
+    header.extend(layer.columns.iter().map(|c| c.name.clone()));
+    header.extend(["lon".into(), "lat".into()]);
+    w.write_record(&header)?;
+    for row in 0..layer.len() {
+        let mut record = vec![layer.fids[row].to_string()];
+        for c in &layer.columns {
+            record.push(match json_value(c.get(row)) {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s,
+                v => v.to_string(),
+            });
+        }
+        let p = layer.geometries.get(row).interior_point();
+        record.push(p.map_or(String::new(), |p| format!("{:.7}", p.x())));
+        record.push(p.map_or(String::new(), |p| format!("{:.7}", p.y())));
+        w.write_record(&record)?;
+    }
+    w.flush()?;
+    Ok(())
+}
