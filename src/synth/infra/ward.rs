@@ -3,13 +3,13 @@
 //! southern boundary, and the 住居表示 街区 (blocks) of the ABR.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use geo::{Area, BoundingRect, Coord, LineString, MapCoords, MultiPolygon, Polygon, Rect};
 
 use super::geom::{Clipper, Plane};
+use crate::geocode::reference::Table;
 use crate::layers::column::Value;
 use crate::layers::import::{read_files, ImportOptions};
 
@@ -206,9 +206,9 @@ pub struct Block {
 pub fn blocks(real: &Path, plane: &Plane) -> Result<Vec<Block>> {
     let [master_path, pos_path] = block_files(real);
     let key_cols = ["lg_code", "machiaza_id", "blk_id", "rsdt_id", "rsdt2_id"];
-    let pos = ZipCsv::read(&pos_path)?;
-    let pk = pos.cols(&key_cols)?;
-    let pc = pos.cols(&["rep_lon", "rep_lat"])?;
+    let pos = Table::read(&pos_path)?;
+    let pk = pos.cols(key_cols)?;
+    let pc = pos.cols(["rep_lon", "rep_lat"])?;
     let mut positions: BTreeMap<Vec<&str>, Coord> = BTreeMap::new();
     for (line, r) in pos.rows.iter().enumerate() {
         let key: Vec<&str> = pk.iter().map(|&i| r.get(i).unwrap_or("")).collect();
@@ -224,8 +224,8 @@ pub fn blocks(real: &Path, plane: &Plane) -> Result<Vec<Block>> {
             ),
         }
     }
-    let master = ZipCsv::read(&master_path)?;
-    let mk = master.cols(&key_cols)?;
+    let master = Table::read(&master_path)?;
+    let mk = master.cols(key_cols)?;
     let mut sums: BTreeMap<(&str, &str), (f64, f64, usize)> = BTreeMap::new();
     for r in &master.rows {
         let key: Vec<&str> = mk.iter().map(|&i| r.get(i).unwrap_or("")).collect();
@@ -252,63 +252,6 @@ pub fn blocks(real: &Path, plane: &Plane) -> Result<Vec<Block>> {
             }),
         })
         .collect())
-}
-
-/// An ABR CSV as published: one .csv inside a .zip, UTF-8.
-struct ZipCsv {
-    path: PathBuf,
-    header: csv::StringRecord,
-    rows: Vec<csv::StringRecord>,
-}
-
-impl ZipCsv {
-    fn read(path: &Path) -> Result<ZipCsv> {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut archive = zip::ZipArchive::new(file)
-            .with_context(|| format!("{}: not a readable zip", path.display()))?;
-        let index = (0..archive.len())
-            .find(|&i| {
-                archive
-                    .by_index(i)
-                    .is_ok_and(|f| f.name().is_ok_and(|n| n.ends_with(".csv")))
-            })
-            .with_context(|| format!("{}: no .csv inside", path.display()))?;
-        let mut text = String::new();
-        archive
-            .by_index(index)?
-            .read_to_string(&mut text)
-            .with_context(|| format!("{}: the CSV is not UTF-8", path.display()))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-        let header = reader
-            .headers()
-            .with_context(|| format!("{}: no header", path.display()))?
-            .clone();
-        let rows = reader
-            .records()
-            .enumerate()
-            .map(|(line, r)| r.with_context(|| format!("{}: line {}", path.display(), line + 2)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ZipCsv {
-            path: path.to_path_buf(),
-            header,
-            rows,
-        })
-    }
-
-    fn cols(&self, names: &[&str]) -> Result<Vec<usize>> {
-        names
-            .iter()
-            .map(|n| {
-                self.header
-                    .iter()
-                    .position(|h| h.trim() == *n)
-                    .with_context(|| format!("{}: no column '{n}'", self.path.display()))
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
