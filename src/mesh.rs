@@ -102,12 +102,28 @@ fn units_below(x: f64, scale: f64) -> i64 {
 /// The code of the cell holding (`lon`, `lat`), or `None` outside the area
 /// the system covers (latitudes 0–66.66° N, longitudes 100–180° E).
 pub fn code(lon: f64, lat: f64, level: MeshLevel) -> Option<u64> {
+    let (row, column) = cell_index(lon, lat, level)?;
+    let (h, w) = level.units();
+    Some(code_of_units(row * h, column * w, level))
+}
+
+/// The cell holding (`lon`, `lat`) as (row, column) counted from 0° N and
+/// 100° E at `level`: cheap to compare, for callers that visit many points
+/// of the same cell in a row.
+pub fn cell_index(lon: f64, lat: f64, level: MeshLevel) -> Option<(i64, i64)> {
     if !(0.0..66.66).contains(&lat) || !(100.0..180.0).contains(&lon) {
         return None;
     }
+    let (h, w) = level.units();
     let y = units_below(lat, LAT_UNITS);
     let x = units_below(lon - 100.0, LON_UNITS);
-    Some(code_of_units(y, x, level))
+    Some((y / h, x / w))
+}
+
+/// The code of the cell at (row, column) of [`cell_index`].
+pub fn code_of_index(row: i64, column: i64, level: MeshLevel) -> u64 {
+    let (h, w) = level.units();
+    code_of_units(row * h, column * w, level)
 }
 
 fn code_of_units(y: i64, x: i64, level: MeshLevel) -> u64 {

@@ -451,31 +451,17 @@ impl Sources<'_> {
             )),
             None => None,
         };
-        // Per measure: which rows count, and the value column.
-        let mut selected: Vec<Vec<bool>> = Vec::new();
+        // Per measure: its filter (compiled on each thread) and value column.
+        let mut filters: Vec<Option<Filter>> = Vec::new();
         let mut values: Vec<Option<&Column>> = Vec::new();
         for m in measures {
-            let mut mask = vec![false; src.len()];
-            let chosen = match m.filter.as_deref() {
-                Some(f) => self.rows(&src, Some(f))?,
-                None => (0..src.len() as u32).collect(),
-            };
-            for r in chosen {
-                mask[r as usize] = true;
-            }
-            if let (Some(want), Some((set, key))) = (m.in_table, &ids) {
-                for (r, keep) in mask.iter_mut().enumerate() {
-                    if *keep {
-                        let id = match key.get(r) {
-                            Value::Text(t) => t,
-                            Value::Integer(i) => i.to_string(),
-                            _ => String::new(),
-                        };
-                        *keep = set.contains(&id) == want;
-                    }
-                }
-            }
-            selected.push(mask);
+            filters.push(match m.filter.as_deref() {
+                Some(text) => Some(
+                    Filter::on_date(text, &src, Crs::Crs84, self.as_of)
+                        .map_err(|e| anyhow::anyhow!("measure '{}': {e}", m.name))?,
+                ),
+                None => None,
+            });
             values.push(match (&m.op, &m.column) {
                 (Op::Sum | Op::Mean, Some(c)) => Some(
                     src.column(c)
@@ -488,29 +474,51 @@ impl Sources<'_> {
                 _ => None,
             });
         }
-        // Group of each source row.
+        // Whether each source row's id is in the table.
+        let in_table: Option<Vec<bool>> = ids.as_ref().map(|(set, key)| {
+            (0..src.len())
+                .map(|r| match key.get(r) {
+                    Value::Text(t) => set.contains(&t),
+                    Value::Integer(i) => set.contains(&i.to_string()),
+                    _ => false,
+                })
+                .collect()
+        });
+        // The group of each selected row (by position in `rows`).
+        const NONE: u32 = u32::MAX;
         let (group_of, group_ids, group_geoms, key_column): Groups = match to {
             Target::Mesh { mesh: level } => {
                 let level = MeshLevel::parse(level)
                     .with_context(|| format!("unknown mesh level '{level}' (80km … 125m)"))?;
-                let mut groups = vec![None; src.len()];
-                let mut seen = std::collections::BTreeSet::new();
-                for &r in &rows {
-                    let p = points[r as usize];
-                    let c = mesh::code(p[0], p[1], level);
-                    groups[r as usize] = c;
-                    if let Some(c) = c {
-                        seen.insert(c);
-                    }
-                }
-                let ids: Vec<u64> = seen.into_iter().collect();
-                let geoms = ids
+                let mut index: rustc_hash::FxHashMap<u64, u32> = Default::default();
+                let mut codes: Vec<u64> = Vec::new();
+                // Rows in spatial order: neighbours share their cell.
+                let mut last = ((i64::MIN, i64::MIN), NONE);
+                let groups = rows
+                    .iter()
+                    .map(|&r| {
+                        let p = points[r as usize];
+                        let Some(cell) = mesh::cell_index(p[0], p[1], level) else {
+                            return NONE;
+                        };
+                        if cell != last.0 {
+                            let c = mesh::code_of_index(cell.0, cell.1, level);
+                            let g = *index.entry(c).or_insert_with(|| {
+                                codes.push(c);
+                                codes.len() as u32 - 1
+                            });
+                            last = (cell, g);
+                        }
+                        last.1
+                    })
+                    .collect();
+                let geoms = codes
                     .iter()
                     .map(|&c| {
                         geo::Geometry::Polygon(mesh::cell(c).expect("a valid code").to_polygon())
                     })
                     .collect();
-                (groups, ids, geoms, None)
+                (groups, codes, geoms, None)
             }
             Target::Layer { layer, key, filter } => {
                 let target = self.input(layer, depth)?;
@@ -524,15 +532,14 @@ impl Sources<'_> {
                     .collect();
                 let grid = PolygonGrid::new(&polygons, 256);
                 let chosen: Vec<[f64; 2]> = rows.iter().map(|&i| points[i as usize]).collect();
-                let mut groups = vec![None; src.len()];
+                let mut groups = vec![NONE; rows.len()];
                 for (pi, k) in grid.join(&chosen) {
                     // A point on a shared border counts once, in the first polygon.
-                    let g = &mut groups[rows[pi as usize] as usize];
-                    if g.is_none() {
-                        *g = Some(k as u64);
+                    let g = &mut groups[pi as usize];
+                    if *g == NONE {
+                        *g = k;
                     }
                 }
-                let ids: Vec<u64> = (0..target_rows.len() as u64).collect();
                 let geoms = target_rows
                     .iter()
                     .map(|&i| target.geometries.get(i as usize))
@@ -546,33 +553,66 @@ impl Sources<'_> {
                     .iter()
                     .map(|&i| target.fids[i as usize] as u64)
                     .collect();
-                // Groups are indexes into target_rows; ids become the target's fids.
-                let groups = groups;
-                let _ = ids;
                 (groups, fids, geoms, Some(keys))
             }
         };
-        let index: HashMap<u64, usize> = match to {
-            Target::Mesh { .. } => group_ids.iter().enumerate().map(|(i, &c)| (c, i)).collect(),
-            Target::Layer { .. } => (0..group_ids.len()).map(|i| (i as u64, i)).collect(),
-        };
-        // Accumulate: per group, per measure (count, sum, total rows).
+        // Accumulate per group and measure (count, sum) and the group's rows,
+        // on all cores.
         let n = group_ids.len();
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let chunk = rows.len().div_ceil(threads).max(1);
+        type Tally = (Vec<u64>, Vec<Vec<u64>>, Vec<Vec<f64>>);
+        let parts: Vec<Tally> = std::thread::scope(|scope| {
+            let handles: Vec<_> = rows
+                .chunks(chunk)
+                .zip(group_of.chunks(chunk))
+                .map(|(rows, groups)| {
+                    let (src, filters, values, in_table) = (&src, &filters, &values, &in_table);
+                    scope.spawn(move || {
+                        let predicates: Vec<_> = filters
+                            .iter()
+                            .map(|f| f.as_ref().map(|f| f.compile(src)))
+                            .collect();
+                        let mut totals = vec![0u64; n];
+                        let mut counts = vec![vec![0u64; n]; measures.len()];
+                        let mut sums = vec![vec![0f64; n]; measures.len()];
+                        for (&r, &g) in rows.iter().zip(groups) {
+                            if g == NONE {
+                                continue;
+                            }
+                            let (r, g) = (r as usize, g as usize);
+                            totals[g] += 1;
+                            for (m, measure) in measures.iter().enumerate() {
+                                let listed = match (measure.in_table, in_table) {
+                                    (Some(want), Some(t)) => t[r] == want,
+                                    _ => true,
+                                };
+                                if listed && predicates[m].as_ref().is_none_or(|p| p.matches(r)) {
+                                    counts[m][g] += 1;
+                                    if let Some(c) = values[m] {
+                                        sums[m][g] += numeric(&c.get(r));
+                                    }
+                                }
+                            }
+                        }
+                        (totals, counts, sums)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("aggregation thread"))
+                .collect()
+        });
         let mut totals = vec![0u64; n];
         let mut counts = vec![vec![0u64; n]; measures.len()];
         let mut sums = vec![vec![0f64; n]; measures.len()];
-        for &r in &rows {
-            let Some(g) = group_of[r as usize] else {
-                continue;
-            };
-            let g = index[&g];
-            totals[g] += 1;
-            for (m, mask) in selected.iter().enumerate() {
-                if mask[r as usize] {
-                    counts[m][g] += 1;
-                    if let Some(c) = values[m] {
-                        sums[m][g] += numeric(&c.get(r as usize));
-                    }
+        for (t, c, s) in parts {
+            for g in 0..n {
+                totals[g] += t[g];
+                for m in 0..measures.len() {
+                    counts[m][g] += c[m][g];
+                    sums[m][g] += s[m][g];
                 }
             }
         }
@@ -687,14 +727,9 @@ fn nearest_within(
     best
 }
 
-/// The group of each source row, the groups' ids and geometries, and the
+/// The group of each selected row (`u32::MAX` for none), the groups' ids and geometries, and the
 /// target's key column when grouping by polygons.
-type Groups = (
-    Vec<Option<u64>>,
-    Vec<u64>,
-    Vec<geo::Geometry<f64>>,
-    Option<Column>,
-);
+type Groups = (Vec<u32>, Vec<u64>, Vec<geo::Geometry<f64>>, Option<Column>);
 
 fn operation_name(op: &Operation) -> &'static str {
     match op {
