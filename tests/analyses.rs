@@ -436,3 +436,45 @@ fn q6_weak_bridges_by_flood_zones_and_old_mains_near_support_homes() {
         "{differing:?}: at the 50 m boundary only"
     );
 }
+
+#[test]
+fn answers_come_as_csv_on_request() {
+    let s = server();
+    let json = all_features("flood_exposure_by_town", Some("analyst"), "");
+    let r = common::client()
+        .get(s.url("/collections/flood_exposure_by_town/items?f=csv&limit=1000"))
+        .bearer_auth(s.token("analyst"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = r.text().unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (id, town, rank2) = (col("id"), col("S_NAME"), col("rank2"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), json.len());
+    let by_id: HashMap<i64, &Value> = json
+        .iter()
+        .map(|f| (f["id"].as_i64().unwrap(), f))
+        .collect();
+    for r in &rows {
+        let f = by_id[&r[id].parse::<i64>().unwrap()];
+        assert_eq!(f["properties"]["S_NAME"], r[town]);
+        assert_eq!(
+            f["properties"]["rank2"].as_i64().unwrap().to_string(),
+            r[rank2]
+        );
+    }
+    // Personal data needs the same role as in GeoJSON.
+    let r = common::client()
+        .get(s.url("/collections/elderly_in_flood/items?f=csv"))
+        .bearer_auth(s.token("analyst"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

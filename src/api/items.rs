@@ -40,6 +40,8 @@ pub struct ItemsQuery {
     pub filter: Option<Filter>,
     /// The parameters as given, minus offset, for next/prev links.
     pub link_params: Vec<(String, String)>,
+    /// `f=csv`: the page as CSV (attributes, then lon/lat of a point on the feature).
+    pub csv: bool,
 }
 
 fn parse_usize(name: &str, value: &str) -> Result<usize, ApiError> {
@@ -212,8 +214,10 @@ pub fn parse_items_query(
         datetime: None,
         filter: None,
         link_params: Vec::new(),
+        csv: false,
     };
     let mut bbox_raw = None;
+    let mut csv = false;
     let mut bbox_crs = Crs::Crs84;
     let mut filter_raw = None;
     let mut filter_crs = Crs::Crs84;
@@ -221,12 +225,14 @@ pub fn parse_items_query(
         let (key, value) = (key.into_owned(), value.into_owned());
         match key.as_str() {
             "f" => {
-                if !matches!(
+                if matches!(value.as_str(), "csv" | "text/csv") {
+                    csv = true;
+                } else if !matches!(
                     value.as_str(),
                     "json" | "geojson" | "application/geo+json" | "application/json"
                 ) {
                     return Err(ApiError::bad_request(format!(
-                        "unsupported format f={value}; use f=json"
+                        "unsupported format f={value}; use f=json or f=csv"
                     )));
                 }
             }
@@ -294,6 +300,7 @@ pub fn parse_items_query(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?,
         );
     }
+    q.csv = csv;
     Ok(q)
 }
 
@@ -469,6 +476,25 @@ pub async fn items(
     let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let selection = select(&layer, &q);
     let rows = selection.page(q.offset, q.limit);
+    if q.csv {
+        let mut body = Vec::with_capacity(rows.len() * 120 + 256);
+        crate::query::analysis::write_csv_rows(
+            &layer,
+            rows.iter().map(|&r| r as usize),
+            &q.columns,
+            &mut body,
+        )
+        .map_err(|e| {
+            tracing::error!("writing CSV: {e:#}");
+            ApiError::internal()
+        })?;
+        let mut response = Response::new(Body::from(body));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return Ok(response);
+    }
 
     let mut links = vec![serde_json::json!({
         "href": page_link(&base, &id, &q.link_params, q.limit, q.offset),

@@ -844,16 +844,28 @@ pub fn write_geojson(layer: &Layer, out: &mut dyn std::io::Write) -> Result<()> 
 /// A result as CSV: the feature id, the attributes, and a representative
 /// point (the point itself, or the interior point of a polygon or line).
 pub fn write_csv(layer: &Layer, out: &mut dyn std::io::Write) -> Result<()> {
+    let columns: Vec<usize> = (0..layer.columns.len()).collect();
+    write_csv_rows(layer, 0..layer.len(), &columns, out)
+}
+
+/// `rows` of `layer` as CSV with the chosen `columns`, then lon/lat (CRS84)
+/// of a point on each feature.
+pub fn write_csv_rows(
+    layer: &Layer,
+    rows: impl Iterator<Item = usize>,
+    columns: &[usize],
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
     use geo::InteriorPoint;
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec!["id".to_string()];
-    header.extend(layer.columns.iter().map(|c| c.name.clone()));
+    header.extend(columns.iter().map(|&c| layer.columns[c].name.clone()));
     header.extend(["lon".into(), "lat".into()]);
     w.write_record(&header)?;
-    for row in 0..layer.len() {
+    for row in rows {
         let mut record = vec![layer.fids[row].to_string()];
-        for c in &layer.columns {
-            record.push(match json_value(c.get(row)) {
+        for &c in columns {
+            record.push(match json_value(layer.columns[c].get(row)) {
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::String(s) => s,
                 v => v.to_string(),
