@@ -478,3 +478,67 @@ fn answers_come_as_csv_on_request() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[test]
+fn planners_post_analyses_that_become_collections() {
+    let s = server();
+    let id = format!(
+        "support_in_flood_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let body = serde_json::json!({
+        "id": id, "title": "要支援者 in any flood zone", "roles": ["planner"],
+        "kind": "join",
+        "left": {"layer": "residents", "filter": "needs_support = TRUE"},
+        "right": {"layer": "flood_depth"},
+        "relation": {"type": "within"},
+        "attach": ["depth_rank"], "prefer_max": "depth_rank"
+    });
+    let post = |role: &str, body: &Value| {
+        common::client()
+            .post(s.url("/analyses"))
+            .bearer_auth(s.token(role))
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    assert_eq!(post("analyst", &body).status(), 403);
+    let mut public = body.clone();
+    public["public"] = true.into();
+    assert_eq!(
+        post("planner", &public).status(),
+        403,
+        "only admin publishes"
+    );
+    let mut broken = body.clone();
+    broken["left"]["filter"] = "needs_support = ".into();
+    let r = post("planner", &broken);
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text().unwrap().contains("character"),
+        "the position of the mistake"
+    );
+
+    let r = post("planner", &body);
+    assert_eq!(r.status(), 201);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .ends_with(&format!("/collections/{id}")));
+    assert_eq!(post("planner", &body).status(), 409);
+
+    let zones = flood_zones();
+    let expected = residents()
+        .iter()
+        .filter(|r| r.support && deepest(&zones, &r.p, 1).is_some())
+        .count();
+    let got = all_features(&id, Some("planner"), "");
+    assert_eq!(got.len(), expected);
+    // Kept for the next start; this run's file is removed again.
+    let saved = s.data.join("analyses").join(format!("{id}.json"));
+    assert!(saved.is_file());
+    std::fs::remove_file(saved).unwrap();
+}

@@ -7,6 +7,7 @@
 //! select rows → write. Masking, suppression and audit slot in between the
 //! access check and the writer.
 
+mod analyses;
 mod error;
 mod items;
 mod meta;
@@ -36,8 +37,9 @@ pub struct AppState {
     pub tokens: TokenStore,
     /// Layers by id, with the config's access policy applied.
     pub layers: BTreeMap<String, Arc<Layer>>,
-    /// Saved analyses by id, served as collections.
-    pub analyses: BTreeMap<String, Analysis>,
+    /// Saved analyses by id (the config's, then those POSTed and kept in
+    /// `<data>/analyses/`), served as collections.
+    pub analyses: std::sync::RwLock<BTreeMap<String, Analysis>>,
     pub data_dir: std::path::PathBuf,
     /// Analysis results by id, for the reference date they were computed on.
     results: std::sync::Mutex<BTreeMap<String, (chrono::NaiveDate, Arc<Layer>)>>,
@@ -64,27 +66,32 @@ impl AppState {
             server: config.server.clone(),
             tokens: TokenStore::new(&config.tokens),
             layers: by_id,
-            analyses: config
-                .analyses
-                .iter()
-                .map(|a| (a.id.clone(), a.clone()))
-                .collect(),
+            analyses: std::sync::RwLock::new(
+                config
+                    .analyses
+                    .iter()
+                    .cloned()
+                    .chain(analyses::load_saved(&config.data_dir))
+                    .map(|a| (a.id.clone(), a))
+                    .collect(),
+            ),
             data_dir: config.data_dir.clone(),
             results: Default::default(),
         }
     }
 
     /// The result of analysis `a` on today's date, computed once a day.
-    fn analysis_result(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
+    pub(crate) fn analysis_result(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
         let day = crate::query::analysis::today();
         if let Some((d, layer)) = self.results.lock().expect("results lock").get(&a.id) {
             if *d == day {
                 return Ok(layer.clone());
             }
         }
+        let analyses = self.analyses.read().expect("analyses lock").clone();
         let sources = Sources {
             layers: &self.layers,
-            analyses: &self.analyses,
+            analyses: &analyses,
             data_dir: &self.data_dir,
             as_of: day,
         };
@@ -106,7 +113,7 @@ impl AppState {
         Ok(layer)
     }
 
-    fn analysis_access(a: &Analysis) -> crate::layers::Access {
+    pub(crate) fn analysis_access(a: &Analysis) -> crate::layers::Access {
         crate::layers::Access {
             public: a.public,
             roles: a.roles.clone(),
@@ -115,15 +122,22 @@ impl AppState {
 
     /// The layer `id` if it exists and `who` may read it.
     pub fn readable(&self, who: &Principal, id: &str) -> Result<Arc<Layer>, ApiError> {
-        let (access, layer) = match (self.layers.get(id), self.analyses.get(id)) {
+        let analysis = self
+            .analyses
+            .read()
+            .expect("analyses lock")
+            .get(id)
+            .cloned();
+        let (access, layer) = match (self.layers.get(id), &analysis) {
             (Some(l), _) => (l.meta.access.clone(), Some(l.clone())),
             (None, Some(a)) => (Self::analysis_access(a), None),
             (None, None) => return Err(ApiError::not_found(format!("no collection '{id}'"))),
         };
         match decide(who, &access) {
-            Decision::Allow => match layer {
-                Some(l) => Ok(l),
-                None => self.analysis_result(&self.analyses[id]),
+            Decision::Allow => match (layer, analysis) {
+                (Some(l), _) => Ok(l),
+                (None, Some(a)) => self.analysis_result(&a),
+                (None, None) => Err(ApiError::not_found(format!("no collection '{id}'"))),
             },
             Decision::NeedsToken => Err(ApiError::unauthorized(format!(
                 "collection '{id}' needs a bearer token"
@@ -143,7 +157,8 @@ impl AppState {
             .filter(|l| decide(who, &l.meta.access) == Decision::Allow)
             .cloned()
             .collect();
-        for a in self.analyses.values() {
+        let analyses = self.analyses.read().expect("analyses lock").clone();
+        for a in analyses.values() {
             if decide(who, &Self::analysis_access(a)) == Decision::Allow {
                 match self.analysis_result(a) {
                     Ok(l) => out.push(l),
@@ -215,6 +230,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/collections/{id}", get(meta::collection))
         .route("/collections/{id}/queryables", get(meta::queryables))
         .route("/collections/{id}/items", get(items::items))
+        .route("/analyses", get(analyses::list).post(analyses::create))
         .route("/collections/{id}/items/{fid}", get(items::item))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -243,7 +259,8 @@ pub async fn serve(config: &Config, layers: Vec<Layer>) -> Result<()> {
     // Saved analyses are computed before the first request asks.
     let warm = state.clone();
     tokio::task::spawn_blocking(move || {
-        for a in warm.analyses.values() {
+        let analyses = warm.analyses.read().expect("analyses lock").clone();
+        for a in analyses.values() {
             let _ = warm.analysis_result(a);
         }
     });
