@@ -490,24 +490,53 @@ impl Sources<'_> {
             Target::Mesh { mesh: level } => {
                 let level = MeshLevel::parse(level)
                     .with_context(|| format!("unknown mesh level '{level}' (80km … 125m)"))?;
+                // Each row's cell code, on all cores; rows in spatial order
+                // share their cell with their neighbours, so the code is
+                // computed once per run of a cell.
+                let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+                let chunk = rows.len().div_ceil(threads).max(1);
+                let row_codes: Vec<u64> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = rows
+                        .chunks(chunk)
+                        .map(|part| {
+                            scope.spawn(move || {
+                                let mut last = ((i64::MIN, i64::MIN), u64::MAX);
+                                part.iter()
+                                    .map(|&r| {
+                                        let p = points[r as usize];
+                                        let Some(cell) = mesh::cell_index(p[0], p[1], level) else {
+                                            return u64::MAX;
+                                        };
+                                        if cell != last.0 {
+                                            last =
+                                                (cell, mesh::code_of_index(cell.0, cell.1, level));
+                                        }
+                                        last.1
+                                    })
+                                    .collect::<Vec<u64>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| h.join().expect("mesh thread"))
+                        .collect()
+                });
                 let mut index: rustc_hash::FxHashMap<u64, u32> = Default::default();
                 let mut codes: Vec<u64> = Vec::new();
-                // Rows in spatial order: neighbours share their cell.
-                let mut last = ((i64::MIN, i64::MIN), NONE);
-                let groups = rows
+                let mut last = (u64::MAX, NONE);
+                let groups = row_codes
                     .iter()
-                    .map(|&r| {
-                        let p = points[r as usize];
-                        let Some(cell) = mesh::cell_index(p[0], p[1], level) else {
+                    .map(|&c| {
+                        if c == u64::MAX {
                             return NONE;
-                        };
-                        if cell != last.0 {
-                            let c = mesh::code_of_index(cell.0, cell.1, level);
+                        }
+                        if c != last.0 {
                             let g = *index.entry(c).or_insert_with(|| {
                                 codes.push(c);
                                 codes.len() as u32 - 1
                             });
-                            last = (cell, g);
+                            last = (c, g);
                         }
                         last.1
                     })
@@ -561,36 +590,44 @@ impl Sources<'_> {
         let n = group_ids.len();
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
         let chunk = rows.len().div_ceil(threads).max(1);
-        type Tally = (Vec<u64>, Vec<Vec<u64>>, Vec<Vec<f64>>);
+        // Per thread: totals per group, and counts and sums per group ×
+        // measure in one flat vector (group-major, for locality).
+        let k = measures.len();
+        let table_wants: Vec<Option<bool>> = measures
+            .iter()
+            .map(|m| m.in_table.filter(|_| in_table.is_some()))
+            .collect();
+        type Tally = (Vec<u64>, Vec<u64>, Vec<f64>);
         let parts: Vec<Tally> = std::thread::scope(|scope| {
             let handles: Vec<_> = rows
                 .chunks(chunk)
                 .zip(group_of.chunks(chunk))
                 .map(|(rows, groups)| {
-                    let (src, filters, values, in_table) = (&src, &filters, &values, &in_table);
+                    let (src, filters, values, in_table, table_wants) =
+                        (&src, &filters, &values, &in_table, &table_wants);
                     scope.spawn(move || {
                         let predicates: Vec<_> = filters
                             .iter()
                             .map(|f| f.as_ref().map(|f| f.compile(src)))
                             .collect();
                         let mut totals = vec![0u64; n];
-                        let mut counts = vec![vec![0u64; n]; measures.len()];
-                        let mut sums = vec![vec![0f64; n]; measures.len()];
+                        let mut counts = vec![0u64; n * k];
+                        let mut sums = vec![0f64; n * k];
                         for (&r, &g) in rows.iter().zip(groups) {
                             if g == NONE {
                                 continue;
                             }
                             let (r, g) = (r as usize, g as usize);
                             totals[g] += 1;
-                            for (m, measure) in measures.iter().enumerate() {
-                                let listed = match (measure.in_table, in_table) {
+                            for m in 0..k {
+                                let listed = match (table_wants[m], in_table) {
                                     (Some(want), Some(t)) => t[r] == want,
                                     _ => true,
                                 };
                                 if listed && predicates[m].as_ref().is_none_or(|p| p.matches(r)) {
-                                    counts[m][g] += 1;
+                                    counts[g * k + m] += 1;
                                     if let Some(c) = values[m] {
-                                        sums[m][g] += numeric(&c.get(r));
+                                        sums[g * k + m] += numeric(&c.get(r));
                                     }
                                 }
                             }
@@ -605,14 +642,14 @@ impl Sources<'_> {
                 .collect()
         });
         let mut totals = vec![0u64; n];
-        let mut counts = vec![vec![0u64; n]; measures.len()];
-        let mut sums = vec![vec![0f64; n]; measures.len()];
+        let mut counts = vec![vec![0u64; n]; k];
+        let mut sums = vec![vec![0f64; n]; k];
         for (t, c, s) in parts {
             for g in 0..n {
                 totals[g] += t[g];
-                for m in 0..measures.len() {
-                    counts[m][g] += c[m][g];
-                    sums[m][g] += s[m][g];
+                for m in 0..k {
+                    counts[m][g] += c[g * k + m];
+                    sums[m][g] += s[g * k + m];
                 }
             }
         }
