@@ -542,3 +542,32 @@ fn planners_post_analyses_that_become_collections() {
     assert!(saved.is_file());
     std::fs::remove_file(saved).unwrap();
 }
+
+#[test]
+fn queryables_offer_the_age_of_residents() {
+    let s = server();
+    let r = common::client()
+        .get(s.url("/collections/residents/queryables"))
+        .bearer_auth(s.token("planner"))
+        .send()
+        .unwrap();
+    let q: Value = r.json().unwrap();
+    assert_eq!(q["properties"]["age"]["type"], "integer");
+    assert_eq!(q["properties"]["birth_date"]["format"], "date");
+    // And the filter takes it: the same residents as counted by birth date.
+    let page = |filter: &str| -> i64 {
+        let r = common::client()
+            .get(s.url("/collections/residents/items"))
+            .query(&[("filter", filter), ("limit", "1")])
+            .bearer_auth(s.token("planner"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{filter}");
+        r.json::<Value>().unwrap()["numberMatched"]
+            .as_i64()
+            .unwrap()
+    };
+    let expected = residents().iter().filter(|r| r.age >= 65).count() as i64;
+    assert_eq!(page("age >= 65"), expected);
+    assert_eq!(page("NOT age < 65"), expected);
+}

@@ -226,6 +226,14 @@ pub fn queryables_json(layer: &Layer, base: &str) -> Value {
         schema["title"] = json!(c.name);
         properties.insert(c.name.clone(), schema);
     }
+    // Filters may use the age of layers that store birth dates.
+    if layer.column(crate::query::age::BIRTH_DATE).is_some() && layer.column("age").is_none() {
+        properties.insert(
+            "age".into(),
+            json!({"type": "integer", "title": "age",
+                   "description": "Whole years on today's date (Japan), from birth_date; for filters (age >= 65)."}),
+        );
+    }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("{base}/collections/{}/queryables", layer.meta.id),
