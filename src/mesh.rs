@@ -89,13 +89,16 @@ impl MeshLevel {
 /// Whole units below `x × scale`, with a value within a rounding error of an
 /// edge put on the edge: coordinates are written in decimal, and 35.7° N is
 /// an edge on paper even though the nearest double is a hair off it.
+/// `x` is never negative here (the callers check the range), so truncation
+/// is the floor, without a call into libm.
+#[inline]
 fn units_below(x: f64, scale: f64) -> i64 {
     let v = x * scale;
-    let nearest = v.round();
-    if (v - nearest).abs() < 1e-7 {
-        nearest as i64
+    let whole = v as i64;
+    if v - whole as f64 > 1.0 - 1e-7 {
+        whole + 1
     } else {
-        v.floor() as i64
+        whole
     }
 }
 
