@@ -124,6 +124,19 @@ impl PointInRect for geo::Rect<f64> {
     }
 }
 
+/// The 町丁目 polygons by name.
+fn towns() -> Vec<(String, Geometry<f64>)> {
+    all_features("bunkyo_towns", None, "")
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["S_NAME"].as_str().unwrap().to_string(),
+                geometry(f),
+            )
+        })
+        .collect()
+}
+
 /// Metres between two lon/lat points (spherical, R = 6,371,008.8 m).
 fn haversine(a: &Point<f64>, b: &Point<f64>) -> f64 {
     let (la1, la2) = (a.y().to_radians(), b.y().to_radians());
@@ -295,15 +308,7 @@ fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
         "{checked} checked, {beyond} beyond"
     );
     // Coverage per 町丁目: the same residents, counted in their town.
-    let towns: Vec<(String, Geometry<f64>)> = all_features("bunkyo_towns", None, "")
-        .iter()
-        .map(|f| {
-            (
-                f["properties"]["S_NAME"].as_str().unwrap().to_string(),
-                geometry(f),
-            )
-        })
-        .collect();
+    let towns = towns();
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     for r in residents().iter().filter(|r| got.contains(&r.id)) {
         if let Some((town, _)) = towns.iter().find(|(_, g)| g.contains(&r.p)) {
@@ -328,15 +333,7 @@ fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
 #[test]
 fn q5_residents_and_support_per_depth_rank_per_town() {
     let zones = flood_zones();
-    let towns: Vec<(String, Geometry<f64>)> = all_features("bunkyo_towns", None, "")
-        .iter()
-        .map(|f| {
-            (
-                f["properties"]["S_NAME"].as_str().unwrap().to_string(),
-                geometry(f),
-            )
-        })
-        .collect();
+    let towns = towns();
     let mut expected: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
     for r in residents() {
         let Some(rank) = deepest(&zones, &r.p, 1) else {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use chrono::NaiveDate;
-use geo::{BoundingRect, Contains, Intersects, MultiPolygon};
+use geo::{BoundingRect, Intersects, MultiPolygon};
 use serde::{Deserialize, Serialize};
 
 use super::eval::LocalPlane;
@@ -832,11 +832,6 @@ fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<Stri
         out.insert(r[col].to_string());
     }
     Ok(out)
-}
-
-/// Whether a geometry contains a point (for tests and callers without a grid).
-pub fn contains_point(g: &geo::Geometry<f64>, lon: f64, lat: f64) -> bool {
-    g.contains(&geo::Point::new(lon, lat))
 }
 
 fn json_value(v: Value) -> serde_json::Value {

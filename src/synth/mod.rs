@@ -16,8 +16,7 @@ pub mod registry_file;
 pub mod vaccination;
 pub mod writing;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -84,12 +83,7 @@ pub struct SynthSummary {
 
 /// Writes a file through a temporary one, so it is either whole or absent.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    crate::demo::write_atomically(path, bytes)
 }
 
 /// Offsets (in degrees) of the `copy`-th replica of the ward: rings of

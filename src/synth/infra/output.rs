@@ -6,10 +6,9 @@
 //! one feature per line.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use geo::{Coord, LineString, Polygon};
 
 /// A property value.
@@ -154,19 +153,7 @@ impl Csv {
     }
 }
 
-/// Writes one output file through a temporary file that is synced and
-/// renamed into place, so that a reader never sees half a file.
+/// Writes one output file whole or not at all (see [`crate::synth::write_file`]).
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", path.display()))
+    crate::synth::write_file(&dir.join(name), bytes)
 }
