@@ -29,24 +29,33 @@ impl Table {
         aliases: &ColumnAliases,
     ) -> Result<Table> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let encoding = encoding.unwrap_or_else(|| encoding::detect(&bytes));
-        let text = encoding::decode(&bytes, encoding).into_owned();
-        drop(bytes);
+        Table::from_bytes(path.display().to_string(), &bytes, encoding, aliases)
+    }
+
+    /// Decodes `bytes` (detecting the encoding unless given) and maps its
+    /// header; `file` names the data in reports and errors.
+    pub fn from_bytes(
+        file: String,
+        bytes: &[u8],
+        encoding: Option<TextEncoding>,
+        aliases: &ColumnAliases,
+    ) -> Result<Table> {
+        let encoding = encoding.unwrap_or_else(|| encoding::detect(bytes));
+        let text = encoding::decode(bytes, encoding).into_owned();
         let headers: Vec<String> = csv_reader(&text)
             .headers()
-            .with_context(|| format!("reading the header of {}", path.display()))?
+            .with_context(|| format!("reading the header of {file}"))?
             .iter()
             .map(str::to_string)
             .collect();
         anyhow::ensure!(
             headers.iter().any(|h| !h.trim().is_empty()),
-            "{} has no header row",
-            path.display()
+            "{file} has no header row"
         );
         let columns = ColumnMap::new(&headers, aliases)
-            .with_context(|| format!("mapping the columns of {}", path.display()))?;
+            .with_context(|| format!("mapping the columns of {file}"))?;
         Ok(Table {
-            file: path.display().to_string(),
+            file,
             encoding,
             columns,
             width: headers.len(),
