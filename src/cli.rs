@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::Role;
 use crate::config::{real_data_dir, Config};
 use crate::layers::import::{read_files, ImportOptions};
 use crate::layers::{store, Access, Layer};
@@ -55,6 +54,16 @@ enum Command {
     Registry {
         #[command(subcommand)]
         command: crate::registry::cli::RegistryCommand,
+    },
+    /// Access tokens: create, revoke, list.
+    Token {
+        #[command(subcommand)]
+        command: crate::auth::cli::TokenCommand,
+    },
+    /// The audit log of personal-data responses: verify, who saw a record.
+    Audit {
+        #[command(subcommand)]
+        command: crate::audit::AuditCommand,
     },
 }
 
@@ -159,6 +168,12 @@ struct ServeArgs {
     /// Address to listen on (default: the config's bind, 127.0.0.1:8080).
     #[arg(long)]
     bind: Option<String>,
+    /// Requests per token (or address) per minute; 0 for no limit.
+    #[arg(long)]
+    requests_per_minute: Option<u32>,
+    /// The audit log (default: the config's, `<data>/audit/audit.jsonl`).
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
     /// Stop when standard input closes (for supervisors and test harnesses).
     #[arg(long, hide = true)]
     exit_on_stdin_close: bool,
@@ -243,6 +258,12 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(b) = args.bind {
                 config.bind = b;
             }
+            if let Some(n) = args.requests_per_minute {
+                config.limits.requests_per_minute = n;
+            }
+            if let Some(p) = args.audit_log {
+                config.audit.path = std::path::absolute(p)?;
+            }
             serve(config, args.exit_on_stdin_close)
         }
         Command::Import(args) => import(*args, &config),
@@ -251,6 +272,8 @@ fn run(cli: Cli) -> Result<()> {
         } => crate::geocode::cli::build_reference(args),
         Command::Geocode(args) => crate::geocode::cli::geocode(*args),
         Command::Registry { command } => crate::registry::cli::run(command, &config),
+        Command::Token { command } => crate::auth::cli::run(command, &config),
+        Command::Audit { command } => crate::audit::run(command, &config),
         Command::Synth(args) => synth(args),
         Command::Mesh { command } => mesh(command),
         Command::Analyse(args) => analyse(args, &config),
@@ -425,10 +448,9 @@ fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
 
 fn import(args: ImportArgs, config: &Config) -> Result<()> {
     store::validate_layer_id(&args.layer)?;
+    let roles = config.roles()?;
     for r in &args.roles {
-        if Role::parse(r).is_none() {
-            anyhow::bail!("--roles: unknown role '{r}' (admin, planner, health, analyst, public)");
-        }
+        roles.check(r).context("--roles")?;
     }
     let data_dir = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
     let opts = ImportOptions {

@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, BaseUrl, Caller, SharedState};
-use crate::auth::{decide, Decision, Role};
+use crate::auth::{decide, Decision};
 use crate::query::analysis::Analysis;
 
 fn dir(data_dir: &Path) -> std::path::PathBuf {
@@ -57,7 +57,7 @@ fn json(status: StatusCode, value: &serde_json::Value, location: Option<String>)
 }
 
 pub async fn list(State(state): State<SharedState>, Caller(who): Caller) -> Response {
-    let analyses = state.analyses.read().expect("analyses lock").clone();
+    let analyses = super::read(&state.analyses).clone();
     let readable: Vec<&Analysis> = analyses
         .values()
         .filter(|a| decide(&who, &AppState::analysis_access(a)) == Decision::Allow)
@@ -69,45 +69,138 @@ pub async fn list(State(state): State<SharedState>, Caller(who): Caller) -> Resp
     )
 }
 
+/// The files an analysis may read: relative paths inside the data directory.
+fn check_table_path(analysis: &Analysis) -> Result<(), ApiError> {
+    if let crate::query::analysis::Operation::Aggregate { table: Some(t), .. } = &analysis.operation
+    {
+        let inside = t.file.is_relative()
+            && t.file
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(ApiError::bad_request(
+                "table.file must be a relative path inside the data directory",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The filters of an analysis, for the complexity limit.
+fn filters(analysis: &Analysis) -> Vec<&str> {
+    use crate::query::analysis::{Operation, Target};
+    let mut out = Vec::new();
+    match &analysis.operation {
+        Operation::Join { left, right, .. } => {
+            out.extend(left.filter.as_deref());
+            out.extend(right.filter.as_deref());
+        }
+        Operation::Aggregate {
+            source,
+            to,
+            measures,
+            having,
+            ..
+        } => {
+            out.extend(source.filter.as_deref());
+            if let Target::Layer { filter, .. } = to {
+                out.extend(filter.as_deref());
+            }
+            out.extend(measures.iter().filter_map(|m| m.filter.as_deref()));
+            out.extend(having.as_deref());
+        }
+    }
+    out
+}
+
+/// An error message without the server's own paths.
+fn scrub(message: &str, data_dir: &Path) -> String {
+    let mut m = message.to_string();
+    for dir in [
+        std::fs::canonicalize(data_dir).ok(),
+        Some(data_dir.to_path_buf()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let d = dir.to_string_lossy().to_string();
+        if !d.is_empty() {
+            m = m.replace(&format!("{d}/"), "").replace(&d, "<data>");
+        }
+    }
+    m
+}
+
 pub async fn create(
     State(state): State<SharedState>,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    match who.role {
-        Role::Admin | Role::Planner => {}
-        Role::Public if who.token_name.is_none() => {
-            return Err(ApiError::unauthorized(
-                "saving an analysis needs a bearer token",
-            ))
-        }
-        role => {
-            return Err(ApiError::forbidden(format!(
-                "role '{role}' may not save analyses (admin, planner)"
-            )))
-        }
+    if who.is_anonymous() {
+        return Err(ApiError::unauthorized(
+            "saving an analysis needs a bearer token",
+        ));
     }
+    if !who.role.save_analyses && !who.role.admin {
+        return Err(ApiError::forbidden(format!(
+            "role '{}' may not save analyses",
+            who.role
+        )));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            super::limits::too_large(state.limits.max_body_bytes)
+        } else {
+            ApiError::bad_request(format!("the request body: {e}"))
+        }
+    })?;
     let analysis: Analysis = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the analysis: {e}")))?;
     crate::layers::store::validate_layer_id(&analysis.id)
         .map_err(|e| ApiError::bad_request(format!("id: {e:#}")))?;
-    if analysis.public && who.role != Role::Admin {
+    if analysis.public && !who.role.admin {
         return Err(ApiError::forbidden(
             "only admin may make an analysis public",
         ));
     }
-    if let Some(bad) = analysis.roles.iter().find(|r| Role::parse(r).is_none()) {
-        return Err(ApiError::bad_request(format!(
-            "roles: unknown role '{bad}' (admin, planner, health, analyst, public)"
-        )));
+    for r in &analysis.roles {
+        state
+            .tokens
+            .roles()
+            .check(r)
+            .map_err(|e| ApiError::bad_request(format!("roles: {e}")))?;
+    }
+    check_table_path(&analysis)?;
+    if let crate::query::analysis::Operation::Aggregate { measures, .. } = &analysis.operation {
+        if measures.len() > state.limits.max_measures {
+            return Err(ApiError::bad_request(format!(
+                "{} measures; the limit is {}",
+                measures.len(),
+                state.limits.max_measures
+            )));
+        }
+    }
+    let max_terms = state.limits.max_filter_terms;
+    for f in filters(&analysis) {
+        if f.len() > state.limits.max_query_bytes {
+            return Err(ApiError::bad_request(format!(
+                "a filter of {} bytes; the limit is {}",
+                f.len(),
+                state.limits.max_query_bytes
+            )));
+        }
+        if let Ok(expr) = crate::query::cql2::parse(f) {
+            let n = crate::query::count_terms(&expr);
+            if n > max_terms {
+                return Err(ApiError::bad_request(format!(
+                    "a filter has {n} terms; the limit is {max_terms}"
+                )));
+            }
+        }
     }
     if state.layers.contains_key(&analysis.id)
-        || state
-            .analyses
-            .read()
-            .expect("analyses lock")
-            .contains_key(&analysis.id)
+        || super::read(&state.analyses).contains_key(&analysis.id)
     {
         return Err(ApiError {
             status: StatusCode::CONFLICT,
@@ -119,7 +212,7 @@ pub async fn create(
     let check = state.clone();
     let candidate = analysis.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut analyses = check.analyses.read().expect("analyses lock").clone();
+        let mut analyses = super::read(&check.analyses).clone();
         analyses.insert(candidate.id.clone(), candidate.clone());
         crate::query::analysis::Sources {
             layers: &check.layers,
@@ -128,11 +221,21 @@ pub async fn create(
             as_of: crate::query::analysis::today(),
         }
         .run(&candidate)
-        .map(|l| l.len())
+        .map(|l| (l.len(), l.meta.privacy.is_personal()))
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let features = result.map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let (features, personal) =
+        result.map_err(|e| ApiError::bad_request(scrub(&format!("{e:#}"), &state.data_dir)))?;
+    // Lists of people go only to the saver's own role (admin may grant
+    // them): a planner cannot widen who sees residents by saving a query.
+    if personal && !who.role.admin {
+        if let Some(other) = analysis.roles.iter().find(|r| **r != who.role.name) {
+            return Err(ApiError::forbidden(format!(
+                "this analysis lists residents; only admin may grant it to role '{other}'"
+            )));
+        }
+    }
 
     let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
     let bytes = serde_json::to_vec_pretty(&analysis).map_err(|_| ApiError::internal())?;
@@ -143,15 +246,22 @@ pub async fn create(
     tracing::info!(
         "analysis '{}' saved by {} ({} features)",
         analysis.id,
-        who.token_name.as_deref().unwrap_or("?"),
+        who.token_id.as_deref().unwrap_or("?"),
         features
     );
     let id = analysis.id.clone();
-    state
-        .analyses
-        .write()
-        .expect("analyses lock")
-        .insert(id.clone(), analysis);
+    {
+        let mut analyses = state.analyses.write().unwrap_or_else(|e| e.into_inner());
+        if analyses.contains_key(&id) {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "Conflict",
+                description: format!("a collection '{id}' exists already"),
+            });
+        }
+        analyses.insert(id.clone(), analysis);
+    }
+    state.analyses_changed();
     let location = format!("{base}/collections/{id}");
     Ok(json(
         StatusCode::CREATED,

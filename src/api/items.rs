@@ -203,6 +203,7 @@ pub fn parse_items_query(
     raw: &str,
     default_limit: usize,
     max_limit: usize,
+    max_filter_terms: usize,
 ) -> Result<ItemsQuery, ApiError> {
     let mut q = ItemsQuery {
         limit: default_limit,
@@ -295,10 +296,15 @@ pub fn parse_items_query(
         q.bbox = Some(bbox_to_storage(b, bbox_crs)?);
     }
     if let Some(text) = filter_raw {
-        q.filter = Some(
-            Filter::new(&text, layer, filter_crs)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?,
-        );
+        let filter = Filter::new(&text, layer, filter_crs)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if filter.terms() > max_filter_terms {
+            return Err(ApiError::bad_request(format!(
+                "the filter has {} terms; the limit is {max_filter_terms}",
+                filter.terms()
+            )));
+        }
+        q.filter = Some(filter);
     }
     q.csv = csv;
     Ok(q)
@@ -466,16 +472,43 @@ pub async fn items(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let layer = state.readable(&who, &id)?;
+    super::blocking(move || items_page(&state, &who, &base, &id, raw.as_deref().unwrap_or("")))
+        .await
+}
+
+fn request_line(path: &str, raw: &str) -> String {
+    if raw.is_empty() {
+        format!("GET {path}")
+    } else {
+        format!("GET {path}?{raw}")
+    }
+}
+
+fn items_page(
+    state: &SharedState,
+    who: &crate::auth::Principal,
+    base: &str,
+    id: &str,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let layer = state.readable(who, id)?;
     let q = parse_items_query(
         &layer,
-        raw.as_deref().unwrap_or(""),
+        raw,
         state.server.default_limit,
         state.server.max_limit,
+        state.limits.max_filter_terms,
     )?;
     let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let selection = select(&layer, &q);
     let rows = selection.page(q.offset, q.limit);
+    let fids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
+    state.audit(
+        who,
+        request_line(&format!("/collections/{id}/items"), raw),
+        &layer,
+        &fids,
+    )?;
     if q.csv {
         let mut body = Vec::with_capacity(rows.len() * 120 + 256);
         crate::query::analysis::write_csv_rows(
@@ -497,18 +530,18 @@ pub async fn items(
     }
 
     let mut links = vec![serde_json::json!({
-        "href": page_link(&base, &id, &q.link_params, q.limit, q.offset),
+        "href": page_link(base, id, &q.link_params, q.limit, q.offset),
         "rel": "self", "type": GEOJSON, "title": "This page"
     })];
     if q.offset + rows.len() < selection.count() {
         links.push(serde_json::json!({
-            "href": page_link(&base, &id, &q.link_params, q.limit, q.offset + rows.len()),
+            "href": page_link(base, id, &q.link_params, q.limit, q.offset + rows.len()),
             "rel": "next", "type": GEOJSON, "title": "Next page"
         }));
     }
     if q.offset > 0 {
         links.push(serde_json::json!({
-            "href": page_link(&base, &id, &q.link_params, q.limit, q.offset.saturating_sub(q.limit)),
+            "href": page_link(base, id, &q.link_params, q.limit, q.offset.saturating_sub(q.limit)),
             "rel": "prev", "type": GEOJSON, "title": "Previous page"
         }));
     }
@@ -594,10 +627,22 @@ pub async fn item(
     Path((id, fid)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let layer = state.readable(&who, &id)?;
+    super::blocking(move || one_item(&state, &who, &base, &id, &fid, raw.as_deref().unwrap_or("")))
+        .await
+}
+
+fn one_item(
+    state: &SharedState,
+    who: &crate::auth::Principal,
+    base: &str,
+    id: &str,
+    fid: &str,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let layer = state.readable(who, id)?;
     let mut crs = Crs::Crs84;
     let mut columns: Vec<usize> = (0..layer.columns.len()).collect();
-    for (key, value) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         match key.as_ref() {
             "f" if matches!(value.as_ref(), "json" | "geojson" | "application/geo+json") => {}
             "f" => {
@@ -626,6 +671,12 @@ pub async fn item(
         .and_then(|f| layer.row_of(f))
         .ok_or_else(|| ApiError::not_found(format!("no feature '{fid}' in collection '{id}'")))?;
     let coords = CoordinateOutput::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state.audit(
+        who,
+        request_line(&format!("/collections/{id}/items/{fid}"), raw),
+        &layer,
+        &[layer.fids[row]],
+    )?;
     let writer = FeatureWriter::new(&layer, columns, coords);
     let links = serde_json::json!([
         {"href": format!("{base}/collections/{id}/items/{fid}"), "rel": "self", "type": GEOJSON},

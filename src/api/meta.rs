@@ -97,11 +97,15 @@ pub async fn collections(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
-    let collections: Vec<Value> = state
-        .visible(&who)
-        .iter()
-        .map(|l| collection_json(l, &base))
-        .collect();
+    let b = base.clone();
+    let collections: Vec<Value> = super::blocking(move || {
+        Ok(state
+            .visible(&who)
+            .iter()
+            .map(|l| collection_json(l, &b))
+            .collect())
+    })
+    .await?;
     let body = json!({
         "links": [
             {"href": format!("{base}/collections"), "rel": "self", "type": JSON},
@@ -120,7 +124,7 @@ pub async fn collection(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
-    let layer = state.readable(&who, &id)?;
+    let layer = super::blocking(move || state.readable(&who, &id)).await?;
     Ok(json_response(collection_json(&layer, &base), JSON))
 }
 
@@ -132,7 +136,7 @@ pub async fn queryables(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
-    let layer = state.readable(&who, &id)?;
+    let layer = super::blocking(move || state.readable(&who, &id)).await?;
     Ok(json_response(
         queryables_json(&layer, &base),
         "application/schema+json",

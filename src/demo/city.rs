@@ -164,7 +164,8 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
     let mut levels = None;
     let on = synth::registry_file::delta_end(opts.as_of);
     let current = store::read_meta(data_dir, RESIDENTS_LAYER).map(|m| m.fingerprint);
-    if registry_counts.is_some() || current.as_deref() != Some(stamp.as_str()) {
+    let residents_stamp = format!("{stamp}-{RESIDENTS_FORMAT}");
+    if registry_counts.is_some() || current.as_deref() != Some(residents_stamp.as_str()) {
         let registry = registry::store::load(data_dir)?;
         let geocoder = Geocoder::new(reference::load(&reference_path)?);
         let (mut layer, report) = registry::points::resident_layer(
@@ -174,16 +175,17 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
             RESIDENTS_LAYER,
             vec!["planner".into()],
         );
-        layer.meta.fingerprint = stamp.clone();
+        layer.meta.fingerprint = residents_stamp.clone();
+        let flooded = stamp_flood_rank(&mut layer, &dir.join("flood_depth.geojson"))?;
         store::save(data_dir, &layer)?;
         layers.push(BuiltLayer {
             id: RESIDENTS_LAYER.into(),
             features: layer.len(),
             rebuilt: true,
-            notes: vec![format!(
-                "{} of {} residents placed",
-                report.placed, report.residents
-            )],
+            notes: vec![
+                format!("{} of {} residents placed", report.placed, report.residents),
+                format!("{flooded} in a flood zone"),
+            ],
         });
         levels = Some(report.levels);
     } else {
@@ -238,6 +240,49 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
         levels,
         layers,
     })
+}
+
+/// Version of the resident layer's make-up (columns, privacy metadata).
+const RESIDENTS_FORMAT: &str = "people2";
+
+/// Adds `flood_depth_rank`: the deepest flood zone each resident lives in
+/// (null outside every zone), as 会津若松市 stamps hazards on 住民ポイント.
+/// The planner's records are those people and the 避難行動要支援者.
+fn stamp_flood_rank(residents: &mut Layer, flood_file: &Path) -> Result<usize> {
+    let mut rank =
+        crate::layers::Column::new("flood_depth_rank", crate::layers::FieldType::Integer);
+    let mut best: Vec<Option<i64>> = vec![None; residents.len()];
+    if flood_file.is_file() {
+        let (zones, _) = read_files(&[flood_file.to_path_buf()], &ImportOptions::default())
+            .with_context(|| format!("reading {}", flood_file.display()))?;
+        let zones = Layer::new(zones);
+        let (_, depth) = zones
+            .column("depth_rank")
+            .context("the flood zones have no depth_rank")?;
+        let polygons: Vec<geo::MultiPolygon<f64>> = (0..zones.len())
+            .map(|i| match zones.geometries.get(i) {
+                geo::Geometry::Polygon(p) => geo::MultiPolygon(vec![p]),
+                geo::Geometry::MultiPolygon(m) => m,
+                _ => geo::MultiPolygon(vec![]),
+            })
+            .collect();
+        if let crate::layers::Geometries::Points(points) = &residents.geometries {
+            let grid = crate::layers::polygon_grid::PolygonGrid::new(&polygons, 256);
+            for (p, z) in grid.join(points) {
+                if let crate::layers::Value::Integer(r) = depth.get(z as usize) {
+                    let b = &mut best[p as usize];
+                    *b = Some(b.map_or(r, |x| x.max(r)));
+                }
+            }
+        }
+    }
+    let flooded = best.iter().filter(|b| b.is_some()).count();
+    for b in best {
+        rank.push(b.map_or(crate::layers::Value::Null, crate::layers::Value::Integer))
+            .expect("integers into an integer column");
+    }
+    residents.columns.push(rank);
+    Ok(flooded)
 }
 
 fn unchanged(data_dir: &Path, id: &str) -> BuiltLayer {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{sha256_hex, Role};
+use crate::auth::sha256_hex;
 use crate::config::{Config, TokenConfig};
 use crate::layers::import::{read_files, ImportOptions};
 use crate::layers::{store, Access, Layer};
@@ -180,21 +180,24 @@ pub fn build(real_data: &Path, data_dir: &Path) -> Result<Vec<BuiltLayer>> {
     Ok(built)
 }
 
+/// The default roles, each with a demo token.
+pub const DEMO_ROLES: [&str; 5] = ["admin", "planner", "health", "analyst", "public"];
+
 /// The demo's tokens, one per role, kept across runs in `demo-tokens.json`.
 pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = data_dir.join("demo-tokens.json");
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(tokens) = serde_json::from_str::<BTreeMap<String, String>>(&text) {
-            if Role::ALL.iter().all(|r| tokens.contains_key(r.as_str())) {
+            if DEMO_ROLES.iter().all(|r| tokens.contains_key(*r)) {
                 return Ok(tokens);
             }
         }
     }
     let mut tokens = BTreeMap::new();
-    for role in Role::ALL {
+    for role in DEMO_ROLES {
         let secret: [u8; 24] = rand::random();
         tokens.insert(
-            role.as_str().to_string(),
+            role.to_string(),
             format!("demo-{}-{}", role, hex::encode(secret)),
         );
     }
@@ -213,12 +216,13 @@ pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String
     config.server.title = "chiiki demo — 文京区".into();
     config.analyses = demo_analyses();
     for (role, token) in tokens {
-        if let Some(role) = Role::parse(role) {
+        if DEMO_ROLES.contains(&role.as_str()) {
             config.tokens.push(TokenConfig {
                 name: format!("demo-{role}"),
-                role,
+                role: role.clone(),
                 token_sha256: Some(sha256_hex(token)),
                 token: None,
+                expires: None,
             });
         }
     }

@@ -251,6 +251,10 @@ pub fn format_datetime(ms: i64) -> String {
     }
 }
 
+pub fn date_from_days(days: i32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days as i64)
+}
+
 pub fn days_from_date(date: chrono::NaiveDate) -> i32 {
     (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
 }

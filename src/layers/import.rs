@@ -105,6 +105,7 @@ pub fn read_files(paths: &[PathBuf], opts: &ImportOptions) -> Result<(LayerParts
         access: opts.access.clone(),
         imported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         fingerprint: String::new(),
+        privacy: Default::default(),
     };
     Ok((
         LayerParts {

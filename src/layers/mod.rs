@@ -56,6 +56,9 @@ pub struct LayerMeta {
     /// Identifies the source files' state, so re-imports of unchanged data can be skipped.
     #[serde(default)]
     pub fingerprint: String,
+    /// Whether the features are people, and which attributes are personal.
+    #[serde(default)]
+    pub privacy: crate::privacy::Privacy,
 }
 
 /// Geometries of a layer. Pure point layers are stored as bare coordinates:

@@ -70,6 +70,17 @@ fn exactly(n: i64, day: NaiveDate, pos: usize) -> Expr {
     and(at_least(n, day, pos), not(at_least(n + 1, day, pos)))
 }
 
+/// Completed years of someone born on `birth`, on `day` (the birthday
+/// counts, as ages are counted in the registry).
+pub fn age_on(birth: NaiveDate, day: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    let mut age = day.year() - birth.year();
+    if (day.month(), day.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age
+}
+
 /// Rewrites comparisons of `age` (or 年齢) with whole numbers into
 /// comparisons of `birth_date` on `day`. Other parts are left as they are.
 pub fn rewrite(expr: Expr, day: NaiveDate) -> Expr {

@@ -28,11 +28,14 @@ use serde::{Deserialize, Serialize};
 
 use super::eval::LocalPlane;
 use super::Filter;
+use crate::auth::PersonalField;
 use crate::crs::Crs;
 use crate::layers::column::{Column, FieldType, Value};
 use crate::layers::polygon_grid::PolygonGrid;
 use crate::layers::{Access, Geometries, Layer, LayerMeta, LayerParts};
 use crate::mesh::{self, MeshLevel};
+use crate::privacy::suppression::MeasureKind;
+use crate::privacy::Privacy;
 
 /// Today in Japan: the default reference date.
 pub fn today() -> NaiveDate {
@@ -169,6 +172,27 @@ pub struct Sources<'a> {
     pub as_of: NaiveDate,
 }
 
+/// An analysis's answer, with what disclosure control needs of aggregates of people.
+pub struct Outcome {
+    pub layer: Layer,
+    pub aggregate: Option<AggregateOutcome>,
+}
+
+/// An aggregate of people before `having`, and who was counted where.
+pub struct AggregateOutcome {
+    pub unfiltered: Layer,
+    pub table: AggregateTable,
+    pub having: Option<String>,
+}
+
+/// The suppression table of an aggregate, with the names of its measures and
+/// the feature id of each group.
+pub struct AggregateTable {
+    pub table: crate::privacy::suppression::Table,
+    pub measure_names: Vec<String>,
+    pub group_fids: Vec<i64>,
+}
+
 impl Sources<'_> {
     fn input(&self, id: &str, depth: usize) -> Result<Arc<Layer>> {
         if let Some(l) = self.layers.get(id) {
@@ -200,7 +224,18 @@ impl Sources<'_> {
     }
 
     fn run_at(&self, a: &Analysis, depth: usize) -> Result<Layer> {
-        let (fids, geometries, mut columns) = match &a.operation {
+        Ok(self.run_detailed_at(a, depth)?.layer)
+    }
+
+    /// Runs an analysis, keeping what disclosure control needs of an
+    /// aggregate of people: the groups before `having`, and who was counted where.
+    pub fn run_detailed(&self, a: &Analysis) -> Result<Outcome> {
+        self.run_detailed_at(a, 0)
+    }
+
+    fn run_detailed_at(&self, a: &Analysis, depth: usize) -> Result<Outcome> {
+        let mut table = None;
+        let (fids, geometries, mut columns, privacy) = match &a.operation {
             Operation::Join {
                 left,
                 right,
@@ -213,8 +248,13 @@ impl Sources<'_> {
                 to,
                 measures,
                 having: _,
-                table,
-            } => self.aggregate(source, to, measures, table.as_ref(), depth)?,
+                table: ids,
+            } => {
+                let (fids, geometries, columns, privacy, detail) =
+                    self.aggregate(source, to, measures, ids.as_ref(), depth)?;
+                table = detail;
+                (fids, geometries, columns, privacy)
+            }
         };
         let mut as_of = Column::new("as_of", FieldType::Date);
         for _ in 0..fids.len() {
@@ -255,17 +295,82 @@ impl Sources<'_> {
                     public: a.public,
                     roles: a.roles.clone(),
                 },
+                privacy,
                 ..Default::default()
             },
             fids,
             geometries,
             columns,
         });
-        match &a.operation {
-            Operation::Aggregate {
-                having: Some(h), ..
-            } => keep_rows(&layer, &self.rows(&layer, Some(h))?),
-            _ => Ok(layer),
+        let having = match &a.operation {
+            Operation::Aggregate { having, .. } => having.clone(),
+            Operation::Join { .. } => None,
+        };
+        let Some(table) = table else {
+            let layer = match &having {
+                Some(h) => keep_rows(&layer, &self.rows(&layer, Some(h))?)?,
+                None => layer,
+            };
+            return Ok(Outcome {
+                layer,
+                aggregate: None,
+            });
+        };
+        // Aggregates are small (one row a cell or 町丁目): keeping both is cheap.
+        let all: Vec<u32> = (0..layer.len() as u32).collect();
+        let rows = match &having {
+            Some(h) => self.rows(&layer, Some(h))?,
+            None => all,
+        };
+        Ok(Outcome {
+            layer: keep_rows(&layer, &rows)?,
+            aggregate: Some(AggregateOutcome {
+                unfiltered: layer,
+                table,
+                having,
+            }),
+        })
+    }
+
+    /// An aggregate with the `hidden` cells (group-major, as
+    /// [`crate::privacy::suppression::Suppressed`] has them) emptied, then
+    /// its `having` applied to what is left: a hidden value never selects a group.
+    pub fn suppressed(&self, outcome: &AggregateOutcome, hidden: &[bool]) -> Result<Layer> {
+        let layer = &outcome.unfiltered;
+        let t = &outcome.table;
+        let nm = t.table.measures.len();
+        let group_of: HashMap<i64, usize> = t
+            .group_fids
+            .iter()
+            .enumerate()
+            .map(|(g, &f)| (f, g))
+            .collect();
+        let mut columns = layer.columns.clone();
+        for (m, name) in t.measure_names.iter().enumerate() {
+            let (c, source) = layer
+                .column(name)
+                .with_context(|| format!("measure '{name}' is not a column"))?;
+            let mut column = Column::new(name, source.field_type());
+            for row in 0..layer.len() {
+                let g = group_of[&layer.fids[row]];
+                let v = if hidden[g * nm + m] {
+                    Value::Null
+                } else {
+                    source.get(row)
+                };
+                column.push(v).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            columns[c] = column;
+        }
+        let masked = Layer::from_sorted(LayerParts {
+            meta: layer.meta.clone(),
+            fids: layer.fids.clone(),
+            geometries: layer.geometries.clone(),
+            columns,
+        });
+        match &outcome.having {
+            Some(h) => keep_rows(&masked, &self.rows(&masked, Some(h))?),
+            None => Ok(masked),
         }
     }
 
@@ -277,7 +382,7 @@ impl Sources<'_> {
         attach: &[String],
         prefer_max: Option<&str>,
         depth: usize,
-    ) -> Result<(Vec<i64>, Geometries, Vec<Column>)> {
+    ) -> Result<(Vec<i64>, Geometries, Vec<Column>, Privacy)> {
         let (l, r) = (
             self.input(&left.layer, depth)?,
             self.input(&right.layer, depth)?,
@@ -426,7 +531,8 @@ impl Sources<'_> {
         } else {
             Geometries::Shapes(geoms)
         };
-        Ok((fids, geometries, columns))
+        let privacy = join_privacy(&l.meta.privacy, &r.meta.privacy, attach);
+        Ok((fids, geometries, columns, privacy))
     }
 
     fn aggregate(
@@ -436,8 +542,18 @@ impl Sources<'_> {
         measures: &[Measure],
         table: Option<&IdTable>,
         depth: usize,
-    ) -> Result<(Vec<i64>, Geometries, Vec<Column>)> {
+    ) -> Result<AggregateParts> {
         let src = self.input(&source.layer, depth)?;
+        anyhow::ensure!(
+            measures.len() <= 64,
+            "an aggregate has at most 64 measures ({} given)",
+            measures.len()
+        );
+        // Aggregates of people keep who was counted where, for suppression.
+        let people = match &src.meta.privacy {
+            Privacy::Individuals { population, .. } => Some(population.clone()),
+            _ => None,
+        };
         let rows = self.rows(&src, source.filter.as_deref())?;
         let Geometries::Points(points) = &src.geometries else {
             bail!("'{}': aggregation needs a point layer", src.meta.id);
@@ -597,15 +713,19 @@ impl Sources<'_> {
             .iter()
             .map(|m| m.in_table.filter(|_| in_table.is_some()))
             .collect();
-        type Tally = (Vec<u64>, Vec<u64>, Vec<f64>);
+        // Per counted row: its position in `rows`, its group and measures.
+        type Tally = (Vec<u64>, Vec<u64>, Vec<f64>, Vec<(u32, u32, u64)>);
+        let want_detail = people.is_some();
         let parts: Vec<Tally> = std::thread::scope(|scope| {
             let handles: Vec<_> = rows
                 .chunks(chunk)
                 .zip(group_of.chunks(chunk))
-                .map(|(rows, groups)| {
+                .enumerate()
+                .map(|(part, (rows, groups))| {
                     let (src, filters, values, in_table, table_wants) =
                         (&src, &filters, &values, &in_table, &table_wants);
                     scope.spawn(move || {
+                        let mut detail = Vec::new();
                         let predicates: Vec<_> = filters
                             .iter()
                             .map(|f| f.as_ref().map(|f| f.compile(src)))
@@ -613,26 +733,31 @@ impl Sources<'_> {
                         let mut totals = vec![0u64; n];
                         let mut counts = vec![0u64; n * k];
                         let mut sums = vec![0f64; n * k];
-                        for (&r, &g) in rows.iter().zip(groups) {
+                        for (i, (&r, &g)) in rows.iter().zip(groups).enumerate() {
                             if g == NONE {
                                 continue;
                             }
                             let (r, g) = (r as usize, g as usize);
                             totals[g] += 1;
+                            let mut signature = 0u64;
                             for m in 0..k {
                                 let listed = match (table_wants[m], in_table) {
                                     (Some(want), Some(t)) => t[r] == want,
                                     _ => true,
                                 };
                                 if listed && predicates[m].as_ref().is_none_or(|p| p.matches(r)) {
+                                    signature |= 1 << m;
                                     counts[g * k + m] += 1;
                                     if let Some(c) = values[m] {
                                         sums[g * k + m] += numeric(&c.get(r));
                                     }
                                 }
                             }
+                            if want_detail {
+                                detail.push(((part * chunk + i) as u32, g as u32, signature));
+                            }
                         }
-                        (totals, counts, sums)
+                        (totals, counts, sums, detail)
                     })
                 })
                 .collect();
@@ -644,7 +769,9 @@ impl Sources<'_> {
         let mut totals = vec![0u64; n];
         let mut counts = vec![vec![0u64; n]; k];
         let mut sums = vec![vec![0f64; n]; k];
-        for (t, c, s) in parts {
+        let mut detail = Vec::new();
+        for (t, c, s, d) in parts {
+            detail.extend(d);
             for g in 0..n {
                 totals[g] += t[g];
                 for m in 0..k {
@@ -703,8 +830,49 @@ impl Sources<'_> {
             }
             columns.push(col);
         }
-        let fids = group_ids.iter().map(|&g| g as i64).collect();
-        Ok((fids, Geometries::Shapes(group_geoms), columns))
+        let fids: Vec<i64> = group_ids.iter().map(|&g| g as i64).collect();
+        let privacy = match &src.meta.privacy {
+            Privacy::Open => Privacy::Open,
+            Privacy::Individuals { population, .. } => Privacy::Aggregate {
+                population: population.clone(),
+            },
+            // Not people: their counts are not protected by suppression, so
+            // they stay with the roles that may read the inputs.
+            Privacy::Derived { population, .. } | Privacy::Aggregate { population } => {
+                Privacy::Derived {
+                    population: population.clone(),
+                    fields: Default::default(),
+                }
+            }
+        };
+        let table = people.map(|population| AggregateTable {
+            table: crate::privacy::suppression::Table {
+                id: String::new(),
+                population,
+                measures: measures
+                    .iter()
+                    .map(|m| match m.op {
+                        Op::Count => MeasureKind::Count,
+                        Op::Share => MeasureKind::Share,
+                        Op::Sum | Op::Mean => MeasureKind::Dependent,
+                    })
+                    .collect(),
+                groups: n,
+                records: detail
+                    .iter()
+                    .map(|&(i, g, sig)| (src.fids[rows[i as usize] as usize], g, sig))
+                    .collect(),
+            },
+            measure_names: measures.iter().map(|m| m.name.clone()).collect(),
+            group_fids: fids.clone(),
+        });
+        Ok((
+            fids,
+            Geometries::Shapes(group_geoms),
+            columns,
+            privacy,
+            table,
+        ))
     }
 }
 
@@ -762,6 +930,56 @@ fn nearest_within(
         }
     }
     best
+}
+
+type AggregateParts = (
+    Vec<i64>,
+    Geometries,
+    Vec<Column>,
+    Privacy,
+    Option<AggregateTable>,
+);
+
+/// What a join's answer is, for disclosure control: people stay people (with
+/// the personal fields attached from the other side); features related to
+/// people are derived from their data.
+fn join_privacy(left: &Privacy, right: &Privacy, attach: &[String]) -> Privacy {
+    let attached: BTreeMap<String, PersonalField> = right
+        .fields()
+        .map(|f| {
+            f.iter()
+                .filter(|(name, _)| attach.contains(name))
+                .map(|(n, k)| (n.clone(), *k))
+                .collect()
+        })
+        .unwrap_or_default();
+    match (left, right) {
+        (Privacy::Individuals { population, fields }, _) => {
+            let mut fields = fields.clone();
+            fields.extend(attached);
+            Privacy::Individuals {
+                population: population.clone(),
+                fields,
+            }
+        }
+        (Privacy::Derived { population, fields }, _) => {
+            let mut fields = fields.clone();
+            fields.extend(attached);
+            Privacy::Derived {
+                population: population.clone(),
+                fields,
+            }
+        }
+        (Privacy::Aggregate { population }, _) => Privacy::Derived {
+            population: population.clone(),
+            fields: attached,
+        },
+        (Privacy::Open, Privacy::Open) => Privacy::Open,
+        (Privacy::Open, other) => Privacy::Derived {
+            population: other.population().unwrap_or_default().to_string(),
+            fields: attached,
+        },
+    }
 }
 
 /// The group of each selected row (`u32::MAX` for none), the groups' ids and geometries, and the

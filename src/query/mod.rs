@@ -73,6 +73,19 @@ impl std::error::Error for ParseError {}
 pub struct Filter {
     bound: bind::Bound,
     envelope: Option<Rect<f64>>,
+    terms: usize,
+}
+
+/// The number of predicates, operators and listed values: what a filter
+/// asks of each row, for the service's complexity limit.
+pub fn count_terms(e: &ast::Expr) -> usize {
+    use ast::Expr::*;
+    match e {
+        And(a, b) | Or(a, b) => 1 + count_terms(a) + count_terms(b),
+        Not(a) => 1 + count_terms(a),
+        In { list, .. } => 1 + list.len(),
+        _ => 1,
+    }
 }
 
 impl Filter {
@@ -91,12 +104,22 @@ impl Filter {
         day: chrono::NaiveDate,
     ) -> Result<Filter, ParseError> {
         let mut expr = cql2::parse(text)?;
+        let terms = count_terms(&expr);
         if layer.column(age::BIRTH_DATE).is_some() && layer.column("age").is_none() {
             expr = age::rewrite(expr, day);
         }
         let bound = bind::bind(&expr, layer, crs)?;
         let envelope = eval::envelope(&bound, true);
-        Ok(Filter { bound, envelope })
+        Ok(Filter {
+            bound,
+            envelope,
+            terms,
+        })
+    }
+
+    /// How many terms the filter has (see the service's `max_filter_terms`).
+    pub fn terms(&self) -> usize {
+        self.terms
     }
 
     pub fn bound(&self) -> &bind::Bound {

@@ -173,12 +173,9 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
         }
         RegistryCommand::Points(args) => {
             crate::layers::store::validate_layer_id(&args.layer)?;
-            if let Some(bad) = args
-                .roles
-                .iter()
-                .find(|r| crate::auth::Role::parse(r).is_none())
-            {
-                bail!("--roles: unknown role '{bad}' (admin, planner, health, analyst, public)");
+            let roles = config.roles()?;
+            for r in &args.roles {
+                roles.check(r).context("--roles")?;
             }
             let started = std::time::Instant::now();
             let data = data_dir(&args.data);

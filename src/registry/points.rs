@@ -143,6 +143,10 @@ pub fn resident_layer(
             source: "resident registry".into(),
             source_crs: "EPSG:6668".into(),
             access: Access { public: false, roles },
+            privacy: crate::privacy::Privacy::Individuals {
+                population: layer_id.to_string(),
+                fields: crate::privacy::resident_fields(),
+            },
             imported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ..Default::default()
         },

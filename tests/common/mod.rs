@@ -137,6 +137,9 @@ pub fn server() -> &'static Server {
                 "--bind",
                 &format!("127.0.0.1:{port}"),
                 "--exit-on-stdin-close",
+                // Tests ask much faster than people; the limit has its own test.
+                "--requests-per-minute",
+                "0",
             ])
             .env("CHIIKI_LOG", "warn")
             .stdin(Stdio::piped())
