@@ -7,6 +7,7 @@
 //! is read as CP932 unless `--encoding` says otherwise.
 
 use std::collections::HashSet;
+use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -208,6 +209,26 @@ fn field_type(ogr: OGRFieldType::Type) -> FieldType {
     }
 }
 
+extern "C" {
+    // In the GDAL library that gdal-sys links; gdal does not wrap it.
+    fn OGR_F_IsFieldSetAndNotNull(feature: *mut c_void, field: c_int) -> c_int;
+}
+
+/// The value of field `i` of `feature`, null when the feature leaves it
+/// unset. gdal's `Feature::field` only checks for null, so an unset field
+/// (a GeoJSON feature without a property that others have) would read as 0
+/// or "", and an unset list field as a slice made from a null pointer.
+fn field_value(feature: &gdal::vector::Feature, i: usize) -> Value {
+    let Ok(idx) = c_int::try_from(i) else {
+        return Value::Null;
+    };
+    // SAFETY: the handle is the live feature's own, and GDAL checks the index.
+    if unsafe { OGR_F_IsFieldSetAndNotNull(feature.c_feature(), idx) } == 0 {
+        return Value::Null;
+    }
+    to_value(feature.field(i).ok().flatten())
+}
+
 fn to_value(v: Option<FieldValue>) -> Value {
     match v {
         None => Value::Null,
@@ -343,7 +364,7 @@ fn read_one(
 
         // Feature id.
         let fid: i64 = match id_field_index {
-            Some(i) => match to_value(feature.field(i).ok().flatten()) {
+            Some(i) => match field_value(&feature, i) {
                 Value::Integer(v) => v,
                 Value::Text(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().unwrap(),
                 other => {
@@ -430,7 +451,7 @@ fn read_one(
         // Attributes.
         let mut row_error = None;
         for (src_idx, &col_idx) in field_map.iter().enumerate() {
-            let value = to_value(feature.field(src_idx).ok().flatten());
+            let value = field_value(&feature, src_idx);
             if let Err(e) = acc.columns[col_idx].push(value) {
                 row_error = Some(format!(
                     "{name}: field '{}': {e}",
@@ -526,5 +547,61 @@ fn right_hand_rule(geom: geo::Geometry<f64>) -> geo::Geometry<f64> {
         geo::Geometry::Polygon(p) => geo::Geometry::Polygon(p.orient(Direction::Default)),
         geo::Geometry::MultiPolygon(p) => geo::Geometry::MultiPolygon(p.orient(Direction::Default)),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `geojson_import` fuzz target: a feature without a list
+    /// property that another feature has made gdal read a slice from a null
+    /// pointer, and missing scalar properties were imported as 0 and "".
+    #[test]
+    fn properties_a_feature_lacks_are_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unset.geojson");
+        let point = |x: f64| format!(r#"{{"type":"Point","coordinates":[{x},35.71]}}"#);
+        let features = [
+            r#"{"n":5,"s":"a","tags":[1,2]}"#,
+            "{}",
+            r#"{"n":null,"s":"","tags":[]}"#,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, props)| {
+            let geom = point(139.75 + i as f64 * 0.01);
+            format!(r#"{{"type":"Feature","geometry":{geom},"properties":{props}}}"#)
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+        std::fs::write(
+            &path,
+            format!(r#"{{"type":"FeatureCollection","features":[{features}]}}"#),
+        )
+        .unwrap();
+        let opts = ImportOptions {
+            layer_id: "unset".into(),
+            ..Default::default()
+        };
+        let (parts, report) = read_files(&[path], &opts).unwrap();
+        assert_eq!(report.imported, 3, "{:?}", report.rejected);
+        let values = |name: &str| {
+            let c = parts.columns.iter().find(|c| c.name == name).unwrap();
+            (0..c.len()).map(|r| c.get(r)).collect::<Vec<_>>()
+        };
+        assert_eq!(values("n"), [Value::Integer(5), Value::Null, Value::Null]);
+        assert_eq!(
+            values("s"),
+            [Value::Text("a".into()), Value::Null, Value::Text("".into())]
+        );
+        assert_eq!(
+            values("tags"),
+            [
+                Value::Text("1,2".into()),
+                Value::Null,
+                Value::Text("".into())
+            ]
+        );
     }
 }
