@@ -67,7 +67,10 @@ fn and(a: Expr, b: Expr) -> Expr {
 
 /// `age = n`: at least n, not yet n + 1.
 fn exactly(n: i64, day: NaiveDate, pos: usize) -> Expr {
-    and(at_least(n, day, pos), not(at_least(n + 1, day, pos)))
+    and(
+        at_least(n, day, pos),
+        not(at_least(n.saturating_add(1), day, pos)),
+    )
 }
 
 /// Completed years of someone born on `birth`, on `day` (the birthday
@@ -129,9 +132,9 @@ pub fn rewrite(expr: Expr, day: NaiveDate) -> Expr {
             };
             match op {
                 CmpOp::Ge => at_least(n, day, pos),
-                CmpOp::Gt => at_least(n + 1, day, pos),
+                CmpOp::Gt => at_least(n.saturating_add(1), day, pos),
                 CmpOp::Lt => not(at_least(n, day, pos)),
-                CmpOp::Le => not(at_least(n + 1, day, pos)),
+                CmpOp::Le => not(at_least(n.saturating_add(1), day, pos)),
                 CmpOp::Eq => exactly(n, day, pos),
                 CmpOp::Ne => not(exactly(n, day, pos)),
             }
@@ -144,7 +147,10 @@ pub fn rewrite(expr: Expr, day: NaiveDate) -> Expr {
             pos,
         } if is_age(&value) => match (whole_years(&low), whole_years(&high)) {
             (Some(a), Some(b)) => {
-                let e = and(at_least(a, day, pos), not(at_least(b + 1, day, pos)));
+                let e = and(
+                    at_least(a, day, pos),
+                    not(at_least(b.saturating_add(1), day, pos)),
+                );
                 if negated {
                     not(e)
                 } else {
@@ -201,5 +207,27 @@ mod tests {
         // Not a whole number: left for the binder to report.
         let e = rewrite(parse("age >= 'old'").unwrap(), day).to_string();
         assert!(e.contains("age"), "{e}");
+    }
+
+    /// Found by the `cql2` fuzz target: `age > 4.4e73` overflowed `n + 1`
+    /// (a panic in debug builds, every resident in release builds).
+    #[test]
+    fn huge_ages_saturate() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let oldest = rewrite(parse("age >= 200").unwrap(), day).to_string();
+        for filter in [
+            "age > 9223372036854775807",
+            "age > 44444444444444444444444444444444444444444444444444444444444444444444444444445",
+        ] {
+            assert_eq!(rewrite(parse(filter).unwrap(), day).to_string(), oldest);
+        }
+        for filter in [
+            "age <= 9223372036854775807",
+            "age = 9223372036854775807",
+            "age BETWEEN 0 AND 1e300",
+            "age IN (9223372036854775807)",
+        ] {
+            rewrite(parse(filter).unwrap(), day);
+        }
     }
 }
