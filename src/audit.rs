@@ -144,6 +144,11 @@ impl AuditLog {
         &self.path
     }
 
+    /// The secret key that hashes ids in the log (and makes pseudonyms).
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
     /// Appends one entry; the response must not be sent if this fails.
     pub fn record(&self, d: &Disclosure) -> Result<()> {
         let ids: Vec<String> = d

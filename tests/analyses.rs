@@ -1,7 +1,9 @@
 //! The demo's six questions, each one request to a saved analysis, against
 //! answers this test computes itself by brute force over every feature it
 //! fetches from the same server (resident points, flood zones, shelters,
-//! town polygons, bridges) and the vaccination file.
+//! town polygons, bridges) and the vaccination file. Exact answers are read
+//! with the admin token: other roles get filtered records and suppressed
+//! aggregates (tests/security.rs).
 
 mod common;
 
@@ -68,7 +70,7 @@ fn residents() -> &'static Vec<Resident> {
         let day = today();
         all_features(
             "residents",
-            Some("planner"),
+            Some("admin"),
             "&properties=birth_date,needs_support",
         )
         .iter()
@@ -156,7 +158,7 @@ fn q1_elderly_and_support_in_zones_half_a_metre_deep_deepest_first() {
             }
         }
     }
-    let answer = all_features("elderly_in_flood", Some("planner"), "");
+    let answer = all_features("elderly_in_flood", Some("admin"), "");
     let got: HashMap<i64, i64> = answer
         .iter()
         .map(|f| {
@@ -203,7 +205,7 @@ fn q2_meshes_with_an_aging_rate_of_forty_percent() {
         .filter(|(_, (n, old))| *old as f64 / *n as f64 >= 0.4)
         .map(|(c, v)| (c.to_string(), *v))
         .collect();
-    let answer = all_features("aging_mesh_250m", Some("analyst"), "");
+    let answer = all_features("aging_mesh_250m", Some("admin"), "");
     let got: BTreeMap<String, (i64, i64)> = answer
         .iter()
         .map(|f| {
@@ -248,7 +250,7 @@ fn q3_meshes_with_low_shingles_uptake_among_the_65_plus() {
         .filter(|(_, (n, v))| (*v as f64 / *n as f64) < 0.3)
         .map(|(c, v)| (c.to_string(), *v))
         .collect();
-    let answer = all_features("vaccination_gaps_250m", Some("health"), "");
+    let answer = all_features("vaccination_gaps_250m", Some("admin"), "");
     let got: BTreeMap<String, (i64, i64)> = answer
         .iter()
         .map(|f| {
@@ -279,7 +281,7 @@ fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
             other => panic!("{other:?}"),
         })
         .collect();
-    let got: HashSet<i64> = all_features("elderly_beyond_shelters_300m", Some("planner"), "")
+    let got: HashSet<i64> = all_features("elderly_beyond_shelters_300m", Some("admin"), "")
         .iter()
         .map(|f| f["id"].as_i64().unwrap())
         .collect();
@@ -316,7 +318,7 @@ fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
         }
     }
     let coverage: BTreeMap<String, i64> =
-        all_features("shelter_coverage_by_town", Some("analyst"), "")
+        all_features("shelter_coverage_by_town", Some("admin"), "")
             .iter()
             .map(|f| {
                 let p = &f["properties"];
@@ -346,7 +348,7 @@ fn q5_residents_and_support_per_depth_rank_per_town() {
         e.0 += 1;
         e.1 += r.support as i64;
     }
-    let answer = all_features("flood_exposure_by_town", Some("analyst"), "");
+    let answer = all_features("flood_exposure_by_town", Some("admin"), "");
     let mut got: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
     for f in &answer {
         let p = &f["properties"];
@@ -437,10 +439,10 @@ fn q6_weak_bridges_by_flood_zones_and_old_mains_near_support_homes() {
 #[test]
 fn answers_come_as_csv_on_request() {
     let s = server();
-    let json = all_features("flood_exposure_by_town", Some("analyst"), "");
+    let json = all_features("flood_exposure_by_town", Some("admin"), "");
     let r = common::client()
         .get(s.url("/collections/flood_exposure_by_town/items?f=csv&limit=1000"))
-        .bearer_auth(s.token("analyst"))
+        .bearer_auth(s.token("admin"))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -545,7 +547,7 @@ fn queryables_offer_the_age_of_residents() {
     let s = server();
     let r = common::client()
         .get(s.url("/collections/residents/queryables"))
-        .bearer_auth(s.token("planner"))
+        .bearer_auth(s.token("admin"))
         .send()
         .unwrap();
     let q: Value = r.json().unwrap();
@@ -556,7 +558,7 @@ fn queryables_offer_the_age_of_residents() {
         let r = common::client()
             .get(s.url("/collections/residents/items"))
             .query(&[("filter", filter), ("limit", "1")])
-            .bearer_auth(s.token("planner"))
+            .bearer_auth(s.token("admin"))
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{filter}");

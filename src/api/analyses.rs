@@ -155,6 +155,9 @@ pub async fn create(
             ApiError::bad_request(format!("the request body: {e}"))
         }
     })?;
+    if body.len() > state.limits.max_body_bytes {
+        return Err(super::limits::too_large(state.limits.max_body_bytes));
+    }
     let analysis: Analysis = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the analysis: {e}")))?;
     crate::layers::store::validate_layer_id(&analysis.id)

@@ -502,12 +502,11 @@ fn items_page(
     let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let selection = select(&layer, &q);
     let rows = selection.page(q.offset, q.limit);
-    let fids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
     state.audit(
         who,
         request_line(&format!("/collections/{id}/items"), raw),
         &layer,
-        &fids,
+        &rows,
     )?;
     if q.csv {
         let mut body = Vec::with_capacity(rows.len() * 120 + 256);
@@ -671,12 +670,21 @@ fn one_item(
         .and_then(|f| layer.row_of(f))
         .ok_or_else(|| ApiError::not_found(format!("no feature '{fid}' in collection '{id}'")))?;
     let coords = CoordinateOutput::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state.audit(
-        who,
-        request_line(&format!("/collections/{id}/items/{fid}"), raw),
-        &layer,
-        &[layer.fids[row]],
-    )?;
+    if layer.meta.privacy.is_personal() {
+        // The log names the record by its keyed hash, like its `ids`.
+        let real = layer
+            .record_ids
+            .as_ref()
+            .map_or(layer.fids[row], |r| r[row]);
+        let population = layer.meta.privacy.population().unwrap_or_default();
+        let hashed = crate::audit::hash_id(state.audit.key(), population, real);
+        state.audit(
+            who,
+            request_line(&format!("/collections/{id}/items/#{hashed}"), raw),
+            &layer,
+            &[row as u32],
+        )?;
+    }
     let writer = FeatureWriter::new(&layer, columns, coords);
     let links = serde_json::json!([
         {"href": format!("{base}/collections/{id}/items/{fid}"), "rel": "self", "type": GEOJSON},

@@ -83,7 +83,12 @@ pub async fn guard(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+    if let Some(n) = declared.filter(|&n| n > limits.max_body_bytes) {
+        // Read a moderately large body before refusing it, so that the
+        // client sees the answer rather than a reset connection.
+        if n <= drain_limit(limits.max_body_bytes) {
+            let _ = axum::body::to_bytes(request.into_body(), n).await;
+        }
         return too_large(limits.max_body_bytes).into_response();
     }
     // A token is counted by its hash; anonymous callers by their address.
@@ -124,6 +129,12 @@ pub async fn guard(
         )
         .into_response(),
     }
+}
+
+/// Bodies up to this size are read whole (and then refused when above the
+/// limit); larger ones are cut off.
+pub fn drain_limit(max_body: usize) -> usize {
+    max_body.saturating_mul(16)
 }
 
 pub fn too_large(max: usize) -> ApiError {

@@ -301,8 +301,9 @@ impl AppState {
                 let granted = analysis
                     .as_ref()
                     .is_some_and(|a| a.roles.contains(&role.name));
-                let view = crate::privacy::individual_view(&base, role, granted, day)
-                    .map_err(|e| ApiError::forbidden(e.to_string()))?;
+                let view =
+                    crate::privacy::individual_view(&base, role, granted, day, self.audit.key())
+                        .map_err(|e| ApiError::forbidden(e.to_string()))?;
                 let view = Arc::new(view);
                 lock(&self.views).insert(key, (day, generation, view.clone()));
                 Ok(view)
@@ -328,11 +329,18 @@ impl AppState {
         who: &Principal,
         request: String,
         layer: &Layer,
-        ids: &[i64],
+        rows: &[u32],
     ) -> Result<(), ApiError> {
         if !layer.meta.privacy.is_personal() {
             return Ok(());
         }
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|&r| match &layer.record_ids {
+                Some(real) => real[r as usize],
+                None => layer.fids[r as usize],
+            })
+            .collect();
         self.audit
             .record(&crate::audit::Disclosure {
                 token: who.token_id.as_deref(),
@@ -340,7 +348,7 @@ impl AppState {
                 request,
                 collection: &layer.meta.id,
                 population: layer.meta.privacy.population().unwrap_or_default(),
-                ids,
+                ids: &ids,
             })
             .map_err(|e| {
                 tracing::error!("audit log: {e:#}");
@@ -426,9 +434,9 @@ pub fn router(state: SharedState) -> Router {
                 description: "this resource does not answer that method".into(),
             }
         })
-        .layer(axum::extract::DefaultBodyLimit::max(
+        .layer(axum::extract::DefaultBodyLimit::max(limits::drain_limit(
             state.limits.max_body_bytes,
-        ))
+        )))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::guard,

@@ -197,6 +197,9 @@ pub struct Layer {
     /// Bounding box of all features in storage lon/lat, `None` when empty.
     pub extent: Option<Rect<f64>>,
     time_column: Option<usize>,
+    /// The people's own ids, when `fids` are pseudonyms (a role that may not
+    /// see 住民票コード gets those): what the audit log records.
+    pub record_ids: Option<Vec<i64>>,
 }
 
 impl Layer {
@@ -271,6 +274,7 @@ impl Layer {
             rows_by_fid,
             extent,
             time_column,
+            record_ids: None,
         }
     }
 

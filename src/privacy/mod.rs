@@ -103,6 +103,7 @@ pub fn mask(
     rows: Option<&[u32]>,
     as_of: NaiveDate,
     hide_all: bool,
+    key: &[u8],
 ) -> Layer {
     let fields = layer.meta.privacy.fields().cloned().unwrap_or_default();
     let all: Vec<u32>;
@@ -155,13 +156,45 @@ pub fn mask(
             crate::layers::Geometries::Shapes(rows.iter().map(|&r| s[r as usize].clone()).collect())
         }
     };
+    // The ids of people are their 住民票コード: a role that may not see
+    // those gets stable pseudonyms instead.
+    let ids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
+    let pseudonymous = matches!(meta.privacy, Privacy::Individuals { .. })
+        && !role.sees(PersonalField::ResidentCode);
+    let (fids, record_ids) = if pseudonymous {
+        let population = meta.privacy.population().unwrap_or_default().to_string();
+        let fids = ids
+            .iter()
+            .map(|&id| pseudonym(key, &population, id))
+            .collect();
+        (fids, Some(ids))
+    } else {
+        (ids, None)
+    };
     // Rows keep their order (spatial, or the ranking of an analysis).
-    Layer::from_sorted(LayerParts {
+    let mut view = Layer::from_sorted(LayerParts {
         meta,
-        fids: rows.iter().map(|&r| layer.fids[r as usize]).collect(),
+        fids,
         geometries,
         columns,
-    })
+    });
+    view.record_ids = record_ids;
+    view
+}
+
+/// A stable stand-in for a person's id: a keyed hash, 52 bits so that
+/// JSON clients keep it exact.
+pub fn pseudonym(key: &[u8], population: &str, id: i64) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(b"pseudonym:");
+    h.update(population.as_bytes());
+    h.update(b":");
+    h.update(id.to_string().as_bytes());
+    let d = h.finalize();
+    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
+    (n >> 12) as i64
 }
 
 fn age_bands(birth: &Column, rows: &[u32], as_of: NaiveDate) -> Column {
@@ -186,6 +219,7 @@ pub fn individual_view(
     role: &RoleDef,
     granted: bool,
     as_of: NaiveDate,
+    key: &[u8],
 ) -> Result<Layer, Refusal> {
     let derived = matches!(layer.meta.privacy, Privacy::Derived { .. });
     let rows = match role.records {
@@ -206,7 +240,7 @@ pub fn individual_view(
         }
     };
     let hide_all = derived && role.records != Records::All;
-    Ok(mask(layer, role, rows.as_deref(), as_of, hide_all))
+    Ok(mask(layer, role, rows.as_deref(), as_of, hide_all, key))
 }
 
 /// The personal fields of the registry's resident layer.
@@ -285,7 +319,8 @@ mod tests {
     fn planner_sees_support_and_hazard_records_by_name() {
         let roles = Roles::default();
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v = individual_view(&people(), roles.get("planner").unwrap(), false, as_of).unwrap();
+        let v =
+            individual_view(&people(), roles.get("planner").unwrap(), false, as_of, b"k").unwrap();
         let mut fids = v.fids.clone();
         fids.sort();
         assert_eq!(fids, vec![1, 2]);
@@ -298,18 +333,21 @@ mod tests {
         let health = roles.get("health").unwrap();
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
         assert_eq!(
-            individual_view(&people(), health, false, as_of).err(),
+            individual_view(&people(), health, false, as_of, b"k").err(),
             Some(Refusal::NotGranted("health".into()))
         );
-        let v = individual_view(&people(), health, true, as_of).unwrap();
+        let v = individual_view(&people(), health, true, as_of, b"k").unwrap();
         assert_eq!(
             names(&v),
             vec!["name", "age_band", "needs_support", "flood_depth_rank"]
         );
-        let row = v.row_of(1).unwrap();
+        // Ids are pseudonyms, stable, and the audit keeps the real ones.
+        assert!(!v.fids.contains(&1));
+        let row = v.row_of(pseudonym(b"k", "residents", 1)).unwrap();
+        assert_eq!(v.record_ids.as_ref().unwrap()[row], 1);
         assert_eq!(v.columns[1].get(row), Value::Text("75-79".into()));
         let analyst = roles.get("analyst").unwrap();
-        assert!(individual_view(&people(), analyst, true, as_of).is_err());
+        assert!(individual_view(&people(), analyst, true, as_of, b"k").is_err());
     }
 
     #[test]

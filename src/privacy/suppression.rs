@@ -2,9 +2,9 @@
 //! table served, so that no hidden count can be worked out.
 //!
 //! A *table* is an aggregate analysis: groups (mesh cells, 町丁目) × measures.
-//! Counts and shares are *quantities*: each counts the group's people in one
-//! set (a share publishes its numerator, as the group's size is public — the
-//! census prints it). A cell is disclosive when it counts 1 to k − 1 people.
+//! Every measure is a *quantity*: the number of the group's people in one set
+//! (a share publishes it given the group's size). A cell is disclosive when
+//! it counts 1 to k − 1 people.
 //!
 //! 1. **Primary**: such cells are suppressed; so is every measure of a group
 //!    of 1 to k − 1 people.
@@ -24,18 +24,21 @@
 //! The steps repeat until nothing changes. Column totals count as public,
 //! which also covers differencing of two overlapping requests: both are
 //! tables here, and their nested cells are checked pair by pair.
-//! Sums and means are shown only where their count is shown.
+//! Sums and means are protected as the counts of their sets (a sum of ones is
+//! a count). Group sizes are public only for tables over the whole
+//! population (the census prints them); a filtered source (65+) has none.
 
 use std::collections::HashMap;
 
-/// What a measure publishes.
+/// What a measure publishes. Each is protected as the number of people in
+/// its set: a share gives it away with the group's size, a sum of ones is it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeasureKind {
     /// The number of the group's people in the measure's set.
     Count,
-    /// That number over the group's size: the number, given the size.
+    /// That number over the group's size.
     Share,
-    /// A sum or mean of an attribute over the set: shown when its count is.
+    /// A sum or mean of an attribute over the set.
     Dependent,
 }
 
@@ -48,6 +51,10 @@ pub struct Table {
     pub population: String,
     pub measures: Vec<MeasureKind>,
     pub groups: usize,
+    /// Whether the groups' sizes are public: the source is the whole
+    /// population, whose counts per mesh cell or 町丁目 the census prints.
+    /// A filtered source (65+ only) has private group sizes.
+    pub size_public: bool,
     /// Per person counted: their id in the population, their group, and a
     /// bit per measure whose set holds them.
     pub records: Vec<(i64, u32, u64)>,
@@ -81,6 +88,7 @@ struct Cell {
 struct Work {
     /// Measure index of each quantity.
     quantity_measure: Vec<usize>,
+    size_public: bool,
     /// The group's size per group.
     size: Vec<u64>,
     /// `value[g * nq + q]`
@@ -159,61 +167,18 @@ pub fn suppress(tables: &[Table], k: u64) -> Suppressed {
             break;
         }
     }
-    // Back to measures: dependent ones follow the count of their set.
-    let cells = tables
-        .iter()
-        .zip(&work)
-        .map(|(table, w)| {
-            let nm = table.measures.len();
-            let mut out = vec![false; table.groups * nm];
-            let counts = measure_counts(table);
-            for g in 0..table.groups {
-                for (m, kind) in table.measures.iter().enumerate() {
-                    out[g * nm + m] = match kind {
-                        MeasureKind::Count | MeasureKind::Share => {
-                            let q = w
-                                .quantity_measure
-                                .iter()
-                                .position(|&x| x == m)
-                                .expect("every count is a quantity");
-                            w.hidden[g * w.nq() + q]
-                        }
-                        MeasureKind::Dependent => {
-                            small(w.size[g], k) || small(counts[g * nm + m], k)
-                        }
-                    };
-                }
-            }
-            out
-        })
-        .collect();
+    // Quantities are the measures, in order.
+    let cells = work.into_iter().map(|w| w.hidden).collect();
     Suppressed {
         cells,
         primary: primary_counts,
     }
 }
 
-fn measure_counts(table: &Table) -> Vec<u64> {
-    let nm = table.measures.len();
-    let mut counts = vec![0u64; table.groups * nm];
-    for &(_, g, sig) in &table.records {
-        for m in 0..nm {
-            if sig >> m & 1 == 1 {
-                counts[g as usize * nm + m] += 1;
-            }
-        }
-    }
-    counts
-}
-
 fn prepare(table: &Table) -> Work {
-    let quantity_measure: Vec<usize> = table
-        .measures
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| matches!(k, MeasureKind::Count | MeasureKind::Share))
-        .map(|(m, _)| m)
-        .collect();
+    // Every measure is a quantity: a sum or mean may give away the number
+    // it sums over (a sum of ones is a count), so it is treated as one.
+    let quantity_measure: Vec<usize> = (0..table.measures.len()).collect();
     let nq = quantity_measure.len();
     // Signatures over quantities.
     let sig_q = |sig: u64| -> u64 {
@@ -247,10 +212,11 @@ fn prepare(table: &Table) -> Work {
         }
     }
     let public = (0..nq)
-        .map(|q| atoms.iter().all(|a| a >> q & 1 == 1))
+        .map(|q| table.size_public && atoms.iter().all(|a| a >> q & 1 == 1))
         .collect();
     Work {
         quantity_measure,
+        size_public: table.size_public,
         size,
         hidden: vec![false; value.len()],
         public,
@@ -320,7 +286,9 @@ fn quantity_vector(w: &Work, q: usize) -> Vec<f64> {
 fn known_span(w: &Work, g: usize, without: Option<usize>) -> Span {
     let na = w.atoms.len();
     let mut span = Span::new();
-    span.add(&vec![1.0; na]);
+    if w.size_public {
+        span.add(&vec![1.0; na]);
+    }
     for q in 0..w.nq() {
         if Some(q) == without || !w.known(g, q) {
             continue;
@@ -372,8 +340,12 @@ fn group_pass(t: usize, w: &Work, g: usize, k: u64, fixes: &mut Vec<Cell>) {
             }
         }
     }
-    // Differences of two known nested sets (the group itself included).
-    let mut known: Vec<Vec<f64>> = vec![vec![1.0; na]];
+    // Differences of two known nested sets (the group itself included when
+    // its size is public).
+    let mut known: Vec<Vec<f64>> = Vec::new();
+    if w.size_public {
+        known.push(vec![1.0; na]);
+    }
     known.extend(
         (0..nq)
             .filter(|&q| w.known(g, q))
@@ -471,7 +443,9 @@ fn relations(tables: &[Table], work: &[Work], k: u64) -> Vec<Relation> {
                     wholes.push((Whole::Cell(Cell { t: t1, g, q }), set));
                 }
             }
-            wholes.push((Whole::GroupSize, group.clone()));
+            if w1.size_public {
+                wholes.push((Whole::GroupSize, group.clone()));
+            }
         }
         for q in 0..w1.nq() {
             let set: Vec<u32> = (0..membership[t1].len() as u32)
@@ -597,6 +571,7 @@ mod tests {
             population: "residents".into(),
             measures: vec![MeasureKind::Count],
             groups: counts.len(),
+            size_public: true,
             records,
         }
     }
@@ -649,6 +624,7 @@ mod tests {
             population: "residents".into(),
             measures: vec![MeasureKind::Count],
             groups: 2,
+            size_public: true,
             records: people
                 .iter()
                 .enumerate()

@@ -848,6 +848,9 @@ impl Sources<'_> {
         let table = people.map(|population| AggregateTable {
             table: crate::privacy::suppression::Table {
                 id: String::new(),
+                // The census prints the sizes of groups of everyone, not of
+                // the 65+ or of the people in flood zones.
+                size_public: source.filter.is_none() && src.meta.id == population,
                 population,
                 measures: measures
                     .iter()
