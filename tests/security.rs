@@ -7,9 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -205,42 +203,17 @@ fn lab(requests_per_minute: u32) -> Lab {
         }
     }
     let audit = dir.path().join("audit").join("audit.jsonl");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(common::bin())
-        .args([
-            "serve",
-            "--config",
-            s.data.join("chiiki.toml").to_str().unwrap(),
-            "--data",
-            dir.path().to_str().unwrap(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--exit-on-stdin-close",
-            "--requests-per-minute",
-            &requests_per_minute.to_string(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ])
-        .env("CHIIKI_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting a second server");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains("serving at") => break,
-            Some(Ok(_)) => continue,
-            _ => panic!("the second server exited before serving"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let rpm = requests_per_minute.to_string();
+    let (child, port) = common::spawn_serve(&[
+        "--config",
+        s.data.join("chiiki.toml").to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--requests-per-minute",
+        &rpm,
+        "--audit-log",
+        audit.to_str().unwrap(),
+    ]);
     Lab {
         base: format!("http://127.0.0.1:{port}"),
         audit,
@@ -524,15 +497,8 @@ struct Registry {
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        const FIELDS: [&str; 7] = [
-            "resident_id",
-            "household_id",
-            "name",
-            "name_kana",
-            "birth_date",
-            "address",
-            "address_extra",
-        ];
+        // The registry's own fields (not the geocoder's `addr`).
+        const FIELDS: &[&str] = PERSONAL_KEYS.split_at(7).0;
         let mut reg = Registry {
             residents: 0,
             planner_rows: HashMap::new(),

@@ -104,6 +104,19 @@ impl fmt::Display for RoleDef {
 /// 避難行動要支援者名簿, and people living in a flood zone.
 pub const PLANNER_ROWS: &str = "needs_support = TRUE OR flood_depth_rank IS NOT NULL";
 
+/// A role that sees people only as suppressed aggregates.
+fn aggregates_only(name: &str) -> RoleDef {
+    RoleDef {
+        name: name.into(),
+        admin: false,
+        records: Records::None,
+        rows: None,
+        personal_fields: vec![],
+        exact_aggregates: false,
+        save_analyses: false,
+    }
+}
+
 /// The five roles every deployment starts with.
 pub fn default_roles() -> Vec<RoleDef> {
     use PersonalField::*;
@@ -136,24 +149,9 @@ pub fn default_roles() -> Vec<RoleDef> {
             exact_aggregates: false,
             save_analyses: false,
         },
-        RoleDef {
-            name: "analyst".into(),
-            admin: false,
-            records: Records::None,
-            rows: None,
-            personal_fields: vec![],
-            exact_aggregates: false,
-            save_analyses: false,
-        },
-        RoleDef {
-            name: "public".into(),
-            admin: false,
-            records: Records::None,
-            rows: None,
-            personal_fields: vec![],
-            exact_aggregates: false,
-            save_analyses: false,
-        },
+        aggregates_only("analyst"),
+        // Anonymous callers, and tokens for open data.
+        aggregates_only("public"),
     ]
 }
 

@@ -956,23 +956,20 @@ fn join_privacy(left: &Privacy, right: &Privacy, attach: &[String]) -> Privacy {
                 .collect()
         })
         .unwrap_or_default();
+    let with_attached = |fields: &BTreeMap<String, PersonalField>| {
+        let mut fields = fields.clone();
+        fields.extend(attached.clone());
+        fields
+    };
     match (left, right) {
-        (Privacy::Individuals { population, fields }, _) => {
-            let mut fields = fields.clone();
-            fields.extend(attached);
-            Privacy::Individuals {
-                population: population.clone(),
-                fields,
-            }
-        }
-        (Privacy::Derived { population, fields }, _) => {
-            let mut fields = fields.clone();
-            fields.extend(attached);
-            Privacy::Derived {
-                population: population.clone(),
-                fields,
-            }
-        }
+        (Privacy::Individuals { population, fields }, _) => Privacy::Individuals {
+            population: population.clone(),
+            fields: with_attached(fields),
+        },
+        (Privacy::Derived { population, fields }, _) => Privacy::Derived {
+            population: population.clone(),
+            fields: with_attached(fields),
+        },
         (Privacy::Aggregate { population }, _) => Privacy::Derived {
             population: population.clone(),
             fields: attached,

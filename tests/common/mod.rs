@@ -104,6 +104,43 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts `chiiki serve <args>` on a free port of 127.0.0.1 and waits until
+/// it answers; it stops when the test process ends (its stdin closes).
+pub fn spawn_serve(args: &[&str]) -> (Child, u16) {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(bin())
+        .arg("serve")
+        .args(args)
+        .args(["--bind", &bind, "--exit-on-stdin-close"])
+        .env("CHIIKI_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting chiiki serve");
+    // Wait for the "serving at" line, then for the port to answer.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("serving at") => break,
+            Some(Ok(_)) => continue,
+            _ => panic!("chiiki serve exited before serving"),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
 /// The demo city plus the test layers, served once per test binary.
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
@@ -128,45 +165,15 @@ pub fn server() -> &'static Server {
         let tokens: BTreeMap<String, String> =
             serde_json::from_str(&std::fs::read_to_string(data.join("demo-tokens.json")).unwrap())
                 .unwrap();
-        let port = free_port();
-        let mut child = Command::new(bin())
-            .args([
-                "serve",
-                "--config",
-                data.join("chiiki.toml").to_str().unwrap(),
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--exit-on-stdin-close",
-                // Tests ask much faster than people; the limit has its own test.
-                "--requests-per-minute",
-                "0",
-            ])
-            .env("CHIIKI_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting chiiki serve");
-        // Wait for the "serving at" line, then for the port to answer.
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let started = Instant::now();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.contains("serving at") => break,
-                Some(Ok(_)) => continue,
-                _ => panic!("chiiki serve exited before serving"),
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
+        let data_arg = data.join("chiiki.toml");
+        let (child, port) = spawn_serve(&[
+            "--config",
+            data_arg.to_str().unwrap(),
+            // Tests ask much faster than people; the limit has its own test.
+            "--requests-per-minute",
+            "0",
+        ]);
         let base = format!("http://127.0.0.1:{port}");
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
         Server {
             base,
             data,
