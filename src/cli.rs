@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::auth::cli::TokenCommand,
     },
+    /// Risk scores for pipes, bridges and roads: train, evaluate, score, import vendor scores.
+    Risk {
+        #[command(subcommand)]
+        command: crate::risk::cli::RiskCommand,
+    },
     /// The audit log of personal-data responses: verify, who saw a record.
     Audit {
         #[command(subcommand)]
@@ -274,6 +279,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Registry { command } => crate::registry::cli::run(command, &config),
         Command::Token { command } => crate::auth::cli::run(command, &config),
         Command::Audit { command } => crate::audit::run(command, &config),
+        Command::Risk { command } => crate::risk::cli::run(command, &config),
         Command::Synth(args) => synth(args),
         Command::Mesh { command } => mesh(command),
         Command::Analyse(args) => analyse(args, &config),
@@ -580,6 +586,10 @@ fn demo(args: DemoArgs) -> Result<()> {
             })
             .collect();
         println!("  geocoded: {}", shown.join(", "));
+    }
+    if let Some((evaluation, scored)) = &city.risk {
+        println!("  {scored}");
+        crate::risk::cli::print_evaluation(evaluation);
     }
     let tokens = crate::demo::demo_tokens(&args.data)?;
     let mut config = crate::demo::demo_config(&args.data, &args.bind, &tokens);

@@ -14,6 +14,7 @@
 //! - [`registry`]: the resident registry (住民基本台帳): import, 異動 deltas, history;
 //! - [`geocode`]: Japanese address normalisation and matching against the ABR;
 //! - [`mesh`]: JIS X 0410 地域メッシュ codes and cells;
+//! - [`risk`]: risk scores for pipes, bridges and roads (trained, evaluated, explained);
 //! - [`synth`]: the synthetic demo city (residents, registry, infrastructure).
 
 pub mod api;
@@ -29,4 +30,5 @@ pub mod mesh;
 pub mod privacy;
 pub mod query;
 pub mod registry;
+pub mod risk;
 pub mod synth;
