@@ -2098,6 +2098,7 @@ fn malformed_and_oversized_requests_get_json_errors() {
         ("../../../etc/passwd", "a table outside the data directory"),
         ("/etc/passwd", "an absolute table path"),
         ("synthetic/no_such.csv", "a missing table"),
+        ("tokens.json", "a file that is not a CSV table"),
     ] {
         let body = json!({
             "id": format!("sec_table_{}", stamp()), "title": "t", "roles": ["planner"], "kind": "aggregate",
@@ -2112,6 +2113,17 @@ fn malformed_and_oversized_requests_get_json_errors() {
         "source": {"layer": "residents"}, "to": {"mesh": "250m"}, "measures": [{"name": "n", "op": "count"}],
     });
     check(post_analysis("admin", &body), 400, "an id with a path");
+    // Grouping by a layer of people would publish their attributes as keys.
+    let body = json!({
+        "id": format!("sec_group_by_people_{}", stamp()), "title": "t", "roles": ["analyst"],
+        "kind": "aggregate", "source": {"layer": "residents"},
+        "to": {"layer": "residents", "key": "name"}, "measures": [{"name": "n", "op": "count"}],
+    });
+    check(
+        post_analysis("admin", &body),
+        400,
+        "grouping by the residents' names",
+    );
 
     // `limit` above the maximum is clamped, not refused.
     let v = get_ok("anonymous", "/collections/flood_depth/items?limit=20000");

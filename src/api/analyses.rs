@@ -76,10 +76,11 @@ fn check_table_path(analysis: &Analysis) -> Result<(), ApiError> {
         let inside = t.file.is_relative()
             && t.file
                 .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)));
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            && t.file.extension().is_some_and(|e| e == "csv");
         if !inside {
             return Err(ApiError::bad_request(
-                "table.file must be a relative path inside the data directory",
+                "table.file must be a .csv file inside the data directory, given relative to it",
             ));
         }
     }

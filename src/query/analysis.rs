@@ -667,6 +667,10 @@ impl Sources<'_> {
             }
             Target::Layer { layer, key, filter } => {
                 let target = self.input(layer, depth)?;
+                // Its keys and geometries become the answer's: never people.
+                if target.meta.privacy.is_personal() {
+                    bail!("'{layer}' holds personal data and cannot be a grouping layer");
+                }
                 let target_rows = self.rows(&target, filter.as_deref())?;
                 let (_, key_col) = target
                     .column(key)
