@@ -321,6 +321,17 @@ fn read_one(
         let ty = field_type(field.field_type());
         let idx = match acc.columns.iter().position(|c| c.name == name) {
             Some(i) => {
+                if let Some(earlier) = field_map.iter().position(|&j| j == i) {
+                    // A reserved name renamed onto another field's, or names
+                    // that differ only in bytes that are not UTF-8.
+                    let earlier = layer.defn().fields().nth(earlier).map(|f| f.name());
+                    bail!(
+                        "{}: fields '{}' and '{}' would both be stored as '{name}'",
+                        path.display(),
+                        earlier.unwrap_or_default(),
+                        field.name()
+                    );
+                }
                 if acc.columns[i].field_type() != ty {
                     bail!(
                         "{}: field '{name}' is {ty:?} here but {:?} in an earlier file",
@@ -602,6 +613,36 @@ mod tests {
                 Value::Null,
                 Value::Text("".into())
             ]
+        );
+    }
+
+    /// Found by the `geojson_import` fuzz target: two fields stored under
+    /// one name both filled the same column, which then had more values
+    /// than the layer had rows.
+    #[test]
+    fn fields_stored_under_one_name_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clash.geojson");
+        std::fs::write(
+            &path,
+            r#"{"type":"FeatureCollection","features":[{"type":"Feature",
+                "geometry":{"type":"Point","coordinates":[139.75,35.71]},
+                "properties":{"geometry":"a","geometry_src":"b"}}]}"#,
+        )
+        .unwrap();
+        let opts = ImportOptions {
+            layer_id: "clash".into(),
+            ..Default::default()
+        };
+        let Err(err) = read_files(&[path], &opts) else {
+            panic!("imported two fields into one column");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains(
+                "fields 'geometry' and 'geometry_src' would both be stored as 'geometry_src'"
+            ),
+            "{err}"
         );
     }
 }
