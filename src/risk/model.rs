@@ -51,17 +51,25 @@ pub struct PipeModel {
     pub evaluation: Option<Evaluation>,
     /// RFC 3339.
     pub created_at: String,
+    /// SHA-256 of the model as trained (all but id, version, time and this),
+    /// to tell a retrained model from the saved one without comparing
+    /// floats that went through JSON.
+    #[serde(default)]
+    pub content_sha256: String,
 }
 
 impl PipeModel {
-    fn same_content(&self, other: &PipeModel) -> bool {
-        let strip = |m: &PipeModel| PipeModel {
+    fn content_hash(&self) -> String {
+        use sha2::Digest;
+        let stripped = PipeModel {
             id: String::new(),
             version: 0,
             created_at: String::new(),
-            ..m.clone()
+            content_sha256: String::new(),
+            ..self.clone()
         };
-        strip(self) == strip(other)
+        let json = serde_json::to_vec(&stripped).expect("a model serialises");
+        hex::encode(sha2::Sha256::digest(json))
     }
 }
 
@@ -116,10 +124,11 @@ pub fn latest(data_dir: &Path) -> Result<PipeModel> {
 /// Saves `model` as the next version, unless it equals the latest; returns
 /// the model as saved (with id, version, time) and whether it is new.
 pub fn save(data_dir: &Path, mut model: PipeModel) -> Result<(PipeModel, PathBuf, bool)> {
+    model.content_sha256 = model.content_hash();
     let existing = versions(data_dir);
     if let Some((_, path)) = existing.last() {
         if let Ok(latest) = load(path) {
-            if latest.same_content(&model) {
+            if latest.content_sha256 == model.content_sha256 {
                 return Ok((latest, path.clone(), false));
             }
         }

@@ -307,6 +307,7 @@ pub fn train(data: &PipeData, opts: &TrainOptions) -> Result<PipeModel> {
         positive_examples: positives,
         evaluation: None,
         created_at: String::new(),
+        content_sha256: String::new(),
     })
 }
 
