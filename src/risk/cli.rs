@@ -65,6 +65,10 @@ pub struct EvaluateArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the training and test examples (raw features, label,
+    /// breaks) as CSV, to compare other learners on the same features.
+    #[arg(long)]
+    pub dump_examples: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -148,12 +152,11 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
                 &breaks_path(&data_dir, &a.inputs.breaks),
             )?;
             pb.set_message("training and testing");
-            let e = evaluate::evaluate(
-                &data,
-                a.test_year.unwrap_or(data.years.1),
-                a.seed,
-                a.shuffle_labels,
-            )?;
+            let test_year = a.test_year.unwrap_or(data.years.1);
+            if let Some(path) = &a.dump_examples {
+                dump_examples(&data, test_year, path)?;
+            }
+            let e = evaluate::evaluate(&data, test_year, a.seed, a.shuffle_labels)?;
             pb.finish_and_clear();
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&e)?);
@@ -229,6 +232,47 @@ pub fn train(
     m.evaluation = Some(e);
     pb.finish_and_clear();
     model::save(data_dir, m)
+}
+
+/// Writes `split,year,pipe_id,label,breaks,<features…>` for the training
+/// years before `test_year` and the test year itself.
+fn dump_examples(data: &PipeData, test_year: i32, path: &Path) -> Result<()> {
+    let levels = pipes::Levels::of(&data.pipes);
+    let mut w = csv::Writer::from_path(path)?;
+    let mut header = vec![
+        "split".to_string(),
+        "year".into(),
+        "pipe_id".into(),
+        "label".into(),
+        "breaks".into(),
+    ];
+    header.extend(levels.features().into_iter().map(|(n, _)| n));
+    w.write_record(&header)?;
+    for year in data.years.0 + 1..=test_year {
+        let split = if year == test_year { "test" } else { "train" };
+        for (i, p) in data.pipes.iter().enumerate() {
+            if p.install_year > year {
+                continue;
+            }
+            let b = data.broke(i, year);
+            let mut rec = vec![
+                split.to_string(),
+                year.to_string(),
+                p.id.clone(),
+                u8::from(b > 0).to_string(),
+                b.to_string(),
+            ];
+            rec.extend(
+                levels
+                    .vector(p, year, data.prior_breaks(i, year))
+                    .iter()
+                    .map(|x| x.to_string()),
+            );
+            w.write_record(&rec)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
 }
 
 pub fn print_evaluation(e: &Evaluation) {
