@@ -390,3 +390,47 @@ fn vendor_scores_keep_provenance_and_bad_rows_are_named() {
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: field 'asset_id'"));
 }
+
+/// A saved analysis joins on the scores: the 50 riskiest pipes in a flood
+/// zone, with the zone's depth attached.
+#[test]
+fn saved_analyses_join_on_scores() {
+    let s = common::server();
+    let id = format!(
+        "risky_pipes_in_flood_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let body = serde_json::json!({
+        "id": id, "title": "riskiest pipes in a flood zone", "roles": ["planner"],
+        "kind": "join",
+        "left": {"layer": "pipes", "filter": "risk_rank <= 50"},
+        "right": {"layer": "flood_depth"},
+        "relation": {"type": "within"},
+        "attach": ["depth_rank"], "prefer_max": "depth_rank"
+    });
+    let r = common::client()
+        .post(s.url("/analyses"))
+        .bearer_auth(s.token("planner"))
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let got: serde_json::Value = common::client()
+        .get(s.url(&format!("/collections/{id}/items?limit=100")))
+        .bearer_auth(s.token("planner"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let features = got["features"].as_array().unwrap();
+    assert!(!features.is_empty() && features.len() <= 50);
+    for f in features {
+        assert!(f["properties"]["risk_rank"].as_i64().unwrap() <= 50);
+        assert!(f["properties"]["depth_rank"].as_i64().unwrap() >= 1);
+        assert!(f["properties"]["risk_factors"].is_string());
+    }
+    std::fs::remove_file(s.data.join("analyses").join(format!("{id}.json"))).unwrap();
+}
