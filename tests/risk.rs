@@ -313,21 +313,26 @@ fn bridges_and_roads_are_sensible() {
 fn vendor_scores_keep_provenance_and_bad_rows_are_named() {
     let dir = copy_of_demo("vendor");
     let d = dir.to_str().unwrap();
+    let import = |file: &std::path::Path| {
+        common::run(&[
+            "risk",
+            "import-vendor",
+            "--layer",
+            "pipes",
+            "--data",
+            d,
+            file.to_str().unwrap(),
+        ])
+    };
     let good = dir.join("acme.csv");
     std::fs::write(
         &good,
         "asset_id,score,model,scored_at\nP00001,0.91,acme-pipes-3.2,2026-10-01\nP00002,0.12,acme-pipes-3.2,2026-10-01T09:00:00Z\n",
     )
     .unwrap();
-    let out = common::run_ok(&[
-        "risk",
-        "import-vendor",
-        "--layer",
-        "pipes",
-        "--data",
-        d,
-        good.to_str().unwrap(),
-    ]);
+    let out = import(&good);
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("2 vendor scores"), "{out}");
     let score = column(&dir, "pipes", "vendor_score");
     assert_eq!(score["P00001"], Value::Real(0.91));
@@ -353,15 +358,7 @@ fn vendor_scores_keep_provenance_and_bad_rows_are_named() {
         "asset_id,score,model,scored_at\nP00001,0.5,m,2026-10-01\nP00002,high,m,2026-10-01\n",
     )
     .unwrap();
-    let out = common::run(&[
-        "risk",
-        "import-vendor",
-        "--layer",
-        "pipes",
-        "--data",
-        d,
-        bad.to_str().unwrap(),
-    ]);
+    let out = import(&bad);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -379,15 +376,7 @@ fn vendor_scores_keep_provenance_and_bad_rows_are_named() {
         "asset_id,score,model,scored_at\nX9,0.5,m,2026-10-01\n",
     )
     .unwrap();
-    let out = common::run(&[
-        "risk",
-        "import-vendor",
-        "--layer",
-        "pipes",
-        "--data",
-        d,
-        unknown.to_str().unwrap(),
-    ]);
+    let out = import(&unknown);
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: field 'asset_id'"));
 }
 

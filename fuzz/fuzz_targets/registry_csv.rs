@@ -9,11 +9,11 @@
 
 use std::sync::OnceLock;
 
-use chiiki::registry::delta::apply_rows;
+use chiiki::registry::delta::{apply_rows, parse_rows};
 use chiiki::registry::import::build;
 use chiiki::registry::model::Baseline;
 use chiiki::registry::reader::Table;
-use chiiki::registry::record::{parse_delta_row, DELTA_COLUMNS, IMPORT_COLUMNS};
+use chiiki::registry::record::{DELTA_COLUMNS, IMPORT_COLUMNS};
 use chiiki::registry::{ColumnAliases, DeltaReport, Registry, Summary, TextEncoding};
 use chrono::NaiveDate;
 use libfuzzer_sys::fuzz_target;
@@ -57,14 +57,7 @@ fn run(data: &[u8], encoding: Option<TextEncoding>) {
     };
     if table.columns.require(&DELTA_COLUMNS, aliases).is_ok() {
         let mut report = DeltaReport::default();
-        let mut rows = Vec::new();
-        for row in table.rows() {
-            report.rows_read += 1;
-            match row.map(|r| parse_delta_row(&r)) {
-                Ok(Ok(parsed)) => rows.push(parsed),
-                Ok(Err(errors)) | Err(errors) => report.rejections.extend(errors),
-            }
-        }
+        let rows = parse_rows(&table, &mut report);
         apply_rows(&mut registry, rows, &mut report);
         assert!(report.applied <= report.rows_read);
         let _ = Summary::of(&registry, ymd(2030, 1, 1));

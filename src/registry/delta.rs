@@ -65,13 +65,7 @@ pub fn apply_files(
         report
             .ignored_columns
             .extend(table.columns.ignored.iter().cloned());
-        for row in table.rows() {
-            report.rows_read += 1;
-            match row.map(|r| parse_delta_row(&r)) {
-                Ok(Ok(parsed)) => rows.push(parsed),
-                Ok(Err(errors)) | Err(errors) => report.rejections.extend(errors),
-            }
-        }
+        rows.extend(parse_rows(&table, &mut report));
     }
     apply_rows(&mut registry, rows, &mut report);
     report.rejected_rows = distinct_rows(&report.rejections);
@@ -85,6 +79,19 @@ pub fn apply_files(
         report.committed = true;
     }
     Ok(report)
+}
+
+/// The 異動 rows of a table that parse; the others go to `report` as rejections.
+pub fn parse_rows(table: &Table, report: &mut DeltaReport) -> Vec<DeltaRow> {
+    let mut rows = Vec::new();
+    for row in table.rows() {
+        report.rows_read += 1;
+        match row.map(|r| parse_delta_row(&r)) {
+            Ok(Ok(parsed)) => rows.push(parsed),
+            Ok(Err(errors)) | Err(errors) => report.rejections.extend(errors),
+        }
+    }
+    rows
 }
 
 /// Applies `rows` in 異動日 order to `registry` in memory, recording in
