@@ -79,17 +79,17 @@ impl TokenFile {
         let mut rng = rand::rng();
         let mut secret = [0u8; 24];
         rng.fill_bytes(&mut secret);
-        let mut id = [0u8; 4];
-        loop {
-            rng.fill_bytes(&mut id);
-            let candidate = format!("t{}", hex::encode(id));
+        let id = loop {
+            let mut bytes = [0u8; 4];
+            rng.fill_bytes(&mut bytes);
+            let candidate = format!("t{}", hex::encode(bytes));
             if !self.tokens.iter().any(|t| t.id == candidate) {
-                break;
+                break candidate;
             }
-        }
+        };
         let token = format!("chiiki_{}", hex::encode(secret));
         let record = TokenRecord {
-            id: format!("t{}", hex::encode(id)),
+            id,
             name: name.to_string(),
             role: role.to_string(),
             sha256: sha256_hex(&token),

@@ -114,6 +114,18 @@ impl Geometries {
         }
     }
 
+    /// The geometries of `rows`, in that order.
+    pub fn pick(&self, rows: &[u32]) -> Geometries {
+        match self {
+            Geometries::Points(p) => {
+                Geometries::Points(rows.iter().map(|&r| p[r as usize]).collect())
+            }
+            Geometries::Shapes(s) => {
+                Geometries::Shapes(rows.iter().map(|&r| s[r as usize].clone()).collect())
+            }
+        }
+    }
+
     fn permute(self, order: &[u32]) -> Geometries {
         match self {
             Geometries::Points(p) => {

@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{PersonalField, Records, RoleDef};
-use crate::layers::column::{date_from_days, days_from_date};
+use crate::layers::column::date_from_days;
 use crate::layers::{Column, ColumnData, FieldType, Layer, LayerParts, Value};
 
 /// What a layer's features are, for disclosure control.
@@ -148,14 +148,7 @@ pub fn mask(
     {
         meta.time_field = None;
     }
-    let geometries = match &layer.geometries {
-        crate::layers::Geometries::Points(p) => {
-            crate::layers::Geometries::Points(rows.iter().map(|&r| p[r as usize]).collect())
-        }
-        crate::layers::Geometries::Shapes(s) => {
-            crate::layers::Geometries::Shapes(rows.iter().map(|&r| s[r as usize].clone()).collect())
-        }
-    };
+    let geometries = layer.geometries.pick(rows);
     // The ids of people are their 住民票コード: a role that may not see
     // those gets stable pseudonyms instead.
     let ids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
@@ -262,15 +255,11 @@ pub fn resident_fields() -> BTreeMap<String, PersonalField> {
     .collect()
 }
 
-/// Days since the epoch of a date, for building test layers.
-pub fn day(d: NaiveDate) -> i32 {
-    days_from_date(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::Roles;
+    use crate::layers::column::days_from_date as day;
     use crate::layers::{Geometries, LayerMeta};
 
     fn people() -> Layer {

@@ -1021,16 +1021,10 @@ fn as_multipolygon(g: &geo::Geometry<f64>) -> MultiPolygon<f64> {
 /// A layer with only `rows` of `layer` (in that order), same metadata.
 fn keep_rows(layer: &Layer, rows: &[u32]) -> Result<Layer> {
     let columns: Vec<Column> = layer.columns.iter().map(|c| c.permute(rows)).collect();
-    let geometries = match &layer.geometries {
-        Geometries::Points(p) => Geometries::Points(rows.iter().map(|&r| p[r as usize]).collect()),
-        Geometries::Shapes(s) => {
-            Geometries::Shapes(rows.iter().map(|&r| s[r as usize].clone()).collect())
-        }
-    };
     Ok(Layer::new(LayerParts {
         meta: layer.meta.clone(),
         fids: rows.iter().map(|&r| layer.fids[r as usize]).collect(),
-        geometries,
+        geometries: layer.geometries.pick(rows),
         columns,
     }))
 }
