@@ -14,9 +14,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use chiiki::crs::Crs;
-use chiiki::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
-use chiiki::query::Filter;
+use chiiki_core::crs::Crs;
+use chiiki_core::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
+use chiiki_query::Filter;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 

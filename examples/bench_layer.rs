@@ -11,9 +11,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use chiiki::layers::{
-    store, Access, Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value,
+use chiiki_core::layers::{
+    Access, Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value,
 };
+use chiiki_store::geoparquet as store;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 
@@ -88,7 +89,7 @@ fn main() -> Result<()> {
                 w,
                 "{},{lon},{lat},{a},{n},{s},{f},{}",
                 i + 1,
-                chiiki::layers::column::format_date(d)
+                chiiki_core::layers::column::format_date(d)
             )?;
         }
     }

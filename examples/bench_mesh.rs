@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chiiki::layers::column::{days_from_date, Column, FieldType, Value};
-use chiiki::layers::{Geometries, Layer, LayerMeta, LayerParts};
-use chiiki::query::analysis::{Analysis, Measure, Op, Operation, Side, Sources, Target};
+use chiiki_analysis::{Analysis, Measure, Op, Operation, Side, Sources, Target};
+use chiiki_core::layers::column::{days_from_date, Column, FieldType, Value};
+use chiiki_core::layers::{Geometries, Layer, LayerMeta, LayerParts};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chiiki::layers::import::{read_files, ImportOptions};
-use chiiki::layers::polygon_grid::PolygonGrid;
-use chiiki::layers::{Geometries, Layer, LayerParts};
+use chiiki_analysis::polygon_grid::PolygonGrid;
+use chiiki_core::layers::{Geometries, Layer, LayerParts};
+use chiiki_store::import::{read_files, ImportOptions};
 use geo::{BoundingRect, Centroid, Contains, Geometry, MultiPolygon, Point};
 use rstar::{RTree, RTreeObject, AABB};
 

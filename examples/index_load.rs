@@ -10,9 +10,9 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "reference.chiiki".into());
     let started = std::time::Instant::now();
-    let data = chiiki::geocode::reference::load(std::path::Path::new(&path))?;
+    let data = chiiki_geocode::reference::load(std::path::Path::new(&path))?;
     let decoded = started.elapsed();
-    let geocoder = chiiki::geocode::Geocoder::new(data);
+    let geocoder = chiiki_geocode::Geocoder::new(data);
     println!(
         "decode {:.1?}, lookup tables {:.1?}, {} towns",
         decoded,

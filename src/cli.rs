@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{real_data_dir, Config};
-use crate::layers::import::{read_files, ImportOptions};
-use crate::layers::{store, Access, Layer};
+use chiiki_core::layers::{Access, Layer};
+use chiiki_store::geoparquet as store;
+use chiiki_store::import::{read_files, ImportOptions};
 
 #[derive(Parser)]
 #[command(
@@ -40,7 +41,7 @@ enum Command {
         command: ReferenceCommand,
     },
     /// Geocode the addresses of a CSV file.
-    Geocode(Box<crate::geocode::cli::GeocodeArgs>),
+    Geocode(Box<crate::commands::geocode::GeocodeArgs>),
     /// Run a saved analysis (config [[analyses]], or the demo's) and write its answer.
     Analyse(AnalyseArgs),
     /// JIS X 0410 地域メッシュ codes.
@@ -53,29 +54,29 @@ enum Command {
     /// The resident registry: import, 異動 deltas, history.
     Registry {
         #[command(subcommand)]
-        command: crate::registry::cli::RegistryCommand,
+        command: crate::commands::registry::RegistryCommand,
     },
     /// Access tokens: create, revoke, list.
     Token {
         #[command(subcommand)]
-        command: crate::auth::cli::TokenCommand,
+        command: crate::commands::token::TokenCommand,
     },
     /// Risk scores for pipes, bridges and roads: train, evaluate, score, import vendor scores.
     Risk {
         #[command(subcommand)]
-        command: crate::risk::cli::RiskCommand,
+        command: crate::commands::risk::RiskCommand,
     },
     /// The audit log of personal-data responses: verify, who saw a record.
     Audit {
         #[command(subcommand)]
-        command: crate::audit::AuditCommand,
+        command: crate::commands::audit::AuditCommand,
     },
 }
 
 #[derive(Subcommand)]
 enum ReferenceCommand {
     /// Build the index: `chiiki reference build [--abr DIR]... [--towns DIR] -o FILE`.
-    Build(crate::geocode::cli::ReferenceBuildArgs),
+    Build(crate::commands::geocode::ReferenceBuildArgs),
 }
 
 #[derive(Args)]
@@ -134,14 +135,14 @@ enum MeshCommand {
     Code {
         /// 80km, 10km, 5km, 2km, 1km, 500m, 250m or 125m.
         #[arg(long, value_parser = parse_mesh_level)]
-        level: crate::mesh::MeshLevel,
+        level: chiiki_core::mesh::MeshLevel,
     },
     /// Print the cell of each code given as a GeoJSON Feature.
     Cell { codes: Vec<u64> },
 }
 
-fn parse_mesh_level(s: &str) -> std::result::Result<crate::mesh::MeshLevel, String> {
-    crate::mesh::MeshLevel::parse(s)
+fn parse_mesh_level(s: &str) -> std::result::Result<chiiki_core::mesh::MeshLevel, String> {
+    chiiki_core::mesh::MeshLevel::parse(s)
         .ok_or_else(|| format!("'{s}': use 80km, 10km, 5km, 2km, 1km, 500m, 250m or 125m"))
 }
 
@@ -150,14 +151,14 @@ struct SynthArgs {
     /// Output directory.
     #[arg(short, long, default_value = "synthetic")]
     out: PathBuf,
-    #[arg(long, default_value_t = crate::synth::DEFAULT_SEED)]
+    #[arg(long, default_value_t = chiiki_synth::DEFAULT_SEED)]
     seed: u64,
     /// Residents to generate (default: the 2020 census total of 文京区,
     /// 240,069); more than that replicates the ward, for benchmarks.
     #[arg(long)]
     residents: Option<u64>,
     /// Registry extract date (YYYY-MM-DD); ages fit the census on this day.
-    #[arg(long, default_value_t = crate::synth::default_as_of())]
+    #[arg(long, default_value_t = chiiki_synth::default_as_of())]
     as_of: chrono::NaiveDate,
     /// Residents only: skip pipes, bridges, roads and flood depth.
     #[arg(long)]
@@ -230,10 +231,7 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // GDAL reports repairs and driver quirks on stderr; route them to the log.
-    gdal::config::set_error_handler(|class, code, msg| {
-        tracing::debug!(target: "gdal", "{class:?} {code}: {msg}");
-    });
+    chiiki_store::import::route_gdal_messages_to_log();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -274,12 +272,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => import(*args, &config),
         Command::Reference {
             command: ReferenceCommand::Build(args),
-        } => crate::geocode::cli::build_reference(args),
-        Command::Geocode(args) => crate::geocode::cli::geocode(*args),
-        Command::Registry { command } => crate::registry::cli::run(command, &config),
-        Command::Token { command } => crate::auth::cli::run(command, &config),
-        Command::Audit { command } => crate::audit::run(command, &config),
-        Command::Risk { command } => crate::risk::cli::run(command, &config),
+        } => crate::commands::geocode::build_reference(args),
+        Command::Geocode(args) => crate::commands::geocode::geocode(*args),
+        Command::Registry { command } => crate::commands::registry::run(command, &config),
+        Command::Token { command } => crate::commands::token::run(command, &config),
+        Command::Audit { command } => crate::commands::audit::run(command, &config),
+        Command::Risk { command } => crate::commands::risk::run(command, &config),
         Command::Synth(args) => synth(args),
         Command::Mesh { command } => mesh(command),
         Command::Analyse(args) => analyse(args, &config),
@@ -305,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
-    use crate::query::analysis::{Analysis, Sources};
+    use chiiki_analysis::{Analysis, Sources};
     let data = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
     let analyses: std::collections::BTreeMap<String, Analysis> = if config.analyses.is_empty() {
         crate::demo::demo_analyses()
@@ -332,7 +330,7 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
         .into_iter()
         .map(|l| (l.meta.id.clone(), std::sync::Arc::new(l)))
         .collect();
-    let as_of = args.as_of.unwrap_or_else(crate::query::analysis::today);
+    let as_of = args.as_of.unwrap_or_else(chiiki_core::clock::today);
     let started = std::time::Instant::now();
     let result = Sources {
         layers: &layers,
@@ -349,8 +347,8 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match args.format {
-        AnalyseFormat::Geojson => crate::query::analysis::write_geojson(&result, &mut out)?,
-        AnalyseFormat::Csv => crate::query::analysis::write_csv(&result, &mut out)?,
+        AnalyseFormat::Geojson => chiiki_server::writer::write_geojson(&result, &mut out)?,
+        AnalyseFormat::Csv => chiiki_server::writer::write_csv(&result, &mut out)?,
     }
     out.flush()?;
     eprintln!(
@@ -384,7 +382,7 @@ fn mesh(command: MeshCommand) -> Result<()> {
                         })
                 };
                 let (lat, lon) = (number("latitude")?, number("longitude")?);
-                match crate::mesh::code(lon, lat, level) {
+                match chiiki_core::mesh::code(lon, lat, level) {
                     Some(c) => writeln!(out, "{c}")?,
                     None => anyhow::bail!("line {}: {lat},{lon} is outside the mesh system", i + 1),
                 }
@@ -392,12 +390,12 @@ fn mesh(command: MeshCommand) -> Result<()> {
         }
         MeshCommand::Cell { codes } => {
             for code in codes {
-                let r = crate::mesh::cell(code)
+                let r = chiiki_core::mesh::cell(code)
                     .with_context(|| format!("{code} is not a JIS X 0410 mesh code"))?;
                 let f = serde_json::json!({
                     "type": "Feature",
                     "id": code,
-                    "properties": {"code": code.to_string(), "level": crate::mesh::level_of(code).map(|l| l.name())},
+                    "properties": {"code": code.to_string(), "level": chiiki_core::mesh::level_of(code).map(|l| l.name())},
                     "geometry": geojson::Geometry::from(&geo::Polygon::from(r)),
                 });
                 writeln!(out, "{f}")?;
@@ -410,14 +408,14 @@ fn mesh(command: MeshCommand) -> Result<()> {
 
 fn synth(args: SynthArgs) -> Result<()> {
     let real = real_data_dir(args.real_data.as_deref());
-    let opts = crate::synth::SynthOptions {
+    let opts = chiiki_synth::SynthOptions {
         seed: args.seed,
         residents: args.residents,
         as_of: args.as_of,
         infrastructure: !args.no_infrastructure,
     };
     let started = std::time::Instant::now();
-    let s = crate::synth::generate(&real, &args.out, &opts)?;
+    let s = chiiki_synth::generate(&real, &args.out, &opts)?;
     println!(
         "{} residents in {} households ({} 避難行動要支援者, {} rows with a perturbed address), {} 異動 rows in {} daily files, {} vaccination doses → {} in {:.1?}",
         s.residents,
@@ -449,7 +447,7 @@ fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
             std::process::exit(0);
         });
     }
-    runtime.block_on(crate::api::serve(&config, layers))
+    runtime.block_on(chiiki_server::serve(&config.service()?, layers))
 }
 
 fn import(args: ImportArgs, config: &Config) -> Result<()> {
@@ -516,7 +514,7 @@ fn demo(args: DemoArgs) -> Result<()> {
             dir.display()
         );
         if !dir.join("SOURCES.md").is_file() {
-            crate::synth::fictional::write(&dir, crate::synth::DEFAULT_SEED)?;
+            chiiki_synth::fictional::write(&dir, chiiki_synth::DEFAULT_SEED)?;
         }
         real = dir;
     }
@@ -530,7 +528,7 @@ fn demo(args: DemoArgs) -> Result<()> {
     let city = crate::demo::city::build_city(
         &real,
         &args.data,
-        &crate::synth::SynthOptions {
+        &chiiki_synth::SynthOptions {
             residents: args.residents,
             ..Default::default()
         },
@@ -589,7 +587,7 @@ fn demo(args: DemoArgs) -> Result<()> {
     }
     if let Some((evaluation, scored)) = &city.risk {
         println!("  {scored}");
-        crate::risk::cli::print_evaluation(evaluation);
+        crate::commands::risk::print_evaluation(evaluation);
     }
     let tokens = crate::demo::demo_tokens(&args.data)?;
     let mut config = crate::demo::demo_config(&args.data, &args.bind, &tokens);
@@ -603,7 +601,7 @@ fn demo(args: DemoArgs) -> Result<()> {
     // The saved config points at its own directory so `serve --config` works from anywhere.
     let mut saved = config.clone();
     saved.data_dir = PathBuf::from(".");
-    crate::demo::write_atomically(
+    chiiki_core::fs::write_atomically(
         &args.data.join("chiiki.toml"),
         toml::to_string_pretty(&saved)?.as_bytes(),
     )?;

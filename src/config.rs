@@ -36,7 +36,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{PersonalField, RoleDef, Roles};
+use chiiki_policy::auth::{RoleDef, Roles};
+pub use chiiki_policy::settings::{AuditConfig, LayerPolicy, PrivacyConfig, TokenConfig};
+pub use chiiki_server::settings::{LimitsConfig, ServerConfig};
 
 /// Where the real public data lives unless a flag or `CHIIKI_REAL_DATA` says otherwise.
 pub const DEFAULT_REAL_DATA: &str = "../shared/data/real";
@@ -56,10 +58,10 @@ pub struct Config {
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
     #[serde(default)]
-    pub registry: crate::registry::RegistryConfig,
+    pub registry: chiiki_registry::RegistryConfig,
     /// Saved analyses, each served as a collection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub analyses: Vec<crate::query::analysis::Analysis>,
+    pub analyses: Vec<chiiki_analysis::Analysis>,
     /// Roles beyond (or overriding) admin, planner, health, analyst, public.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<RoleDef>,
@@ -71,185 +73,11 @@ pub struct Config {
     pub audit: AuditConfig,
 }
 
-/// Disclosure control for aggregates served to roles below planner.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrivacyConfig {
-    /// Counts from 1 to k − 1 are suppressed (e-Stat uses 3 for small areas).
-    #[serde(default = "default_k")]
-    pub k: u64,
-}
-
-/// Bounds on what one request may ask of the service.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Largest request body (POST /analyses), in bytes.
-    #[serde(default = "default_max_body")]
-    pub max_body_bytes: usize,
-    /// Longest URL query string, in bytes.
-    #[serde(default = "default_max_query")]
-    pub max_query_bytes: usize,
-    /// Most CQL2 terms (comparisons, literals, operators) in one filter.
-    #[serde(default = "default_max_filter_terms")]
-    pub max_filter_terms: usize,
-    /// Most measures in a saved aggregate.
-    #[serde(default = "default_max_measures")]
-    pub max_measures: usize,
-    /// A request taking longer is answered 503.
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: f64,
-    /// Per token (anonymous callers: per address); 0 for no limit.
-    #[serde(default = "default_rpm")]
-    pub requests_per_minute: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// The audit log, relative to the data directory.
-    #[serde(default = "default_audit_path")]
-    pub path: PathBuf,
-    /// Flush every entry to disk before the response is sent.
-    #[serde(default = "default_true")]
-    pub fsync: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Largest page `limit` honours; larger requests are clamped to it.
-    #[serde(default = "default_max_limit")]
-    pub max_limit: usize,
-    #[serde(default = "default_limit")]
-    pub default_limit: usize,
-    /// The URL clients reach the service at, for links; by default derived
-    /// from the request's Host header.
-    #[serde(default)]
-    pub public_url: Option<String>,
-    #[serde(default = "default_title")]
-    pub title: String,
-    /// Origins allowed to call from a browser (CORS); none by default.
-    #[serde(default)]
-    pub cors_origins: Vec<String>,
-}
-
-/// Access to one layer, overriding what the import stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayerPolicy {
-    pub id: String,
-    #[serde(default)]
-    pub title: Option<String>,
-    #[serde(default)]
-    pub public: Option<bool>,
-    #[serde(default)]
-    pub roles: Option<Vec<String>>,
-    /// Marks the layer's features as people: attribute → kind of personal
-    /// data (`name`, `name_kana`, `birth_date`, `address`, `address_extra`,
-    /// `resident_code`, `household_code`).
-    #[serde(default)]
-    pub personal_fields: Option<std::collections::BTreeMap<String, PersonalField>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// A label for logs and audit; never the secret.
-    pub name: String,
-    pub role: String,
-    /// Hex SHA-256 of the token (preferred).
-    #[serde(default)]
-    pub token_sha256: Option<String>,
-    /// The token itself, for local testing only.
-    #[serde(default)]
-    pub token: Option<String>,
-    /// After this time the token is refused.
-    #[serde(default)]
-    pub expires: Option<chrono::DateTime<chrono::Utc>>,
-}
-
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 fn default_bind() -> String {
     "127.0.0.1:8080".into()
-}
-fn default_max_limit() -> usize {
-    10_000
-}
-fn default_limit() -> usize {
-    10
-}
-fn default_title() -> String {
-    "chiiki".into()
-}
-fn default_k() -> u64 {
-    3
-}
-fn default_max_body() -> usize {
-    64 * 1024
-}
-fn default_max_query() -> usize {
-    8 * 1024
-}
-fn default_max_filter_terms() -> usize {
-    256
-}
-fn default_max_measures() -> usize {
-    32
-}
-fn default_timeout() -> f64 {
-    30.0
-}
-fn default_rpm() -> u32 {
-    600
-}
-fn default_audit_path() -> PathBuf {
-    PathBuf::from("audit/audit.jsonl")
-}
-fn default_true() -> bool {
-    true
-}
-
-impl Default for PrivacyConfig {
-    fn default() -> Self {
-        PrivacyConfig { k: default_k() }
-    }
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_body_bytes: default_max_body(),
-            max_query_bytes: default_max_query(),
-            max_filter_terms: default_max_filter_terms(),
-            max_measures: default_max_measures(),
-            timeout_seconds: default_timeout(),
-            requests_per_minute: default_rpm(),
-        }
-    }
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            path: default_audit_path(),
-            fsync: true,
-        }
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            max_limit: default_max_limit(),
-            default_limit: default_limit(),
-            public_url: None,
-            title: default_title(),
-            cors_origins: Vec::new(),
-        }
-    }
 }
 
 impl Default for Config {
@@ -335,9 +163,25 @@ impl Config {
         Roles::new(&self.roles)
     }
 
+    /// What the service needs of this config to start.
+    pub fn service(&self) -> Result<chiiki_server::settings::ServiceConfig> {
+        Ok(chiiki_server::settings::ServiceConfig {
+            data_dir: self.data_dir.clone(),
+            bind: self.bind.clone(),
+            server: self.server.clone(),
+            limits: self.limits.clone(),
+            layers: self.layers.clone(),
+            tokens: self.tokens.clone(),
+            roles: self.roles()?,
+            analyses: self.analyses.clone(),
+            privacy: self.privacy.clone(),
+            audit: self.audit.clone(),
+        })
+    }
+
     /// Where `chiiki token create` keeps the tokens it issues.
     pub fn token_file(&self) -> PathBuf {
-        crate::auth::tokens::token_file(&self.data_dir)
+        chiiki_policy::auth::tokens::token_file(&self.data_dir)
     }
 
     pub fn audit_path(&self) -> PathBuf {

@@ -191,7 +191,7 @@ fn q1_elderly_and_support_in_zones_half_a_metre_deep_deepest_first() {
 
 #[test]
 fn q2_meshes_with_an_aging_rate_of_forty_percent() {
-    use chiiki::mesh::{code, MeshLevel};
+    use chiiki_core::mesh::{code, MeshLevel};
     let mut cells: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
     for r in residents() {
         let c = cells
@@ -230,7 +230,7 @@ fn q2_meshes_with_an_aging_rate_of_forty_percent() {
 
 #[test]
 fn q3_meshes_with_low_shingles_uptake_among_the_65_plus() {
-    use chiiki::mesh::{code, MeshLevel};
+    use chiiki_core::mesh::{code, MeshLevel};
     let file = server().data.join("synthetic/vaccinations.csv");
     let mut reader = csv::Reader::from_path(file).unwrap();
     let vaccinated: HashSet<i64> = reader

@@ -588,7 +588,7 @@ fn dwithin_matches_geodesic_distance() {
 
 #[test]
 fn filter_crs_zone_ix_gives_the_crs84_answer() {
-    use chiiki::crs::{Crs, Transform};
+    use chiiki_core::crs::{Crs, Transform};
     let t = Transform::from_storage(Crs::Epsg(6677)).unwrap();
     // EPSG:6677 puts northing (X) first.
     let wkt_coord = |lon: f64, lat: f64| {

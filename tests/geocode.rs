@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use address_styles::{AbrAddress, STYLE_COUNT};
-use chiiki::geocode::normalize::kanji_chome;
-use chiiki::geocode::{reference, Geocoded, Geocoder, Level};
+use chiiki_geocode::normalize::kanji_chome;
+use chiiki_geocode::{reference, Geocoded, Geocoder, Level};
 use common::{run, run_ok, scratch, tool};
 
 /// The reference index, built once per test binary with the real command.

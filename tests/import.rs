@@ -5,7 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use chiiki::layers::{store, Value};
+use chiiki_core::layers::Value;
+use chiiki_store::geoparquet as store;
 use common::{real_data, run, run_ok, scratch, tool};
 
 fn data_dir(name: &str) -> PathBuf {
@@ -26,7 +27,7 @@ fn import(data: &Path, layer: &str, file: &Path, extra: &[&str]) -> String {
     run_ok(&args)
 }
 
-fn load(data: &Path, layer: &str) -> chiiki::layers::Layer {
+fn load(data: &Path, layer: &str) -> chiiki_core::layers::Layer {
     store::load(&store::layer_path(data, layer)).unwrap()
 }
 

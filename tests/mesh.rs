@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use chiiki::mesh::{self, MeshLevel};
+use chiiki_core::mesh::{self, MeshLevel};
 
 /// 100,000 random points across Japan plus 20,000 on cell edges (corners,
 /// horizontal and vertical edges) that a decimal states exactly. For each, at every level:

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chiiki::registry::{store, Precision, Registry, Status};
+use chiiki_registry::{store, Precision, Registry, Status};
 use chrono::NaiveDate;
 use registry_data::{
     cp932, delta_csv, english_csv, japanese_csv, residents, write, Delta, Resident,

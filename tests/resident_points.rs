@@ -7,7 +7,8 @@ mod registry_data;
 
 use std::io::Read;
 
-use chiiki::layers::{store, Value};
+use chiiki_core::layers::Value;
+use chiiki_store::geoparquet as store;
 use common::{real_data, run_ok, scratch};
 
 /// The ABR position of 白山一丁目1番1号, read straight from the ABR file.

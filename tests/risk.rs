@@ -8,9 +8,10 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use chiiki::layers::{store, Value};
-use chiiki::risk::evaluate::{self, Evaluation};
-use chiiki::risk::pipes::PipeData;
+use chiiki_core::layers::Value;
+use chiiki_risk::evaluate::{self, Evaluation};
+use chiiki_risk::pipes::PipeData;
+use chiiki_store::geoparquet as store;
 
 fn data() -> &'static Path {
     &common::server().data
@@ -71,7 +72,7 @@ fn real(v: &Value) -> f64 {
 
 #[test]
 fn model_beats_oldest_first_on_the_held_out_year() {
-    let e = eval(chiiki::risk::cli::DEFAULT_SEED, false);
+    let e = eval(chiiki_risk::pipeline::DEFAULT_SEED, false);
     println!("{e:#?}");
     assert_eq!(e.test_year, 2025);
     assert_eq!(
@@ -99,7 +100,7 @@ fn model_beats_oldest_first_on_the_held_out_year() {
 /// strong feature), so the check is on the mean over seeds.
 #[test]
 fn shuffled_labels_do_no_better_than_chance() {
-    let real_run = eval(chiiki::risk::cli::DEFAULT_SEED, false);
+    let real_run = eval(chiiki_risk::pipeline::DEFAULT_SEED, false);
     let seeds = 1..=8u64;
     let runs: Vec<Evaluation> = seeds.map(|s| eval(s, true)).collect();
     let n = runs.len() as f64;

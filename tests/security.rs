@@ -1227,7 +1227,7 @@ struct Attack {
 
 #[test]
 fn differencing_overlapping_and_nested_tables_recovers_no_small_cell() {
-    use chiiki::mesh::{parent, MeshLevel};
+    use chiiki_core::mesh::{parent, MeshLevel};
     let lab = lab(0);
     let base = lab.base.as_str();
     let a65 = single_count(&lab, "sec_a65_250m", "age >= 65", "250m");

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use chiiki::synth::{self, SynthOptions};
+use chiiki_synth::{self as synth, SynthOptions};
 use common::{real_data, run_ok, scratch};
 
 struct Truth {
@@ -48,7 +48,7 @@ fn city() -> &'static (PathBuf, Vec<Truth>) {
 }
 
 fn age(birth: chrono::NaiveDate) -> u32 {
-    chiiki::synth::population::age_on(birth, synth::default_as_of())
+    chiiki_synth::population::age_on(birth, synth::default_as_of())
 }
 
 /// Census polygons: S_NAME → JINKO, read with ogr2ogr (not with chiiki).

@@ -1,4 +1,4 @@
-//! The fictional ward (`chiiki::synth::fictional`): written in the real
+//! The fictional ward (`chiiki_synth::fictional`): written in the real
 //! data's formats, it must load through every reader unchanged — the
 //! resident generator's city, the address reference build and geocoder, the
 //! GDAL import of the census polygons, flood extents and shelters — and be
@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chiiki::geocode::reference::{build, sources_in_real_data};
-use chiiki::geocode::{Geocoder, Level};
-use chiiki::layers::column::Value;
-use chiiki::layers::import::{read_files, ImportOptions};
-use chiiki::mesh::{self, MeshLevel};
-use chiiki::synth::fictional::{self, FictionalSummary};
+use chiiki_core::layers::column::Value;
+use chiiki_core::mesh::{self, MeshLevel};
+use chiiki_geocode::reference::{build, sources_in_real_data};
+use chiiki_geocode::{Geocoder, Level};
+use chiiki_store::import::{read_files, ImportOptions};
+use chiiki_synth::fictional::{self, FictionalSummary};
 use geo::Intersects;
 
 const SEED: u64 = 7;
@@ -24,7 +24,7 @@ fn write(seed: u64) -> (tempfile::TempDir, FictionalSummary) {
     (dir, summary)
 }
 
-fn read(path: &Path, id_field: Option<&str>) -> (chiiki::layers::LayerParts, String) {
+fn read(path: &Path, id_field: Option<&str>) -> (chiiki_core::layers::LayerParts, String) {
     let opts = ImportOptions {
         layer_id: "test".into(),
         id_field: id_field.map(String::from),
@@ -38,9 +38,9 @@ fn read(path: &Path, id_field: Option<&str>) -> (chiiki::layers::LayerParts, Str
 }
 
 fn column<'a>(
-    parts: &'a chiiki::layers::LayerParts,
+    parts: &'a chiiki_core::layers::LayerParts,
     name: &str,
-) -> &'a chiiki::layers::column::Column {
+) -> &'a chiiki_core::layers::column::Column {
     parts
         .columns
         .iter()
@@ -58,7 +58,7 @@ fn the_resident_generator_loads_the_city() {
         "{summary:?}"
     );
 
-    let city = chiiki::synth::city::load(dir.path()).expect("city::load on the fictional ward");
+    let city = chiiki_synth::city::load(dir.path()).expect("city::load on the fictional ward");
     assert_eq!(city.towns.len(), summary.towns);
     assert_eq!(city.addresses.len(), summary.addresses);
     let census: u64 = city.towns.iter().map(|t| t.population as u64).sum();
@@ -185,7 +185,7 @@ fn the_geocoder_finds_fictional_addresses() {
     let data = build(&sources_in_real_data(dir.path())).expect("reference::build");
     assert_eq!(data.cities.len(), 1);
     let geocoder = Geocoder::new(data);
-    let city = chiiki::synth::city::load(dir.path()).unwrap();
+    let city = chiiki_synth::city::load(dir.path()).unwrap();
 
     // The first, middle and last address, and one of each town.
     let mut picks = vec![0, city.addresses.len() / 2, city.addresses.len() - 1];
@@ -413,11 +413,11 @@ fn same_seed_same_bytes() {
 fn the_synthetic_registry_geocodes() {
     let (dir, summary) = write(SEED);
     let out = tempfile::tempdir().unwrap();
-    let opts = chiiki::synth::SynthOptions {
+    let opts = chiiki_synth::SynthOptions {
         infrastructure: false,
         ..Default::default()
     };
-    let s = chiiki::synth::generate(dir.path(), out.path(), &opts).expect("synth::generate");
+    let s = chiiki_synth::generate(dir.path(), out.path(), &opts).expect("synth::generate");
     assert_eq!(s.residents, summary.population);
 
     let exe = env!("CARGO_BIN_EXE_chiiki");
@@ -437,7 +437,7 @@ fn the_synthetic_registry_geocodes() {
     let geocoded = out.path().join("geocoded.csv");
     let output = Command::new(exe)
         .arg("geocode")
-        .arg(out.path().join(chiiki::synth::REGISTRY))
+        .arg(out.path().join(chiiki_synth::REGISTRY))
         .arg("-o")
         .arg(&geocoded)
         .arg("--reference")
@@ -450,7 +450,7 @@ fn the_synthetic_registry_geocodes() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let text = chiiki::geocode::cli::read_text(&geocoded).unwrap();
+    let text = chiiki_geocode::batch::read_text(&geocoded).unwrap();
     let mut rows = csv::Reader::from_reader(text.as_bytes());
     let header = rows.headers().unwrap().clone();
     let col = |n: &str| {
@@ -476,7 +476,7 @@ fn the_synthetic_registry_geocodes() {
         );
     }
 
-    let mut truth = csv::Reader::from_path(out.path().join(chiiki::synth::TRUTH)).unwrap();
+    let mut truth = csv::Reader::from_path(out.path().join(chiiki_synth::TRUTH)).unwrap();
     let th = truth.headers().unwrap().clone();
     let tcol = |n: &str| th.iter().position(|h| h == n).unwrap();
     let (tid, tlon, tlat, tpert) = (

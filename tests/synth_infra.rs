@@ -1,4 +1,4 @@
-//! The synthetic infrastructure of 文京区 (`chiiki::synth::infra`), built
+//! The synthetic infrastructure of 文京区 (`chiiki_synth::infra`), built
 //! from the real public data and checked through GDAL: determinism, valid
 //! geometries inside the ward, plausible counts, a learnable break model,
 //! and measured lengths.
@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use chiiki::synth::infra::{generate, InfraSummary};
+use chiiki_synth::infra::{generate, InfraSummary};
 use gdal::vector::LayerAccess;
 use gdal::Dataset;
 use geo::{Coord, Distance, Euclidean, Geodesic, GeodesicArea, Length, MapCoords};

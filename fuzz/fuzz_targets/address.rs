@@ -7,11 +7,11 @@
 
 use std::sync::OnceLock;
 
-use chiiki::geocode::normalize::{
+use chiiki_geocode::normalize::{
     canonical, canonical_tracked, kanji_number, parse_chome, parse_number_tail, Folds,
 };
-use chiiki::geocode::reference::{strip_aza, City, Parcel, Pref, ReferenceData, Residence, Town};
-use chiiki::geocode::Geocoder;
+use chiiki_geocode::reference::{strip_aza, City, Parcel, Pref, ReferenceData, Residence, Town};
+use chiiki_geocode::Geocoder;
 use libfuzzer_sys::fuzz_target;
 
 const FOLDS: [(char, char); 4] = [('髙', '高'), ('ヶ', 'が'), ('ケ', 'が'), ('之', 'の')];

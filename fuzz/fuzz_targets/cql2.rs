@@ -10,9 +10,9 @@
 
 use std::sync::OnceLock;
 
-use chiiki::crs::Crs;
-use chiiki::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
-use chiiki::query::{cql2, Filter};
+use chiiki_core::crs::Crs;
+use chiiki_core::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
+use chiiki_query::{cql2, Filter};
 use chrono::NaiveDate;
 use geo::{coord, line_string, point, polygon, Geometry};
 use libfuzzer_sys::fuzz_target;

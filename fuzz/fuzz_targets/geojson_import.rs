@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 use std::sync::Once;
 
-use chiiki::layers::import::{read_files, ImportOptions};
-use chiiki::layers::Layer;
+use chiiki_store::import::{read_files, ImportOptions};
+use chiiki_core::layers::Layer;
 use libfuzzer_sys::fuzz_target;
 
 const PATH: &str = "/vsimem/fuzz.geojson";

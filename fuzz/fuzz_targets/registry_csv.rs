@@ -9,12 +9,12 @@
 
 use std::sync::OnceLock;
 
-use chiiki::registry::delta::{apply_rows, parse_rows};
-use chiiki::registry::import::build;
-use chiiki::registry::model::Baseline;
-use chiiki::registry::reader::Table;
-use chiiki::registry::record::{DELTA_COLUMNS, IMPORT_COLUMNS};
-use chiiki::registry::{ColumnAliases, DeltaReport, Registry, Summary, TextEncoding};
+use chiiki_registry::delta::{apply_rows, parse_rows};
+use chiiki_registry::import::build;
+use chiiki_registry::model::Baseline;
+use chiiki_registry::reader::Table;
+use chiiki_registry::record::{DELTA_COLUMNS, IMPORT_COLUMNS};
+use chiiki_registry::{ColumnAliases, DeltaReport, Registry, Summary, TextEncoding};
 use chrono::NaiveDate;
 use libfuzzer_sys::fuzz_target;
 

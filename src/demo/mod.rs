@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::auth::sha256_hex;
 use crate::config::{Config, TokenConfig};
-use crate::layers::import::{read_files, ImportOptions};
-use crate::layers::{store, Access, Layer};
+use chiiki_core::layers::{Access, Layer};
+use chiiki_policy::auth::sha256_hex;
+use chiiki_store::geoparquet as store;
+use chiiki_store::import::{read_files, ImportOptions};
 
 /// Bump when the import of demo layers changes, to force a rebuild.
 const DEMO_FORMAT: &str = "demo-layers-1";
@@ -183,6 +184,21 @@ pub fn build(real_data: &Path, data_dir: &Path) -> Result<Vec<BuiltLayer>> {
 /// The default roles, each with a demo token.
 pub const DEMO_ROLES: [&str; 5] = ["admin", "planner", "health", "analyst", "public"];
 
+/// The records the demo's planners read: people on the 避難行動要支援者名簿,
+/// and people living in a flood zone (the demo adds each resident's deepest
+/// flood rank to the resident layer).
+pub const DEMO_PLANNER_ROWS: &str = "needs_support = TRUE OR flood_depth_rank IS NOT NULL";
+
+/// The default planner role, reading [`DEMO_PLANNER_ROWS`].
+pub fn demo_planner() -> chiiki_policy::auth::RoleDef {
+    let mut planner = chiiki_policy::auth::Roles::default()
+        .get("planner")
+        .expect("planner is a default role")
+        .clone();
+    planner.rows = Some(DEMO_PLANNER_ROWS.into());
+    planner
+}
+
 /// The demo's tokens, one per role, kept across runs in `demo-tokens.json`.
 pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = data_dir.join("demo-tokens.json");
@@ -201,7 +217,7 @@ pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
             format!("demo-{}-{}", role, hex::encode(secret)),
         );
     }
-    write_atomically(&path, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
+    chiiki_core::fs::write_atomically(&path, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
     Ok(tokens)
 }
 
@@ -215,6 +231,7 @@ pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String
     };
     config.server.title = "chiiki demo — 文京区".into();
     config.analyses = demo_analyses();
+    config.roles.push(demo_planner());
     for (role, token) in tokens {
         if DEMO_ROLES.contains(&role.as_str()) {
             config.tokens.push(TokenConfig {
@@ -229,29 +246,13 @@ pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String
     config
 }
 
-/// The demo's saved analyses (`analyses.toml`): the six questions.
-pub fn demo_analyses() -> Vec<crate::query::analysis::Analysis> {
+/// The demo's saved analyses (`data/analyses.toml`): the six questions.
+pub fn demo_analyses() -> Vec<chiiki_analysis::Analysis> {
     #[derive(serde::Deserialize)]
     struct File {
-        analyses: Vec<crate::query::analysis::Analysis>,
+        analyses: Vec<chiiki_analysis::Analysis>,
     }
-    let file: File = toml::from_str(include_str!("analyses.toml")).expect("analyses.toml is valid");
+    let file: File =
+        toml::from_str(include_str!("../../data/analyses.toml")).expect("analyses.toml is valid");
     file.analyses
-}
-
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

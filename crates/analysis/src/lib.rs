@@ -1,0 +1,1049 @@
+//! Cross-layer analyses — the questions planners and health staff ask —
+//! each producing a new layer, so that the API serves it like any other
+//! collection (paging, bbox, crs, filter) and QGIS adds it as a layer.
+//!
+//! Two operations, each with CQL2 filters on its inputs:
+//!
+//! - **join**: features of `left` related to features of `right` — inside
+//!   them (`within`), within a distance in metres, beyond a distance of all
+//!   of them, or with the distance to the nearest — with the related
+//!   feature's attributes attached;
+//! - **aggregate**: the points of `source` counted, summed, averaged or
+//!   shared per JIS mesh cell or per polygon of a layer, each measure with
+//!   its own filter, optionally against a table of ids (vaccinations by
+//!   住民票コード); a `having` filter keeps the groups that matter.
+//!
+//! Inputs are layers or other analyses (by id), so a join can feed an
+//! aggregation. Every result carries its reference date (`as_of`), the day
+//! ages are counted on.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub mod disclosure;
+pub mod polygon_grid;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::NaiveDate;
+use geo::{BoundingRect, Intersects, MultiPolygon};
+use serde::{Deserialize, Serialize};
+
+use crate::disclosure::MeasureKind;
+use crate::polygon_grid::PolygonGrid;
+use chiiki_core::crs::Crs;
+use chiiki_core::layers::column::{Column, FieldType, Value};
+use chiiki_core::layers::{Access, Geometries, Layer, LayerMeta, LayerParts};
+use chiiki_core::mesh::{self, MeshLevel};
+use chiiki_core::sensitivity::PersonalField;
+use chiiki_core::sensitivity::Privacy;
+use chiiki_query::eval::LocalPlane;
+use chiiki_query::Filter;
+
+/// A saved analysis: its id is its collection id. (Unknown keys cannot be
+/// refused here: serde does not combine that with the flattened operation.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Analysis {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Roles that may read the result (admin always may); never public
+    /// unless said.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(flatten)]
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Operation {
+    Join {
+        left: Side,
+        right: Side,
+        relation: Relation,
+        /// Attributes of the related feature to attach (prefixed with nothing;
+        /// a clash with a left attribute is an error).
+        #[serde(default)]
+        attach: Vec<String>,
+        /// Among several related features, attach the one with the largest
+        /// value of this attribute (e.g. the deepest flood zone); results are
+        /// sorted by it, largest first.
+        #[serde(default)]
+        prefer_max: Option<String>,
+    },
+    Aggregate {
+        source: Side,
+        to: Target,
+        measures: Vec<Measure>,
+        /// CQL2 filter on the result (e.g. `aging_rate >= 0.4`).
+        #[serde(default)]
+        having: Option<String>,
+        /// Ids listed in a CSV file (e.g. vaccinated residents), usable by
+        /// measures with `in_table`.
+        #[serde(default)]
+        table: Option<IdTable>,
+    },
+}
+
+/// A layer (or another analysis) with an optional CQL2 filter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    pub layer: String,
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Relation {
+    /// Left features inside (intersecting) a right feature.
+    Within,
+    /// Left features within `metres` of a right feature; attaches `distance_m`.
+    WithinDistance { metres: f64 },
+    /// Left features with no right feature within `metres`.
+    BeyondDistance { metres: f64 },
+    /// Every left feature, with `distance_m` to the nearest right feature
+    /// (null when none is within `max_metres`).
+    Nearest { max_metres: f64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// JIS X 0410 cells: `{"mesh": "250m"}`.
+    Mesh { mesh: String },
+    /// Polygons of a layer, keeping its `key` attribute.
+    Layer {
+        layer: String,
+        key: String,
+        #[serde(default)]
+        filter: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Count,
+    Sum,
+    Mean,
+    /// The share of the group's rows that match the measure's filter.
+    Share,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    pub name: String,
+    pub op: Op,
+    /// Numeric attribute for sum and mean.
+    #[serde(default)]
+    pub column: Option<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Only rows whose id is (true) or is not (false) in the table.
+    #[serde(default)]
+    pub in_table: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdTable {
+    /// CSV file, relative to the data directory.
+    pub file: PathBuf,
+    /// Its id column (e.g. 住民票コード).
+    pub column: String,
+    /// The source attribute holding the same id (e.g. resident_id).
+    pub key: String,
+}
+
+/// Where analyses find their inputs.
+pub struct Sources<'a> {
+    pub layers: &'a BTreeMap<String, Arc<Layer>>,
+    pub analyses: &'a BTreeMap<String, Analysis>,
+    pub data_dir: &'a std::path::Path,
+    pub as_of: NaiveDate,
+}
+
+/// An analysis's answer, with what disclosure control needs of aggregates of people.
+pub struct Outcome {
+    pub layer: Layer,
+    pub aggregate: Option<AggregateOutcome>,
+}
+
+/// An aggregate of people before `having`, and who was counted where.
+pub struct AggregateOutcome {
+    pub unfiltered: Layer,
+    pub table: AggregateTable,
+    pub having: Option<String>,
+}
+
+/// The suppression table of an aggregate, with the names of its measures and
+/// the feature id of each group.
+pub struct AggregateTable {
+    pub table: crate::disclosure::Table,
+    pub measure_names: Vec<String>,
+    pub group_fids: Vec<i64>,
+}
+
+impl Sources<'_> {
+    fn input(&self, id: &str, depth: usize) -> Result<Arc<Layer>> {
+        if let Some(l) = self.layers.get(id) {
+            return Ok(l.clone());
+        }
+        match self.analyses.get(id) {
+            Some(a) if depth < 8 => Ok(Arc::new(self.run_at(a, depth + 1)?)),
+            Some(_) => bail!("analysis '{id}': inputs nested too deeply"),
+            None => bail!("no layer or analysis '{id}'"),
+        }
+    }
+
+    /// Rows of `layer` matching `filter` (all when none).
+    fn rows(&self, layer: &Layer, filter: Option<&str>) -> Result<Vec<u32>> {
+        match filter {
+            None => Ok((0..layer.len() as u32).collect()),
+            Some(text) => {
+                let f = Filter::on_date(text, layer, Crs::Crs84, self.as_of)
+                    .map_err(|e| anyhow::anyhow!("layer '{}': {e}", layer.meta.id))?;
+                let candidates = f.envelope().map(|e| layer.rows_in_bbox(e));
+                Ok(f.select(layer, candidates.as_deref()))
+            }
+        }
+    }
+
+    /// Runs an analysis into a layer.
+    pub fn run(&self, a: &Analysis) -> Result<Layer> {
+        self.run_at(a, 0)
+    }
+
+    fn run_at(&self, a: &Analysis, depth: usize) -> Result<Layer> {
+        Ok(self.run_detailed_at(a, depth)?.layer)
+    }
+
+    /// Runs an analysis, keeping what disclosure control needs of an
+    /// aggregate of people: the groups before `having`, and who was counted where.
+    pub fn run_detailed(&self, a: &Analysis) -> Result<Outcome> {
+        self.run_detailed_at(a, 0)
+    }
+
+    fn run_detailed_at(&self, a: &Analysis, depth: usize) -> Result<Outcome> {
+        let mut table = None;
+        let (fids, geometries, mut columns, privacy) = match &a.operation {
+            Operation::Join {
+                left,
+                right,
+                relation,
+                attach,
+                prefer_max,
+            } => self.join(left, right, *relation, attach, prefer_max.as_deref(), depth)?,
+            Operation::Aggregate {
+                source,
+                to,
+                measures,
+                having: _,
+                table: ids,
+            } => {
+                let (fids, geometries, columns, privacy, detail) =
+                    self.aggregate(source, to, measures, ids.as_ref(), depth)?;
+                table = detail;
+                (fids, geometries, columns, privacy)
+            }
+        };
+        let mut as_of = Column::new("as_of", FieldType::Date);
+        for _ in 0..fids.len() {
+            as_of
+                .push(Value::Date(chiiki_core::layers::column::days_from_date(
+                    self.as_of,
+                )))
+                .expect("a date");
+        }
+        columns.push(as_of);
+        // Joins that rank their answers keep that order; others are stored
+        // in spatial order like any layer.
+        let ranked = matches!(
+            &a.operation,
+            Operation::Join {
+                prefer_max: Some(_),
+                ..
+            }
+        );
+        let build = if ranked {
+            Layer::from_sorted
+        } else {
+            Layer::new
+        };
+        let layer = build(LayerParts {
+            meta: LayerMeta {
+                id: a.id.clone(),
+                title: a.title.clone(),
+                description: format!(
+                    "{} Reference date {} (ages are counted on it).",
+                    a.description, self.as_of
+                )
+                .trim()
+                .to_string(),
+                source: format!("analysis ({})", operation_name(&a.operation)),
+                source_crs: "EPSG:6668".into(),
+                access: Access {
+                    public: a.public,
+                    roles: a.roles.clone(),
+                },
+                privacy,
+                ..Default::default()
+            },
+            fids,
+            geometries,
+            columns,
+        });
+        let having = match &a.operation {
+            Operation::Aggregate { having, .. } => having.clone(),
+            Operation::Join { .. } => None,
+        };
+        let Some(table) = table else {
+            let layer = match &having {
+                Some(h) => keep_rows(&layer, &self.rows(&layer, Some(h))?)?,
+                None => layer,
+            };
+            return Ok(Outcome {
+                layer,
+                aggregate: None,
+            });
+        };
+        // Aggregates are small (one row a cell or 町丁目): keeping both is cheap.
+        let all: Vec<u32> = (0..layer.len() as u32).collect();
+        let rows = match &having {
+            Some(h) => self.rows(&layer, Some(h))?,
+            None => all,
+        };
+        Ok(Outcome {
+            layer: keep_rows(&layer, &rows)?,
+            aggregate: Some(AggregateOutcome {
+                unfiltered: layer,
+                table,
+                having,
+            }),
+        })
+    }
+
+    /// An aggregate with the `hidden` cells (group-major, as
+    /// the policy floor's suppression has them) emptied, then
+    /// its `having` applied to what is left: a hidden value never selects a group.
+    pub fn suppressed(&self, outcome: &AggregateOutcome, hidden: &[bool]) -> Result<Layer> {
+        let layer = &outcome.unfiltered;
+        let t = &outcome.table;
+        let nm = t.table.measures.len();
+        let group_of: HashMap<i64, usize> = t
+            .group_fids
+            .iter()
+            .enumerate()
+            .map(|(g, &f)| (f, g))
+            .collect();
+        let mut columns = layer.columns.clone();
+        for (m, name) in t.measure_names.iter().enumerate() {
+            let (c, source) = layer
+                .column(name)
+                .with_context(|| format!("measure '{name}' is not a column"))?;
+            let mut column = Column::new(name, source.field_type());
+            for row in 0..layer.len() {
+                let g = group_of[&layer.fids[row]];
+                let v = if hidden[g * nm + m] {
+                    Value::Null
+                } else {
+                    source.get(row)
+                };
+                column.push(v).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            columns[c] = column;
+        }
+        let masked = Layer::from_sorted(LayerParts {
+            meta: layer.meta.clone(),
+            fids: layer.fids.clone(),
+            geometries: layer.geometries.clone(),
+            columns,
+        });
+        match &outcome.having {
+            Some(h) => keep_rows(&masked, &self.rows(&masked, Some(h))?),
+            None => Ok(masked),
+        }
+    }
+
+    fn join(
+        &self,
+        left: &Side,
+        right: &Side,
+        relation: Relation,
+        attach: &[String],
+        prefer_max: Option<&str>,
+        depth: usize,
+    ) -> Result<(Vec<i64>, Geometries, Vec<Column>, Privacy)> {
+        let (l, r) = (
+            self.input(&left.layer, depth)?,
+            self.input(&right.layer, depth)?,
+        );
+        let (l_rows, r_rows) = (
+            self.rows(&l, left.filter.as_deref())?,
+            self.rows(&r, right.filter.as_deref())?,
+        );
+        let prefer = match prefer_max {
+            Some(name) => Some(
+                r.column(name)
+                    .with_context(|| format!("'{}' has no attribute '{name}'", r.meta.id))?
+                    .1,
+            ),
+            None => None,
+        };
+        let better = |a: u32, b: u32| -> bool {
+            prefer.is_some_and(|c| numeric(&c.get(a as usize)) > numeric(&c.get(b as usize)))
+        };
+        // For each left row: the related right row (if any) and a distance.
+        let mut related: Vec<(u32, Option<u32>, Option<f64>)> = Vec::new();
+        match relation {
+            Relation::Within => {
+                let points = match &l.geometries {
+                    Geometries::Points(p) => Some(p),
+                    Geometries::Shapes(_) => None,
+                };
+                let polygons: Vec<MultiPolygon<f64>> = r_rows
+                    .iter()
+                    .map(|&i| as_multipolygon(&r.geometries.get(i as usize)))
+                    .collect();
+                let mut best: HashMap<u32, u32> = HashMap::new();
+                if let (Some(points), true) = (points, polygons.iter().all(|p| !p.0.is_empty())) {
+                    let grid = PolygonGrid::new(&polygons, 256);
+                    let chosen: Vec<[f64; 2]> =
+                        l_rows.iter().map(|&i| points[i as usize]).collect();
+                    for (pi, k) in grid.join(&chosen) {
+                        let (row, right_row) = (l_rows[pi as usize], r_rows[k as usize]);
+                        let e = best.entry(row).or_insert(right_row);
+                        if better(right_row, *e) {
+                            *e = right_row;
+                        }
+                    }
+                } else {
+                    for &row in &l_rows {
+                        let g = l.geometries.get(row as usize);
+                        let Some(bb) = g.bounding_rect() else {
+                            continue;
+                        };
+                        for rr in r.rows_in_bbox(bb) {
+                            if r_rows.binary_search(&rr).is_ok()
+                                && r.geometries.get(rr as usize).intersects(&g)
+                            {
+                                let e = best.entry(row).or_insert(rr);
+                                if better(rr, *e) {
+                                    *e = rr;
+                                }
+                            }
+                        }
+                    }
+                }
+                related.extend(
+                    l_rows
+                        .iter()
+                        .filter_map(|row| best.get(row).map(|&m| (*row, Some(m), None))),
+                );
+            }
+            Relation::WithinDistance { metres }
+            | Relation::BeyondDistance { metres }
+            | Relation::Nearest { max_metres: metres } => {
+                let nearest = nearest_within(&l, &l_rows, &r, &r_rows, metres);
+                for (&row, n) in l_rows.iter().zip(nearest) {
+                    match (relation, n) {
+                        (Relation::WithinDistance { .. }, Some((d, rr))) => {
+                            related.push((row, Some(rr), Some(d)))
+                        }
+                        (Relation::BeyondDistance { .. }, None) => related.push((row, None, None)),
+                        (Relation::Nearest { .. }, n) => {
+                            related.push((row, n.map(|x| x.1), n.map(|x| x.0)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(c) = prefer {
+            // Largest first; ties in left order.
+            related.sort_by(|a, b| {
+                let v = |x: &(u32, Option<u32>, Option<f64>)| {
+                    x.1.map_or(f64::NEG_INFINITY, |m| numeric(&c.get(m as usize)))
+                };
+                v(b).total_cmp(&v(a))
+            });
+        }
+
+        // Left attributes (taken whole), then the attached ones, then the distance.
+        let order: Vec<u32> = related.iter().map(|x| x.0).collect();
+        let mut columns: Vec<Column> = l.columns.iter().map(|c| c.permute(&order)).collect();
+        let mut attached = Vec::new();
+        for name in attach {
+            let (i, c) = r
+                .column(name)
+                .with_context(|| format!("'{}' has no attribute '{name}'", r.meta.id))?;
+            if l.column(name).is_some() {
+                bail!(
+                    "attribute '{name}' is in both '{}' and '{}'",
+                    l.meta.id,
+                    r.meta.id
+                );
+            }
+            attached.push(i);
+            columns.push(Column::new(name, c.field_type()));
+        }
+        let with_distance = !matches!(relation, Relation::Within | Relation::BeyondDistance { .. });
+        if with_distance {
+            columns.push(Column::new("distance_m", FieldType::Real));
+        }
+        let mut fids = Vec::with_capacity(related.len());
+        let mut geoms = Vec::with_capacity(related.len());
+        let points = matches!(l.geometries, Geometries::Points(_));
+        let mut point_coords = Vec::new();
+        for (row, m, d) in &related {
+            let row = *row as usize;
+            fids.push(l.fids[row]);
+            match &l.geometries {
+                Geometries::Points(p) => point_coords.push(p[row]),
+                Geometries::Shapes(s) => geoms.push(s[row].clone()),
+            }
+            for (j, &i) in attached.iter().enumerate() {
+                let v = m.map_or(Value::Null, |m| r.columns[i].get(m as usize));
+                columns[l.columns.len() + j]
+                    .push(v)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            if with_distance {
+                let v = d.map_or(Value::Null, |d| Value::Real((d * 10.0).round() / 10.0));
+                columns
+                    .last_mut()
+                    .expect("distance column")
+                    .push(v)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+        }
+        let geometries = if points {
+            Geometries::Points(point_coords)
+        } else {
+            Geometries::Shapes(geoms)
+        };
+        let privacy = join_privacy(&l.meta.privacy, &r.meta.privacy, attach);
+        Ok((fids, geometries, columns, privacy))
+    }
+
+    fn aggregate(
+        &self,
+        source: &Side,
+        to: &Target,
+        measures: &[Measure],
+        table: Option<&IdTable>,
+        depth: usize,
+    ) -> Result<AggregateParts> {
+        let src = self.input(&source.layer, depth)?;
+        anyhow::ensure!(
+            measures.len() <= 64,
+            "an aggregate has at most 64 measures ({} given)",
+            measures.len()
+        );
+        // Aggregates of people keep who was counted where, for suppression.
+        let people = match &src.meta.privacy {
+            Privacy::Individuals { population, .. } => Some(population.clone()),
+            _ => None,
+        };
+        let rows = self.rows(&src, source.filter.as_deref())?;
+        let Geometries::Points(points) = &src.geometries else {
+            bail!("'{}': aggregation needs a point layer", src.meta.id);
+        };
+        let ids = match table {
+            Some(t) => Some((
+                read_id_table(self.data_dir, t)?,
+                src.column(&t.key)
+                    .with_context(|| format!("'{}' has no attribute '{}'", src.meta.id, t.key))?
+                    .1,
+            )),
+            None => None,
+        };
+        // Per measure: its filter (compiled on each thread) and value column.
+        let mut filters: Vec<Option<Filter>> = Vec::new();
+        let mut values: Vec<Option<&Column>> = Vec::new();
+        for m in measures {
+            filters.push(match m.filter.as_deref() {
+                Some(text) => Some(
+                    Filter::on_date(text, &src, Crs::Crs84, self.as_of)
+                        .map_err(|e| anyhow::anyhow!("measure '{}': {e}", m.name))?,
+                ),
+                None => None,
+            });
+            values.push(match (&m.op, &m.column) {
+                (Op::Sum | Op::Mean, Some(c)) => Some(
+                    src.column(c)
+                        .with_context(|| format!("'{}' has no attribute '{c}'", src.meta.id))?
+                        .1,
+                ),
+                (Op::Sum | Op::Mean, None) => {
+                    bail!("measure '{}': {:?} needs a column", m.name, m.op)
+                }
+                _ => None,
+            });
+        }
+        // Whether each source row's id is in the table.
+        let in_table: Option<Vec<bool>> = ids.as_ref().map(|(set, key)| {
+            (0..src.len())
+                .map(|r| match key.get(r) {
+                    Value::Text(t) => set.contains(&t),
+                    Value::Integer(i) => set.contains(&i.to_string()),
+                    _ => false,
+                })
+                .collect()
+        });
+        // The group of each selected row (by position in `rows`).
+        const NONE: u32 = u32::MAX;
+        let (group_of, group_ids, group_geoms, key_column): Groups = match to {
+            Target::Mesh { mesh: level } => {
+                let level = MeshLevel::parse(level)
+                    .with_context(|| format!("unknown mesh level '{level}' (80km … 125m)"))?;
+                // Each row's cell code, on all cores; rows in spatial order
+                // share their cell with their neighbours, so the code is
+                // computed once per run of a cell.
+                let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+                let chunk = rows.len().div_ceil(threads).max(1);
+                let row_codes: Vec<u64> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = rows
+                        .chunks(chunk)
+                        .map(|part| {
+                            scope.spawn(move || {
+                                let mut last = ((i64::MIN, i64::MIN), u64::MAX);
+                                part.iter()
+                                    .map(|&r| {
+                                        let p = points[r as usize];
+                                        let Some(cell) = mesh::cell_index(p[0], p[1], level) else {
+                                            return u64::MAX;
+                                        };
+                                        if cell != last.0 {
+                                            last =
+                                                (cell, mesh::code_of_index(cell.0, cell.1, level));
+                                        }
+                                        last.1
+                                    })
+                                    .collect::<Vec<u64>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| h.join().expect("mesh thread"))
+                        .collect()
+                });
+                let mut index: rustc_hash::FxHashMap<u64, u32> = Default::default();
+                let mut codes: Vec<u64> = Vec::new();
+                let mut last = (u64::MAX, NONE);
+                let groups = row_codes
+                    .iter()
+                    .map(|&c| {
+                        if c == u64::MAX {
+                            return NONE;
+                        }
+                        if c != last.0 {
+                            let g = *index.entry(c).or_insert_with(|| {
+                                codes.push(c);
+                                codes.len() as u32 - 1
+                            });
+                            last = (c, g);
+                        }
+                        last.1
+                    })
+                    .collect();
+                let geoms = codes
+                    .iter()
+                    .map(|&c| {
+                        geo::Geometry::Polygon(mesh::cell(c).expect("a valid code").to_polygon())
+                    })
+                    .collect();
+                (groups, codes, geoms, None)
+            }
+            Target::Layer { layer, key, filter } => {
+                let target = self.input(layer, depth)?;
+                // Its keys and geometries become the answer's: never people.
+                if target.meta.privacy.is_personal() {
+                    bail!("'{layer}' holds personal data and cannot be a grouping layer");
+                }
+                let target_rows = self.rows(&target, filter.as_deref())?;
+                let (_, key_col) = target
+                    .column(key)
+                    .with_context(|| format!("'{layer}' has no attribute '{key}'"))?;
+                let polygons: Vec<MultiPolygon<f64>> = target_rows
+                    .iter()
+                    .map(|&i| as_multipolygon(&target.geometries.get(i as usize)))
+                    .collect();
+                let grid = PolygonGrid::new(&polygons, 256);
+                let chosen: Vec<[f64; 2]> = rows.iter().map(|&i| points[i as usize]).collect();
+                let mut groups = vec![NONE; rows.len()];
+                for (pi, k) in grid.join(&chosen) {
+                    // A point on a shared border counts once, in the first polygon.
+                    let g = &mut groups[pi as usize];
+                    if *g == NONE {
+                        *g = k;
+                    }
+                }
+                let geoms = target_rows
+                    .iter()
+                    .map(|&i| target.geometries.get(i as usize))
+                    .collect();
+                let mut keys = Column::new(key, key_col.field_type());
+                for &i in &target_rows {
+                    keys.push(key_col.get(i as usize))
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                }
+                let fids: Vec<u64> = target_rows
+                    .iter()
+                    .map(|&i| target.fids[i as usize] as u64)
+                    .collect();
+                (groups, fids, geoms, Some(keys))
+            }
+        };
+        // Accumulate per group and measure (count, sum) and the group's rows,
+        // on all cores.
+        let n = group_ids.len();
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let chunk = rows.len().div_ceil(threads).max(1);
+        // Per thread: totals per group, and counts and sums per group ×
+        // measure in one flat vector (group-major, for locality).
+        let k = measures.len();
+        let table_wants: Vec<Option<bool>> = measures
+            .iter()
+            .map(|m| m.in_table.filter(|_| in_table.is_some()))
+            .collect();
+        // Per counted row: its position in `rows`, its group and measures.
+        type Tally = (Vec<u64>, Vec<u64>, Vec<f64>, Vec<(u32, u32, u64)>);
+        let want_detail = people.is_some();
+        let parts: Vec<Tally> = std::thread::scope(|scope| {
+            let handles: Vec<_> = rows
+                .chunks(chunk)
+                .zip(group_of.chunks(chunk))
+                .enumerate()
+                .map(|(part, (rows, groups))| {
+                    let (src, filters, values, in_table, table_wants) =
+                        (&src, &filters, &values, &in_table, &table_wants);
+                    scope.spawn(move || {
+                        let mut detail = Vec::new();
+                        let predicates: Vec<_> = filters
+                            .iter()
+                            .map(|f| f.as_ref().map(|f| f.compile(src)))
+                            .collect();
+                        let mut totals = vec![0u64; n];
+                        let mut counts = vec![0u64; n * k];
+                        let mut sums = vec![0f64; n * k];
+                        for (i, (&r, &g)) in rows.iter().zip(groups).enumerate() {
+                            if g == NONE {
+                                continue;
+                            }
+                            let (r, g) = (r as usize, g as usize);
+                            totals[g] += 1;
+                            let mut signature = 0u64;
+                            for m in 0..k {
+                                let listed = match (table_wants[m], in_table) {
+                                    (Some(want), Some(t)) => t[r] == want,
+                                    _ => true,
+                                };
+                                if listed && predicates[m].as_ref().is_none_or(|p| p.matches(r)) {
+                                    signature |= 1 << m;
+                                    counts[g * k + m] += 1;
+                                    if let Some(c) = values[m] {
+                                        sums[g * k + m] += numeric(&c.get(r));
+                                    }
+                                }
+                            }
+                            if want_detail {
+                                detail.push(((part * chunk + i) as u32, g as u32, signature));
+                            }
+                        }
+                        (totals, counts, sums, detail)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("aggregation thread"))
+                .collect()
+        });
+        let mut totals = vec![0u64; n];
+        let mut counts = vec![vec![0u64; n]; k];
+        let mut sums = vec![vec![0f64; n]; k];
+        let mut detail = Vec::new();
+        for (t, c, s, d) in parts {
+            detail.extend(d);
+            for g in 0..n {
+                totals[g] += t[g];
+                for m in 0..k {
+                    counts[m][g] += c[g * k + m];
+                    sums[m][g] += s[g * k + m];
+                }
+            }
+        }
+        let mut columns = Vec::new();
+        if let Some(k) = key_column {
+            columns.push(k);
+        }
+        if matches!(to, Target::Mesh { .. }) {
+            let mut codes = Column::new("mesh_code", FieldType::Text);
+            for c in &group_ids {
+                codes
+                    .push(Value::Text(c.to_string()))
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+            columns.push(codes);
+        }
+        for (m, measure) in measures.iter().enumerate() {
+            let (ty, value): (FieldType, Box<dyn Fn(usize) -> Value>) = match measure.op {
+                Op::Count => (
+                    FieldType::Integer,
+                    Box::new(|g| Value::Integer(counts[m][g] as i64)),
+                ),
+                Op::Sum => (FieldType::Real, Box::new(|g| Value::Real(sums[m][g]))),
+                Op::Mean => (
+                    FieldType::Real,
+                    Box::new(|g| {
+                        if counts[m][g] == 0 {
+                            Value::Null
+                        } else {
+                            Value::Real(sums[m][g] / counts[m][g] as f64)
+                        }
+                    }),
+                ),
+                Op::Share => (
+                    FieldType::Real,
+                    Box::new(|g| {
+                        if totals[g] == 0 {
+                            Value::Null
+                        } else {
+                            Value::Real(
+                                ((counts[m][g] as f64 / totals[g] as f64) * 10_000.0).round()
+                                    / 10_000.0,
+                            )
+                        }
+                    }),
+                ),
+            };
+            let mut col = Column::new(&measure.name, ty);
+            for g in 0..n {
+                col.push(value(g)).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            columns.push(col);
+        }
+        let fids: Vec<i64> = group_ids.iter().map(|&g| g as i64).collect();
+        let privacy = match &src.meta.privacy {
+            Privacy::Open => Privacy::Open,
+            Privacy::Individuals { population, .. } => Privacy::Aggregate {
+                population: population.clone(),
+            },
+            // Not people: their counts are not protected by suppression, so
+            // they stay with the roles that may read the inputs.
+            Privacy::Derived { population, .. } | Privacy::Aggregate { population } => {
+                Privacy::Derived {
+                    population: population.clone(),
+                    fields: Default::default(),
+                }
+            }
+        };
+        let table = people.map(|population| AggregateTable {
+            table: crate::disclosure::Table {
+                id: String::new(),
+                // The census prints the sizes of groups of everyone, not of
+                // the 65+ or of the people in flood zones.
+                size_public: source.filter.is_none() && src.meta.id == population,
+                population,
+                measures: measures
+                    .iter()
+                    .map(|m| match m.op {
+                        Op::Count => MeasureKind::Count,
+                        Op::Share => MeasureKind::Share,
+                        Op::Sum | Op::Mean => MeasureKind::Dependent,
+                    })
+                    .collect(),
+                groups: n,
+                records: detail
+                    .iter()
+                    .map(|&(i, g, sig)| (src.fids[rows[i as usize] as usize], g, sig))
+                    .collect(),
+            },
+            measure_names: measures.iter().map(|m| m.name.clone()).collect(),
+            group_fids: fids.clone(),
+        });
+        Ok((
+            fids,
+            Geometries::Shapes(group_geoms),
+            columns,
+            privacy,
+            table,
+        ))
+    }
+}
+
+/// For each of `l_rows`: the nearest of `r_rows` within `metres`, with its
+/// distance. Distances are on a local plane around each left feature.
+fn nearest_within(
+    l: &Layer,
+    l_rows: &[u32],
+    r: &Layer,
+    r_rows: &[u32],
+    metres: f64,
+) -> Vec<Option<(f64, u32)>> {
+    let mut best: Vec<Option<(f64, u32)>> = vec![None; l_rows.len()];
+    if let (Geometries::Points(lp), Geometries::Points(rp)) = (&l.geometries, &r.geometries) {
+        // Points to points: one R-tree query per right point (shelters are
+        // few, residents many), distances on the plane of the left point.
+        let position: HashMap<u32, usize> = l_rows
+            .iter()
+            .enumerate()
+            .map(|(i, &row)| (row, i))
+            .collect();
+        for &rr in r_rows {
+            let q = rp[rr as usize];
+            let at = geo::Geometry::Point(geo::Point::new(q[0], q[1]));
+            let plane = LocalPlane::around(&at);
+            let c = geo::coord! { x: q[0], y: q[1] };
+            for row in l.rows_in_bbox(plane.grow(geo::Rect::new(c, c), metres)) {
+                let Some(&i) = position.get(&row) else {
+                    continue;
+                };
+                let p = lp[row as usize];
+                let (x, y) = plane.project(p[0], p[1]);
+                let d = x.hypot(y);
+                if d <= metres && best[i].is_none_or(|(b, _)| d < b) {
+                    best[i] = Some((d, rr));
+                }
+            }
+        }
+        return best;
+    }
+    let allowed: HashSet<u32> = r_rows.iter().copied().collect();
+    for (i, &row) in l_rows.iter().enumerate() {
+        let g = l.geometries.get(row as usize);
+        let Some(bb) = g.bounding_rect() else {
+            continue;
+        };
+        let plane = LocalPlane::around(&g);
+        for rr in r.rows_in_bbox(plane.grow(bb, metres)) {
+            if allowed.contains(&rr) {
+                let d = plane.distance(&g, &r.geometries.get(rr as usize));
+                if d <= metres && best[i].is_none_or(|(b, _)| d < b) {
+                    best[i] = Some((d, rr));
+                }
+            }
+        }
+    }
+    best
+}
+
+type AggregateParts = (
+    Vec<i64>,
+    Geometries,
+    Vec<Column>,
+    Privacy,
+    Option<AggregateTable>,
+);
+
+/// What a join's answer is, for disclosure control: people stay people (with
+/// the personal fields attached from the other side); features related to
+/// people are derived from their data.
+fn join_privacy(left: &Privacy, right: &Privacy, attach: &[String]) -> Privacy {
+    let attached: BTreeMap<String, PersonalField> = right
+        .fields()
+        .map(|f| {
+            f.iter()
+                .filter(|(name, _)| attach.contains(name))
+                .map(|(n, k)| (n.clone(), *k))
+                .collect()
+        })
+        .unwrap_or_default();
+    let with_attached = |fields: &BTreeMap<String, PersonalField>| {
+        let mut fields = fields.clone();
+        fields.extend(attached.clone());
+        fields
+    };
+    match (left, right) {
+        (Privacy::Individuals { population, fields }, _) => Privacy::Individuals {
+            population: population.clone(),
+            fields: with_attached(fields),
+        },
+        (Privacy::Derived { population, fields }, _) => Privacy::Derived {
+            population: population.clone(),
+            fields: with_attached(fields),
+        },
+        (Privacy::Aggregate { population }, _) => Privacy::Derived {
+            population: population.clone(),
+            fields: attached,
+        },
+        (Privacy::Open, Privacy::Open) => Privacy::Open,
+        (Privacy::Open, other) => Privacy::Derived {
+            population: other.population().unwrap_or_default().to_string(),
+            fields: attached,
+        },
+    }
+}
+
+/// The group of each selected row (`u32::MAX` for none), the groups' ids and geometries, and the
+/// target's key column when grouping by polygons.
+type Groups = (Vec<u32>, Vec<u64>, Vec<geo::Geometry<f64>>, Option<Column>);
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Join { .. } => "join",
+        Operation::Aggregate { .. } => "aggregate",
+    }
+}
+
+fn numeric(v: &Value) -> f64 {
+    match v {
+        Value::Integer(i) => *i as f64,
+        Value::Real(r) => *r,
+        Value::Boolean(b) => *b as u8 as f64,
+        Value::Date(d) => *d as f64,
+        Value::DateTime(t) => *t as f64,
+        Value::Text(t) => t.parse().unwrap_or(f64::NAN),
+        Value::Null => f64::NAN,
+    }
+}
+
+fn as_multipolygon(g: &geo::Geometry<f64>) -> MultiPolygon<f64> {
+    match g {
+        geo::Geometry::Polygon(p) => MultiPolygon(vec![p.clone()]),
+        geo::Geometry::MultiPolygon(m) => m.clone(),
+        geo::Geometry::Rect(r) => MultiPolygon(vec![r.to_polygon()]),
+        _ => MultiPolygon(vec![]),
+    }
+}
+
+/// A layer with only `rows` of `layer` (in that order), same metadata.
+fn keep_rows(layer: &Layer, rows: &[u32]) -> Result<Layer> {
+    let columns: Vec<Column> = layer.columns.iter().map(|c| c.permute(rows)).collect();
+    Ok(Layer::new(LayerParts {
+        meta: layer.meta.clone(),
+        fids: rows.iter().map(|&r| layer.fids[r as usize]).collect(),
+        geometries: layer.geometries.pick(rows),
+        columns,
+    }))
+}
+
+fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<String>> {
+    let path = if t.file.is_absolute() {
+        t.file.clone()
+    } else {
+        data_dir.join(&t.file)
+    };
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
+    let header = reader.headers()?.clone();
+    let col = header
+        .iter()
+        .position(|h| h == t.column)
+        .with_context(|| format!("{}: no column '{}'", path.display(), t.column))?;
+    let mut out = HashSet::new();
+    for (i, r) in reader.records().enumerate() {
+        let r = r.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
+        out.insert(r[col].to_string());
+    }
+    Ok(out)
+}

@@ -1,0 +1,489 @@
+//! Geocoding a registry export end to end: read the CSV (UTF-8 or CP932),
+//! geocode each distinct address once on all cores, and write the rows
+//! back with the match (CSV, JSON lines or GeoJSON) and a report of the rows
+//! below 号/地番 level for the 住民課.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::reference::{self, BuildSources};
+use crate::{Geocoded, Geocoder, Level};
+
+/// What [`write_results`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Geojson,
+}
+
+pub fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
+    for d in &sources.abr_dirs {
+        if !d.is_dir() {
+            bail!("ABR directory {} does not exist", d.display());
+        }
+    }
+    reference::build(sources)
+}
+
+/// Reads a CSV file as text, UTF-8 (with or without BOM) or CP932.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(mut t) => {
+            if t.starts_with('\u{feff}') {
+                t.drain(..'\u{feff}'.len_utf8());
+            }
+            t
+        }
+        Err(e) => encoding_rs::SHIFT_JIS.decode(e.as_bytes()).0.into_owned(),
+    })
+}
+
+/// Geocodes each distinct address once, on all cores.
+pub fn geocode_distinct(
+    geocoder: &Geocoder,
+    distinct: &[String],
+    progress: &indicatif::ProgressBar,
+) -> Vec<Geocoded> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = distinct.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = distinct
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut results = Vec::with_capacity(part.len());
+                    for (i, a) in part.iter().enumerate() {
+                        results.push(geocoder.geocode(a));
+                        if i % 1024 == 1023 {
+                            progress.inc(1024);
+                        }
+                    }
+                    results
+                })
+            })
+            .collect();
+        let out = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("geocoding thread"))
+            .collect();
+        progress.finish_and_clear();
+        out
+    })
+}
+
+/// The input rows: each row's distinct-address id, where its line starts,
+/// and its line number.
+pub struct InputRows {
+    pub headers: csv::StringRecord,
+    /// How many distinct addresses the rows hold.
+    pub distinct: usize,
+    /// Per row: its distinct-address id, where its line starts, its line number.
+    pub rows: Vec<(u32, usize, u64)>,
+}
+
+/// Reads the rows, handing each batch of new distinct addresses to `emit`
+/// (with the id of its first address) as soon as it is complete, so they can
+/// be geocoded while the rest of the file is read.
+fn read_rows(
+    text: &str,
+    input: &Path,
+    address_column: Option<&str>,
+    mut emit: impl FnMut(u32, Vec<String>),
+) -> Result<InputRows> {
+    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: no header line", input.display()))?
+        .clone();
+    let column = match address_column {
+        Some(name) => headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .with_context(|| {
+                format!(
+                    "{}: no column '{name}' (columns: {})",
+                    input.display(),
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )
+            })?,
+        None => headers
+            .iter()
+            .position(|h| matches!(h.trim(), "住所" | "address" | "所在地_連結表記"))
+            .with_context(|| {
+                format!(
+                    "{}: no address column (住所 or address); name it with --address-column",
+                    input.display()
+                )
+            })?,
+    };
+    let mut index: rustc_hash::FxHashMap<Box<str>, u32> = Default::default();
+    let mut rows = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = reader
+            .read_byte_record(&mut record)
+            .with_context(|| format!("{}: line {}", input.display(), reader.position().line()))?;
+        if !more {
+            break;
+        }
+        let pos = record
+            .position()
+            .expect("records read from a reader have positions");
+        let address = std::str::from_utf8(record.get(column).unwrap_or(b"")).unwrap_or("");
+        let id = match index.get(address) {
+            Some(&id) => id,
+            None => {
+                let id = index.len() as u32;
+                index.insert(address.into(), id);
+                batch.push(address.to_string());
+                if batch.len() == BATCH {
+                    let first = id + 1 - BATCH as u32;
+                    emit(
+                        first,
+                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                    );
+                }
+                id
+            }
+        };
+        // A record's position can sit on the previous line's terminator.
+        let start = pos.byte() as usize;
+        let on_terminator = matches!(text.as_bytes().get(start), Some(b'\n' | b'\r'));
+        rows.push((id, start, pos.line() + u64::from(on_terminator)));
+    }
+    if !batch.is_empty() {
+        emit((index.len() - batch.len()) as u32, batch);
+    }
+    Ok(InputRows {
+        headers,
+        distinct: index.len(),
+        rows,
+    })
+}
+
+const ADDED: [&str; 11] = [
+    "pref",
+    "city",
+    "town",
+    "koaza",
+    "addr",
+    "level",
+    "lon",
+    "lat",
+    "score",
+    "remainder",
+    "reason",
+];
+
+fn added_values(g: &Geocoded) -> [String; 11] {
+    let num = |v: f64, d: usize| {
+        if v.is_nan() {
+            String::new()
+        } else {
+            format!("{v:.d$}")
+        }
+    };
+    [
+        g.pref.clone(),
+        g.city.clone(),
+        g.town.clone(),
+        g.koaza.clone(),
+        g.addr.clone(),
+        g.level.as_str().to_string(),
+        num(g.lon, 7),
+        num(g.lat, 7),
+        format!("{:.2}", g.score),
+        g.remainder.clone(),
+        reason_text(g),
+    ]
+}
+
+fn reason_text(g: &Geocoded) -> String {
+    if g.level == Level::Ambiguous {
+        format!("{}: {}", g.reason, g.candidates.join(" | "))
+    } else {
+        g.reason.clone()
+    }
+}
+
+/// The added CSV columns of each distinct address, encoded once (on the
+/// geocoding threads) and copied after every row that has that address.
+struct CsvFragments {
+    bytes: Vec<u8>,
+    /// `ends[i]`: where fragment `i` ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl CsvFragments {
+    fn encode(results: &[Geocoded]) -> Result<CsvFragments> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::with_capacity(results.len() * 128));
+        let mut ends = Vec::with_capacity(results.len());
+        let mut number = String::new();
+        for g in results {
+            use std::fmt::Write as _;
+            for field in [&g.pref, &g.city, &g.town, &g.koaza, &g.addr] {
+                w.write_field(field)?;
+            }
+            w.write_field(g.level.as_str())?;
+            for v in [g.lon, g.lat] {
+                number.clear();
+                if !v.is_nan() {
+                    let _ = write!(number, "{v:.7}");
+                }
+                w.write_field(&number)?;
+            }
+            number.clear();
+            let _ = write!(number, "{:.2}", g.score);
+            w.write_field(&number)?;
+            w.write_field(&g.remainder)?;
+            if g.level == Level::Ambiguous {
+                w.write_field(reason_text(g))?;
+            } else {
+                w.write_field(&g.reason)?;
+            }
+            w.write_record(None::<&[u8]>)?;
+            w.flush()?;
+            // Without the record's newline.
+            ends.push(w.get_ref().len() - 1);
+        }
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(CsvFragments { bytes, ends })
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        // Each fragment starts after the previous one's newline.
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        &self.bytes[start..self.ends[i]]
+    }
+}
+
+/// Distinct addresses are geocoded in batches of this many.
+const BATCH: usize = 2048;
+
+/// One batch of geocoded distinct addresses, starting at id `first`.
+struct GeocodedBatch {
+    first: u32,
+    results: Vec<Geocoded>,
+    csv: Option<CsvFragments>,
+}
+
+/// The answers for the distinct addresses, by id, as the batches left the
+/// geocoding threads (copying half a million answers into one vector costs
+/// more than looking them up here).
+pub struct Answers {
+    batches: Vec<GeocodedBatch>,
+}
+
+impl Answers {
+    pub fn get(&self, id: u32) -> &Geocoded {
+        let id = id as usize;
+        &self.batches[id / BATCH].results[id % BATCH]
+    }
+
+    /// The encoded CSV columns of address `id` (CSV output only).
+    fn csv(&self, id: u32) -> Option<&[u8]> {
+        let id = id as usize;
+        Some(self.batches[id / BATCH].csv.as_ref()?.get(id % BATCH))
+    }
+
+    fn len(&self) -> usize {
+        self.batches.iter().map(|b| b.results.len()).sum()
+    }
+}
+
+/// Reads the rows while other cores geocode the distinct addresses found so
+/// far; once the file is read this thread geocodes too.
+pub fn read_and_geocode(
+    geocoder: &Geocoder,
+    text: &str,
+    input_path: &Path,
+    address_column: Option<&str>,
+    format: Format,
+    progress: &indicatif::ProgressBar,
+) -> Result<(InputRows, Answers)> {
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+    type Batch = (u32, Vec<String>);
+    let with_csv = matches!(format, Format::Csv);
+    let (tx, rx) = mpsc::channel::<Batch>();
+    let rx = Mutex::new(rx);
+    let done: Mutex<Vec<Result<GeocodedBatch>>> = Mutex::new(Vec::new());
+    let work = || loop {
+        let next = rx.lock().expect("queue lock").recv();
+        let Ok((first, addresses)) = next else { break };
+        let results: Vec<Geocoded> = addresses.iter().map(|a| geocoder.geocode(a)).collect();
+        progress.inc(results.len() as u64);
+        let batch = if with_csv {
+            CsvFragments::encode(&results).map(Some)
+        } else {
+            Ok(None)
+        }
+        .map(|csv| GeocodedBatch {
+            first,
+            results,
+            csv,
+        });
+        done.lock().expect("results lock").push(batch);
+    };
+    let helpers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let input = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
+        let input = read_rows(text, input_path, address_column, |first, batch| {
+            let _ = tx.send((first, batch));
+        });
+        drop(tx);
+        work();
+        for h in handles {
+            h.join().expect("geocoding thread");
+        }
+        input
+    })?;
+    let mut batches = done
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    batches.sort_unstable_by_key(|b| b.first);
+    let answers = Answers { batches };
+    anyhow::ensure!(
+        answers.len() == input.distinct
+            && answers
+                .batches
+                .iter()
+                .enumerate()
+                .all(|(i, b)| b.first as usize == i * BATCH),
+        "internal error: {} of {} addresses geocoded",
+        answers.len(),
+        input.distinct
+    );
+    Ok((input, answers))
+}
+
+/// Rows below 号/地番 level grouped by reason, with their line numbers.
+pub fn build_report<'a>(results: impl Iterator<Item = (&'a Geocoded, u64)>) -> String {
+    let mut groups: BTreeMap<(Level, &str), Vec<u64>> = BTreeMap::new();
+    for (g, line) in results {
+        if g.level <= Level::Block {
+            groups
+                .entry((g.level, g.reason.as_str()))
+                .or_default()
+                .push(line);
+        }
+    }
+    let mut out = String::new();
+    let mut ordered: Vec<_> = groups.into_iter().collect();
+    ordered.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+    for ((level, reason), lines) in ordered {
+        let shown: Vec<String> = lines.iter().take(10).map(|l| l.to_string()).collect();
+        out.push_str(&format!(
+            "{:>7} rows  {:<12} {}  (lines {}{})\n",
+            lines.len(),
+            level.as_str(),
+            reason,
+            shown.join(", "),
+            if lines.len() > 10 { ", …" } else { "" }
+        ));
+    }
+    out
+}
+
+/// The raw text of the row starting at `start`, without its line ending.
+fn raw_line<'t>(text: &'t str, rows: &[(u32, usize, u64)], i: usize) -> &'t str {
+    let start = rows[i].1;
+    let end = rows.get(i + 1).map_or(text.len(), |r| r.1);
+    text[start..end].trim_matches(['\r', '\n'])
+}
+
+pub fn write_results(
+    out: &mut dyn Write,
+    format: Format,
+    text: &str,
+    input: &InputRows,
+    answers: &Answers,
+) -> Result<()> {
+    match format {
+        Format::Csv => {
+            // Input lines are copied as they are, each followed by the added
+            // columns of its address.
+            let mut header = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new());
+            header.write_record(input.headers.iter().chain(ADDED))?;
+            out.write_all(&header.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+            for i in 0..input.rows.len() {
+                out.write_all(raw_line(text, &input.rows, i).as_bytes())?;
+                out.write_all(b",")?;
+                let fragment = answers
+                    .csv(input.rows[i].0)
+                    .context("internal error: CSV columns not encoded")?;
+                out.write_all(fragment)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Jsonl | Format::Geojson => {
+            let geojson = matches!(format, Format::Geojson);
+            if geojson {
+                out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
+            }
+            for i in 0..input.rows.len() {
+                let line = raw_line(text, &input.rows, i);
+                let row = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(line.as_bytes())
+                    .records()
+                    .next()
+                    .transpose()?
+                    .unwrap_or_default();
+                let g = answers.get(input.rows[i].0);
+                let mut props = serde_json::Map::new();
+                for (h, v) in input.headers.iter().zip(row.iter()) {
+                    props.insert(h.to_string(), serde_json::Value::String(v.to_string()));
+                }
+                for (k, v) in ADDED.iter().zip(added_values(g)) {
+                    let value = match *k {
+                        "lon" | "lat" | "score" => v
+                            .parse::<f64>()
+                            .map(serde_json::Value::from)
+                            .unwrap_or(serde_json::Value::Null),
+                        _ => serde_json::Value::String(v),
+                    };
+                    props.insert(k.to_string(), value);
+                }
+                if geojson {
+                    let geometry = if g.lon.is_nan() {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::json!({"type": "Point", "coordinates": [g.lon, g.lat]})
+                    };
+                    let f = serde_json::json!({"type": "Feature", "id": i + 1, "geometry": geometry, "properties": props});
+                    if i > 0 {
+                        out.write_all(b",\n")?;
+                    }
+                    serde_json::to_writer(&mut *out, &f)?;
+                } else {
+                    serde_json::to_writer(&mut *out, &props)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            if geojson {
+                out.write_all(b"\n]}\n")?;
+            }
+        }
+    }
+    Ok(())
+}

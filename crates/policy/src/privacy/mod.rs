@@ -1,0 +1,304 @@
+//! Residents' personal data: which layers hold it, and what each role may see
+//! of them.
+//!
+//! Every layer carries a [`Privacy`] kind. Open layers (flood zones, pipes)
+//! are served as they are. For layers whose features are people, the caller's
+//! role decides which records are served (all, those matching the role's
+//! `rows` filter, those of analyses granted to it, or none) and which personal
+//! fields survive ([`mask`]: dropped, or a birth date generalised to an age
+//! band). Aggregates of people are exact for planners and suppressed
+//! ([`suppression`]) for everyone else. The service builds such a *view* once
+//! per collection, role and day, and every request parameter (`filter`,
+//! `properties`, `bbox`) then works on the view, so a filter can never probe
+//! a field the role does not see.
+
+pub mod suppression;
+
+use std::collections::BTreeMap;
+
+pub use chiiki_core::sensitivity::{resident_fields, Privacy};
+use chrono::NaiveDate;
+
+use crate::auth::{PersonalField, Records, RoleDef};
+use chiiki_core::layers::column::date_from_days;
+use chiiki_core::layers::{Column, ColumnData, FieldType, Layer, LayerParts, Value};
+
+/// Why a role may not read a collection's records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("role '{0}' sees residents only as aggregates")]
+    AggregatesOnly(String),
+    #[error("role '{0}' reads individual records only through saved analyses granted to it")]
+    NotGranted(String),
+    #[error("role '{role}' reads only records matching its `rows` filter, which does not apply to this collection: {reason}")]
+    RowsFilter { role: String, reason: String },
+}
+
+/// The five-year age band of someone born on `birth` on `as_of`
+/// (`"65-69"`; `"90+"` at the top, where people are few).
+pub fn age_band(birth: NaiveDate, as_of: NaiveDate) -> String {
+    let age = chiiki_query::age::age_on(birth, as_of).max(0);
+    if age >= 90 {
+        "90+".to_string()
+    } else {
+        let low = age / 5 * 5;
+        format!("{low}-{}", low + 4)
+    }
+}
+
+/// The columns of `layer` that `role` may see, with birth dates turned into
+/// age bands; `rows` picks and orders the records (all when `None`).
+/// `attached_only` masks every personal field (derived layers, for roles
+/// without `records = "all"`).
+pub fn mask(
+    layer: &Layer,
+    role: &RoleDef,
+    rows: Option<&[u32]>,
+    as_of: NaiveDate,
+    hide_all: bool,
+    key: &[u8],
+) -> Layer {
+    let fields = layer.meta.privacy.fields().cloned().unwrap_or_default();
+    let all: Vec<u32>;
+    let rows = match rows {
+        Some(r) => r,
+        None => {
+            all = (0..layer.len() as u32).collect();
+            &all
+        }
+    };
+    let mut columns = Vec::new();
+    let mut kept = BTreeMap::new();
+    for column in &layer.columns {
+        match fields.get(&column.name) {
+            None => columns.push(column.permute(rows)),
+            Some(&kind) if role.sees(kind) && !hide_all => {
+                kept.insert(column.name.clone(), kind);
+                columns.push(column.permute(rows));
+            }
+            Some(PersonalField::BirthDate) if !hide_all => {
+                columns.push(age_bands(column, rows, as_of))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut meta = layer.meta.clone();
+    meta.privacy = match meta.privacy {
+        Privacy::Individuals { population, .. } => Privacy::Individuals {
+            population,
+            fields: kept,
+        },
+        Privacy::Derived { population, .. } => Privacy::Derived {
+            population,
+            fields: kept,
+        },
+        other => other,
+    };
+    if meta
+        .time_field
+        .as_ref()
+        .is_some_and(|t| !columns.iter().any(|c| &c.name == t))
+    {
+        meta.time_field = None;
+    }
+    let geometries = layer.geometries.pick(rows);
+    // The ids of people are their 住民票コード: a role that may not see
+    // those gets stable pseudonyms instead.
+    let ids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
+    let pseudonymous = matches!(meta.privacy, Privacy::Individuals { .. })
+        && !role.sees(PersonalField::ResidentCode);
+    let (fids, record_ids) = if pseudonymous {
+        let population = meta.privacy.population().unwrap_or_default().to_string();
+        let fids = ids
+            .iter()
+            .map(|&id| pseudonym(key, &population, id))
+            .collect();
+        (fids, Some(ids))
+    } else {
+        (ids, None)
+    };
+    // Rows keep their order (spatial, or the ranking of an analysis).
+    let mut view = Layer::from_sorted(LayerParts {
+        meta,
+        fids,
+        geometries,
+        columns,
+    });
+    view.record_ids = record_ids;
+    view
+}
+
+/// A stable stand-in for a person's id: a keyed hash, 52 bits so that
+/// JSON clients keep it exact.
+pub fn pseudonym(key: &[u8], population: &str, id: i64) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(b"pseudonym:");
+    h.update(population.as_bytes());
+    h.update(b":");
+    h.update(id.to_string().as_bytes());
+    let d = h.finalize();
+    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
+    (n >> 12) as i64
+}
+
+fn age_bands(birth: &Column, rows: &[u32], as_of: NaiveDate) -> Column {
+    let mut out = Column::new("age_band", FieldType::Text);
+    for &r in rows {
+        let v = match &birth.data {
+            ColumnData::Date(d) if !birth.is_null(r as usize) => {
+                Value::Text(age_band(date_from_days(d[r as usize]), as_of))
+            }
+            _ => Value::Null,
+        };
+        out.push(v).expect("text into a text column");
+    }
+    out
+}
+
+/// What `role` may read of a layer of individuals (or derived from them):
+/// the masked view, or why not. `granted` says whether the collection is a
+/// saved analysis that names the role.
+pub fn individual_view(
+    layer: &Layer,
+    role: &RoleDef,
+    granted: bool,
+    as_of: NaiveDate,
+    key: &[u8],
+) -> Result<Layer, Refusal> {
+    let derived = matches!(layer.meta.privacy, Privacy::Derived { .. });
+    let rows = match role.records {
+        Records::None => return Err(Refusal::AggregatesOnly(role.name.clone())),
+        Records::Granted if !granted => return Err(Refusal::NotGranted(role.name.clone())),
+        Records::All | Records::Granted => None,
+        // Derived features are not people: the filter on people does not apply,
+        // and their attached personal fields are hidden below.
+        Records::Filtered if derived => None,
+        Records::Filtered => {
+            let text = role.rows.as_deref().unwrap_or("FALSE");
+            let filter =
+                chiiki_query::Filter::on_date(text, layer, chiiki_core::crs::Crs::Crs84, as_of)
+                    .map_err(|e| Refusal::RowsFilter {
+                        role: role.name.clone(),
+                        reason: e.to_string(),
+                    })?;
+            Some(filter.select(layer, None))
+        }
+    };
+    let hide_all = derived && role.records != Records::All;
+    Ok(mask(layer, role, rows.as_deref(), as_of, hide_all, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Roles;
+    use chiiki_core::layers::column::days_from_date as day;
+    use chiiki_core::layers::{Geometries, LayerMeta};
+
+    fn people() -> Layer {
+        let mut columns = vec![
+            Column::new("resident_id", FieldType::Text),
+            Column::new("name", FieldType::Text),
+            Column::new("birth_date", FieldType::Date),
+            Column::new("needs_support", FieldType::Boolean),
+            Column::new("flood_depth_rank", FieldType::Integer),
+        ];
+        let rows = [
+            ("1", "山田太郎", "1950-04-01", true, None),
+            ("2", "佐藤花子", "1990-12-31", false, Some(2)),
+            ("3", "鈴木一郎", "1985-06-15", false, None),
+        ];
+        for (id, name, birth, support, rank) in rows {
+            let d = NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
+            columns[0].push(Value::Text(id.into())).unwrap();
+            columns[1].push(Value::Text(name.into())).unwrap();
+            columns[2].push(Value::Date(day(d))).unwrap();
+            columns[3].push(Value::Boolean(support)).unwrap();
+            columns[4]
+                .push(rank.map_or(Value::Null, Value::Integer))
+                .unwrap();
+        }
+        Layer::new(LayerParts {
+            meta: LayerMeta {
+                id: "residents".into(),
+                privacy: Privacy::Individuals {
+                    population: "residents".into(),
+                    fields: resident_fields(),
+                },
+                ..Default::default()
+            },
+            fids: vec![1, 2, 3],
+            geometries: Geometries::Points(vec![[139.75, 35.71], [139.76, 35.72], [139.74, 35.70]]),
+            columns,
+        })
+    }
+
+    fn names(l: &Layer) -> Vec<&str> {
+        l.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn planner_sees_support_and_hazard_records_by_name() {
+        // A deployment (the demo) widens the planner's rows to its hazard column.
+        let mut planner = Roles::default().get("planner").unwrap().clone();
+        planner.rows = Some("needs_support = TRUE OR flood_depth_rank IS NOT NULL".into());
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let v = individual_view(&people(), &planner, false, as_of, b"k").unwrap();
+        let mut fids = v.fids.clone();
+        fids.sort();
+        assert_eq!(fids, vec![1, 2]);
+        assert!(names(&v).contains(&"name") && names(&v).contains(&"birth_date"));
+    }
+
+    #[test]
+    fn the_shipped_planner_reads_the_support_list_only() {
+        let roles = Roles::default();
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let v =
+            individual_view(&people(), roles.get("planner").unwrap(), false, as_of, b"k").unwrap();
+        assert_eq!(v.fids, vec![1]);
+    }
+
+    #[test]
+    fn health_sees_granted_records_with_age_bands_only() {
+        let roles = Roles::default();
+        let health = roles.get("health").unwrap();
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        assert_eq!(
+            individual_view(&people(), health, false, as_of, b"k").err(),
+            Some(Refusal::NotGranted("health".into()))
+        );
+        let v = individual_view(&people(), health, true, as_of, b"k").unwrap();
+        assert_eq!(
+            names(&v),
+            vec!["name", "age_band", "needs_support", "flood_depth_rank"]
+        );
+        // Ids are pseudonyms, stable, and the audit keeps the real ones.
+        assert!(!v.fids.contains(&1));
+        let row = v.row_of(pseudonym(b"k", "residents", 1)).unwrap();
+        assert_eq!(v.record_ids.as_ref().unwrap()[row], 1);
+        assert_eq!(v.columns[1].get(row), Value::Text("75-79".into()));
+        let analyst = roles.get("analyst").unwrap();
+        assert!(individual_view(&people(), analyst, true, as_of, b"k").is_err());
+    }
+
+    #[test]
+    fn age_bands_turn_on_birthdays() {
+        let b = NaiveDate::from_ymd_opt(1961, 10, 2).unwrap();
+        assert_eq!(
+            age_band(b, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
+            "60-64"
+        );
+        assert_eq!(
+            age_band(b, NaiveDate::from_ymd_opt(2026, 10, 2).unwrap()),
+            "65-69"
+        );
+        let old = NaiveDate::from_ymd_opt(1920, 1, 1).unwrap();
+        assert_eq!(
+            age_band(old, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
+            "90+"
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The registry on disk: one file, replaced atomically.
+//!
+//! Layout of `<data dir>/registry/`:
+//!
+//! - `registry.bin`: the whole registry (baseline, residents with their
+//!   versions, applied events): the magic `CHIIKIRG`, a format number (u32
+//!   LE), then the [`Registry`] as postcard;
+//! - `.registry.bin.tmp-<pid>-<n>`: a registry being written; never read;
+//! - `lock`: held (flock) by the process changing the registry.
+//!
+//! A write goes through [`chiiki_core::fs::write_atomically_with`]: the
+//! temporary file is fsynced, renamed over `registry.bin`, and the
+//! directory is fsynced. A rename is atomic, so an
+//! import or delta that fails or is killed at any moment leaves either the
+//! previous registry or the new one, never a mix. Temporary files a killed
+//! process left behind are ignored by [`load`] and removed by the next
+//! [`save`]. The lock keeps two writers from both reading the old registry
+//! and one losing the other's changes; the kernel drops it when its process
+//! dies, so a kill never leaves the registry locked.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::model::Registry;
+
+const MAGIC: &[u8; 8] = b"CHIIKIRG";
+/// Bump when the stored types change; an old file then fails to load with
+/// a clear message instead of decoding into nonsense.
+const FORMAT: u32 = 1;
+const FILE_NAME: &str = "registry.bin";
+const TMP_PREFIX: &str = ".registry.bin.tmp-";
+
+pub fn registry_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("registry")
+}
+
+pub fn registry_path(data_dir: &Path) -> PathBuf {
+    registry_dir(data_dir).join(FILE_NAME)
+}
+
+pub fn exists(data_dir: &Path) -> bool {
+    registry_path(data_dir).is_file()
+}
+
+/// Reads the registry of `data_dir`.
+pub fn load(data_dir: &Path) -> Result<Registry> {
+    let path = registry_path(data_dir);
+    if !path.is_file() {
+        bail!(
+            "no registry in {} (import one with `chiiki registry import FILE`)",
+            registry_dir(data_dir).display()
+        );
+    }
+    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    decode(&bytes).with_context(|| format!("reading {}", path.display()))
+}
+
+fn decode(bytes: &[u8]) -> Result<Registry> {
+    let body = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .context("not a chiiki registry file")?;
+    let (format, body) = body.split_first_chunk::<4>().context("truncated header")?;
+    let format = u32::from_le_bytes(*format);
+    if format != FORMAT {
+        bail!("registry format {format}, this chiiki reads {FORMAT}: re-import the registry");
+    }
+    let (mut registry, rest): (Registry, &[u8]) =
+        postcard::take_from_bytes(body).context("decoding the registry")?;
+    if !rest.is_empty() {
+        bail!("{} unexpected bytes after the registry", rest.len());
+    }
+    registry.index_events();
+    Ok(registry)
+}
+
+/// Writes `registry` atomically as the registry of `data_dir`. The caller
+/// holds the [`lock`].
+pub fn save(data_dir: &Path, registry: &Registry, _lock: &Lock) -> Result<PathBuf> {
+    let dir = registry_dir(data_dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    remove_stale_temporaries(&dir);
+    let path = dir.join(FILE_NAME);
+    chiiki_core::fs::write_atomically_with(&path, |file| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(MAGIC)?;
+        out.write_all(&FORMAT.to_le_bytes())?;
+        postcard::to_io(registry, &mut out).map_err(std::io::Error::other)?;
+        out.flush()
+    })?;
+    Ok(path)
+}
+
+/// Temporary files of writers that died. Only called with the lock held, so
+/// no live writer owns them.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            tracing::info!(
+                "removing {} left by an interrupted write",
+                entry.path().display()
+            );
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Exclusive right to change the registry of a data directory, released
+/// when dropped or when the process ends.
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the registry lock of `data_dir`, failing at once if another
+/// process holds it.
+pub fn lock(data_dir: &Path) -> Result<Lock> {
+    let dir = registry_dir(data_dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            bail!(
+                "the registry in {} is being changed by another chiiki process; try again when it is done",
+                dir.display()
+            );
+        }
+        return Err(err).with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(Lock { _file: file })
+}
+
+impl Registry {
+    /// Reads the registry of `data_dir` (see [`load`]).
+    pub fn load(data_dir: &Path) -> Result<Registry> {
+        load(data_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::one_resident_registry;
+
+    fn sample() -> Registry {
+        one_resident_registry("sample.csv")
+    }
+
+    #[test]
+    fn round_trip_ignoring_stale_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).is_err());
+        let lock = lock(dir.path()).unwrap();
+        let registry = sample();
+        save(dir.path(), &registry, &lock).unwrap();
+        let stale = registry_dir(dir.path()).join(format!("{TMP_PREFIX}99999"));
+        fs::write(&stale, b"half a registry").unwrap();
+        assert_eq!(load(dir.path()).unwrap(), registry);
+        save(dir.path(), &registry, &lock).unwrap();
+        assert!(!stale.exists(), "the next save removes stale temporaries");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_lock_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        let err = lock(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("another chiiki process"), "{err}");
+        drop(held);
+        assert!(lock(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn damaged_files_are_errors_not_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock(dir.path()).unwrap();
+        save(dir.path(), &sample(), &lock).unwrap();
+        let path = registry_path(dir.path());
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(load(dir.path()).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        fs::write(&path, &longer).unwrap();
+        assert!(load(dir.path()).is_err());
+        fs::write(&path, b"something else").unwrap();
+        assert!(load(dir.path()).is_err());
+    }
+}

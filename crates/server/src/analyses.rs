@@ -1,0 +1,274 @@
+//! `POST /analyses`: an authorised user saves an analysis, which becomes a
+//! collection at once and is kept in `<data>/analyses/<id>.json` across
+//! restarts. `GET /analyses` lists the definitions the caller may read.
+
+use std::path::Path;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState, BaseUrl, Caller, SharedState};
+use chiiki_analysis::Analysis;
+use chiiki_policy::auth::{decide, Decision};
+
+fn dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("analyses")
+}
+
+/// Analyses saved by earlier POSTs; unreadable files are reported and skipped.
+pub fn load_saved(data_dir: &Path) -> Vec<Analysis> {
+    let Ok(entries) = std::fs::read_dir(dir(data_dir)) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let parsed = std::fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Analysis>(&b).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!("skipping saved analysis {}: {e}", p.display());
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn json(status: StatusCode, value: &serde_json::Value, location: Option<String>) -> Response {
+    let mut r = (status, value.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    if let Some(l) = location.and_then(|l| header::HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
+}
+
+pub async fn list(State(state): State<SharedState>, Caller(who): Caller) -> Response {
+    let analyses = super::read(&state.analyses).clone();
+    let readable: Vec<&Analysis> = analyses
+        .values()
+        .filter(|a| decide(&who, &AppState::analysis_access(a)) == Decision::Allow)
+        .collect();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "analyses": readable }),
+        None,
+    )
+}
+
+/// The files an analysis may read: relative paths inside the data directory.
+fn check_table_path(analysis: &Analysis) -> Result<(), ApiError> {
+    if let chiiki_analysis::Operation::Aggregate { table: Some(t), .. } = &analysis.operation {
+        let inside = t.file.is_relative()
+            && t.file
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            && t.file.extension().is_some_and(|e| e == "csv");
+        if !inside {
+            return Err(ApiError::bad_request(
+                "table.file must be a .csv file inside the data directory, given relative to it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The filters of an analysis, for the complexity limit.
+fn filters(analysis: &Analysis) -> Vec<&str> {
+    use chiiki_analysis::{Operation, Target};
+    let mut out = Vec::new();
+    match &analysis.operation {
+        Operation::Join { left, right, .. } => {
+            out.extend(left.filter.as_deref());
+            out.extend(right.filter.as_deref());
+        }
+        Operation::Aggregate {
+            source,
+            to,
+            measures,
+            having,
+            ..
+        } => {
+            out.extend(source.filter.as_deref());
+            if let Target::Layer { filter, .. } = to {
+                out.extend(filter.as_deref());
+            }
+            out.extend(measures.iter().filter_map(|m| m.filter.as_deref()));
+            out.extend(having.as_deref());
+        }
+    }
+    out
+}
+
+/// An error message without the server's own paths.
+fn scrub(message: &str, data_dir: &Path) -> String {
+    let mut m = message.to_string();
+    for dir in [
+        std::fs::canonicalize(data_dir).ok(),
+        Some(data_dir.to_path_buf()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let d = dir.to_string_lossy().to_string();
+        if !d.is_empty() {
+            m = m.replace(&format!("{d}/"), "").replace(&d, "<data>");
+        }
+    }
+    m
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    if who.is_anonymous() {
+        return Err(ApiError::unauthorized(
+            "saving an analysis needs a bearer token",
+        ));
+    }
+    if !who.role.save_analyses && !who.role.admin {
+        return Err(ApiError::forbidden(format!(
+            "role '{}' may not save analyses",
+            who.role
+        )));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            super::limits::too_large(state.limits.max_body_bytes)
+        } else {
+            ApiError::bad_request(format!("the request body: {e}"))
+        }
+    })?;
+    if body.len() > state.limits.max_body_bytes {
+        return Err(super::limits::too_large(state.limits.max_body_bytes));
+    }
+    let analysis: Analysis = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the analysis: {e}")))?;
+    chiiki_store::geoparquet::validate_layer_id(&analysis.id)
+        .map_err(|e| ApiError::bad_request(format!("id: {e:#}")))?;
+    if analysis.public && !who.role.admin {
+        return Err(ApiError::forbidden(
+            "only admin may make an analysis public",
+        ));
+    }
+    for r in &analysis.roles {
+        state
+            .tokens
+            .roles()
+            .check(r)
+            .map_err(|e| ApiError::bad_request(format!("roles: {e}")))?;
+    }
+    check_table_path(&analysis)?;
+    if let chiiki_analysis::Operation::Aggregate { measures, .. } = &analysis.operation {
+        if measures.len() > state.limits.max_measures {
+            return Err(ApiError::bad_request(format!(
+                "{} measures; the limit is {}",
+                measures.len(),
+                state.limits.max_measures
+            )));
+        }
+    }
+    let max_terms = state.limits.max_filter_terms;
+    for f in filters(&analysis) {
+        if f.len() > state.limits.max_query_bytes {
+            return Err(ApiError::bad_request(format!(
+                "a filter of {} bytes; the limit is {}",
+                f.len(),
+                state.limits.max_query_bytes
+            )));
+        }
+        if let Ok(expr) = chiiki_query::cql2::parse(f) {
+            let n = chiiki_query::count_terms(&expr);
+            if n > max_terms {
+                return Err(ApiError::bad_request(format!(
+                    "a filter has {n} terms; the limit is {max_terms}"
+                )));
+            }
+        }
+    }
+    if state.layers.contains_key(&analysis.id)
+        || super::read(&state.analyses).contains_key(&analysis.id)
+    {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "Conflict",
+            description: format!("a collection '{}' exists already", analysis.id),
+        });
+    }
+    // Run it once: a wrong layer, attribute or filter is the caller's 400.
+    let check = state.clone();
+    let candidate = analysis.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut analyses = super::read(&check.analyses).clone();
+        analyses.insert(candidate.id.clone(), candidate.clone());
+        chiiki_analysis::Sources {
+            layers: &check.layers,
+            analyses: &analyses,
+            data_dir: &check.data_dir,
+            as_of: chiiki_core::clock::today(),
+        }
+        .run(&candidate)
+        .map(|l| (l.len(), l.meta.privacy.is_personal()))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let (features, personal) =
+        result.map_err(|e| ApiError::bad_request(scrub(&format!("{e:#}"), &state.data_dir)))?;
+    // Lists of people go only to the saver's own role (admin may grant
+    // them): a planner cannot widen who sees residents by saving a query.
+    if personal && !who.role.admin {
+        if let Some(other) = analysis.roles.iter().find(|r| **r != who.role.name) {
+            return Err(ApiError::forbidden(format!(
+                "this analysis lists residents; only admin may grant it to role '{other}'"
+            )));
+        }
+    }
+
+    let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
+    let bytes = serde_json::to_vec_pretty(&analysis).map_err(|_| ApiError::internal())?;
+    chiiki_core::fs::write_atomically(&path, &bytes).map_err(|e| {
+        tracing::error!("saving {}: {e:#}", path.display());
+        ApiError::internal()
+    })?;
+    tracing::info!(
+        "analysis '{}' saved by {} ({} features)",
+        analysis.id,
+        who.token_id.as_deref().unwrap_or("?"),
+        features
+    );
+    let id = analysis.id.clone();
+    {
+        let mut analyses = state.analyses.write().unwrap_or_else(|e| e.into_inner());
+        if analyses.contains_key(&id) {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "Conflict",
+                description: format!("a collection '{id}' exists already"),
+            });
+        }
+        analyses.insert(id.clone(), analysis);
+    }
+    state.analyses_changed();
+    let location = format!("{base}/collections/{id}");
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "id": id, "features": features, "href": location }),
+        Some(location.clone()),
+    ))
+}

@@ -1,0 +1,733 @@
+//! `/collections/{id}/items` and `/collections/{id}/items/{fid}`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use geo::Rect;
+
+use super::writer::{CoordinateOutput, FeatureWriter};
+use super::{ApiError, BaseUrl, Caller, SharedState};
+use chiiki_core::crs::{Crs, Transform};
+use chiiki_core::layers::column::days_from_date;
+use chiiki_core::layers::{ColumnData, FieldType, Layer, Value};
+use chiiki_query::Filter;
+
+const GEOJSON: &str = "application/geo+json";
+/// The one `filter-lang` offered.
+pub const FILTER_LANG: &str = "cql2-text";
+/// Pages with more features than this are streamed in chunks of this size.
+const CHUNK: usize = 1000;
+
+/// A parsed and validated items request.
+#[derive(Debug)]
+pub struct ItemsQuery {
+    pub limit: usize,
+    pub offset: usize,
+    /// In storage lon/lat.
+    pub bbox: Option<Rect<f64>>,
+    pub crs: Crs,
+    /// Columns to write, in order.
+    pub columns: Vec<usize>,
+    /// Equality filters: column index and value.
+    pub filters: Vec<(usize, Value)>,
+    /// Inclusive bounds in milliseconds since the epoch.
+    pub datetime: Option<(Option<i64>, Option<i64>)>,
+    /// The CQL2 `filter`, bound to the layer.
+    pub filter: Option<Filter>,
+    /// The parameters as given, minus offset, for next/prev links.
+    pub link_params: Vec<(String, String)>,
+    /// `f=csv`: the page as CSV (attributes, then lon/lat of a point on the feature).
+    pub csv: bool,
+}
+
+fn parse_usize(name: &str, value: &str) -> Result<usize, ApiError> {
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| ApiError::bad_request(format!("{name}={value} is not a non-negative integer")))
+}
+
+fn parse_bbox(value: &str) -> Result<[f64; 4], ApiError> {
+    let nums: Result<Vec<f64>, _> = value.split(',').map(|s| s.trim().parse::<f64>()).collect();
+    let nums = nums.map_err(|_| {
+        ApiError::bad_request(format!(
+            "bbox={value} must be 4 or 6 comma-separated numbers"
+        ))
+    })?;
+    let b = match nums.len() {
+        4 => [nums[0], nums[1], nums[2], nums[3]],
+        // minx,miny,minz,maxx,maxy,maxz: the heights do not restrict 2-D data.
+        6 => [nums[0], nums[1], nums[3], nums[4]],
+        n => {
+            return Err(ApiError::bad_request(format!(
+                "bbox={value} has {n} numbers; it must have 4 or 6"
+            )))
+        }
+    };
+    if b.iter().any(|v| !v.is_finite()) {
+        return Err(ApiError::bad_request(format!(
+            "bbox={value} contains a non-finite number"
+        )));
+    }
+    if b[0] > b[2] || b[1] > b[3] {
+        return Err(ApiError::bad_request(format!(
+            "bbox={value}: the lower corner must not exceed the upper corner"
+        )));
+    }
+    Ok(b)
+}
+
+/// The bbox in storage lon/lat. Edges are densified before transforming so
+/// that a rectangle in a projected CRS is covered by its lon/lat envelope.
+fn bbox_to_storage(b: [f64; 4], crs: Crs) -> Result<Rect<f64>, ApiError> {
+    // Axis order of the bbox follows the bbox CRS.
+    let (x0, y0, x1, y1) = if crs.northing_first() {
+        (b[1], b[0], b[3], b[2])
+    } else {
+        (b[0], b[1], b[2], b[3])
+    };
+    if crs.is_storage_equivalent() {
+        return Ok(Rect::new(
+            geo::coord! {x: x0, y: y0},
+            geo::coord! {x: x1, y: y1},
+        ));
+    }
+    let t = Transform::to_storage(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    const STEPS: usize = 16;
+    for i in 0..=STEPS {
+        let f = i as f64 / STEPS as f64;
+        let x = x0 + (x1 - x0) * f;
+        let y = y0 + (y1 - y0) * f;
+        for (px, py) in [(x, y0), (x, y1), (x0, y), (x1, y)] {
+            let (lon, lat) = t
+                .apply(px, py)
+                .map_err(|e| ApiError::bad_request(format!("bbox cannot be transformed: {e}")))?;
+            if !lon.is_finite() || !lat.is_finite() {
+                return Err(ApiError::bad_request(
+                    "bbox lies outside the area of its CRS",
+                ));
+            }
+            minx = minx.min(lon);
+            miny = miny.min(lat);
+            maxx = maxx.max(lon);
+            maxy = maxy.max(lat);
+        }
+    }
+    Ok(Rect::new(
+        geo::coord! {x: minx, y: miny},
+        geo::coord! {x: maxx, y: maxy},
+    ))
+}
+
+fn parse_crs(name: &str, value: &str) -> Result<Crs, ApiError> {
+    let crs = Crs::parse(value).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?;
+    if !crs.is_supported() {
+        return Err(ApiError::bad_request(format!(
+            "{name}={value} is not offered; see the collection's 'crs' list"
+        )));
+    }
+    Ok(crs)
+}
+
+/// Parses a date or date-time into inclusive millisecond bounds.
+fn parse_instant(s: &str) -> Option<(i64, i64)> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let start = days_from_date(d) as i64 * 86_400_000;
+        return Some((start, start + 86_399_999));
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .ok()?
+        .timestamp_millis();
+    Some((t, t))
+}
+
+fn parse_datetime(value: &str) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "datetime={value} must be a date, an RFC 3339 date-time, or an interval start/end with '..' for open ends"
+        ))
+    };
+    if let Some((a, b)) = value.split_once('/') {
+        let lo = match a {
+            "" | ".." => None,
+            s => Some(parse_instant(s).ok_or_else(bad)?.0),
+        };
+        let hi = match b {
+            "" | ".." => None,
+            s => Some(parse_instant(s).ok_or_else(bad)?.1),
+        };
+        if let (Some(l), Some(h)) = (lo, hi) {
+            if l > h {
+                return Err(bad());
+            }
+        }
+        Ok((lo, hi))
+    } else {
+        let (lo, hi) = parse_instant(value).ok_or_else(bad)?;
+        Ok((Some(lo), Some(hi)))
+    }
+}
+
+fn parse_filter_value(layer: &Layer, col: usize, raw: &str) -> Result<Value, ApiError> {
+    let column = &layer.columns[col];
+    let bad = |what: &str| ApiError::bad_request(format!("{}={raw}: expected {what}", column.name));
+    Ok(match column.field_type() {
+        FieldType::Integer => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        FieldType::Real => Value::Real(raw.trim().parse().map_err(|_| bad("a number"))?),
+        FieldType::Text => Value::Text(raw.to_string()),
+        FieldType::Boolean => match raw {
+            "true" => Value::Boolean(true),
+            "false" => Value::Boolean(false),
+            _ => return Err(bad("true or false")),
+        },
+        FieldType::Date => Value::Date(
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map(days_from_date)
+                .map_err(|_| bad("a date YYYY-MM-DD"))?,
+        ),
+        FieldType::DateTime => Value::DateTime(
+            chrono::DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| bad("an RFC 3339 date-time"))?,
+        ),
+    })
+}
+
+pub fn parse_items_query(
+    layer: &Layer,
+    raw: &str,
+    default_limit: usize,
+    max_limit: usize,
+    max_filter_terms: usize,
+) -> Result<ItemsQuery, ApiError> {
+    let mut q = ItemsQuery {
+        limit: default_limit,
+        offset: 0,
+        bbox: None,
+        crs: Crs::Crs84,
+        columns: (0..layer.columns.len()).collect(),
+        filters: Vec::new(),
+        datetime: None,
+        filter: None,
+        link_params: Vec::new(),
+        csv: false,
+    };
+    let mut bbox_raw = None;
+    let mut csv = false;
+    let mut bbox_crs = Crs::Crs84;
+    let mut filter_raw = None;
+    let mut filter_crs = Crs::Crs84;
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let (key, value) = (key.into_owned(), value.into_owned());
+        match key.as_str() {
+            "f" => {
+                if matches!(value.as_str(), "csv" | "text/csv") {
+                    csv = true;
+                } else if !matches!(
+                    value.as_str(),
+                    "json" | "geojson" | "application/geo+json" | "application/json"
+                ) {
+                    return Err(ApiError::bad_request(format!(
+                        "unsupported format f={value}; use f=json or f=csv"
+                    )));
+                }
+            }
+            "limit" => {
+                let n = parse_usize("limit", &value)?;
+                if n == 0 {
+                    return Err(ApiError::bad_request("limit must be at least 1"));
+                }
+                q.limit = n.min(max_limit);
+                continue; // written back clamped below
+            }
+            "offset" => {
+                q.offset = parse_usize("offset", &value)?;
+                continue;
+            }
+            "bbox" => bbox_raw = Some(parse_bbox(&value)?),
+            "bbox-crs" => bbox_crs = parse_crs("bbox-crs", &value)?,
+            "crs" => q.crs = parse_crs("crs", &value)?,
+            "filter" => filter_raw = Some(value.clone()),
+            "filter-lang" => {
+                // `cql-text` is the draft name GDAL 3.6 sends for the same language.
+                let lang = value.trim();
+                if !lang.eq_ignore_ascii_case(FILTER_LANG) && !lang.eq_ignore_ascii_case("cql-text")
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "filter-lang={value} is not supported; the only filter language is {FILTER_LANG}"
+                    )));
+                }
+            }
+            "filter-crs" => filter_crs = parse_crs("filter-crs", &value)?,
+            "datetime" => {
+                if layer.time_column().is_some() {
+                    q.datetime = Some(parse_datetime(&value)?);
+                } else {
+                    // The standard lets collections without time ignore it,
+                    // but a malformed value is still an error.
+                    parse_datetime(&value)?;
+                }
+            }
+            "properties" => {
+                let mut cols = Vec::new();
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (i, _) = layer.column(name).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "properties: '{name}' is not a property of this collection"
+                        ))
+                    })?;
+                    cols.push(i);
+                }
+                q.columns = cols;
+            }
+            name => match layer.column(name) {
+                Some((i, _)) => q.filters.push((i, parse_filter_value(layer, i, &value)?)),
+                None => return Err(ApiError::unknown_parameter(name)),
+            },
+        }
+        q.link_params.push((key, value));
+    }
+    if let Some(b) = bbox_raw {
+        q.bbox = Some(bbox_to_storage(b, bbox_crs)?);
+    }
+    if let Some(text) = filter_raw {
+        let filter = Filter::new(&text, layer, filter_crs)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if filter.terms() > max_filter_terms {
+            return Err(ApiError::bad_request(format!(
+                "the filter has {} terms; the limit is {max_filter_terms}",
+                filter.terms()
+            )));
+        }
+        q.filter = Some(filter);
+    }
+    q.csv = csv;
+    Ok(q)
+}
+
+fn row_matches(layer: &Layer, q: &ItemsQuery, row: usize) -> bool {
+    for (col, want) in &q.filters {
+        let column = &layer.columns[*col];
+        if column.is_null(row) {
+            return false;
+        }
+        let ok = match (&column.data, want) {
+            (ColumnData::Integer(v), Value::Integer(w)) => v[row] == *w,
+            (ColumnData::Real(v), Value::Real(w)) => v[row] == *w,
+            (ColumnData::Text(v), Value::Text(w)) => v.get(row) == w,
+            (ColumnData::Boolean(v), Value::Boolean(w)) => v[row] == *w,
+            (ColumnData::Date(v), Value::Date(w)) => v[row] == *w,
+            (ColumnData::DateTime(v), Value::DateTime(w)) => v[row] == *w,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if let (Some((lo, hi)), Some(column)) = (q.datetime, layer.time_column()) {
+        if column.is_null(row) {
+            return false;
+        }
+        let (start, end) = match &column.data {
+            ColumnData::Date(v) => {
+                let s = v[row] as i64 * 86_400_000;
+                (s, s + 86_399_999)
+            }
+            ColumnData::DateTime(v) => (v[row], v[row]),
+            _ => return false,
+        };
+        if lo.is_some_and(|l| end < l) || hi.is_some_and(|h| start > h) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The rows a query matches, in layer order.
+pub enum Selection {
+    /// Every row: no filter at all.
+    All(usize),
+    Rows(Vec<u32>),
+}
+
+impl Selection {
+    pub fn count(&self) -> usize {
+        match self {
+            Selection::All(n) => *n,
+            Selection::Rows(r) => r.len(),
+        }
+    }
+
+    pub fn page(&self, offset: usize, limit: usize) -> Vec<u32> {
+        let end = offset.saturating_add(limit).min(self.count());
+        if offset >= end {
+            return Vec::new();
+        }
+        match self {
+            Selection::All(_) => (offset as u32..end as u32).collect(),
+            Selection::Rows(r) => r[offset..end].to_vec(),
+        }
+    }
+}
+
+/// Rows in both sorted lists.
+fn intersect_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Rows matching a query with a CQL2 filter: candidates come from the
+/// R-tree when the bbox or the filter's spatial predicates bound them.
+fn select_filtered(layer: &Layer, q: &ItemsQuery, filter: &Filter) -> Selection {
+    if filter.is_never() {
+        return Selection::Rows(Vec::new());
+    }
+    let candidates = match (q.bbox, filter.envelope()) {
+        (None, None) => None,
+        (Some(b), None) | (None, Some(b)) => Some(layer.rows_in_bbox(b)),
+        (Some(b), Some(e)) => Some(if geo::Intersects::intersects(&b, &e) {
+            intersect_sorted(&layer.rows_in_bbox(b), &layer.rows_in_bbox(e))
+        } else {
+            Vec::new()
+        }),
+    };
+    let predicate = filter.compile(layer);
+    let filtered = !q.filters.is_empty() || q.datetime.is_some();
+    let keep = |r: &u32| {
+        let r = *r as usize;
+        predicate.matches(r) && (!filtered || row_matches(layer, q, r))
+    };
+    Selection::Rows(match candidates {
+        Some(rows) => rows.into_iter().filter(keep).collect(),
+        None => (0..layer.len() as u32).filter(keep).collect(),
+    })
+}
+
+pub fn select(layer: &Layer, q: &ItemsQuery) -> Selection {
+    if let Some(filter) = &q.filter {
+        return select_filtered(layer, q, filter);
+    }
+    let filtered = !q.filters.is_empty() || q.datetime.is_some();
+    match (q.bbox, filtered) {
+        (None, false) => Selection::All(layer.len()),
+        (Some(b), false) => Selection::Rows(layer.rows_in_bbox(b)),
+        (Some(b), true) => Selection::Rows(
+            layer
+                .rows_in_bbox(b)
+                .into_iter()
+                .filter(|&r| row_matches(layer, q, r as usize))
+                .collect(),
+        ),
+        (None, true) => Selection::Rows(
+            (0..layer.len() as u32)
+                .filter(|&r| row_matches(layer, q, r as usize))
+                .collect(),
+        ),
+    }
+}
+
+fn page_link(
+    base: &str,
+    id: &str,
+    params: &[(String, String)],
+    limit: usize,
+    offset: usize,
+) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    ser.append_pair("limit", &limit.to_string());
+    if offset > 0 {
+        ser.append_pair("offset", &offset.to_string());
+    }
+    format!("{base}/collections/{id}/items?{}", ser.finish())
+}
+
+fn content_crs(crs: Crs) -> HeaderValue {
+    HeaderValue::from_str(&format!("<{}>", crs.uri())).expect("CRS URIs are ASCII")
+}
+
+pub async fn items(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    super::blocking(move || items_page(&state, &who, &base, &id, raw.as_deref().unwrap_or("")))
+        .await
+}
+
+fn request_line(path: &str, raw: &str) -> String {
+    if raw.is_empty() {
+        format!("GET {path}")
+    } else {
+        format!("GET {path}?{raw}")
+    }
+}
+
+fn items_page(
+    state: &SharedState,
+    who: &chiiki_policy::auth::Principal,
+    base: &str,
+    id: &str,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let layer = state.readable(who, id)?;
+    let q = parse_items_query(
+        &layer,
+        raw,
+        state.server.default_limit,
+        state.server.max_limit,
+        state.limits.max_filter_terms,
+    )?;
+    let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let selection = select(&layer, &q);
+    let rows = selection.page(q.offset, q.limit);
+    state.audit(
+        who,
+        request_line(&format!("/collections/{id}/items"), raw),
+        &layer,
+        &rows,
+    )?;
+    if q.csv {
+        let mut body = Vec::with_capacity(rows.len() * 120 + 256);
+        crate::writer::write_csv_rows(
+            &layer,
+            rows.iter().map(|&r| r as usize),
+            &q.columns,
+            &mut body,
+        )
+        .map_err(|e| {
+            tracing::error!("writing CSV: {e:#}");
+            ApiError::internal()
+        })?;
+        let mut response = Response::new(Body::from(body));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return Ok(response);
+    }
+
+    let mut links = vec![serde_json::json!({
+        "href": page_link(base, id, &q.link_params, q.limit, q.offset),
+        "rel": "self", "type": GEOJSON, "title": "This page"
+    })];
+    if q.offset + rows.len() < selection.count() {
+        links.push(serde_json::json!({
+            "href": page_link(base, id, &q.link_params, q.limit, q.offset + rows.len()),
+            "rel": "next", "type": GEOJSON, "title": "Next page"
+        }));
+    }
+    if q.offset > 0 {
+        links.push(serde_json::json!({
+            "href": page_link(base, id, &q.link_params, q.limit, q.offset.saturating_sub(q.limit)),
+            "rel": "prev", "type": GEOJSON, "title": "Previous page"
+        }));
+    }
+    links.push(serde_json::json!({
+        "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json",
+        "title": "The collection"
+    }));
+
+    let mut head = Vec::with_capacity(if rows.len() <= CHUNK {
+        rows.len() * 200 + 1024
+    } else {
+        4096
+    });
+    head.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"timeStamp\":\"");
+    head.extend_from_slice(
+        chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .as_bytes(),
+    );
+    head.extend_from_slice(b"\",\"numberMatched\":");
+    head.extend_from_slice(itoa::Buffer::new().format(selection.count()).as_bytes());
+    head.extend_from_slice(b",\"numberReturned\":");
+    head.extend_from_slice(itoa::Buffer::new().format(rows.len()).as_bytes());
+    head.extend_from_slice(b",\"links\":");
+    head.extend_from_slice(serde_json::to_string(&links).unwrap_or_default().as_bytes());
+    head.extend_from_slice(b",\"features\":[");
+
+    let body = if rows.len() <= CHUNK {
+        let writer = FeatureWriter::new(&layer, q.columns.clone(), coords);
+        for (i, &row) in rows.iter().enumerate() {
+            if i > 0 {
+                head.push(b',');
+            }
+            writer.write_feature(&mut head, row as usize, "");
+        }
+        head.extend_from_slice(b"]}");
+        Body::from(head)
+    } else {
+        stream_page(layer.clone(), q.columns.clone(), q.crs, rows, head)
+    };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    headers.insert("Content-Crs", content_crs(q.crs));
+    Ok(response)
+}
+
+/// A body that serialises the page chunk by chunk as the client reads it,
+/// so a page of 10,000 features never sits whole in memory.
+fn stream_page(
+    layer: Arc<Layer>,
+    columns: Vec<usize>,
+    crs: Crs,
+    rows: Vec<u32>,
+    head: Vec<u8>,
+) -> Body {
+    let chunks = rows.len().div_ceil(CHUNK);
+    let rows = Arc::new(rows);
+    let parts = std::iter::once(Bytes::from(head))
+        .chain((0..chunks).map(move |c| {
+            let coords = CoordinateOutput::new(crs).expect("CRS was validated before streaming");
+            let writer = FeatureWriter::new(&layer, columns.clone(), coords);
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(rows.len());
+            let mut buf = Vec::with_capacity((end - start) * 200);
+            for (i, &row) in rows[start..end].iter().enumerate() {
+                if start + i > 0 {
+                    buf.push(b',');
+                }
+                writer.write_feature(&mut buf, row as usize, "");
+            }
+            Bytes::from(buf)
+        }))
+        .chain(std::iter::once(Bytes::from_static(b"]}")))
+        .map(Ok::<Bytes, Infallible>);
+    Body::from_stream(futures_util::stream::iter(parts))
+}
+
+pub async fn item(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    Path((id, fid)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    super::blocking(move || one_item(&state, &who, &base, &id, &fid, raw.as_deref().unwrap_or("")))
+        .await
+}
+
+fn one_item(
+    state: &SharedState,
+    who: &chiiki_policy::auth::Principal,
+    base: &str,
+    id: &str,
+    fid: &str,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let layer = state.readable(who, id)?;
+    let mut crs = Crs::Crs84;
+    let mut columns: Vec<usize> = (0..layer.columns.len()).collect();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "f" if matches!(value.as_ref(), "json" | "geojson" | "application/geo+json") => {}
+            "f" => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported format f={value}"
+                )))
+            }
+            "crs" => crs = parse_crs("crs", &value)?,
+            "properties" => {
+                columns = value
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|name| {
+                        layer.column(name).map(|(i, _)| i).ok_or_else(|| {
+                            ApiError::bad_request(format!("properties: '{name}' is not a property"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            other => return Err(ApiError::unknown_parameter(other)),
+        }
+    }
+    let row = fid
+        .parse::<i64>()
+        .ok()
+        .and_then(|f| layer.row_of(f))
+        .ok_or_else(|| ApiError::not_found(format!("no feature '{fid}' in collection '{id}'")))?;
+    let coords = CoordinateOutput::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if layer.meta.privacy.is_personal() {
+        // The log names the record by its keyed hash, like its `ids`.
+        let real = layer
+            .record_ids
+            .as_ref()
+            .map_or(layer.fids[row], |r| r[row]);
+        let population = layer.meta.privacy.population().unwrap_or_default();
+        let hashed = chiiki_policy::audit::hash_id(state.audit.key(), population, real);
+        state.audit(
+            who,
+            request_line(&format!("/collections/{id}/items/#{hashed}"), raw),
+            &layer,
+            &[row as u32],
+        )?;
+    }
+    let writer = FeatureWriter::new(&layer, columns, coords);
+    let links = serde_json::json!([
+        {"href": format!("{base}/collections/{id}/items/{fid}"), "rel": "self", "type": GEOJSON},
+        {"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json"},
+    ]);
+    let mut buf = Vec::with_capacity(512);
+    writer.write_feature(&mut buf, row, &format!(",\"links\":{links}"));
+    let mut response = Response::new(Body::from(buf));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
+    headers.insert("Content-Crs", content_crs(crs));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bbox_forms() {
+        assert_eq!(parse_bbox("1,2,3,4").unwrap(), [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(parse_bbox("1,2,0,3,4,10").unwrap(), [1.0, 2.0, 3.0, 4.0]);
+        for bad in ["1,2,3", "a,b,c,d", "3,2,1,4", "1,2,3,4,5", "1,2,NaN,4"] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn datetime_forms() {
+        let (lo, hi) = parse_datetime("2020-01-01").unwrap();
+        assert_eq!(hi.unwrap() - lo.unwrap(), 86_399_999);
+        assert_eq!(parse_datetime("../2020-01-01T00:00:00Z").unwrap().0, None);
+        assert_eq!(parse_datetime("2020-01-01/..").unwrap().1, None);
+        assert!(parse_datetime("2021-01-01/2020-01-01").is_err());
+        assert!(parse_datetime("yesterday").is_err());
+    }
+
+    #[test]
+    fn zone_bbox_is_covered_by_its_storage_envelope() {
+        // A 2 km square around 文京区 in zone IX, northing first.
+        let b = bbox_to_storage([-30000.0, -12000.0, -28000.0, -10000.0], Crs::Epsg(6677)).unwrap();
+        assert!(b.min().x > 139.6 && b.max().x < 139.8, "{b:?}");
+        assert!(b.min().y > 35.6 && b.max().y < 35.8, "{b:?}");
+        assert!(b.max().y - b.min().y > 0.017 && b.max().y - b.min().y < 0.019);
+    }
+}

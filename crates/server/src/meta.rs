@@ -1,0 +1,282 @@
+//! The descriptive resources: landing page, conformance, collections,
+//! queryables and the human-readable service description.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::{json_response, ApiError, BaseUrl, Caller, SharedState};
+use chiiki_core::crs::{Crs, CRS84_URI, STORAGE_EPSG};
+use chiiki_core::layers::{column, Layer};
+
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+];
+
+const JSON: &str = "application/json";
+
+/// Rejects every query parameter except `f=json`, as the standard asks of
+/// resources that take none.
+fn only_format_parameter(query: Option<String>) -> Result<(), ApiError> {
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "f" if v == "json" || v == "application/json" => {}
+            "f" => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported format f={v}; use f=json"
+                )))
+            }
+            other => return Err(ApiError::unknown_parameter(other)),
+        }
+    }
+    Ok(())
+}
+
+/// Browsers ask for HTML first; GIS clients ask for JSON or nothing.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.starts_with("text/html"))
+}
+
+pub async fn landing(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let explicit_json = query.as_deref().is_some_and(|q| q.contains("f=json"));
+    only_format_parameter(query)?;
+    if wants_html(&headers) && !explicit_json {
+        return Ok(service_doc(State(state), Caller(who)).await.into_response());
+    }
+    let body = json!({
+        "title": state.server.title,
+        "description": "Resident registry and municipal geodata served as OGC API – Features (JGD2011).",
+        "links": [
+            {"href": format!("{base}/"), "rel": "self", "type": JSON, "title": "This document"},
+            {"href": format!("{base}/openapi"), "rel": "service-desc",
+             "type": "application/vnd.oai.openapi+json;version=3.0", "title": "The API definition"},
+            {"href": format!("{base}/api.html"), "rel": "service-doc", "type": "text/html",
+             "title": "The API documentation"},
+            {"href": format!("{base}/conformance"), "rel": "conformance", "type": JSON,
+             "title": "Conformance classes implemented"},
+            {"href": format!("{base}/collections"), "rel": "data", "type": JSON,
+             "title": "The feature collections"},
+        ],
+    });
+    Ok(json_response(body, JSON))
+}
+
+pub async fn conformance(RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    only_format_parameter(query)?;
+    Ok(json_response(json!({ "conformsTo": CONFORMANCE }), JSON))
+}
+
+pub async fn collections(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    only_format_parameter(query)?;
+    let b = base.clone();
+    let collections: Vec<Value> = super::blocking(move || {
+        Ok(state
+            .visible(&who)
+            .iter()
+            .map(|l| collection_json(l, &b))
+            .collect())
+    })
+    .await?;
+    let body = json!({
+        "links": [
+            {"href": format!("{base}/collections"), "rel": "self", "type": JSON},
+        ],
+        "collections": collections,
+        "crs": supported_crs_uris(),
+    });
+    Ok(json_response(body, JSON))
+}
+
+pub async fn collection(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    only_format_parameter(query)?;
+    let layer = super::blocking(move || state.readable(&who, &id)).await?;
+    Ok(json_response(collection_json(&layer, &base), JSON))
+}
+
+pub async fn queryables(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    only_format_parameter(query)?;
+    let layer = super::blocking(move || state.readable(&who, &id)).await?;
+    Ok(json_response(
+        queryables_json(&layer, &base),
+        "application/schema+json",
+    ))
+}
+
+pub fn supported_crs_uris() -> Vec<String> {
+    Crs::supported().iter().map(Crs::uri).collect()
+}
+
+pub fn collection_json(layer: &Layer, base: &str) -> Value {
+    let id = &layer.meta.id;
+    let href = format!("{base}/collections/{id}");
+    let mut extent = json!({});
+    if let Some(r) = layer.extent {
+        extent["spatial"] = json!({
+            "bbox": [[r.min().x, r.min().y, r.max().x, r.max().y]],
+            "crs": CRS84_URI,
+        });
+    }
+    if let Some(interval) = temporal_extent(layer) {
+        extent["temporal"] = json!({
+            "interval": [interval],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        });
+    }
+    let mut body = json!({
+        "id": id,
+        "title": layer.meta.title,
+        "description": layer.meta.description,
+        "itemType": "feature",
+        "links": [
+            {"href": href, "rel": "self", "type": JSON, "title": "This collection"},
+            {"href": format!("{href}/items"), "rel": "items", "type": "application/geo+json",
+             "title": "Features as GeoJSON"},
+            {"href": format!("{href}/queryables"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+             "type": "application/schema+json", "title": "Queryable properties"},
+        ],
+        "extent": extent,
+        "crs": supported_crs_uris(),
+        "storageCrs": Crs::Epsg(STORAGE_EPSG).uri(),
+        "chiiki:featureCount": layer.len(),
+        "chiiki:geometryType": layer.geometries.type_name(),
+    });
+    if !layer.meta.attribution.is_empty() {
+        body["attribution"] = json!(layer.meta.attribution);
+    }
+    body
+}
+
+fn temporal_extent(layer: &Layer) -> Option<[String; 2]> {
+    let col = layer.time_column()?;
+    let mut values = (0..col.len())
+        .filter(|&r| !col.is_null(r))
+        .map(|r| col.get(r));
+    let first = values.next()?;
+    let as_ms = |v: &chiiki_core::layers::Value| match v {
+        chiiki_core::layers::Value::Date(d) => *d as i64 * 86_400_000,
+        chiiki_core::layers::Value::DateTime(t) => *t,
+        _ => 0,
+    };
+    let (mut lo, mut hi) = (as_ms(&first), as_ms(&first));
+    for v in values {
+        let t = as_ms(&v);
+        lo = lo.min(t);
+        hi = hi.max(t);
+    }
+    Some([column::format_datetime(lo), column::format_datetime(hi)])
+}
+
+pub fn geometry_format(type_name: &str) -> &'static str {
+    match type_name {
+        "Point" => "geometry-point",
+        "MultiPoint" => "geometry-multipoint",
+        "LineString" => "geometry-linestring",
+        "MultiLineString" => "geometry-multilinestring",
+        "Polygon" => "geometry-polygon",
+        "MultiPolygon" => "geometry-multipolygon",
+        _ => "geometry-any",
+    }
+}
+
+pub fn queryables_json(layer: &Layer, base: &str) -> Value {
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "geometry".into(),
+        json!({"format": geometry_format(layer.geometries.type_name()), "x-ogc-role": "primary-geometry"}),
+    );
+    for c in &layer.columns {
+        let mut schema = c.field_type().json_schema();
+        schema["title"] = json!(c.name);
+        properties.insert(c.name.clone(), schema);
+    }
+    // Filters may use the age of layers that store birth dates.
+    if layer.column(chiiki_query::age::BIRTH_DATE).is_some() && layer.column("age").is_none() {
+        properties.insert(
+            "age".into(),
+            json!({"type": "integer", "title": "age",
+                   "description": "Whole years on today's date (Japan), from birth_date; for filters (age >= 65)."}),
+        );
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("{base}/collections/{}/queryables", layer.meta.id),
+        "type": "object",
+        "title": layer.meta.title,
+        "properties": properties,
+        "additionalProperties": false,
+    })
+}
+
+pub async fn service_doc(State(state): State<SharedState>, Caller(who): Caller) -> Html<String> {
+    let mut rows = String::new();
+    for l in state.visible(&who) {
+        rows.push_str(&format!(
+            "<tr><td><a href=\"collections/{id}/items?limit=100\">{id}</a></td><td>{title}</td><td>{n}</td><td>{g}</td></tr>\n",
+            id = html_escape(&l.meta.id),
+            title = html_escape(&l.meta.title),
+            n = l.len(),
+            g = l.geometries.type_name(),
+        ));
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
+         <h1>{title} — OGC API – Features</h1>\
+         <p>Load any collection in QGIS (Layer → Add WFS / OGC API – Features) or GDAL \
+         (<code>ogrinfo OAPIF:&lt;this server&gt;/</code>). The machine-readable definition is at \
+         <a href=\"openapi\">/openapi</a>.</p>\
+         <table border=\"1\" cellpadding=\"4\"><tr><th>collection</th><th>title</th><th>features</th><th>geometry</th></tr>\n{rows}</table>\
+         <p>Parameters on <code>/collections/{{id}}/items</code>: bbox, bbox-crs, crs, limit, offset, datetime, properties, \
+         <code>&lt;property&gt;=&lt;value&gt;</code> for every queryable, and <code>filter</code> in CQL2-text \
+         (<code>filter-lang=cql2-text</code>, <code>filter-crs</code> for its geometries), e.g. \
+         <code>filter=JINKO &gt; 5000 AND S_DWITHIN(geometry, POINT(139.752 35.708), 500, meters)</code>.</p></body></html>",
+        title = html_escape(&state.server.title),
+    ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,181 @@
+//! The OpenAPI 3.0 document, self-contained (only internal `$ref`s) so that
+//! offline clients can read it. GDAL reads it to learn which query
+//! parameters each collection accepts, so every queryable is listed.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{json, Map};
+
+use super::{json_response, ApiError, BaseUrl, Caller, SharedState};
+use chiiki_core::crs::Crs;
+
+pub async fn document(
+    State(state): State<SharedState>,
+    Caller(who): Caller,
+    BaseUrl(base): BaseUrl,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "f" if v == "json" => {}
+            other => return Err(ApiError::unknown_parameter(other)),
+        }
+    }
+    let mut paths = Map::new();
+    let json_ok = |description: &str| {
+        json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}},
+               "400": {"$ref": "#/components/responses/Error"}})
+    };
+    paths.insert("/".into(), json!({"get": {"summary": "Landing page", "operationId": "getLandingPage",
+        "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("Links to the API")}}));
+    paths.insert("/conformance".into(), json!({"get": {"summary": "Conformance classes", "operationId": "getConformance",
+        "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("Conformance classes")}}));
+    paths.insert("/collections".into(), json!({"get": {"summary": "Feature collections", "operationId": "getCollections",
+        "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("The collections")}}));
+
+    for layer in state.visible(&who) {
+        let id = &layer.meta.id;
+        let mut params = vec![
+            json!({"$ref": "#/components/parameters/f"}),
+            json!({"$ref": "#/components/parameters/bbox"}),
+            json!({"$ref": "#/components/parameters/bbox-crs"}),
+            json!({"$ref": "#/components/parameters/crs"}),
+            json!({"$ref": "#/components/parameters/limit"}),
+            json!({"$ref": "#/components/parameters/offset"}),
+            json!({"$ref": "#/components/parameters/datetime"}),
+            json!({"$ref": "#/components/parameters/properties"}),
+            json!({"$ref": "#/components/parameters/filter"}),
+            json!({"$ref": "#/components/parameters/filter-lang"}),
+            json!({"$ref": "#/components/parameters/filter-crs"}),
+        ];
+        for c in &layer.columns {
+            params.push(json!({
+                "name": c.name, "in": "query", "required": false, "style": "form", "explode": false,
+                "description": format!("Features whose '{}' equals this value", c.name),
+                "schema": c.field_type().json_schema(),
+            }));
+        }
+        paths.insert(
+            format!("/collections/{id}"),
+            json!({"get": {
+                "summary": format!("Describe {}", layer.meta.title),
+                "operationId": format!("describeCollection_{id}"),
+                "parameters": [{"$ref": "#/components/parameters/f"}],
+                "responses": json_ok("The collection"),
+            }}),
+        );
+        paths.insert(
+            format!("/collections/{id}/queryables"),
+            json!({"get": {
+                "summary": format!("Queryables of {}", layer.meta.title),
+                "operationId": format!("getQueryables_{id}"),
+                "responses": {"200": {"description": "JSON Schema of the queryable properties",
+                    "content": {"application/schema+json": {"schema": {"type": "object"}}}}},
+            }}),
+        );
+        paths.insert(format!("/collections/{id}/items"), json!({"get": {
+            "summary": format!("Features of {}", layer.meta.title),
+            "operationId": format!("getFeatures_{id}"),
+            "parameters": params,
+            "responses": {
+                "200": {"description": "A page of features", "headers": {"Content-Crs": {"$ref": "#/components/headers/Content-Crs"}},
+                        "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}},
+                "400": {"$ref": "#/components/responses/Error"},
+                "401": {"$ref": "#/components/responses/Error"},
+                "403": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"},
+            },
+        }}));
+        paths.insert(format!("/collections/{id}/items/{{featureId}}"), json!({"get": {
+            "summary": format!("One feature of {}", layer.meta.title),
+            "operationId": format!("getFeature_{id}"),
+            "parameters": [
+                {"name": "featureId", "in": "path", "required": true, "schema": {"type": "integer"}},
+                {"$ref": "#/components/parameters/f"},
+                {"$ref": "#/components/parameters/crs"},
+                {"$ref": "#/components/parameters/properties"},
+            ],
+            "responses": {
+                "200": {"description": "The feature", "headers": {"Content-Crs": {"$ref": "#/components/headers/Content-Crs"}},
+                        "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/Feature"}}}},
+                "404": {"$ref": "#/components/responses/Error"},
+            },
+        }}));
+    }
+
+    let crs_enum: Vec<String> = Crs::supported().iter().map(Crs::uri).collect();
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": state.server.title,
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "OGC API – Features (Part 1 Core, GeoJSON, OpenAPI 3.0; Part 2 CRS; Part 3 Filtering with CQL2-text) over municipal geodata in JGD2011.",
+        },
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
+                      "schema": {"type": "string", "enum": ["json"]}},
+                "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
+                         "description": "Only features that intersect the box: minx,miny,maxx,maxy (or 6 numbers with heights), axis order of bbox-crs.",
+                         "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+                "bbox-crs": {"name": "bbox-crs", "in": "query", "required": false, "style": "form", "explode": false,
+                             "schema": {"type": "string", "format": "uri", "enum": crs_enum}},
+                "crs": {"name": "crs", "in": "query", "required": false, "style": "form", "explode": false,
+                        "schema": {"type": "string", "format": "uri", "enum": crs_enum}},
+                "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false,
+                          "description": format!("Page size; values above {} are clamped.", state.server.max_limit),
+                          "schema": {"type": "integer", "minimum": 1, "maximum": state.server.max_limit,
+                                     "default": state.server.default_limit}},
+                "offset": {"name": "offset", "in": "query", "required": false, "style": "form", "explode": false,
+                           "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                "datetime": {"name": "datetime", "in": "query", "required": false, "style": "form", "explode": false,
+                             "description": "A date, date-time, or interval with '..' for open ends.",
+                             "schema": {"type": "string"}},
+                "properties": {"name": "properties", "in": "query", "required": false, "style": "form", "explode": false,
+                               "description": "Comma-separated properties to include.",
+                               "schema": {"type": "array", "items": {"type": "string"}}},
+                "filter": {"name": "filter", "in": "query", "required": false, "style": "form", "explode": false,
+                           "description": "A CQL2-text filter over the queryables (OGC API – Features Part 3): comparisons, \
+    LIKE, BETWEEN, IN, IS NULL, AND/OR/NOT, CASEI, DATE/TIMESTAMP literals, and S_INTERSECTS, S_WITHIN, S_CONTAINS, \
+    S_DISJOINT, S_EQUALS, S_TOUCHES, S_OVERLAPS, S_CROSSES, S_DWITHIN (distance in meters) on the geometry with WKT or BBOX literals.",
+                           "schema": {"type": "string"},
+                           "example": "JINKO > 5000 AND S_NAME LIKE '白山%'"},
+                "filter-lang": {"name": "filter-lang", "in": "query", "required": false, "style": "form", "explode": false,
+                                "description": "The language of 'filter'.",
+                                "schema": {"type": "string", "enum": [super::items::FILTER_LANG], "default": super::items::FILTER_LANG}},
+                "filter-crs": {"name": "filter-crs", "in": "query", "required": false, "style": "form", "explode": false,
+                               "description": "The CRS of the geometry literals in 'filter', in its axis order (default CRS84).",
+                               "schema": {"type": "string", "format": "uri", "enum": crs_enum,
+                                          "default": chiiki_core::crs::CRS84_URI}},
+            },
+            "headers": {
+                "Content-Crs": {"description": "The CRS of the coordinates, as <URI>.", "schema": {"type": "string"}},
+            },
+            "responses": {
+                "Error": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Exception"}}}},
+            },
+            "schemas": {
+                "Exception": {"type": "object", "required": ["code"],
+                              "properties": {"code": {"type": "string"}, "description": {"type": "string"}}},
+                "Feature": {"type": "object", "required": ["type", "geometry", "properties"],
+                            "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                                           "id": {"type": "integer"},
+                                           "geometry": {"type": "object", "nullable": true},
+                                           "properties": {"type": "object", "nullable": true}}},
+                "FeatureCollection": {"type": "object", "required": ["type", "features"],
+                                      "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                                                     "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}},
+                                                     "numberMatched": {"type": "integer"},
+                                                     "numberReturned": {"type": "integer"},
+                                                     "timeStamp": {"type": "string", "format": "date-time"},
+                                                     "links": {"type": "array", "items": {"type": "object"}}}},
+            },
+        },
+    });
+    Ok(json_response(
+        doc,
+        "application/vnd.oai.openapi+json;version=3.0",
+    ))
+}

@@ -1,0 +1,144 @@
+//! Where layers live.
+//!
+//! - [`LayerStore`]: the seam every floor above reaches the stored layers
+//!   through (list, load, save, metadata);
+//! - [`GeoParquetStore`]: layers as GeoParquet files under a data directory
+//!   ([`geoparquet`], through polars — the only crate that compiles polars);
+//! - [`import`]: any vector format GDAL reads, reprojected to JGD2011.
+
+pub mod geoparquet;
+pub mod import;
+
+use std::path::{Path, PathBuf};
+
+use chiiki_core::layers::{Layer, LayerMeta};
+
+/// What went wrong reading or writing a stored layer, with the file (and,
+/// where there is one, the row or field) it happened at.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("layer id '{0}' must be 1–64 characters of a–z, 0–9, '_' or '-'")]
+    InvalidId(String),
+    #[error("no layer '{0}'")]
+    NotFound(String),
+    #[error("{}: {what}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] chiiki_core::fs::WriteError),
+    /// The file is there but is not a layer chiiki can read.
+    #[error("{}{}: {message}", path.display(), row.map(|r| format!(": row {r}")).unwrap_or_default())]
+    Corrupt {
+        path: PathBuf,
+        row: Option<usize>,
+        message: String,
+    },
+    /// A source GDAL reads, with the feature and field where there is one.
+    #[error("{}{}{}: {message}", path.display(), feature.map(|f| format!(": feature {f}")).unwrap_or_default(), field.as_ref().map(|f| format!(": field '{f}'")).unwrap_or_default())]
+    Import {
+        path: PathBuf,
+        feature: Option<u64>,
+        field: Option<String>,
+        message: String,
+    },
+    /// Anything else, with the layer or file it concerns.
+    #[error("{context}: {message}")]
+    Other { context: String, message: String },
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(path: &Path, message: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: path.to_path_buf(),
+            row: None,
+            message: message.to_string(),
+        }
+    }
+
+    pub(crate) fn import(path: &Path, message: impl std::fmt::Display) -> StoreError {
+        StoreError::Import {
+            path: path.to_path_buf(),
+            feature: None,
+            field: None,
+            message: message.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The stored layers, however they are kept. The GeoParquet directory is
+/// the first implementation; a database can be another.
+pub trait LayerStore: Send + Sync {
+    /// The ids of the stored layers, sorted.
+    fn list(&self) -> Result<Vec<String>>;
+    /// One layer, indexed and ready to query.
+    fn load(&self, id: &str) -> Result<Layer>;
+    /// Replaces (or adds) a layer whole: readers see the old one or the new one.
+    fn save(&self, layer: &Layer) -> Result<()>;
+    /// The metadata of a stored layer, without reading its rows.
+    fn metadata(&self, id: &str) -> Result<Option<LayerMeta>>;
+
+    /// Every layer; a layer that cannot be read is reported and skipped,
+    /// so one bad file does not keep the service from starting.
+    fn load_all(&self) -> Result<Vec<Layer>> {
+        let mut layers = Vec::new();
+        for id in self.list()? {
+            match self.load(&id) {
+                Ok(l) => layers.push(l),
+                Err(e) => tracing::error!("skipping layer {id}: {e}"),
+            }
+        }
+        Ok(layers)
+    }
+}
+
+/// Layers as `<data dir>/layers/<id>.parquet`.
+#[derive(Debug, Clone)]
+pub struct GeoParquetStore {
+    data_dir: PathBuf,
+}
+
+impl GeoParquetStore {
+    pub fn new(data_dir: impl Into<PathBuf>) -> GeoParquetStore {
+        GeoParquetStore {
+            data_dir: data_dir.into(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl LayerStore for GeoParquetStore {
+    fn list(&self) -> Result<Vec<String>> {
+        geoparquet::list(&self.data_dir)
+    }
+
+    fn load(&self, id: &str) -> Result<Layer> {
+        geoparquet::validate_layer_id(id)?;
+        let path = geoparquet::layer_path(&self.data_dir, id);
+        if !path.is_file() {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        geoparquet::load(&path)
+    }
+
+    fn save(&self, layer: &Layer) -> Result<()> {
+        geoparquet::save(&self.data_dir, layer).map(|_| ())
+    }
+
+    fn metadata(&self, id: &str) -> Result<Option<LayerMeta>> {
+        geoparquet::validate_layer_id(id)?;
+        Ok(geoparquet::read_meta(&self.data_dir, id))
+    }
+
+    fn load_all(&self) -> Result<Vec<Layer>> {
+        geoparquet::load_all(&self.data_dir)
+    }
+}

@@ -1,0 +1,185 @@
+//! `chiiki reference build` and `chiiki geocode`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use crate::config::real_data_dir;
+use chiiki_geocode::batch::{
+    self, build_from, build_report, read_and_geocode, read_text, write_results,
+};
+use chiiki_geocode::reference;
+use chiiki_geocode::{Geocoder, Level};
+
+#[derive(Args)]
+pub struct ReferenceBuildArgs {
+    /// Directory of ABR masters (mt_*.csv or .csv.zip); repeatable. Default:
+    /// every directory under <real data>/abr.
+    #[arg(long)]
+    abr: Vec<PathBuf>,
+    /// The 町丁目 points directory (towns/api). Default: <real data>/towns/api.
+    #[arg(long)]
+    towns: Option<PathBuf>,
+    /// Variant-character table. Default: <real data>/normalize/itaiji_jageocoder.json.
+    #[arg(long)]
+    itaiji: Option<PathBuf>,
+    #[arg(long, env = "CHIIKI_REAL_DATA")]
+    real_data: Option<PathBuf>,
+    /// Output file.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Geojson,
+}
+
+impl From<Format> for batch::Format {
+    fn from(f: Format) -> batch::Format {
+        match f {
+            Format::Csv => batch::Format::Csv,
+            Format::Jsonl => batch::Format::Jsonl,
+            Format::Geojson => batch::Format::Geojson,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct GeocodeArgs {
+    /// CSV with an address column (UTF-8 or CP932).
+    input: PathBuf,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: Format,
+    /// Column holding the address (default: 住所, address or 所在地_連結表記).
+    #[arg(long)]
+    address_column: Option<String>,
+    /// Reference index from `chiiki reference build`.
+    #[arg(long, default_value = "reference.chiiki")]
+    reference: PathBuf,
+    /// Report of unmatched and low-level rows (default: <output>.report.txt, or standard error).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+pub fn build_reference(args: ReferenceBuildArgs) -> Result<()> {
+    let real = real_data_dir(args.real_data.as_deref());
+    let mut sources = reference::sources_in_real_data(&real);
+    if !args.abr.is_empty() {
+        sources.abr_dirs = args.abr;
+    }
+    if let Some(t) = args.towns {
+        sources.towns_dir = Some(t);
+    }
+    if let Some(i) = args.itaiji {
+        sources.itaiji = Some(i);
+    }
+    let started = std::time::Instant::now();
+    let data = build_from(&sources)?;
+    reference::save(&data, &args.output)?;
+    println!(
+        "reference index: {} prefectures, {} cities, {} towns, {} 住居表示 addresses, {} 地番 parcels, {} variant folds → {} ({:.1} MB) in {:.1?}",
+        data.prefs.len(),
+        data.cities.len(),
+        data.towns.len(),
+        data.residences.len(),
+        data.parcels.len(),
+        data.folds.len(),
+        args.output.display(),
+        std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+pub fn geocode(args: GeocodeArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let data = reference::load(&args.reference).with_context(|| {
+        format!(
+            "no reference index at {}; build one with `chiiki reference build -o {}`",
+            args.reference.display(),
+            args.reference.display()
+        )
+    })?;
+    let geocoder = Geocoder::new(data);
+    let loaded = started.elapsed();
+
+    let text = read_text(&args.input)?;
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos} distinct addresses geocoded ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let (input, answers) = read_and_geocode(
+        &geocoder,
+        &text,
+        &args.input,
+        args.address_column.as_deref(),
+        args.format.into(),
+        &progress,
+    )?;
+    progress.finish_and_clear();
+
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    write_results(&mut out, args.format.into(), &text, &input, &answers)?;
+    out.flush()?;
+    let elapsed = started.elapsed();
+
+    // Summary and report for the 住民課.
+    let mut levels: BTreeMap<Level, usize> = BTreeMap::new();
+    for (id, _, _) in &input.rows {
+        *levels.entry(answers.get(*id).level).or_default() += 1;
+    }
+    let n = input.rows.len().max(1);
+    eprintln!(
+        "geocoded {} rows ({} distinct addresses) in {:.2?}, {:.0} rows/s end to end (index loaded in {:.2?})",
+        input.rows.len(),
+        input.distinct,
+        elapsed,
+        input.rows.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        loaded
+    );
+    for (level, count) in levels.iter().rev() {
+        eprintln!(
+            "  {:<20} {:>9}  {:>6.2} %",
+            level.as_str(),
+            count,
+            100.0 * *count as f64 / n as f64
+        );
+    }
+    let report = build_report(
+        input
+            .rows
+            .iter()
+            .map(|(id, _, line)| (answers.get(*id), *line)),
+    );
+    let report_path = args.report.clone().or_else(|| {
+        args.output
+            .as_ref()
+            .map(|o| PathBuf::from(format!("{}.report.txt", o.display())))
+    });
+    match report_path {
+        Some(p) => {
+            std::fs::write(&p, &report).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("report of rows below 号/地番 level: {}", p.display());
+        }
+        None => eprint!("{report}"),
+    }
+    Ok(())
+}
