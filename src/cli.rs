@@ -447,7 +447,8 @@ fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
             std::process::exit(0);
         });
     }
-    runtime.block_on(chiiki_server::serve(&config.service()?, layers))
+    runtime.block_on(chiiki_server::serve(&config.service()?, layers))?;
+    Ok(())
 }
 
 fn import(args: ImportArgs, config: &Config) -> Result<()> {

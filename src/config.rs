@@ -160,7 +160,7 @@ impl Config {
 
     /// The default roles with the config's overrides.
     pub fn roles(&self) -> Result<Roles> {
-        Roles::new(&self.roles)
+        Ok(Roles::new(&self.roles)?)
     }
 
     /// What the service needs of this config to start.

@@ -22,9 +22,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod disclosure;
+mod error;
 pub mod polygon_grid;
 
-use anyhow::{bail, Context as _, Result};
+pub use error::AnalysisError;
+
+/// Results of this crate.
+pub type Result<T, E = AnalysisError> = std::result::Result<T, E>;
 use chrono::NaiveDate;
 use geo::{BoundingRect, Intersects, MultiPolygon};
 use serde::{Deserialize, Serialize};
@@ -198,8 +202,8 @@ impl Sources<'_> {
         }
         match self.analyses.get(id) {
             Some(a) if depth < 8 => Ok(Arc::new(self.run_at(a, depth + 1)?)),
-            Some(_) => bail!("analysis '{id}': inputs nested too deeply"),
-            None => bail!("no layer or analysis '{id}'"),
+            Some(_) => Err(AnalysisError::TooDeep(id.to_string())),
+            None => Err(AnalysisError::UnknownInput(id.to_string())),
         }
     }
 
@@ -208,8 +212,12 @@ impl Sources<'_> {
         match filter {
             None => Ok((0..layer.len() as u32).collect()),
             Some(text) => {
-                let f = Filter::on_date(text, layer, Crs::Crs84, self.as_of)
-                    .map_err(|e| anyhow::anyhow!("layer '{}': {e}", layer.meta.id))?;
+                let f = Filter::on_date(text, layer, Crs::Crs84, self.as_of).map_err(|source| {
+                    AnalysisError::Filter {
+                        layer: layer.meta.id.clone(),
+                        source,
+                    }
+                })?;
                 let candidates = f.envelope().map(|e| layer.rows_in_bbox(e));
                 Ok(f.select(layer, candidates.as_deref()))
             }
@@ -345,9 +353,9 @@ impl Sources<'_> {
             .collect();
         let mut columns = layer.columns.clone();
         for (m, name) in t.measure_names.iter().enumerate() {
-            let (c, source) = layer
-                .column(name)
-                .with_context(|| format!("measure '{name}' is not a column"))?;
+            let (c, source) = layer.column(name).ok_or_else(|| {
+                AnalysisError::Definition(format!("measure '{name}' is not a column"))
+            })?;
             let mut column = Column::new(name, source.field_type());
             for row in 0..layer.len() {
                 let g = group_of[&layer.fids[row]];
@@ -356,7 +364,7 @@ impl Sources<'_> {
                 } else {
                     source.get(row)
                 };
-                column.push(v).map_err(|e| anyhow::anyhow!(e))?;
+                column.push(v).map_err(AnalysisError::internal)?;
             }
             columns[c] = column;
         }
@@ -392,7 +400,10 @@ impl Sources<'_> {
         let prefer = match prefer_max {
             Some(name) => Some(
                 r.column(name)
-                    .with_context(|| format!("'{}' has no attribute '{name}'", r.meta.id))?
+                    .ok_or_else(|| AnalysisError::NoAttribute {
+                        layer: r.meta.id.to_string(),
+                        attribute: name.to_string(),
+                    })?
                     .1,
             ),
             None => None,
@@ -481,15 +492,15 @@ impl Sources<'_> {
         let mut columns: Vec<Column> = l.columns.iter().map(|c| c.permute(&order)).collect();
         let mut attached = Vec::new();
         for name in attach {
-            let (i, c) = r
-                .column(name)
-                .with_context(|| format!("'{}' has no attribute '{name}'", r.meta.id))?;
+            let (i, c) = r.column(name).ok_or_else(|| AnalysisError::NoAttribute {
+                layer: r.meta.id.to_string(),
+                attribute: name.to_string(),
+            })?;
             if l.column(name).is_some() {
-                bail!(
+                return Err(AnalysisError::Definition(format!(
                     "attribute '{name}' is in both '{}' and '{}'",
-                    l.meta.id,
-                    r.meta.id
-                );
+                    l.meta.id, r.meta.id
+                )));
             }
             attached.push(i);
             columns.push(Column::new(name, c.field_type()));
@@ -513,7 +524,7 @@ impl Sources<'_> {
                 let v = m.map_or(Value::Null, |m| r.columns[i].get(m as usize));
                 columns[l.columns.len() + j]
                     .push(v)
-                    .map_err(|e| anyhow::anyhow!(e))?;
+                    .map_err(AnalysisError::internal)?;
             }
             if with_distance {
                 let v = d.map_or(Value::Null, |d| Value::Real((d * 10.0).round() / 10.0));
@@ -521,7 +532,7 @@ impl Sources<'_> {
                     .last_mut()
                     .expect("distance column")
                     .push(v)
-                    .map_err(|e| anyhow::anyhow!(e))?;
+                    .map_err(AnalysisError::internal)?;
             }
         }
         let geometries = if points {
@@ -542,11 +553,12 @@ impl Sources<'_> {
         depth: usize,
     ) -> Result<AggregateParts> {
         let src = self.input(&source.layer, depth)?;
-        anyhow::ensure!(
-            measures.len() <= 64,
-            "an aggregate has at most 64 measures ({} given)",
-            measures.len()
-        );
+        if measures.len() > 64 {
+            return Err(AnalysisError::Definition(format!(
+                "an aggregate has at most 64 measures ({} given)",
+                measures.len()
+            )));
+        }
         // Aggregates of people keep who was counted where, for suppression.
         let people = match &src.meta.privacy {
             Privacy::Individuals { population, .. } => Some(population.clone()),
@@ -554,13 +566,19 @@ impl Sources<'_> {
         };
         let rows = self.rows(&src, source.filter.as_deref())?;
         let Geometries::Points(points) = &src.geometries else {
-            bail!("'{}': aggregation needs a point layer", src.meta.id);
+            return Err(AnalysisError::Definition(format!(
+                "'{}': aggregation needs a point layer",
+                src.meta.id
+            )));
         };
         let ids = match table {
             Some(t) => Some((
                 read_id_table(self.data_dir, t)?,
                 src.column(&t.key)
-                    .with_context(|| format!("'{}' has no attribute '{}'", src.meta.id, t.key))?
+                    .ok_or_else(|| AnalysisError::NoAttribute {
+                        layer: src.meta.id.clone(),
+                        attribute: t.key.clone(),
+                    })?
                     .1,
             )),
             None => None,
@@ -570,20 +588,28 @@ impl Sources<'_> {
         let mut values: Vec<Option<&Column>> = Vec::new();
         for m in measures {
             filters.push(match m.filter.as_deref() {
-                Some(text) => Some(
-                    Filter::on_date(text, &src, Crs::Crs84, self.as_of)
-                        .map_err(|e| anyhow::anyhow!("measure '{}': {e}", m.name))?,
-                ),
+                Some(text) => Some(Filter::on_date(text, &src, Crs::Crs84, self.as_of).map_err(
+                    |source| AnalysisError::Filter {
+                        layer: format!("{} (measure '{}')", src.meta.id, m.name),
+                        source,
+                    },
+                )?),
                 None => None,
             });
             values.push(match (&m.op, &m.column) {
                 (Op::Sum | Op::Mean, Some(c)) => Some(
                     src.column(c)
-                        .with_context(|| format!("'{}' has no attribute '{c}'", src.meta.id))?
+                        .ok_or_else(|| AnalysisError::NoAttribute {
+                            layer: src.meta.id.to_string(),
+                            attribute: c.to_string(),
+                        })?
                         .1,
                 ),
                 (Op::Sum | Op::Mean, None) => {
-                    bail!("measure '{}': {:?} needs a column", m.name, m.op)
+                    return Err(AnalysisError::Definition(format!(
+                        "measure '{}': {:?} needs a column",
+                        m.name, m.op
+                    )))
                 }
                 _ => None,
             });
@@ -602,8 +628,9 @@ impl Sources<'_> {
         const NONE: u32 = u32::MAX;
         let (group_of, group_ids, group_geoms, key_column): Groups = match to {
             Target::Mesh { mesh: level } => {
-                let level = MeshLevel::parse(level)
-                    .with_context(|| format!("unknown mesh level '{level}' (80km … 125m)"))?;
+                let level = MeshLevel::parse(level).ok_or_else(|| {
+                    AnalysisError::Definition(format!("unknown mesh level '{level}' (80km … 125m)"))
+                })?;
                 // Each row's cell code, on all cores; rows in spatial order
                 // share their cell with their neighbours, so the code is
                 // computed once per run of a cell.
@@ -667,12 +694,18 @@ impl Sources<'_> {
                 let target = self.input(layer, depth)?;
                 // Its keys and geometries become the answer's: never people.
                 if target.meta.privacy.is_personal() {
-                    bail!("'{layer}' holds personal data and cannot be a grouping layer");
+                    return Err(AnalysisError::Definition(format!(
+                        "'{layer}' holds personal data and cannot be a grouping layer"
+                    )));
                 }
                 let target_rows = self.rows(&target, filter.as_deref())?;
-                let (_, key_col) = target
-                    .column(key)
-                    .with_context(|| format!("'{layer}' has no attribute '{key}'"))?;
+                let (_, key_col) =
+                    target
+                        .column(key)
+                        .ok_or_else(|| AnalysisError::NoAttribute {
+                            layer: layer.to_string(),
+                            attribute: key.to_string(),
+                        })?;
                 let polygons: Vec<MultiPolygon<f64>> = target_rows
                     .iter()
                     .map(|&i| as_multipolygon(&target.geometries.get(i as usize)))
@@ -694,7 +727,7 @@ impl Sources<'_> {
                 let mut keys = Column::new(key, key_col.field_type());
                 for &i in &target_rows {
                     keys.push(key_col.get(i as usize))
-                        .map_err(|e| anyhow::anyhow!(e))?;
+                        .map_err(AnalysisError::internal)?;
                 }
                 let fids: Vec<u64> = target_rows
                     .iter()
@@ -791,7 +824,7 @@ impl Sources<'_> {
             for c in &group_ids {
                 codes
                     .push(Value::Text(c.to_string()))
-                    .map_err(|e| anyhow::anyhow!(e))?;
+                    .map_err(AnalysisError::internal)?;
             }
             columns.push(codes);
         }
@@ -828,7 +861,7 @@ impl Sources<'_> {
             };
             let mut col = Column::new(&measure.name, ty);
             for g in 0..n {
-                col.push(value(g)).map_err(|e| anyhow::anyhow!(e))?;
+                col.push(value(g)).map_err(AnalysisError::internal)?;
             }
             columns.push(col);
         }
@@ -1033,16 +1066,30 @@ fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<Stri
     } else {
         data_dir.join(&t.file)
     };
-    let mut reader =
-        csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
-    let header = reader.headers()?.clone();
+    // Errors name the file as the definition gives it, never the server's paths.
+    let fail = |line: Option<u64>, message: String| AnalysisError::Table {
+        file: t.file.clone(),
+        line,
+        field: None,
+        message,
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| fail(None, e.to_string()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| fail(Some(1), e.to_string()))?
+        .clone();
     let col = header
         .iter()
         .position(|h| h == t.column)
-        .with_context(|| format!("{}: no column '{}'", path.display(), t.column))?;
+        .ok_or_else(|| AnalysisError::Table {
+            file: t.file.clone(),
+            line: Some(1),
+            field: Some(t.column.clone()),
+            message: "no such column".into(),
+        })?;
     let mut out = HashSet::new();
     for (i, r) in reader.records().enumerate() {
-        let r = r.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
+        let r = r.map_err(|e| fail(Some(i as u64 + 2), e.to_string()))?;
         out.insert(r[col].to_string());
     }
     Ok(out)

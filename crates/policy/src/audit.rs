@@ -14,7 +14,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{PolicyError, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -106,7 +106,7 @@ impl AuditLog {
     /// head says is refused: someone has to look at it first.
     pub fn open(path: &Path, fsync: bool) -> Result<AuditLog> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(PolicyError::io(dir, "creating"))?;
         }
         let key = load_or_make_key(&key_path(path))?;
         let (seq, last) = match last_line(path)? {
@@ -115,23 +115,27 @@ impl AuditLog {
         };
         if let Some(head) = read_head(path)? {
             if head.hash != last || head.seq + 1 != seq {
-                bail!(
-                    "audit log {} does not end where its head says (entry {}); run `chiiki audit verify`",
-                    path.display(),
-                    head.seq
-                );
+                return Err(PolicyError::tampered(
+                    path,
+                    None,
+                    format!(
+                        "does not end where its head says (entry {}); run `chiiki audit verify`",
+                        head.seq
+                    ),
+                ));
             }
         } else if seq > 0 {
-            bail!(
-                "audit log {} has no head file; run `chiiki audit verify`",
-                path.display()
-            );
+            return Err(PolicyError::tampered(
+                path,
+                None,
+                "has no head file; run `chiiki audit verify`",
+            ));
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
+            .map_err(PolicyError::io(path, "opening"))?;
         Ok(AuditLog {
             path: path.to_path_buf(),
             key,
@@ -172,17 +176,25 @@ impl AuditLog {
         let mut line = serde_json::to_vec(&Line {
             entry,
             hash: hash.clone(),
-        })?;
+        })
+        .map_err(|e| PolicyError::file(&self.path, None, e))?;
         line.push(b'\n');
-        state.file.write_all(&line)?;
+        state
+            .file
+            .write_all(&line)
+            .map_err(PolicyError::io(&self.path, "appending to"))?;
         if self.fsync {
-            state.file.sync_data()?;
+            state
+                .file
+                .sync_data()
+                .map_err(PolicyError::io(&self.path, "flushing"))?;
         }
         let head = Head {
             seq: state.seq,
             hash: hash.clone(),
         };
-        chiiki_core::fs::write_atomically(&head_path(&self.path), &serde_json::to_vec(&head)?)?;
+        let head = serde_json::to_vec(&head).map_err(|e| PolicyError::file(&self.path, None, e))?;
+        chiiki_core::fs::write_atomically(&head_path(&self.path), &head)?;
         state.seq += 1;
         state.last = hash;
         Ok(())
@@ -192,7 +204,7 @@ impl AuditLog {
 fn load_or_make_key(path: &Path) -> Result<Vec<u8>> {
     if let Ok(text) = std::fs::read_to_string(path) {
         return hex::decode(text.trim())
-            .with_context(|| format!("{}: not a hex key", path.display()));
+            .map_err(|_| PolicyError::file(path, None, "not a hex key"));
     }
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
@@ -207,11 +219,11 @@ fn load_or_make_key(path: &Path) -> Result<Vec<u8>> {
 
 fn read_head(log: &Path) -> Result<Option<Head>> {
     match std::fs::read(head_path(log)) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
-            format!("{}: not an audit head", head_path(log).display())
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|_| {
+            PolicyError::tampered(&head_path(log), None, "not an audit head")
         })?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(PolicyError::io(&head_path(log), "reading")(e)),
     }
 }
 
@@ -219,17 +231,17 @@ fn last_line(path: &Path) -> Result<Option<Line>> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(PolicyError::io(path, "opening")(e)),
     };
     let mut last = None;
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
+        let line = line.map_err(PolicyError::io(path, "reading"))?;
         if line.trim().is_empty() {
             continue;
         }
         last =
-            Some(serde_json::from_str::<Line>(&line).with_context(|| {
-                format!("{}: line {}: not an audit entry", path.display(), i + 1)
+            Some(serde_json::from_str::<Line>(&line).map_err(|_| {
+                PolicyError::tampered(path, Some(i as u64 + 1), "not an audit entry")
             })?);
     }
     Ok(last)
@@ -244,39 +256,56 @@ pub struct Verified {
 
 /// Checks the whole chain and the head; the error names the first bad line.
 pub fn verify(path: &Path) -> Result<Verified> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(PolicyError::io(path, "opening"))?;
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 0u64;
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let n = i + 1;
-        let line = line.with_context(|| format!("line {n}: unreadable"))?;
-        let parsed: Line = serde_json::from_str(&line)
-            .with_context(|| format!("line {n}: not an audit entry (edited?)"))?;
+        let at = |message: String| PolicyError::tampered(path, Some(n as u64), message);
+        let line = line.map_err(|_| at("unreadable".into()))?;
+        let parsed: Line =
+            serde_json::from_str(&line).map_err(|_| at("not an audit entry (edited?)".into()))?;
         if parsed.entry.seq != expected_seq {
-            bail!(
-                "line {n}: entry {} where {} was expected: entries were deleted or reordered",
-                parsed.entry.seq,
-                expected_seq
-            );
+            return Err(at(format!(
+                "entry {} where {} was expected: entries were deleted or reordered",
+                parsed.entry.seq, expected_seq
+            )));
         }
         if parsed.entry.prev != prev {
-            bail!("line {n}: does not follow the entry before it: entries were deleted, inserted or reordered");
+            return Err(at(
+                "does not follow the entry before it: entries were deleted, inserted or reordered"
+                    .into(),
+            ));
         }
         if entry_hash(&parsed.entry) != parsed.hash {
-            bail!("line {n}: its hash does not match its content: the entry was edited");
+            return Err(at(
+                "its hash does not match its content: the entry was edited".into(),
+            ));
         }
         prev = parsed.hash;
         expected_seq += 1;
     }
     match read_head(path)? {
         Some(head) if head.seq + 1 == expected_seq && head.hash == prev => {}
-        Some(head) => bail!(
-            "the log ends at entry {} but its head says {}: entries were cut off the end",
-            expected_seq as i64 - 1,
-            head.seq
-        ),
+        Some(head) => {
+            return Err(PolicyError::tampered(
+                path,
+                None,
+                format!(
+                    "the log ends at entry {} but its head says {}: entries were cut off the end",
+                    expected_seq as i64 - 1,
+                    head.seq
+                ),
+            ))
+        }
         None if expected_seq == 0 => {}
-        None => bail!("the head file {} is missing", head_path(path).display()),
+        None => {
+            return Err(PolicyError::tampered(
+                path,
+                None,
+                format!("the head file {} is missing", head_path(path).display()),
+            ))
+        }
     }
     Ok(Verified {
         entries: expected_seq,
@@ -286,14 +315,17 @@ pub fn verify(path: &Path) -> Result<Verified> {
 
 /// Entries that disclosed record `id` of `population`.
 pub fn who_saw(path: &Path, population: &str, id: i64) -> Result<Vec<Entry>> {
-    let key = std::fs::read_to_string(key_path(path))
-        .with_context(|| format!("reading {}", key_path(path).display()))?;
-    let key = hex::decode(key.trim()).context("the audit key is not hex")?;
+    let key_file = key_path(path);
+    let key = std::fs::read_to_string(&key_file).map_err(PolicyError::io(&key_file, "reading"))?;
+    let key =
+        hex::decode(key.trim()).map_err(|_| PolicyError::file(&key_file, None, "not a hex key"))?;
     let wanted = hash_id(&key, population, id);
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(PolicyError::io(path, "opening"))?;
     let mut out = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line: Line = serde_json::from_str(&line?)?;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(PolicyError::io(path, "reading"))?;
+        let line: Line = serde_json::from_str(&line)
+            .map_err(|_| PolicyError::tampered(path, Some(i as u64 + 1), "not an audit entry"))?;
         if line.entry.ids.contains(&wanted) {
             out.push(line.entry);
         }

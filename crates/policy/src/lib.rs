@@ -12,5 +12,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod error;
 pub mod privacy;
 pub mod settings;
+
+pub use error::PolicyError;

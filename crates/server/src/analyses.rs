@@ -113,24 +113,6 @@ fn filters(analysis: &Analysis) -> Vec<&str> {
     out
 }
 
-/// An error message without the server's own paths.
-fn scrub(message: &str, data_dir: &Path) -> String {
-    let mut m = message.to_string();
-    for dir in [
-        std::fs::canonicalize(data_dir).ok(),
-        Some(data_dir.to_path_buf()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let d = dir.to_string_lossy().to_string();
-        if !d.is_empty() {
-            m = m.replace(&format!("{d}/"), "").replace(&d, "<data>");
-        }
-    }
-    m
-}
-
 pub async fn create(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -228,8 +210,7 @@ pub async fn create(
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let (features, personal) =
-        result.map_err(|e| ApiError::bad_request(scrub(&format!("{e:#}"), &state.data_dir)))?;
+    let (features, personal) = result?;
     // Lists of people go only to the saver's own role (admin may grant
     // them): a planner cannot widen who sees residents by saving a query.
     if personal && !who.role.admin {
@@ -242,10 +223,7 @@ pub async fn create(
 
     let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
     let bytes = serde_json::to_vec_pretty(&analysis).map_err(|_| ApiError::internal())?;
-    chiiki_core::fs::write_atomically(&path, &bytes).map_err(|e| {
-        tracing::error!("saving {}: {e:#}", path.display());
-        ApiError::internal()
-    })?;
+    chiiki_core::fs::write_atomically(&path, &bytes)?;
     tracing::info!(
         "analysis '{}' saved by {} ({} features)",
         analysis.id,

@@ -90,3 +90,84 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+// What each floor's errors mean to an HTTP client: the one place where error
+// kinds become statuses. Messages of the floors below never hold the
+// server's own paths; errors that are the service's fault are logged in
+// full and answered with a plain 500.
+
+impl From<chiiki_query::ParseError> for ApiError {
+    fn from(e: chiiki_query::ParseError) -> ApiError {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<chiiki_analysis::AnalysisError> for ApiError {
+    fn from(e: chiiki_analysis::AnalysisError) -> ApiError {
+        if e.is_definition_error() {
+            ApiError::bad_request(e.to_string())
+        } else {
+            tracing::error!("analysis: {e}");
+            ApiError::internal()
+        }
+    }
+}
+
+impl From<chiiki_store::StoreError> for ApiError {
+    fn from(e: chiiki_store::StoreError) -> ApiError {
+        use chiiki_store::StoreError;
+        match e {
+            StoreError::NotFound(id) => ApiError::not_found(format!("no collection '{id}'")),
+            StoreError::InvalidId(_) => ApiError::bad_request(e.to_string()),
+            other => {
+                tracing::error!("store: {other}");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<chiiki_policy::privacy::Refusal> for ApiError {
+    fn from(e: chiiki_policy::privacy::Refusal) -> ApiError {
+        ApiError::forbidden(e.to_string())
+    }
+}
+
+impl From<chiiki_policy::auth::TokenError> for ApiError {
+    fn from(e: chiiki_policy::auth::TokenError) -> ApiError {
+        ApiError::unauthorized(e.to_string())
+    }
+}
+
+impl From<chiiki_policy::PolicyError> for ApiError {
+    fn from(e: chiiki_policy::PolicyError) -> ApiError {
+        // A policy failure while answering (the audit log cannot be written)
+        // is the service's: nothing personal may leave without its record.
+        tracing::error!("policy: {e}");
+        ApiError::internal()
+    }
+}
+
+impl From<chiiki_core::fs::WriteError> for ApiError {
+    fn from(e: chiiki_core::fs::WriteError) -> ApiError {
+        tracing::error!("{e}");
+        ApiError::internal()
+    }
+}
+
+/// Why the service could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("layer '{0}' holds personal data and cannot be public")]
+    PersonalLayerPublic(String),
+    #[error("the audit log: {0}")]
+    Audit(#[from] chiiki_policy::PolicyError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(#[source] std::io::Error),
+}

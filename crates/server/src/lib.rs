@@ -21,12 +21,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::{Context, Result};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::routing::get;
 use axum::Router;
+pub use error::StartError;
 
 pub use error::ApiError;
 
@@ -79,7 +79,7 @@ struct Computed {
 }
 
 impl AppState {
-    pub fn new(config: &ServiceConfig, layers: Vec<Layer>) -> Result<AppState> {
+    pub fn new(config: &ServiceConfig, layers: Vec<Layer>) -> Result<AppState, StartError> {
         let mut by_id = BTreeMap::new();
         for mut layer in layers {
             if let Some(policy) = config.layers.iter().find(|p| p.id == layer.meta.id) {
@@ -100,10 +100,7 @@ impl AppState {
                 }
             }
             if layer.meta.privacy.is_personal() && layer.meta.access.public {
-                anyhow::bail!(
-                    "layer '{}' holds personal data and cannot be public",
-                    layer.meta.id
-                );
+                return Err(StartError::PersonalLayerPublic(layer.meta.id.clone()));
             }
             by_id.insert(layer.meta.id.clone(), Arc::new(layer));
         }
@@ -308,8 +305,7 @@ impl AppState {
                     granted,
                     day,
                     self.audit.key(),
-                )
-                .map_err(|e| ApiError::forbidden(e.to_string()))?;
+                )?;
                 let view = Arc::new(view);
                 lock(&self.views).insert(key, (day, generation, view.clone()));
                 Ok(view)
@@ -356,10 +352,7 @@ impl AppState {
                 population: layer.meta.privacy.population().unwrap_or_default(),
                 ids: &ids,
             })
-            .map_err(|e| {
-                tracing::error!("audit log: {e:#}");
-                ApiError::internal()
-            })
+            .map_err(ApiError::from)
     }
 }
 
@@ -391,7 +384,7 @@ impl FromRequestParts<SharedState> for Caller {
             .tokens
             .authenticate(header)
             .map(Caller)
-            .map_err(|e| ApiError::unauthorized(e.to_string()))
+            .map_err(ApiError::from)
     }
 }
 
@@ -494,7 +487,7 @@ pub(crate) fn json_response(
 }
 
 /// Binds and serves until Ctrl-C.
-pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<()> {
+pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), StartError> {
     let state = Arc::new(AppState::new(config, layers)?);
     // Saved analyses (and their suppressed versions) are computed before the
     // first request asks.
@@ -510,8 +503,11 @@ pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<()> {
     });
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
-        .with_context(|| format!("binding {}", config.bind))?;
-    let addr = listener.local_addr()?;
+        .map_err(|source| StartError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
     tracing::info!(
         "serving {} collection(s) at http://{addr}/",
         state.layers.len()
@@ -525,5 +521,5 @@ pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
-    .context("serving HTTP")
+    .map_err(StartError::Serve)
 }

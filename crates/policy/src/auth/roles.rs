@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 
 pub use chiiki_core::sensitivity::PersonalField;
+
+use crate::error::PolicyError;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -95,30 +97,32 @@ impl Default for Roles {
 }
 
 impl Roles {
-    pub fn new(configured: &[RoleDef]) -> anyhow::Result<Roles> {
+    pub fn new(configured: &[RoleDef]) -> Result<Roles, PolicyError> {
         let mut by_name: BTreeMap<String, RoleDef> = default_roles()
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
         for r in configured {
-            anyhow::ensure!(
-                !r.name.is_empty()
-                    && r.name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
-                "role name '{}' must be ASCII letters, digits, '_' or '-'",
-                r.name
-            );
-            anyhow::ensure!(
-                r.records != Records::Filtered || r.rows.is_some(),
-                "role '{}': records = \"filtered\" needs a `rows` filter",
-                r.name
-            );
+            if !(!r.name.is_empty()
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            {
+                return Err(PolicyError::Role(format!(
+                    "role name '{}' must be ASCII letters, digits, '_' or '-'",
+                    r.name
+                )));
+            }
+            if !(r.records != Records::Filtered || r.rows.is_some()) {
+                return Err(PolicyError::Role(format!(
+                    "role '{}': records = \"filtered\" needs a `rows` filter",
+                    r.name
+                )));
+            }
             if r.name == "public" {
-                anyhow::ensure!(
-                    !r.admin && r.records == Records::None && r.personal_fields.is_empty(),
-                    "role 'public' is for anonymous callers: it cannot be given records, personal fields or admin rights"
-                );
+                if !(!r.admin && r.records == Records::None && r.personal_fields.is_empty()) {
+                    return Err(PolicyError::Role(format!("role 'public' is for anonymous callers: it cannot be given records, personal fields or admin rights")));
+                }
             }
             by_name.insert(r.name.clone(), r.clone());
         }
@@ -145,12 +149,13 @@ impl Roles {
     }
 
     /// An error naming the known roles when `name` is not one of them.
-    pub fn check(&self, name: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.by_name.contains_key(name),
-            "unknown role '{name}' (known: {})",
-            self.names().collect::<Vec<_>>().join(", ")
-        );
+    pub fn check(&self, name: &str) -> Result<(), PolicyError> {
+        if !(self.by_name.contains_key(name)) {
+            return Err(PolicyError::Role(format!(
+                "unknown role '{name}' (known: {})",
+                self.names().collect::<Vec<_>>().join(", ")
+            )));
+        }
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use crate::error::{PolicyError, Result};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -59,14 +59,16 @@ impl TokenFile {
     pub fn load(path: &Path) -> Result<TokenFile> {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{}: not a token file", path.display())),
+                .map_err(|e| PolicyError::file(path, Some(e.line() as u64), "not a token file")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => Err(PolicyError::io(path, "reading")(e)),
         }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        chiiki_core::fs::write_atomically(path, &serde_json::to_vec_pretty(self)?)?;
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| PolicyError::file(path, None, e))?;
+        chiiki_core::fs::write_atomically(path, &bytes)?;
         Ok(())
     }
 
@@ -237,22 +239,32 @@ pub fn parse_expiry(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let end = d.and_hms_opt(23, 59, 59).expect("a valid time").and_utc();
-        anyhow::ensure!(end > now, "expiry {s} is in the past");
+        if end <= now {
+            return Err(PolicyError::Invalid(format!("expiry {s} is in the past")));
+        }
         return Ok(end);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        anyhow::ensure!(t.with_timezone(&Utc) > now, "expiry {s} is in the past");
+        if t.with_timezone(&Utc) <= now {
+            return Err(PolicyError::Invalid(format!("expiry {s} is in the past")));
+        }
         return Ok(t.with_timezone(&Utc));
     }
     let (number, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
-        format!("expiry '{s}': use a date, an RFC 3339 time, or 90d / 12h / 30m")
+    let n: i64 = number.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        PolicyError::Invalid(format!(
+            "expiry '{s}': use a date, an RFC 3339 time, or 90d / 12h / 30m"
+        ))
     })?;
     let d = match unit {
         "d" => chrono::Duration::days(n),
         "h" => chrono::Duration::hours(n),
         "m" => chrono::Duration::minutes(n),
-        _ => anyhow::bail!("expiry '{s}': the unit must be d, h or m"),
+        _ => {
+            return Err(PolicyError::Invalid(format!(
+                "expiry '{s}': the unit must be d, h or m"
+            )))
+        }
     };
     Ok(now + d)
 }
