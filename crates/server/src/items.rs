@@ -1,5 +1,6 @@
 //! `/collections/{id}/items` and `/collections/{id}/items/{fid}`.
 
+use crate::source::{FeatureSource, MemorySource, Page};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -500,8 +501,12 @@ fn items_page(
         state.limits.max_filter_terms,
     )?;
     let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let selection = select(&layer, &q);
-    let rows = selection.page(q.offset, q.limit);
+    let source: &dyn FeatureSource = &MemorySource(layer);
+    let Page {
+        layer,
+        rows,
+        matched,
+    } = source.select(&q);
     state.audit(
         who,
         request_line(&format!("/collections/{id}/items"), raw),
@@ -532,7 +537,7 @@ fn items_page(
         "href": page_link(base, id, &q.link_params, q.limit, q.offset),
         "rel": "self", "type": GEOJSON, "title": "This page"
     })];
-    if q.offset + rows.len() < selection.count() {
+    if q.offset + rows.len() < matched {
         links.push(serde_json::json!({
             "href": page_link(base, id, &q.link_params, q.limit, q.offset + rows.len()),
             "rel": "next", "type": GEOJSON, "title": "Next page"
@@ -561,7 +566,7 @@ fn items_page(
             .as_bytes(),
     );
     head.extend_from_slice(b"\",\"numberMatched\":");
-    head.extend_from_slice(itoa::Buffer::new().format(selection.count()).as_bytes());
+    head.extend_from_slice(itoa::Buffer::new().format(matched).as_bytes());
     head.extend_from_slice(b",\"numberReturned\":");
     head.extend_from_slice(itoa::Buffer::new().format(rows.len()).as_bytes());
     head.extend_from_slice(b",\"links\":");
@@ -664,11 +669,13 @@ fn one_item(
             other => return Err(ApiError::unknown_parameter(other)),
         }
     }
-    let row = fid
+    let source: &dyn FeatureSource = &MemorySource(layer);
+    let Page { layer, rows, .. } = fid
         .parse::<i64>()
         .ok()
-        .and_then(|f| layer.row_of(f))
+        .and_then(|f| source.feature(f))
         .ok_or_else(|| ApiError::not_found(format!("no feature '{fid}' in collection '{id}'")))?;
+    let row = rows[0] as usize;
     let coords = CoordinateOutput::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if layer.meta.privacy.is_personal() {
         // The log names the record by its keyed hash, like its `ids`.

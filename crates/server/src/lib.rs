@@ -10,14 +10,15 @@
 
 mod analyses;
 mod error;
-mod items;
+pub mod items;
 pub mod limits;
 mod meta;
 mod openapi;
 pub mod settings;
+pub mod source;
 pub mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -59,7 +60,7 @@ pub struct AppState {
     suppressed: Mutex<Option<Dated<SuppressedLayers>>>,
     /// What each role may see of each collection of people (by collection
     /// and role), per day.
-    views: Mutex<HashMap<ViewKey, Dated<Arc<Layer>>>>,
+    views: chiiki_policy::privacy::ViewCache,
     /// Bumped when an analysis is saved: suppression and views are recomputed.
     generation: AtomicU64,
 }
@@ -68,8 +69,6 @@ pub struct AppState {
 type Dated<T> = (NaiveDate, u64, T);
 /// Suppressed aggregates by collection id.
 type SuppressedLayers = BTreeMap<String, Arc<Layer>>;
-/// Collection id and role name.
-type ViewKey = (String, String);
 
 /// An analysis result, with what suppression needs of aggregates of people.
 #[derive(Clone)]
@@ -185,7 +184,7 @@ impl AppState {
     /// Forgets derived results after the set of analyses changed.
     pub(crate) fn analyses_changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        lock(&self.views).clear();
+        self.views.clear();
     }
 
     /// Whether some role that gets suppressed aggregates may read `a`.
@@ -290,24 +289,20 @@ impl AppState {
             Privacy::Individuals { .. } | Privacy::Derived { .. } => {
                 let day = chiiki_core::clock::today();
                 let generation = self.generation.load(Ordering::SeqCst);
-                let key = (id.to_string(), role.name.clone());
-                if let Some((d, g, v)) = lock(&self.views).get(&key) {
-                    if *d == day && *g == generation {
-                        return Ok(v.clone());
-                    }
-                }
                 let granted = analysis
                     .as_ref()
                     .is_some_and(|a| a.roles.contains(&role.name));
-                let view = chiiki_policy::privacy::individual_view(
-                    &base,
-                    role,
-                    granted,
-                    day,
-                    self.audit.key(),
-                )?;
-                let view = Arc::new(view);
-                lock(&self.views).insert(key, (day, generation, view.clone()));
+                let view = self
+                    .views
+                    .get_or_build(id, &role.name, day, generation, || {
+                        chiiki_policy::privacy::individual_view(
+                            &base,
+                            role,
+                            granted,
+                            day,
+                            self.audit.key(),
+                        )
+                    })?;
                 Ok(view)
             }
         }

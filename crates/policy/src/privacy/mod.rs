@@ -46,40 +46,116 @@ pub fn age_band(birth: NaiveDate, as_of: NaiveDate) -> String {
     }
 }
 
-/// The columns of `layer` that `role` may see, with birth dates turned into
-/// age bands; `rows` picks and orders the records (all when `None`).
-/// `attached_only` masks every personal field (derived layers, for roles
-/// without `records = "all"`).
-pub fn mask(
+/// How a view treats one personal column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnRule {
+    /// Shown as stored.
+    Keep,
+    /// A birth date shown as a five-year age band (`age_band`).
+    AgeBand,
+    /// Not shown at all.
+    Drop,
+}
+
+/// A role's view of a collection of people, in a form any store can apply:
+/// a row predicate (CQL2 on the collection), a rule for each personal
+/// column (other columns are kept), and whether ids become pseudonyms.
+/// The in-memory service applies it once per day with [`materialise`]; a
+/// SQL store can turn it into a WHERE clause, a SELECT list and a keyed
+/// hash of the id column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewSpec {
+    /// The records shown: all when `None`.
+    pub rows: Option<String>,
+    /// Personal columns by name, with what the view does to each.
+    pub columns: BTreeMap<String, ColumnRule>,
+    /// `Some(population)`: ids are replaced by [`pseudonym`]s of it.
+    pub pseudonymise: Option<String>,
+}
+
+/// What `role` may see of a collection labelled `privacy` (a layer of
+/// individuals, or derived from them), or why it may see nothing.
+/// `granted` says whether the collection is a saved analysis that names the role.
+pub fn view_spec(privacy: &Privacy, role: &RoleDef, granted: bool) -> Result<ViewSpec, Refusal> {
+    let derived = matches!(privacy, Privacy::Derived { .. });
+    let rows = match role.records {
+        Records::None => return Err(Refusal::AggregatesOnly(role.name.clone())),
+        Records::Granted if !granted => return Err(Refusal::NotGranted(role.name.clone())),
+        Records::All | Records::Granted => None,
+        // Derived features are not people: the filter on people does not apply,
+        // and their attached personal fields are hidden below.
+        Records::Filtered if derived => None,
+        Records::Filtered => Some(role.rows.clone().unwrap_or_else(|| "FALSE".into())),
+    };
+    let hide_all = derived && role.records != Records::All;
+    let columns = privacy
+        .fields()
+        .into_iter()
+        .flatten()
+        .map(|(name, &kind)| {
+            let rule = if hide_all {
+                ColumnRule::Drop
+            } else if role.sees(kind) {
+                ColumnRule::Keep
+            } else if kind == PersonalField::BirthDate {
+                ColumnRule::AgeBand
+            } else {
+                ColumnRule::Drop
+            };
+            (name.clone(), rule)
+        })
+        .collect();
+    // The ids of people are their 住民票コード: a role that may not see
+    // those gets stable pseudonyms instead.
+    let pseudonymise = match privacy {
+        Privacy::Individuals { population, .. } if !role.sees(PersonalField::ResidentCode) => {
+            Some(population.clone())
+        }
+        _ => None,
+    };
+    Ok(ViewSpec {
+        rows,
+        columns,
+        pseudonymise,
+    })
+}
+
+/// `layer` as `spec` shows it on `as_of`: its records picked (in their
+/// order, spatial or an analysis's ranking), personal columns kept,
+/// generalised or dropped, ids pseudonymised with `key`.
+pub fn materialise(
     layer: &Layer,
-    role: &RoleDef,
-    rows: Option<&[u32]>,
+    spec: &ViewSpec,
+    role: &str,
     as_of: NaiveDate,
-    hide_all: bool,
     key: &[u8],
-) -> Layer {
-    let fields = layer.meta.privacy.fields().cloned().unwrap_or_default();
-    let all: Vec<u32>;
-    let rows = match rows {
-        Some(r) => r,
-        None => {
-            all = (0..layer.len() as u32).collect();
-            &all
+) -> Result<Layer, Refusal> {
+    let rows: Vec<u32> = match &spec.rows {
+        None => (0..layer.len() as u32).collect(),
+        Some(text) => {
+            let filter =
+                chiiki_query::Filter::on_date(text, layer, chiiki_core::crs::Crs::Crs84, as_of)
+                    .map_err(|e| Refusal::RowsFilter {
+                        role: role.to_string(),
+                        reason: e.to_string(),
+                    })?;
+            filter.select(layer, None)
         }
     };
+    let fields = layer.meta.privacy.fields().cloned().unwrap_or_default();
     let mut columns = Vec::new();
     let mut kept = BTreeMap::new();
     for column in &layer.columns {
-        match fields.get(&column.name) {
-            None => columns.push(column.permute(rows)),
-            Some(&kind) if role.sees(kind) && !hide_all => {
-                kept.insert(column.name.clone(), kind);
-                columns.push(column.permute(rows));
+        match spec.columns.get(&column.name) {
+            None => columns.push(column.permute(&rows)),
+            Some(ColumnRule::Keep) => {
+                if let Some(&kind) = fields.get(&column.name) {
+                    kept.insert(column.name.clone(), kind);
+                }
+                columns.push(column.permute(&rows));
             }
-            Some(PersonalField::BirthDate) if !hide_all => {
-                columns.push(age_bands(column, rows, as_of))
-            }
-            Some(_) => {}
+            Some(ColumnRule::AgeBand) => columns.push(age_bands(column, &rows, as_of)),
+            Some(ColumnRule::Drop) => {}
         }
     }
     let mut meta = layer.meta.clone();
@@ -101,21 +177,17 @@ pub fn mask(
     {
         meta.time_field = None;
     }
-    let geometries = layer.geometries.pick(rows);
-    // The ids of people are their 住民票コード: a role that may not see
-    // those gets stable pseudonyms instead.
+    let geometries = layer.geometries.pick(&rows);
     let ids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
-    let pseudonymous = matches!(meta.privacy, Privacy::Individuals { .. })
-        && !role.sees(PersonalField::ResidentCode);
-    let (fids, record_ids) = if pseudonymous {
-        let population = meta.privacy.population().unwrap_or_default().to_string();
-        let fids = ids
-            .iter()
-            .map(|&id| pseudonym(key, &population, id))
-            .collect();
-        (fids, Some(ids))
-    } else {
-        (ids, None)
+    let (fids, record_ids) = match &spec.pseudonymise {
+        Some(population) => {
+            let fids = ids
+                .iter()
+                .map(|&id| pseudonym(key, population, id))
+                .collect();
+            (fids, Some(ids))
+        }
+        None => (ids, None),
     };
     // Rows keep their order (spatial, or the ranking of an analysis).
     let mut view = Layer::from_sorted(LayerParts {
@@ -125,7 +197,7 @@ pub fn mask(
         columns,
     });
     view.record_ids = record_ids;
-    view
+    Ok(view)
 }
 
 /// A stable stand-in for a person's id: a keyed hash, 52 bits so that
@@ -158,8 +230,8 @@ fn age_bands(birth: &Column, rows: &[u32], as_of: NaiveDate) -> Column {
 }
 
 /// What `role` may read of a layer of individuals (or derived from them):
-/// the masked view, or why not. `granted` says whether the collection is a
-/// saved analysis that names the role.
+/// the materialised view, or why not. `granted` says whether the
+/// collection is a saved analysis that names the role.
 pub fn individual_view(
     layer: &Layer,
     role: &RoleDef,
@@ -167,27 +239,64 @@ pub fn individual_view(
     as_of: NaiveDate,
     key: &[u8],
 ) -> Result<Layer, Refusal> {
-    let derived = matches!(layer.meta.privacy, Privacy::Derived { .. });
-    let rows = match role.records {
-        Records::None => return Err(Refusal::AggregatesOnly(role.name.clone())),
-        Records::Granted if !granted => return Err(Refusal::NotGranted(role.name.clone())),
-        Records::All | Records::Granted => None,
-        // Derived features are not people: the filter on people does not apply,
-        // and their attached personal fields are hidden below.
-        Records::Filtered if derived => None,
-        Records::Filtered => {
-            let text = role.rows.as_deref().unwrap_or("FALSE");
-            let filter =
-                chiiki_query::Filter::on_date(text, layer, chiiki_core::crs::Crs::Crs84, as_of)
-                    .map_err(|e| Refusal::RowsFilter {
-                        role: role.name.clone(),
-                        reason: e.to_string(),
-                    })?;
-            Some(filter.select(layer, None))
+    let spec = view_spec(&layer.meta.privacy, role, granted)?;
+    materialise(layer, &spec, &role.name, as_of, key)
+}
+
+/// Views already materialised, by collection and role, for one day and one
+/// generation of saved analyses: a role's view of a collection is built
+/// once, and every request of the day is answered from it.
+#[derive(Default)]
+pub struct ViewCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, String), CachedView>>,
+}
+
+struct CachedView {
+    day: NaiveDate,
+    generation: u64,
+    view: std::sync::Arc<Layer>,
+}
+
+impl ViewCache {
+    /// The cached view of `collection` for `role`, or the one `build` makes
+    /// (then kept for the rest of `day` and `generation`).
+    pub fn get_or_build(
+        &self,
+        collection: &str,
+        role: &str,
+        day: NaiveDate,
+        generation: u64,
+        build: impl FnOnce() -> Result<Layer, Refusal>,
+    ) -> Result<std::sync::Arc<Layer>, Refusal> {
+        let key = (collection.to_string(), role.to_string());
+        if let Some(c) = self.lock().get(&key) {
+            if c.day == day && c.generation == generation {
+                return Ok(c.view.clone());
+            }
         }
-    };
-    let hide_all = derived && role.records != Records::All;
-    Ok(mask(layer, role, rows.as_deref(), as_of, hide_all, key))
+        // Built outside the lock: other collections' requests go on meanwhile.
+        let view = std::sync::Arc::new(build()?);
+        self.lock().insert(
+            key,
+            CachedView {
+                day,
+                generation,
+                view: view.clone(),
+            },
+        );
+        Ok(view)
+    }
+
+    /// Forgets every view (after the set of analyses changed).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), CachedView>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +391,71 @@ mod tests {
         assert_eq!(v.columns[1].get(row), Value::Text("75-79".into()));
         let analyst = roles.get("analyst").unwrap();
         assert!(individual_view(&people(), analyst, true, as_of, b"k").is_err());
+    }
+
+    #[test]
+    fn a_view_is_a_projection_a_predicate_and_pseudonyms() {
+        let layer = people();
+        let roles = Roles::default();
+        let health = view_spec(&layer.meta.privacy, roles.get("health").unwrap(), true).unwrap();
+        assert_eq!(health.rows, None);
+        assert_eq!(health.columns["name"], ColumnRule::Keep);
+        assert_eq!(health.columns["birth_date"], ColumnRule::AgeBand);
+        assert_eq!(health.columns["resident_id"], ColumnRule::Drop);
+        assert_eq!(health.pseudonymise.as_deref(), Some("residents"));
+        let planner = view_spec(&layer.meta.privacy, roles.get("planner").unwrap(), false).unwrap();
+        assert_eq!(planner.rows.as_deref(), Some("needs_support = TRUE"));
+        assert_eq!(planner.columns["resident_id"], ColumnRule::Keep);
+        assert_eq!(planner.pseudonymise, None);
+        // Derived features hide every attached personal field from a filtered role.
+        let derived = Privacy::Derived {
+            population: "residents".into(),
+            fields: resident_fields(),
+        };
+        let spec = view_spec(&derived, roles.get("planner").unwrap(), false).unwrap();
+        assert_eq!(spec.rows, None);
+        assert!(spec.columns.values().all(|r| *r == ColumnRule::Drop));
+        // Materialising the spec gives the same view as before the split.
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let v = materialise(&layer, &health, "health", as_of, b"k").unwrap();
+        assert_eq!(
+            names(&v),
+            vec!["name", "age_band", "needs_support", "flood_depth_rank"]
+        );
+        assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn the_view_cache_builds_once_per_day_and_generation() {
+        let cache = ViewCache::default();
+        let day = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let builds = std::cell::Cell::new(0);
+        let build = || {
+            builds.set(builds.get() + 1);
+            Ok(people())
+        };
+        cache
+            .get_or_build("residents", "planner", day, 0, build)
+            .unwrap();
+        cache
+            .get_or_build("residents", "planner", day, 0, build)
+            .unwrap();
+        assert_eq!(builds.get(), 1);
+        cache
+            .get_or_build("residents", "planner", day.succ_opt().unwrap(), 0, build)
+            .unwrap();
+        cache
+            .get_or_build("residents", "planner", day.succ_opt().unwrap(), 1, build)
+            .unwrap();
+        cache
+            .get_or_build("residents", "health", day.succ_opt().unwrap(), 1, build)
+            .unwrap();
+        assert_eq!(builds.get(), 4);
+        cache.clear();
+        cache
+            .get_or_build("residents", "health", day.succ_opt().unwrap(), 1, build)
+            .unwrap();
+        assert_eq!(builds.get(), 5);
     }
 
     #[test]
