@@ -255,9 +255,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo(args),
         Command::Serve(args) => {
             let mut config = config;
-            if let Some(d) = args.data {
-                config.data_dir = d;
-            }
+            config.data_dir = config.data_dir(args.data.as_deref());
             if let Some(b) = args.bind {
                 config.bind = b;
             }
@@ -282,7 +280,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Mesh { command } => mesh(command),
         Command::Analyse(args) => analyse(args, &config),
         Command::Layers(args) => {
-            let dir = args.data.unwrap_or(config.data_dir);
+            let dir = config.data_dir(args.data.as_deref());
             for layer in store::load_all(&dir)? {
                 println!(
                     "{:<28} {:>9} {:<16} {}{}",
@@ -304,7 +302,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
     use chiiki_analysis::{Analysis, Sources};
-    let data = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    let data = config.data_dir(args.data.as_deref());
     let analyses: std::collections::BTreeMap<String, Analysis> = if config.analyses.is_empty() {
         crate::demo::demo_analyses()
     } else {
@@ -457,7 +455,7 @@ fn import(args: ImportArgs, config: &Config) -> Result<()> {
     for r in &args.roles {
         roles.check(r).context("--roles")?;
     }
-    let data_dir = args.data.clone().unwrap_or_else(|| config.data_dir.clone());
+    let data_dir = config.data_dir(args.data.as_deref());
     let opts = ImportOptions {
         layer_id: args.layer.clone(),
         title: args.title,

@@ -163,6 +163,12 @@ impl Config {
         Ok(Roles::new(&self.roles)?)
     }
 
+    /// The one rule for a command's `--data`: the flag when given, else
+    /// the config's `data_dir`.
+    pub fn data_dir(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map_or_else(|| self.data_dir.clone(), Path::to_path_buf)
+    }
+
     /// What the service needs of this config to start.
     pub fn service(&self) -> Result<chiiki_server::settings::ServiceConfig> {
         Ok(chiiki_server::settings::ServiceConfig {
@@ -213,6 +219,13 @@ mod tests {
         assert_eq!(c.bind, "127.0.0.1:8080");
         assert_eq!(c.server.default_limit, 10);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_data_flag_wins_over_the_config() {
+        let c: Config = toml::from_str("data_dir = \"from-config\"").unwrap();
+        assert_eq!(c.data_dir(None), PathBuf::from("from-config"));
+        assert_eq!(c.data_dir(Some(Path::new("flag"))), PathBuf::from("flag"));
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn parse_date_arg(s: &str) -> Result<NaiveDate, String> {
 }
 
 pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
-    let data_dir = |flag: &Option<PathBuf>| flag.clone().unwrap_or_else(|| config.data_dir.clone());
+    let data_dir = |flag: &Option<PathBuf>| config.data_dir(flag.as_deref());
     let aliases = &config.registry.columns;
     match command {
         RegistryCommand::Import(args) => {

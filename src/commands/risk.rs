@@ -103,7 +103,7 @@ fn breaks_path(data: &Path, given: &Option<PathBuf>) -> PathBuf {
 }
 
 pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
-    let dir = |d: &Option<PathBuf>| d.clone().unwrap_or_else(|| config.data_dir.clone());
+    let dir = |d: &Option<PathBuf>| config.data_dir(d.as_deref());
     match command {
         RiskCommand::Train(a) => {
             let data_dir = dir(&a.inputs.data);

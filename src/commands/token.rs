@@ -43,7 +43,7 @@ pub enum TokenCommand {
 }
 
 pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
-    let dir = |d: &Option<PathBuf>| d.clone().unwrap_or_else(|| config.data_dir.clone());
+    let dir = |d: &Option<PathBuf>| config.data_dir(d.as_deref());
     match command {
         TokenCommand::Create {
             name,
