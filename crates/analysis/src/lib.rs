@@ -544,6 +544,103 @@ impl Sources<'_> {
         Ok((fids, geometries, columns, privacy))
     }
 
+    /// Per measure: its filter (compiled on each thread) and the column it
+    /// sums or averages.
+    #[allow(clippy::type_complexity)]
+    fn measure_inputs<'l>(
+        &self,
+        src: &'l Layer,
+        measures: &[Measure],
+    ) -> Result<(Vec<Option<Filter>>, Vec<Option<&'l Column>>)> {
+        // Per measure: its filter (compiled on each thread) and value column.
+        let mut filters: Vec<Option<Filter>> = Vec::new();
+        let mut values: Vec<Option<&Column>> = Vec::new();
+        for m in measures {
+            filters.push(match m.filter.as_deref() {
+                Some(text) => Some(Filter::on_date(text, src, Crs::Crs84, self.as_of).map_err(
+                    |source| AnalysisError::Filter {
+                        layer: format!("{} (measure '{}')", src.meta.id, m.name),
+                        source,
+                    },
+                )?),
+                None => None,
+            });
+            values.push(match (&m.op, &m.column) {
+                (Op::Sum | Op::Mean, Some(c)) => Some(
+                    src.column(c)
+                        .ok_or_else(|| AnalysisError::NoAttribute {
+                            layer: src.meta.id.to_string(),
+                            attribute: c.to_string(),
+                        })?
+                        .1,
+                ),
+                (Op::Sum | Op::Mean, None) => {
+                    return Err(AnalysisError::Definition(format!(
+                        "measure '{}': {:?} needs a column",
+                        m.name, m.op
+                    )))
+                }
+                _ => None,
+            });
+        }
+        Ok((filters, values))
+    }
+
+    /// Groups of the selected rows by the polygons of another layer
+    /// (町丁目, school districts), keyed by its `key` attribute.
+    fn group_by_layer(
+        &self,
+        rows: &[u32],
+        points: &[[f64; 2]],
+        layer: &str,
+        key: &str,
+        filter: Option<&str>,
+        depth: usize,
+    ) -> Result<Groups> {
+        let target = self.input(layer, depth)?;
+        // Its keys and geometries become the answer's: never people.
+        if target.meta.privacy.is_personal() {
+            return Err(AnalysisError::Definition(format!(
+                "'{layer}' holds personal data and cannot be a grouping layer"
+            )));
+        }
+        let target_rows = self.rows(&target, filter)?;
+        let (_, key_col) = target
+            .column(key)
+            .ok_or_else(|| AnalysisError::NoAttribute {
+                layer: layer.to_string(),
+                attribute: key.to_string(),
+            })?;
+        let polygons: Vec<MultiPolygon<f64>> = target_rows
+            .iter()
+            .map(|&i| as_multipolygon(&target.geometries.get(i as usize)))
+            .collect();
+        let grid = PolygonGrid::new(&polygons, 256);
+        let chosen: Vec<[f64; 2]> = rows.iter().map(|&i| points[i as usize]).collect();
+        let mut groups = vec![NO_GROUP; rows.len()];
+        for (pi, k) in grid.join(&chosen) {
+            // A point on a shared border counts once, in the first polygon.
+            let g = &mut groups[pi as usize];
+            if *g == NO_GROUP {
+                *g = k;
+            }
+        }
+        let geoms = target_rows
+            .iter()
+            .map(|&i| target.geometries.get(i as usize))
+            .collect();
+        let mut keys = Column::new(key, key_col.field_type());
+        for &i in &target_rows {
+            keys.push(key_col.get(i as usize))
+                .map_err(AnalysisError::internal)?;
+        }
+        let fids: Vec<u64> = target_rows
+            .iter()
+            .map(|&i| target.fids[i as usize] as u64)
+            .collect();
+        Ok((groups, fids, geoms, Some(keys)))
+    }
+
     fn aggregate(
         &self,
         source: &Side,
@@ -583,37 +680,7 @@ impl Sources<'_> {
             )),
             None => None,
         };
-        // Per measure: its filter (compiled on each thread) and value column.
-        let mut filters: Vec<Option<Filter>> = Vec::new();
-        let mut values: Vec<Option<&Column>> = Vec::new();
-        for m in measures {
-            filters.push(match m.filter.as_deref() {
-                Some(text) => Some(Filter::on_date(text, &src, Crs::Crs84, self.as_of).map_err(
-                    |source| AnalysisError::Filter {
-                        layer: format!("{} (measure '{}')", src.meta.id, m.name),
-                        source,
-                    },
-                )?),
-                None => None,
-            });
-            values.push(match (&m.op, &m.column) {
-                (Op::Sum | Op::Mean, Some(c)) => Some(
-                    src.column(c)
-                        .ok_or_else(|| AnalysisError::NoAttribute {
-                            layer: src.meta.id.to_string(),
-                            attribute: c.to_string(),
-                        })?
-                        .1,
-                ),
-                (Op::Sum | Op::Mean, None) => {
-                    return Err(AnalysisError::Definition(format!(
-                        "measure '{}': {:?} needs a column",
-                        m.name, m.op
-                    )))
-                }
-                _ => None,
-            });
-        }
+        let (filters, values) = self.measure_inputs(&src, measures)?;
         // Whether each source row's id is in the table.
         let in_table: Option<Vec<bool>> = ids.as_ref().map(|(set, key)| {
             (0..src.len())
@@ -625,115 +692,10 @@ impl Sources<'_> {
                 .collect()
         });
         // The group of each selected row (by position in `rows`).
-        const NONE: u32 = u32::MAX;
         let (group_of, group_ids, group_geoms, key_column): Groups = match to {
-            Target::Mesh { mesh: level } => {
-                let level = MeshLevel::parse(level).ok_or_else(|| {
-                    AnalysisError::Definition(format!("unknown mesh level '{level}' (80km … 125m)"))
-                })?;
-                // Each row's cell code, on all cores; rows in spatial order
-                // share their cell with their neighbours, so the code is
-                // computed once per run of a cell.
-                let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-                let chunk = rows.len().div_ceil(threads).max(1);
-                let row_codes: Vec<u64> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = rows
-                        .chunks(chunk)
-                        .map(|part| {
-                            scope.spawn(move || {
-                                let mut last = ((i64::MIN, i64::MIN), u64::MAX);
-                                part.iter()
-                                    .map(|&r| {
-                                        let p = points[r as usize];
-                                        let Some(cell) = mesh::cell_index(p[0], p[1], level) else {
-                                            return u64::MAX;
-                                        };
-                                        if cell != last.0 {
-                                            last =
-                                                (cell, mesh::code_of_index(cell.0, cell.1, level));
-                                        }
-                                        last.1
-                                    })
-                                    .collect::<Vec<u64>>()
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .flat_map(|h| h.join().expect("mesh thread"))
-                        .collect()
-                });
-                let mut index: rustc_hash::FxHashMap<u64, u32> = Default::default();
-                let mut codes: Vec<u64> = Vec::new();
-                let mut last = (u64::MAX, NONE);
-                let groups = row_codes
-                    .iter()
-                    .map(|&c| {
-                        if c == u64::MAX {
-                            return NONE;
-                        }
-                        if c != last.0 {
-                            let g = *index.entry(c).or_insert_with(|| {
-                                codes.push(c);
-                                codes.len() as u32 - 1
-                            });
-                            last = (c, g);
-                        }
-                        last.1
-                    })
-                    .collect();
-                let geoms = codes
-                    .iter()
-                    .map(|&c| {
-                        geo::Geometry::Polygon(mesh::cell(c).expect("a valid code").to_polygon())
-                    })
-                    .collect();
-                (groups, codes, geoms, None)
-            }
+            Target::Mesh { mesh: level } => group_by_mesh(&rows, points, level)?,
             Target::Layer { layer, key, filter } => {
-                let target = self.input(layer, depth)?;
-                // Its keys and geometries become the answer's: never people.
-                if target.meta.privacy.is_personal() {
-                    return Err(AnalysisError::Definition(format!(
-                        "'{layer}' holds personal data and cannot be a grouping layer"
-                    )));
-                }
-                let target_rows = self.rows(&target, filter.as_deref())?;
-                let (_, key_col) =
-                    target
-                        .column(key)
-                        .ok_or_else(|| AnalysisError::NoAttribute {
-                            layer: layer.to_string(),
-                            attribute: key.to_string(),
-                        })?;
-                let polygons: Vec<MultiPolygon<f64>> = target_rows
-                    .iter()
-                    .map(|&i| as_multipolygon(&target.geometries.get(i as usize)))
-                    .collect();
-                let grid = PolygonGrid::new(&polygons, 256);
-                let chosen: Vec<[f64; 2]> = rows.iter().map(|&i| points[i as usize]).collect();
-                let mut groups = vec![NONE; rows.len()];
-                for (pi, k) in grid.join(&chosen) {
-                    // A point on a shared border counts once, in the first polygon.
-                    let g = &mut groups[pi as usize];
-                    if *g == NONE {
-                        *g = k;
-                    }
-                }
-                let geoms = target_rows
-                    .iter()
-                    .map(|&i| target.geometries.get(i as usize))
-                    .collect();
-                let mut keys = Column::new(key, key_col.field_type());
-                for &i in &target_rows {
-                    keys.push(key_col.get(i as usize))
-                        .map_err(AnalysisError::internal)?;
-                }
-                let fids: Vec<u64> = target_rows
-                    .iter()
-                    .map(|&i| target.fids[i as usize] as u64)
-                    .collect();
-                (groups, fids, geoms, Some(keys))
+                self.group_by_layer(&rows, points, layer, key, filter.as_deref(), depth)?
             }
         };
         // Accumulate per group and measure (count, sum) and the group's rows,
@@ -769,7 +731,7 @@ impl Sources<'_> {
                         let mut counts = vec![0u64; n * k];
                         let mut sums = vec![0f64; n * k];
                         for (i, (&r, &g)) in rows.iter().zip(groups).enumerate() {
-                            if g == NONE {
+                            if g == NO_GROUP {
                                 continue;
                             }
                             let (r, g) = (r as usize, g as usize);
@@ -828,58 +790,9 @@ impl Sources<'_> {
             }
             columns.push(codes);
         }
-        for (m, measure) in measures.iter().enumerate() {
-            let (ty, value): (FieldType, Box<dyn Fn(usize) -> Value>) = match measure.op {
-                Op::Count => (
-                    FieldType::Integer,
-                    Box::new(|g| Value::Integer(counts[m][g] as i64)),
-                ),
-                Op::Sum => (FieldType::Real, Box::new(|g| Value::Real(sums[m][g]))),
-                Op::Mean => (
-                    FieldType::Real,
-                    Box::new(|g| {
-                        if counts[m][g] == 0 {
-                            Value::Null
-                        } else {
-                            Value::Real(sums[m][g] / counts[m][g] as f64)
-                        }
-                    }),
-                ),
-                Op::Share => (
-                    FieldType::Real,
-                    Box::new(|g| {
-                        if totals[g] == 0 {
-                            Value::Null
-                        } else {
-                            Value::Real(
-                                ((counts[m][g] as f64 / totals[g] as f64) * 10_000.0).round()
-                                    / 10_000.0,
-                            )
-                        }
-                    }),
-                ),
-            };
-            let mut col = Column::new(&measure.name, ty);
-            for g in 0..n {
-                col.push(value(g)).map_err(AnalysisError::internal)?;
-            }
-            columns.push(col);
-        }
+        columns.extend(measure_columns(measures, &totals, &counts, &sums)?);
         let fids: Vec<i64> = group_ids.iter().map(|&g| g as i64).collect();
-        let privacy = match &src.meta.privacy {
-            Privacy::Open => Privacy::Open,
-            Privacy::Individuals { population, .. } => Privacy::Aggregate {
-                population: population.clone(),
-            },
-            // Not people: their counts are not protected by suppression, so
-            // they stay with the roles that may read the inputs.
-            Privacy::Derived { population, .. } | Privacy::Aggregate { population } => {
-                Privacy::Derived {
-                    population: population.clone(),
-                    fields: Default::default(),
-                }
-            }
-        };
+        let privacy = aggregate_privacy(&src.meta.privacy);
         let table = people.map(|population| AggregateTable {
             table: crate::disclosure::Table {
                 id: String::new(),
@@ -1020,6 +933,139 @@ fn join_privacy(left: &Privacy, right: &Privacy, attach: &[String]) -> Privacy {
 /// The group of each selected row (`u32::MAX` for none), the groups' ids and geometries, and the
 /// target's key column when grouping by polygons.
 type Groups = (Vec<u32>, Vec<u64>, Vec<geo::Geometry<f64>>, Option<Column>);
+
+/// The columns of an aggregate's measures, one value per group, from the
+/// group sizes (`totals`) and each measure's counts and sums per group.
+fn measure_columns(
+    measures: &[Measure],
+    totals: &[u64],
+    counts: &[Vec<u64>],
+    sums: &[Vec<f64>],
+) -> Result<Vec<Column>> {
+    let mut columns = Vec::with_capacity(measures.len());
+    for (m, measure) in measures.iter().enumerate() {
+        let (ty, value): (FieldType, Box<dyn Fn(usize) -> Value>) = match measure.op {
+            Op::Count => (
+                FieldType::Integer,
+                Box::new(|g| Value::Integer(counts[m][g] as i64)),
+            ),
+            Op::Sum => (FieldType::Real, Box::new(|g| Value::Real(sums[m][g]))),
+            Op::Mean => (
+                FieldType::Real,
+                Box::new(|g| {
+                    if counts[m][g] == 0 {
+                        Value::Null
+                    } else {
+                        Value::Real(sums[m][g] / counts[m][g] as f64)
+                    }
+                }),
+            ),
+            Op::Share => (
+                FieldType::Real,
+                Box::new(|g| {
+                    if totals[g] == 0 {
+                        Value::Null
+                    } else {
+                        Value::Real(
+                            ((counts[m][g] as f64 / totals[g] as f64) * 10_000.0).round()
+                                / 10_000.0,
+                        )
+                    }
+                }),
+            ),
+        };
+        let mut col = Column::new(&measure.name, ty);
+        for g in 0..totals.len() {
+            col.push(value(g)).map_err(AnalysisError::internal)?;
+        }
+        columns.push(col);
+    }
+    Ok(columns)
+}
+
+/// What an aggregate of a layer labelled `privacy` is.
+fn aggregate_privacy(privacy: &Privacy) -> Privacy {
+    match privacy {
+        Privacy::Open => Privacy::Open,
+        Privacy::Individuals { population, .. } => Privacy::Aggregate {
+            population: population.clone(),
+        },
+        // Not people: their counts are not protected by suppression, so
+        // they stay with the roles that may read the inputs.
+        Privacy::Derived { population, .. } | Privacy::Aggregate { population } => {
+            Privacy::Derived {
+                population: population.clone(),
+                fields: Default::default(),
+            }
+        }
+    }
+}
+
+/// A row that falls in no group (outside every polygon, or off the mesh).
+const NO_GROUP: u32 = u32::MAX;
+
+/// Groups of the selected rows by JIS mesh cell at `level`, in the order
+/// cells are first met.
+fn group_by_mesh(rows: &[u32], points: &[[f64; 2]], level: &str) -> Result<Groups> {
+    let level = MeshLevel::parse(level).ok_or_else(|| {
+        AnalysisError::Definition(format!("unknown mesh level '{level}' (80km … 125m)"))
+    })?;
+    // Each row's cell code, on all cores; rows in spatial order
+    // share their cell with their neighbours, so the code is
+    // computed once per run of a cell.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let row_codes: Vec<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut last = ((i64::MIN, i64::MIN), u64::MAX);
+                    part.iter()
+                        .map(|&r| {
+                            let p = points[r as usize];
+                            let Some(cell) = mesh::cell_index(p[0], p[1], level) else {
+                                return u64::MAX;
+                            };
+                            if cell != last.0 {
+                                last = (cell, mesh::code_of_index(cell.0, cell.1, level));
+                            }
+                            last.1
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("mesh thread"))
+            .collect()
+    });
+    let mut index: rustc_hash::FxHashMap<u64, u32> = Default::default();
+    let mut codes: Vec<u64> = Vec::new();
+    let mut last = (u64::MAX, NO_GROUP);
+    let groups = row_codes
+        .iter()
+        .map(|&c| {
+            if c == u64::MAX {
+                return NO_GROUP;
+            }
+            if c != last.0 {
+                let g = *index.entry(c).or_insert_with(|| {
+                    codes.push(c);
+                    codes.len() as u32 - 1
+                });
+                last = (c, g);
+            }
+            last.1
+        })
+        .collect();
+    let geoms = codes
+        .iter()
+        .map(|&c| geo::Geometry::Polygon(mesh::cell(c).expect("a valid code").to_polygon()))
+        .collect();
+    Ok((groups, codes, geoms, None))
+}
 
 fn operation_name(op: &Operation) -> &'static str {
     match op {
