@@ -277,39 +277,14 @@ fn stored_name(name: &str) -> String {
     }
 }
 
-fn read_one(
+/// The source's CRS and the transformation from it to storage lon/lat;
+/// the CRS goes into the report, with a warning for the Tokyo datum.
+fn storage_transform(
+    layer: &gdal::vector::Layer,
     path: &Path,
     opts: &ImportOptions,
-    acc: &mut Accumulator,
     report: &mut ImportReport,
-) -> Result<()> {
-    let oo = open_options(path, opts);
-    let oo_refs: Vec<&str> = oo.iter().map(String::as_str).collect();
-    let dataset = Dataset::open_ex(
-        path,
-        DatasetOptions {
-            open_flags: GdalOpenFlags::GDAL_OF_VECTOR,
-            open_options: (!oo_refs.is_empty()).then_some(oo_refs.as_slice()),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| StoreError::import(path, format!("GDAL cannot open it as vector data: {e}")))?;
-    let driver = dataset.driver().short_name();
-    let mut layer = match &opts.source_layer {
-        Some(name) => dataset
-            .layer_by_name(name)
-            .map_err(|_| StoreError::import(path, format!("no layer named '{name}'")))?,
-        None => dataset
-            .layer(0)
-            .map_err(|_| StoreError::import(path, "contains no vector layer"))?,
-    };
-    acc.sources.push(format!(
-        "{} ({driver})",
-        path.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ));
-
+) -> Result<(String, Transform)> {
     let (crs_def, crs_name) = source_crs(&layer, path, opts, report)?;
     if crs_def.contains("Tokyo") || Crs::parse(&crs_def).is_ok_and(|c| c.is_tokyo_datum()) {
         let msg = format!(
@@ -332,8 +307,16 @@ fn read_one(
             StoreError::import(path, format!("cannot reproject from {crs_def}: {e}"))
         })?
     };
+    Ok((crs_def, transform))
+}
 
-    // Map source fields onto layer columns (by name, across files).
+/// Maps the source's fields onto the layer's columns (by name, across
+/// files): the column each field goes to, new columns added to `acc`.
+fn map_fields(
+    layer: &gdal::vector::Layer,
+    path: &Path,
+    acc: &mut Accumulator,
+) -> Result<Vec<usize>> {
     let mut field_map = Vec::new();
     for field in layer.defn().fields() {
         let name = stored_name(&field.name());
@@ -379,6 +362,106 @@ fn read_one(
         };
         field_map.push(idx);
     }
+    Ok(field_map)
+}
+
+/// A source geometry as stored: flattened to 2-D, repaired if invalid (and
+/// repairable without changing its type), reprojected and checked to lie
+/// on the globe. `None`, with the reason in the report, when it cannot be.
+fn storage_geometry(
+    source_geom: &gdal::vector::Geometry,
+    make_valid_opts: &gdal::cpl::CslStringList,
+    transform: &Transform,
+    crs_def: &str,
+    name: &str,
+    report: &mut ImportReport,
+) -> Option<geo::Geometry<f64>> {
+    if source_geom.is_empty() {
+        report
+            .rejected
+            .push(format!("{name}: has no geometry (empty)"));
+        return None;
+    }
+    let mut g = source_geom.clone();
+    g.flatten_to_2d();
+    if !g.is_valid() {
+        let kind = g.geometry_type();
+        match g.make_valid(make_valid_opts) {
+            Ok(fixed) if same_family(kind, fixed.geometry_type()) && !fixed.is_empty() => {
+                report
+                    .repaired
+                    .push(format!("{name}: invalid {} repaired", g.geometry_name()));
+                g = fixed;
+            }
+            _ => {
+                report.rejected.push(format!(
+                    "{name}: invalid {} that cannot be repaired without changing its type",
+                    g.geometry_name()
+                ));
+                return None;
+            }
+        }
+    }
+    let mut geom = match g.to_geo() {
+        Ok(geom) => geom,
+        Err(e) => {
+            report
+                .rejected
+                .push(format!("{name}: unsupported geometry: {e}"));
+            return None;
+        }
+    };
+    if let Err(e) = transform.apply_geometry(&mut geom) {
+        report
+            .rejected
+            .push(format!("{name}: cannot be reprojected: {e}"));
+        return None;
+    }
+    if !coords_plausible(&geom) {
+        report.rejected.push(format!(
+            "{name}: coordinates outside longitude/latitude range after reprojection from {crs_def}; is the source CRS right?"
+        ));
+        return None;
+    }
+    Some(geom)
+}
+
+fn read_one(
+    path: &Path,
+    opts: &ImportOptions,
+    acc: &mut Accumulator,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let oo = open_options(path, opts);
+    let oo_refs: Vec<&str> = oo.iter().map(String::as_str).collect();
+    let dataset = Dataset::open_ex(
+        path,
+        DatasetOptions {
+            open_flags: GdalOpenFlags::GDAL_OF_VECTOR,
+            open_options: (!oo_refs.is_empty()).then_some(oo_refs.as_slice()),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| StoreError::import(path, format!("GDAL cannot open it as vector data: {e}")))?;
+    let driver = dataset.driver().short_name();
+    let mut layer = match &opts.source_layer {
+        Some(name) => dataset
+            .layer_by_name(name)
+            .map_err(|_| StoreError::import(path, format!("no layer named '{name}'")))?,
+        None => dataset
+            .layer(0)
+            .map_err(|_| StoreError::import(path, "contains no vector layer"))?,
+    };
+    acc.sources.push(format!(
+        "{} ({driver})",
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ));
+
+    let (crs_def, transform) = storage_transform(&layer, path, opts, report)?;
+
+    let field_map = map_fields(&layer, path, acc)?;
     let id_field_index = match &opts.id_field {
         Some(f) => Some(
             layer
@@ -438,58 +521,16 @@ fn read_one(
         }
 
         // Geometry: present, valid (or safely repaired), finite, reprojected.
-        let Some(source_geom) = feature.geometry() else {
-            report.rejected.push(format!("{name}: has no geometry"));
-            continue;
-        };
-        if source_geom.is_empty() {
-            report
-                .rejected
-                .push(format!("{name}: has no geometry (empty)"));
-            continue;
-        }
-        let mut g = source_geom.clone();
-        g.flatten_to_2d();
-        if !g.is_valid() {
-            let kind = g.geometry_type();
-            match g.make_valid(&make_valid_opts) {
-                Ok(fixed) if same_family(kind, fixed.geometry_type()) && !fixed.is_empty() => {
-                    report
-                        .repaired
-                        .push(format!("{name}: invalid {} repaired", g.geometry_name()));
-                    g = fixed;
-                }
-                _ => {
-                    report.rejected.push(format!(
-                        "{name}: invalid {} that cannot be repaired without changing its type",
-                        g.geometry_name()
-                    ));
-                    continue;
-                }
-            }
-        }
-        let mut geom = match g.to_geo() {
-            Ok(geom) => geom,
-            Err(e) => {
-                report
-                    .rejected
-                    .push(format!("{name}: unsupported geometry: {e}"));
-                continue;
+        let geom = match feature.geometry() {
+            Some(g) => storage_geometry(g, &make_valid_opts, &transform, &crs_def, &name, report),
+            None => {
+                report.rejected.push(format!("{name}: has no geometry"));
+                None
             }
         };
-        if let Err(e) = transform.apply_geometry(&mut geom) {
-            report
-                .rejected
-                .push(format!("{name}: cannot be reprojected: {e}"));
+        let Some(geom) = geom else {
             continue;
-        }
-        if !coords_plausible(&geom) {
-            report.rejected.push(format!(
-                "{name}: coordinates outside longitude/latitude range after reprojection from {crs_def}; is the source CRS right?"
-            ));
-            continue;
-        }
-
+        };
         let geom = right_hand_rule(geom);
 
         // Attributes.
