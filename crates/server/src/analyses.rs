@@ -119,6 +119,40 @@ pub async fn create(
     BaseUrl(base): BaseUrl,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    may_save(&who)?;
+    let analysis = read_definition(&state, &who, body)?;
+    check_limits(&state, &analysis)?;
+    if state.layers.contains_key(&analysis.id)
+        || super::read(&state.analyses).contains_key(&analysis.id)
+    {
+        return Err(conflict(&analysis.id));
+    }
+    let (features, personal) = dry_run(&state, &analysis).await?;
+    // Lists of people go only to the saver's own role (admin may grant
+    // them): a planner cannot widen who sees residents by saving a query.
+    if personal && !who.role.admin {
+        if let Some(other) = analysis.roles.iter().find(|r| **r != who.role.name) {
+            return Err(ApiError::forbidden(format!(
+                "this analysis lists residents; only admin may grant it to role '{other}'"
+            )));
+        }
+    }
+    let id = analysis.id.clone();
+    save(&state, analysis)?;
+    tracing::info!(
+        "analysis '{id}' saved by {} ({features} features)",
+        who.token_id.as_deref().unwrap_or("?"),
+    );
+    let location = format!("{base}/collections/{id}");
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "id": id, "features": features, "href": location }),
+        Some(location.clone()),
+    ))
+}
+
+/// Whether `who` may save analyses at all.
+fn may_save(who: &chiiki_policy::auth::Principal) -> Result<(), ApiError> {
     if who.is_anonymous() {
         return Err(ApiError::unauthorized(
             "saving an analysis needs a bearer token",
@@ -130,6 +164,16 @@ pub async fn create(
             who.role
         )));
     }
+    Ok(())
+}
+
+/// The definition in the request body, with an id, roles and tables the
+/// caller may give it.
+fn read_definition(
+    state: &SharedState,
+    who: &chiiki_policy::auth::Principal,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Analysis, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             super::limits::too_large(state.limits.max_body_bytes)
@@ -143,7 +187,7 @@ pub async fn create(
     let analysis: Analysis = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the analysis: {e}")))?;
     chiiki_store::geoparquet::validate_layer_id(&analysis.id)
-        .map_err(|e| ApiError::bad_request(format!("id: {e:#}")))?;
+        .map_err(|e| ApiError::bad_request(format!("id: {e}")))?;
     if analysis.public && !who.role.admin {
         return Err(ApiError::forbidden(
             "only admin may make an analysis public",
@@ -157,6 +201,12 @@ pub async fn create(
             .map_err(|e| ApiError::bad_request(format!("roles: {e}")))?;
     }
     check_table_path(&analysis)?;
+    Ok(analysis)
+}
+
+/// The service's limits on what one analysis may ask: measures, filter
+/// length and terms.
+fn check_limits(state: &SharedState, analysis: &Analysis) -> Result<(), ApiError> {
     if let chiiki_analysis::Operation::Aggregate { measures, .. } = &analysis.operation {
         if measures.len() > state.limits.max_measures {
             return Err(ApiError::bad_request(format!(
@@ -167,7 +217,7 @@ pub async fn create(
         }
     }
     let max_terms = state.limits.max_filter_terms;
-    for f in filters(&analysis) {
+    for f in filters(analysis) {
         if f.len() > state.limits.max_query_bytes {
             return Err(ApiError::bad_request(format!(
                 "a filter of {} bytes; the limit is {}",
@@ -184,16 +234,13 @@ pub async fn create(
             }
         }
     }
-    if state.layers.contains_key(&analysis.id)
-        || super::read(&state.analyses).contains_key(&analysis.id)
-    {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: "Conflict",
-            description: format!("a collection '{}' exists already", analysis.id),
-        });
-    }
-    // Run it once: a wrong layer, attribute or filter is the caller's 400.
+    Ok(())
+}
+
+/// Runs the analysis once, so that a wrong layer, attribute or filter is
+/// the caller's 400 now rather than a failing collection later: the number
+/// of features, and whether they are people.
+async fn dry_run(state: &SharedState, analysis: &Analysis) -> Result<(usize, bool), ApiError> {
     let check = state.clone();
     let candidate = analysis.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -210,43 +257,31 @@ pub async fn create(
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let (features, personal) = result?;
-    // Lists of people go only to the saver's own role (admin may grant
-    // them): a planner cannot widen who sees residents by saving a query.
-    if personal && !who.role.admin {
-        if let Some(other) = analysis.roles.iter().find(|r| **r != who.role.name) {
-            return Err(ApiError::forbidden(format!(
-                "this analysis lists residents; only admin may grant it to role '{other}'"
-            )));
-        }
-    }
+    Ok(result?)
+}
 
+/// Keeps the definition in `<data>/analyses/` and serves it from now on.
+/// Two saves of one id race for the lock: the second gets 409 and its file
+/// is never written over the first's.
+fn save(state: &SharedState, analysis: Analysis) -> Result<(), ApiError> {
     let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
     let bytes = serde_json::to_vec_pretty(&analysis).map_err(|_| ApiError::internal())?;
-    chiiki_core::fs::write_atomically(&path, &bytes)?;
-    tracing::info!(
-        "analysis '{}' saved by {} ({} features)",
-        analysis.id,
-        who.token_id.as_deref().unwrap_or("?"),
-        features
-    );
-    let id = analysis.id.clone();
     {
         let mut analyses = state.analyses.write().unwrap_or_else(|e| e.into_inner());
-        if analyses.contains_key(&id) {
-            return Err(ApiError {
-                status: StatusCode::CONFLICT,
-                code: "Conflict",
-                description: format!("a collection '{id}' exists already"),
-            });
+        if analyses.contains_key(&analysis.id) {
+            return Err(conflict(&analysis.id));
         }
-        analyses.insert(id.clone(), analysis);
+        chiiki_core::fs::write_atomically(&path, &bytes)?;
+        analyses.insert(analysis.id.clone(), analysis);
     }
     state.analyses_changed();
-    let location = format!("{base}/collections/{id}");
-    Ok(json(
-        StatusCode::CREATED,
-        &serde_json::json!({ "id": id, "features": features, "href": location }),
-        Some(location.clone()),
-    ))
+    Ok(())
+}
+
+fn conflict(id: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::CONFLICT,
+        code: "Conflict",
+        description: format!("a collection '{id}' exists already"),
+    }
 }
