@@ -185,6 +185,24 @@ struct ServeArgs {
     exit_on_stdin_close: bool,
 }
 
+impl ServeArgs {
+    /// The one place `serve`'s flags override `chiiki.toml`: a flag given
+    /// wins, an absent flag keeps the config's value.
+    fn merge_into(self, mut config: Config) -> Result<Config> {
+        config.data_dir = config.data_dir(self.data.as_deref());
+        if let Some(b) = self.bind {
+            config.bind = b;
+        }
+        if let Some(n) = self.requests_per_minute {
+            config.limits.requests_per_minute = n;
+        }
+        if let Some(p) = self.audit_log {
+            config.audit.path = std::path::absolute(p)?;
+        }
+        Ok(config)
+    }
+}
+
 #[derive(Args)]
 struct ImportArgs {
     /// Layer id: letters, digits, '_' and '-'; also the collection id.
@@ -254,18 +272,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo(args),
         Command::Serve(args) => {
-            let mut config = config;
-            config.data_dir = config.data_dir(args.data.as_deref());
-            if let Some(b) = args.bind {
-                config.bind = b;
-            }
-            if let Some(n) = args.requests_per_minute {
-                config.limits.requests_per_minute = n;
-            }
-            if let Some(p) = args.audit_log {
-                config.audit.path = std::path::absolute(p)?;
-            }
-            serve(config, args.exit_on_stdin_close)
+            let exit_on_stdin_close = args.exit_on_stdin_close;
+            serve(args.merge_into(config)?, exit_on_stdin_close)
         }
         Command::Import(args) => import(*args, &config),
         Command::Reference {
@@ -617,4 +625,52 @@ fn demo(args: DemoArgs) -> Result<()> {
         args.bind, args.bind
     );
     serve(config, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(argv).expect("valid command line");
+        match cli.command {
+            Command::Serve(args) => args,
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn serve_flags_override_the_config_and_absent_flags_keep_it() {
+        let config: Config = toml::from_str(
+            "data_dir = \"/srv/chiiki\"\nbind = \"127.0.0.1:9000\"\n[limits]\nrequests_per_minute = 50\n",
+        )
+        .unwrap();
+        let kept = serve_args(&["chiiki", "serve"])
+            .merge_into(config.clone())
+            .unwrap();
+        assert_eq!(kept.data_dir, PathBuf::from("/srv/chiiki"));
+        assert_eq!(kept.bind, "127.0.0.1:9000");
+        assert_eq!(kept.limits.requests_per_minute, 50);
+        let merged = serve_args(&[
+            "chiiki",
+            "serve",
+            "--data",
+            "/tmp/other",
+            "--bind",
+            "127.0.0.1:0",
+            "--requests-per-minute",
+            "0",
+            "--audit-log",
+            "/var/log/chiiki-audit.jsonl",
+        ])
+        .merge_into(config)
+        .unwrap();
+        assert_eq!(merged.data_dir, PathBuf::from("/tmp/other"));
+        assert_eq!(merged.bind, "127.0.0.1:0");
+        assert_eq!(merged.limits.requests_per_minute, 0);
+        assert_eq!(
+            merged.audit_path(),
+            PathBuf::from("/var/log/chiiki-audit.jsonl")
+        );
+    }
 }

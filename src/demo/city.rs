@@ -136,37 +136,14 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
 
     // 3. The registry and a month of 異動.
     let registry_stamp = chiiki_registry::store::registry_dir(data_dir).join("demo.stamp");
-    let mut registry_counts = None;
-    if generated || read_stamp(&registry_stamp).as_deref() != Some(stamp.as_str()) {
-        let aliases = Default::default();
-        let report = chiiki_registry::import::import_file(
-            data_dir,
-            &dir.join(chiiki_synth::REGISTRY),
-            &aliases,
-            &chiiki_registry::import::ImportOptions {
-                encoding: None,
-                strict: false,
-                as_of: opts.as_of,
-            },
-        )?;
-        if let Some(why) = report.refused {
-            bail!("importing the demo registry: {why}");
-        }
-        let mut deltas: Vec<PathBuf> = std::fs::read_dir(dir.join(chiiki_synth::DELTAS))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "csv"))
-            .collect();
-        deltas.sort();
-        let applied = chiiki_registry::delta::apply_files(
-            data_dir,
-            &deltas,
-            &aliases,
-            &chiiki_registry::delta::DeltaOptions::default(),
-        )?;
-        registry_counts = Some((report.imported, applied.applied));
-        chiiki_core::fs::write_atomically(&registry_stamp, stamp.as_bytes())?;
-    }
+    let registry_counts =
+        if generated || read_stamp(&registry_stamp).as_deref() != Some(stamp.as_str()) {
+            let counts = import_registry(data_dir, &dir, opts.as_of)?;
+            chiiki_core::fs::write_atomically(&registry_stamp, stamp.as_bytes())?;
+            Some(counts)
+        } else {
+            None
+        };
 
     // 4. 住民ポイント, on the day after the last 異動.
     let mut layers = Vec::new();
@@ -202,6 +179,69 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
     }
 
     // 5. Infrastructure.
+    layers.extend(import_infrastructure(data_dir, &dir, &stamp, generated)?);
+
+    // 6. Risk scores: train (evaluated on the last year of history), then
+    // score pipes, bridges and roads into their layers.
+    let rebuilt = layers.iter().any(|l| l.rebuilt);
+    let risk = score_risk(data_dir, &dir, &stamp, rebuilt)?;
+
+    Ok(CityReport {
+        synthetic_dir: dir,
+        generated,
+        summary,
+        registry: registry_counts,
+        levels,
+        layers,
+        risk,
+    })
+}
+
+/// Imports the demo's registry export and applies its month of 異動:
+/// rows imported and 異動 rows applied.
+fn import_registry(
+    data_dir: &Path,
+    dir: &Path,
+    as_of: chrono::NaiveDate,
+) -> Result<(usize, usize)> {
+    let aliases = Default::default();
+    let report = chiiki_registry::import::import_file(
+        data_dir,
+        &dir.join(chiiki_synth::REGISTRY),
+        &aliases,
+        &chiiki_registry::import::ImportOptions {
+            encoding: None,
+            strict: false,
+            as_of,
+        },
+    )?;
+    if let Some(why) = report.refused {
+        bail!("importing the demo registry: {why}");
+    }
+    let mut deltas: Vec<PathBuf> = std::fs::read_dir(dir.join(chiiki_synth::DELTAS))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    deltas.sort();
+    let applied = chiiki_registry::delta::apply_files(
+        data_dir,
+        &deltas,
+        &aliases,
+        &chiiki_registry::delta::DeltaOptions::default(),
+    )?;
+    Ok((report.imported, applied.applied))
+}
+
+/// The generated infrastructure files as layers (imported again only
+/// when the city was regenerated or the layer is stale).
+fn import_infrastructure(
+    data_dir: &Path,
+    dir: &Path,
+    stamp: &str,
+    generated: bool,
+) -> Result<Vec<BuiltLayer>> {
+    let mut layers = Vec::new();
     for infra in INFRA_LAYERS {
         let file = dir.join(infra.file);
         if !file.is_file() {
@@ -230,7 +270,7 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
         };
         let (mut parts, _) = read_files(&[file], &opts)
             .with_context(|| format!("building demo layer {}", infra.id))?;
-        parts.meta.fingerprint = stamp.clone();
+        parts.meta.fingerprint = stamp.to_string();
         let layer = Layer::new(parts);
         store::save(data_dir, &layer)?;
         layers.push(BuiltLayer {
@@ -240,17 +280,31 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
             notes: vec![],
         });
     }
+    Ok(layers)
+}
 
-    // 6. Risk scores: train (evaluated on the last year of history), then
-    // score pipes, bridges and roads into their layers.
+/// Trains the pipe model (evaluated on the last year of history) and
+/// scores pipes, bridges and roads, when a layer was rebuilt or the scores
+/// are stale: the evaluation and what was scored.
+#[allow(clippy::type_complexity)]
+fn score_risk(
+    data_dir: &Path,
+    dir: &Path,
+    stamp: &str,
+    rebuilt: bool,
+) -> Result<
+    Option<(
+        chiiki_risk::evaluate::Evaluation,
+        chiiki_risk::pipeline::ScoreSummary,
+    )>,
+> {
     let mut risk = None;
     let breaks = dir.join("pipe_breaks.csv");
     let risk_stamp_file = chiiki_risk::model::models_dir(data_dir).join(".demo.stamp");
     let risk_stamp = format!("{stamp}-{RISK_FORMAT}");
     if breaks.is_file()
         && store::layer_path(data_dir, "pipes").is_file()
-        && (layers.iter().any(|l| l.rebuilt)
-            || read_stamp(&risk_stamp_file).as_deref() != Some(risk_stamp.as_str()))
+        && (rebuilt || read_stamp(&risk_stamp_file).as_deref() != Some(risk_stamp.as_str()))
     {
         let (model, _, _) = chiiki_risk::pipeline::train(
             data_dir,
@@ -271,16 +325,7 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
         }
         chiiki_core::fs::write_atomically(&risk_stamp_file, risk_stamp.as_bytes())?;
     }
-
-    Ok(CityReport {
-        synthetic_dir: dir,
-        generated,
-        summary,
-        registry: registry_counts,
-        levels,
-        layers,
-        risk,
-    })
+    Ok(risk)
 }
 
 /// Version of the resident layer's make-up (columns, privacy metadata).
