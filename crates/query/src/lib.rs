@@ -32,7 +32,6 @@ pub mod cql2;
 pub mod eval;
 mod lexer;
 
-use std::fmt;
 
 use geo::Rect;
 
@@ -40,7 +39,8 @@ use chiiki_core::crs::Crs;
 use chiiki_core::layers::Layer;
 
 /// An error in a filter, with the 1-based character offset it was found at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("filter: at character {position}: {message}")]
 pub struct ParseError {
     pub position: usize,
     pub message: String,
@@ -54,18 +54,6 @@ impl ParseError {
         }
     }
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "filter: at character {}: {}",
-            self.position, self.message
-        )
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// A filter parsed and bound to one layer, ready to be compiled per request.
 #[derive(Debug, Clone)]
