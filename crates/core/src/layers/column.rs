@@ -104,6 +104,15 @@ pub struct Column {
     pub nulls: Option<Vec<bool>>,
 }
 
+/// A value of the wrong type for its column.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expected {expected:?}, found {found}")]
+pub struct TypeMismatch {
+    pub column: String,
+    pub expected: FieldType,
+    pub found: String,
+}
+
 impl Column {
     pub fn new(name: &str, ty: FieldType) -> Column {
         let data = match ty {
@@ -153,14 +162,19 @@ impl Column {
 
     /// Appends a value, converting it to the column's type. A value that does
     /// not fit is an error naming what was expected.
-    pub fn push(&mut self, value: Value) -> Result<(), String> {
+    pub fn push(&mut self, value: Value) -> Result<(), TypeMismatch> {
         let row = self.len();
         let is_null = matches!(value, Value::Null);
         if is_null {
             self.nulls.get_or_insert_with(|| vec![false; row]);
         }
         let expected = self.field_type();
-        let mismatch = |v: &Value| format!("expected {expected:?}, found {v:?}");
+        let name = &self.name;
+        let mismatch = |v: &Value| TypeMismatch {
+            column: name.clone(),
+            expected,
+            found: format!("{v:?}"),
+        };
         match (&mut self.data, value) {
             (ColumnData::Integer(v), Value::Null) => v.push(0),
             (ColumnData::Real(v), Value::Null) => v.push(0.0),
