@@ -53,7 +53,7 @@ impl Clock for FixedClock {
 /// use chrono::{NaiveDate, TimeZone, Utc};
 /// // 20:00 UTC on New Year's Eve is already 1 January in Tokyo.
 /// let t = Utc.with_ymd_and_hms(2026, 12, 31, 20, 0, 0).unwrap();
-/// assert_eq!(crate::clock::japan_date(t), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+/// assert_eq!(chiiki_core::clock::japan_date(t), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
 /// ```
 pub fn japan_date(t: DateTime<Utc>) -> NaiveDate {
     (t + Duration::hours(9)).date_naive()

@@ -23,8 +23,8 @@ pub struct WriteError {
 /// ```
 /// let dir = std::env::temp_dir().join(format!("chiiki-fs-doc-{}", std::process::id()));
 /// let path = dir.join("hello.txt");
-/// crate::fs::write_atomically(&path, b"first").unwrap();
-/// crate::fs::write_atomically(&path, b"second").unwrap();
+/// chiiki_core::fs::write_atomically(&path, b"first").unwrap();
+/// chiiki_core::fs::write_atomically(&path, b"second").unwrap();
 /// assert_eq!(std::fs::read(&path).unwrap(), b"second");
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
