@@ -254,10 +254,25 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line. The crates' errors already quote
+/// their cause in their own message, so a cause is added only when the
+/// message so far does not hold it.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config> {
@@ -637,6 +652,21 @@ mod tests {
             Command::Serve(args) => args,
             _ => panic!("not serve"),
         }
+    }
+
+    #[test]
+    fn an_error_report_names_each_cause_once() {
+        let io = std::io::Error::other("disk full");
+        let write = chiiki_core::fs::WriteError {
+            path: PathBuf::from("/data/layers/x.parquet"),
+            step: "writing",
+            source: io,
+        };
+        let e = anyhow::Error::new(write).context("saving layer x");
+        assert_eq!(
+            report(&e),
+            "saving layer x: writing /data/layers/x.parquet: disk full"
+        );
     }
 
     #[test]

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-
+use crate::error::{GeocodeError, Result};
 use crate::reference::{self, BuildSources};
 use crate::{Geocoded, Geocoder, Level};
 
@@ -23,7 +22,7 @@ pub enum Format {
 pub fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
     for d in &sources.abr_dirs {
         if !d.is_dir() {
-            bail!("ABR directory {} does not exist", d.display());
+            return Err(GeocodeError::NoAbrDirectory { path: d.clone() });
         }
     }
     reference::build(sources)
@@ -31,7 +30,7 @@ pub fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
 
 /// Reads a CSV file as text, UTF-8 (with or without BOM) or CP932.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(GeocodeError::io(path, "reading"))?;
     Ok(match String::from_utf8(bytes) {
         Ok(mut t) => {
             if t.starts_with('\u{feff}') {
@@ -101,27 +100,25 @@ fn read_rows(
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .with_context(|| format!("{}: no header line", input.display()))?
+        .map_err(|source| GeocodeError::Header {
+            path: input.to_path_buf(),
+            source,
+        })?
         .clone();
     let column = match address_column {
         Some(name) => headers
             .iter()
             .position(|h| h.trim() == name)
-            .with_context(|| {
-                format!(
-                    "{}: no column '{name}' (columns: {})",
-                    input.display(),
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                )
+            .ok_or_else(|| GeocodeError::NoColumn {
+                path: input.to_path_buf(),
+                column: name.to_string(),
+                columns: headers.iter().map(str::to_string).collect(),
             })?,
         None => headers
             .iter()
             .position(|h| matches!(h.trim(), "住所" | "address" | "所在地_連結表記"))
-            .with_context(|| {
-                format!(
-                    "{}: no address column (住所 or address); name it with --address-column",
-                    input.display()
-                )
+            .ok_or_else(|| GeocodeError::NoAddressColumn {
+                path: input.to_path_buf(),
             })?,
     };
     let mut index: rustc_hash::FxHashMap<Box<str>, u32> = Default::default();
@@ -130,7 +127,11 @@ fn read_rows(
     loop {
         let more = reader
             .read_byte_record(&mut record)
-            .with_context(|| format!("{}: line {}", input.display(), reader.position().line()))?;
+            .map_err(|source| GeocodeError::Row {
+                path: input.to_path_buf(),
+                line: reader.position().line(),
+                source,
+            })?;
         if !more {
             break;
         }
@@ -223,7 +224,7 @@ struct CsvFragments {
 }
 
 impl CsvFragments {
-    fn encode(results: &[Geocoded]) -> Result<CsvFragments> {
+    fn encode(results: &[Geocoded]) -> Result<CsvFragments, csv::Error> {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .terminator(csv::Terminator::Any(b'\n'))
@@ -257,7 +258,9 @@ impl CsvFragments {
             // Without the record's newline.
             ends.push(w.get_ref().len() - 1);
         }
-        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bytes = w
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
         Ok(CsvFragments { bytes, ends })
     }
 
@@ -329,6 +332,7 @@ pub fn read_and_geocode(
         } else {
             Ok(None)
         }
+        .map_err(|e| GeocodeError::Internal(format!("encoding the CSV columns: {e}")))
         .map(|csv| GeocodedBatch {
             first,
             results,
@@ -359,17 +363,19 @@ pub fn read_and_geocode(
         .collect::<Result<Vec<_>>>()?;
     batches.sort_unstable_by_key(|b| b.first);
     let answers = Answers { batches };
-    anyhow::ensure!(
-        answers.len() == input.distinct
-            && answers
-                .batches
-                .iter()
-                .enumerate()
-                .all(|(i, b)| b.first as usize == i * BATCH),
-        "internal error: {} of {} addresses geocoded",
-        answers.len(),
-        input.distinct
-    );
+    if !(answers.len() == input.distinct
+        && answers
+            .batches
+            .iter()
+            .enumerate()
+            .all(|(i, b)| b.first as usize == i * BATCH))
+    {
+        return Err(GeocodeError::Internal(format!(
+            "{} of {} addresses geocoded",
+            answers.len(),
+            input.distinct
+        )));
+    }
     Ok((input, answers))
 }
 
@@ -415,6 +421,16 @@ pub fn write_results(
     input: &InputRows,
     answers: &Answers,
 ) -> Result<()> {
+    write_all_results(out, format, text, input, answers).map_err(GeocodeError::Output)
+}
+
+fn write_all_results(
+    out: &mut dyn Write,
+    format: Format,
+    text: &str,
+    input: &InputRows,
+    answers: &Answers,
+) -> std::io::Result<()> {
     match format {
         Format::Csv => {
             // Input lines are copied as they are, each followed by the added
@@ -423,13 +439,13 @@ pub fn write_results(
                 .terminator(csv::Terminator::Any(b'\n'))
                 .from_writer(Vec::new());
             header.write_record(input.headers.iter().chain(ADDED))?;
-            out.write_all(&header.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+            out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
             for i in 0..input.rows.len() {
                 out.write_all(raw_line(text, &input.rows, i).as_bytes())?;
                 out.write_all(b",")?;
-                let fragment = answers
-                    .csv(input.rows[i].0)
-                    .context("internal error: CSV columns not encoded")?;
+                let fragment = answers.csv(input.rows[i].0).ok_or_else(|| {
+                    std::io::Error::other("internal error: CSV columns not encoded")
+                })?;
                 out.write_all(fragment)?;
                 out.write_all(b"\n")?;
             }

@@ -7,8 +7,10 @@
 //! - [`cli`]: `chiiki reference build` and `chiiki geocode`.
 
 pub mod batch;
+pub mod error;
 pub mod matcher;
 pub mod normalize;
 pub mod reference;
 
+pub use error::GeocodeError;
 pub use matcher::{Geocoded, Geocoder, Level};

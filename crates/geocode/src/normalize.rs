@@ -33,7 +33,7 @@ pub struct Folds {
 impl Folds {
     /// Reads a JSON object mapping a variant character to its canonical form,
     /// as `normalize/itaiji_jageocoder.json`.
-    pub fn from_json(text: &str) -> anyhow::Result<Folds> {
+    pub fn from_json(text: &str) -> Result<Folds, serde_json::Error> {
         let raw: HashMap<String, String> = serde_json::from_str(text)?;
         let mut map = FxHashMap::default();
         for (from, to) in raw {

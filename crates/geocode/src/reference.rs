@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::normalize::{canonical, kanji_chome, parse_chome, Folds};
+use crate::error::{GeocodeError, Result};
 
 const FORMAT_VERSION: u32 = 2;
 
@@ -121,20 +121,28 @@ impl Table {
     pub fn read(path: &Path) -> Result<Table> {
         let mut bytes = Vec::new();
         if path.extension().is_some_and(|e| e == "zip") {
-            let file =
-                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let mut archive = zip::ZipArchive::new(file)
-                .with_context(|| format!("reading zip {}", path.display()))?;
+            let file = std::fs::File::open(path).map_err(GeocodeError::io(path, "opening"))?;
+            let zip_error = |source| GeocodeError::Zip {
+                path: path.to_path_buf(),
+                source,
+            };
+            let mut archive = zip::ZipArchive::new(file).map_err(zip_error)?;
             let index = (0..archive.len())
                 .find(|&i| {
                     archive
                         .by_index(i)
                         .is_ok_and(|f| f.name().is_ok_and(|n| n.ends_with(".csv")))
                 })
-                .with_context(|| format!("{}: no .csv inside", path.display()))?;
-            archive.by_index(index)?.read_to_end(&mut bytes)?;
+                .ok_or_else(|| GeocodeError::NoCsvInZip {
+                    path: path.to_path_buf(),
+                })?;
+            archive
+                .by_index(index)
+                .map_err(zip_error)?
+                .read_to_end(&mut bytes)
+                .map_err(GeocodeError::io(path, "reading"))?;
         } else {
-            bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            bytes = std::fs::read(path).map_err(GeocodeError::io(path, "reading"))?;
         }
         let text = match std::str::from_utf8(&bytes) {
             Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
@@ -145,14 +153,21 @@ impl Table {
             .from_reader(text.as_bytes());
         let header = reader
             .headers()
-            .with_context(|| format!("{}: no header", path.display()))?
+            .map_err(|source| GeocodeError::Header {
+                path: path.to_path_buf(),
+                source,
+            })?
             .iter()
             .enumerate()
             .map(|(i, h)| (h.trim().to_string(), i))
             .collect();
         let mut rows = Vec::new();
         for (line, row) in reader.records().enumerate() {
-            rows.push(row.with_context(|| format!("{}: line {}", path.display(), line + 2))?);
+            rows.push(row.map_err(|source| GeocodeError::Row {
+                path: path.to_path_buf(),
+                line: line as u64 + 2,
+                source,
+            })?);
         }
         Ok(Table {
             header,
@@ -174,7 +189,11 @@ impl Table {
         self.header
             .get(name)
             .copied()
-            .with_context(|| format!("{}: no column '{name}'", self.path.display()))
+            .ok_or_else(|| GeocodeError::NoColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+                columns: Vec::new(),
+            })
     }
 }
 
@@ -344,10 +363,10 @@ fn positions_by_lg_code(dirs: &[PathBuf], prefix: &str) -> Result<HashMap<String
 /// Builds the reference index from the given sources.
 pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let folds = match &sources.itaiji {
-        Some(p) => Folds::from_json(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .with_context(|| format!("parsing {}", p.display()))?,
+        Some(p) => {
+            Folds::from_json(&std::fs::read_to_string(p).map_err(GeocodeError::io(p, "reading"))?)
+                .map_err(GeocodeError::json(p))?
+        }
         None => Folds::default(),
     };
     let mut b = Builder {
@@ -366,13 +385,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let pref_files = find(dirs, "mt_pref_all", false);
     let city_files = find(dirs, "mt_city_all", false);
     if pref_files.is_empty() || city_files.is_empty() {
-        bail!(
-            "no ABR prefecture/city masters (mt_pref_all, mt_city_all) in {}",
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        return Err(GeocodeError::NoMasters { dirs: dirs.clone() });
     }
     let pref_pos = positions_by_lg_code(dirs, "mt_pref_pos_all")?;
     let mut pref_by_name: HashMap<String, u32> = HashMap::new();
@@ -656,10 +669,9 @@ struct TownPoint {
 fn read_towns_json(b: &mut Builder, dir: &Path) -> Result<()> {
     let index_path = dir.join("ja.json");
     let index: HashMap<String, Vec<String>> = serde_json::from_str(
-        &std::fs::read_to_string(&index_path)
-            .with_context(|| format!("reading {}", index_path.display()))?,
+        &std::fs::read_to_string(&index_path).map_err(GeocodeError::io(&index_path, "reading"))?,
     )
-    .with_context(|| format!("parsing {}", index_path.display()))?;
+    .map_err(GeocodeError::json(&index_path))?;
     // (pref, canonical full city name) → city
     let mut cities: HashMap<(u32, String), u32> = HashMap::new();
     for (i, c) in b.cities.iter().enumerate() {
@@ -684,8 +696,8 @@ fn read_towns_json(b: &mut Builder, dir: &Path) -> Result<()> {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            let points: Vec<TownPoint> = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", path.display()))?;
+            let points: Vec<TownPoint> =
+                serde_json::from_str(&text).map_err(GeocodeError::json(&path))?;
             for t in points {
                 let (oaza, chome) = split_chome(&t.town);
                 let koaza = t.koaza.unwrap_or_default();
@@ -710,26 +722,24 @@ fn read_towns_json(b: &mut Builder, dir: &Path) -> Result<()> {
 
 /// Writes the index (postcard) atomically.
 pub fn save(data: &ReferenceData, path: &Path) -> Result<()> {
-    let bytes = postcard::to_allocvec(data).context("encoding the reference index")?;
+    let bytes = postcard::to_allocvec(data).map_err(GeocodeError::Encode)?;
     chiiki_core::fs::write_atomically(path, &bytes)?;
     Ok(())
 }
 
 pub fn load(path: &Path) -> Result<ReferenceData> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("reading reference index {}", path.display()))?;
-    let data: ReferenceData = postcard::from_bytes(&bytes).with_context(|| {
-        format!(
-            "{} is not a chiiki reference index (rebuild it with `chiiki reference build`)",
-            path.display()
-        )
-    })?;
+    let bytes = std::fs::read(path).map_err(GeocodeError::io(path, "reading reference index"))?;
+    let data: ReferenceData =
+        postcard::from_bytes(&bytes).map_err(|source| GeocodeError::NotAnIndex {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if data.version != FORMAT_VERSION {
-        bail!(
-            "{} is a version {} index; this chiiki reads version {FORMAT_VERSION}: rebuild it",
-            path.display(),
-            data.version
-        );
+        return Err(GeocodeError::IndexVersion {
+            path: path.to_path_buf(),
+            found: data.version,
+            expected: FORMAT_VERSION,
+        });
     }
     Ok(data)
 }

@@ -32,7 +32,6 @@ pub mod cql2;
 pub mod eval;
 mod lexer;
 
-
 use geo::Rect;
 
 use chiiki_core::crs::Crs;

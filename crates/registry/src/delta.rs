@@ -24,11 +24,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use sha2::{Digest, Sha256};
 
 use super::date::days;
 use super::encoding::TextEncoding;
+use super::error::Result;
 use super::field::ColumnAliases;
 use super::model::{AppliedEvent, EventId, Registry, Resident, Status, Version};
 use super::reader::Table;

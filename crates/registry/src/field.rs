@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use anyhow::{bail, Result};
+use super::error::{RegistryError, Result};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
@@ -191,14 +191,19 @@ impl ColumnMap {
             for name in builtin.chain(configured) {
                 let folded = fold_header(name);
                 if folded.is_empty() {
-                    bail!("[registry.columns] {}: an empty header name", field.name());
+                    return Err(RegistryError::columns(format!(
+                        "[registry.columns] {}: an empty header name",
+                        field.name()
+                    )));
                 }
                 match names.insert(folded, field) {
-                    Some(other) if other != field => bail!(
+                    Some(other) if other != field => {
+                        return Err(RegistryError::columns(format!(
                         "[registry.columns]: the header name '{name}' is given to both {} and {}",
                         other.name(),
                         field.name()
-                    ),
+                    )))
+                    }
                     _ => {}
                 }
             }
@@ -212,13 +217,13 @@ impl ColumnMap {
                 continue;
             };
             if let Some(j) = index[field as usize] {
-                bail!(
+                return Err(RegistryError::columns(format!(
                     "columns {} ('{}') and {} ('{}') both hold {field}",
                     j + 1,
                     headers[j].trim(),
                     i + 1,
                     header.trim()
-                );
+                )));
             }
             index[field as usize] = Some(i);
         }
@@ -258,7 +263,7 @@ impl ColumnMap {
             })
             .collect();
         if !missing.is_empty() {
-            bail!(
+            return Err(RegistryError::columns(format!(
                 "missing column(s): {}; the file's headers are: {} \
                  (add other names under [registry.columns] in chiiki.toml)",
                 missing.join("; "),
@@ -267,7 +272,7 @@ impl ColumnMap {
                     .map(|h| h.trim_start_matches('\u{feff}').trim())
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
+            )));
         }
         Ok(())
     }

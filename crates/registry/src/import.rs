@@ -8,10 +8,10 @@
 
 use std::path::Path;
 
-use anyhow::Result;
 use chrono::NaiveDate;
 
 use super::encoding::TextEncoding;
+use super::error::Result;
 use super::field::{ColumnAliases, Field};
 use super::model::{Baseline, Registry, Resident, Status, Version};
 use super::reader::Table;

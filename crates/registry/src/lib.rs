@@ -66,6 +66,7 @@
 pub mod date;
 pub mod delta;
 pub mod encoding;
+pub mod error;
 pub mod field;
 pub mod import;
 pub mod model;
@@ -82,6 +83,7 @@ use serde::{Deserialize, Serialize};
 pub use date::{PartialDate, Precision};
 pub use delta::{apply_files, DeltaOptions};
 pub use encoding::TextEncoding;
+pub use error::RegistryError;
 pub use field::{ColumnAliases, Field};
 pub use import::{import_file, ImportOptions};
 pub use model::{Registry, Resident, ResidentView, Status, Version};

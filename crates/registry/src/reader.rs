@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-
 use super::encoding::{self, TextEncoding};
+use super::error::{RegistryError, Result};
 use super::field::{ColumnAliases, ColumnMap, Field};
 use super::report::{Rejection, RejectionKind};
 
@@ -28,7 +27,7 @@ impl Table {
         encoding: Option<TextEncoding>,
         aliases: &ColumnAliases,
     ) -> Result<Table> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(RegistryError::io(path, "reading"))?;
         Table::from_bytes(path.display().to_string(), &bytes, encoding, aliases)
     }
 
@@ -42,18 +41,29 @@ impl Table {
     ) -> Result<Table> {
         let encoding = encoding.unwrap_or_else(|| encoding::detect(bytes));
         let text = encoding::decode(bytes, encoding).into_owned();
-        let headers: Vec<String> = csv_reader(&text)
-            .headers()
-            .with_context(|| format!("reading the header of {file}"))?
-            .iter()
-            .map(str::to_string)
-            .collect();
-        anyhow::ensure!(
-            headers.iter().any(|h| !h.trim().is_empty()),
-            "{file} has no header row"
-        );
-        let columns = ColumnMap::new(&headers, aliases)
-            .with_context(|| format!("mapping the columns of {file}"))?;
+        let headers: Vec<String> = match csv_reader(&text).headers() {
+            Ok(h) => h,
+            Err(source) => return Err(RegistryError::Header { file, source }),
+        }
+        .iter()
+        .map(str::to_string)
+        .collect();
+        if !headers.iter().any(|h| !h.trim().is_empty()) {
+            return Err(RegistryError::NoHeader { file });
+        }
+        let columns = match ColumnMap::new(&headers, aliases) {
+            Ok(c) => c,
+            Err(RegistryError::Columns {
+                file: None,
+                message,
+            }) => {
+                return Err(RegistryError::Columns {
+                    file: Some(file),
+                    message,
+                })
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Table {
             file,
             encoding,

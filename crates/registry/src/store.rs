@@ -23,8 +23,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-
+use super::error::{RegistryError, Result};
 use super::model::Registry;
 
 const MAGIC: &[u8; 8] = b"CHIIKIRG";
@@ -50,28 +49,33 @@ pub fn exists(data_dir: &Path) -> bool {
 pub fn load(data_dir: &Path) -> Result<Registry> {
     let path = registry_path(data_dir);
     if !path.is_file() {
-        bail!(
-            "no registry in {} (import one with `chiiki registry import FILE`)",
-            registry_dir(data_dir).display()
-        );
+        return Err(RegistryError::NoRegistry {
+            dir: registry_dir(data_dir),
+        });
     }
-    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    decode(&bytes).with_context(|| format!("reading {}", path.display()))
+    let bytes = fs::read(&path).map_err(RegistryError::io(&path, "reading"))?;
+    decode(&bytes).map_err(|message| RegistryError::Corrupt { path, message })
 }
 
-fn decode(bytes: &[u8]) -> Result<Registry> {
+/// The registry in `bytes`, or what is wrong with them.
+fn decode(bytes: &[u8]) -> Result<Registry, String> {
     let body = bytes
         .strip_prefix(MAGIC.as_slice())
-        .context("not a chiiki registry file")?;
-    let (format, body) = body.split_first_chunk::<4>().context("truncated header")?;
+        .ok_or("not a chiiki registry file")?;
+    let (format, body) = body.split_first_chunk::<4>().ok_or("truncated header")?;
     let format = u32::from_le_bytes(*format);
     if format != FORMAT {
-        bail!("registry format {format}, this chiiki reads {FORMAT}: re-import the registry");
+        return Err(format!(
+            "registry format {format}, this chiiki reads {FORMAT}: re-import the registry"
+        ));
     }
     let (mut registry, rest): (Registry, &[u8]) =
-        postcard::take_from_bytes(body).context("decoding the registry")?;
+        postcard::take_from_bytes(body).map_err(|e| format!("decoding the registry: {e}"))?;
     if !rest.is_empty() {
-        bail!("{} unexpected bytes after the registry", rest.len());
+        return Err(format!(
+            "{} unexpected bytes after the registry",
+            rest.len()
+        ));
     }
     registry.index_events();
     Ok(registry)
@@ -81,7 +85,7 @@ fn decode(bytes: &[u8]) -> Result<Registry> {
 /// holds the [`lock`].
 pub fn save(data_dir: &Path, registry: &Registry, _lock: &Lock) -> Result<PathBuf> {
     let dir = registry_dir(data_dir);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(&dir).map_err(RegistryError::io(&dir, "creating"))?;
     remove_stale_temporaries(&dir);
     let path = dir.join(FILE_NAME);
     chiiki_core::fs::write_atomically_with(&path, |file| {
@@ -121,25 +125,22 @@ pub struct Lock {
 /// process holds it.
 pub fn lock(data_dir: &Path) -> Result<Lock> {
     let dir = registry_dir(data_dir);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(&dir).map_err(RegistryError::io(&dir, "creating"))?;
     let path = dir.join("lock");
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .map_err(RegistryError::io(&path, "opening"))?;
     // SAFETY: flock on a descriptor we own; no memory is shared.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            bail!(
-                "the registry in {} is being changed by another chiiki process; try again when it is done",
-                dir.display()
-            );
+            return Err(RegistryError::Locked { dir });
         }
-        return Err(err).with_context(|| format!("locking {}", path.display()));
+        return Err(RegistryError::io(&path, "locking")(err));
     }
     Ok(Lock { _file: file })
 }

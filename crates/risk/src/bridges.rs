@@ -16,7 +16,7 @@
 //! 0 stays 0, 1–2 are hidden (null), others are rounded up to a multiple of
 //! 5. The index is computed from the coarsened counts too.
 
-use anyhow::Result;
+use crate::error::Result;
 
 use chiiki_core::layers::{Column, FieldType, Geometries, Layer, Value};
 

@@ -34,7 +34,7 @@ pub fn evaluate(
     test_year: i32,
     seed: u64,
     shuffle_labels: bool,
-) -> anyhow::Result<Evaluation> {
+) -> crate::error::Result<Evaluation> {
     let model = pipes::train(
         data,
         &TrainOptions {

@@ -21,6 +21,7 @@
 //! use them like any other attribute.
 
 pub mod bridges;
+pub mod error;
 pub mod evaluate;
 pub mod model;
 pub mod pipeline;
@@ -30,15 +31,17 @@ pub mod vendor;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-
 use chiiki_core::layers::{Column, FieldType, Layer, Value};
 use chiiki_store::geoparquet as store;
 
+use error::Result;
+pub use error::RiskError;
+
 /// Loads layer `id` of `data_dir`.
 pub fn load_layer(data_dir: &Path, id: &str) -> Result<Layer> {
-    store::load(&store::layer_path(data_dir, id)).with_context(|| {
-        format!("loading layer '{id}' (run `chiiki demo` or `chiiki import` first)")
+    store::load(&store::layer_path(data_dir, id)).map_err(|source| RiskError::Layer {
+        id: id.to_string(),
+        source,
     })
 }
 
@@ -58,11 +61,16 @@ pub fn set_columns(layer: &mut Layer, columns: Vec<Column>) {
     layer.columns.extend(columns);
 }
 
+fn no_column(layer: &Layer, name: &str) -> RiskError {
+    RiskError::NoColumn {
+        layer: layer.meta.id.clone(),
+        column: name.to_string(),
+    }
+}
+
 /// The text of column `name` at every row ("" when null).
 pub fn text_column(layer: &Layer, name: &str) -> Result<Vec<String>> {
-    let (_, c) = layer
-        .column(name)
-        .with_context(|| format!("layer '{}' has no column '{name}'", layer.meta.id))?;
+    let (_, c) = layer.column(name).ok_or_else(|| no_column(layer, name))?;
     Ok((0..layer.len())
         .map(|r| match c.get(r) {
             Value::Text(s) => s,
@@ -76,9 +84,7 @@ pub fn text_column(layer: &Layer, name: &str) -> Result<Vec<String>> {
 
 /// The numbers of column `name` at every row (`None` when null or not a number).
 pub fn number_column(layer: &Layer, name: &str) -> Result<Vec<Option<f64>>> {
-    let (_, c) = layer
-        .column(name)
-        .with_context(|| format!("layer '{}' has no column '{name}'", layer.meta.id))?;
+    let (_, c) = layer.column(name).ok_or_else(|| no_column(layer, name))?;
     Ok((0..layer.len())
         .map(|r| match c.get(r) {
             Value::Integer(i) => Some(i as f64),

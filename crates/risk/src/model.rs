@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::error::{Result, RiskError};
 use super::evaluate::Evaluation;
 use super::pipes::Levels;
 
@@ -98,25 +98,24 @@ pub fn versions(data_dir: &Path) -> Vec<(u32, PathBuf)> {
 }
 
 pub fn load(path: &Path) -> Result<PipeModel> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let m: PipeModel =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    anyhow::ensure!(
-        m.format == FORMAT,
-        "{}: not a {FORMAT} model",
-        path.display()
-    );
+    let text = std::fs::read_to_string(path).map_err(RiskError::io(path, "reading"))?;
+    let m: PipeModel = serde_json::from_str(&text).map_err(|e| RiskError::Model {
+        path: path.to_path_buf(),
+        message: format!("not a model file: {e}"),
+    })?;
+    if m.format != FORMAT {
+        return Err(RiskError::Model {
+            path: path.to_path_buf(),
+            message: format!("not a {FORMAT} model"),
+        });
+    }
     Ok(m)
 }
 
 /// The latest model of `data_dir`.
 pub fn latest(data_dir: &Path) -> Result<PipeModel> {
-    let (_, path) = versions(data_dir).pop().with_context(|| {
-        format!(
-            "no model in {} (run `chiiki risk train` first)",
-            models_dir(data_dir).display()
-        )
+    let (_, path) = versions(data_dir).pop().ok_or_else(|| RiskError::NoModel {
+        dir: models_dir(data_dir),
     })?;
     load(&path)
 }
@@ -140,6 +139,10 @@ pub fn save(data_dir: &Path, mut model: PipeModel) -> Result<(PipeModel, PathBuf
         model.created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     }
     let path = models_dir(data_dir).join(format!("{}.json", model.id));
-    chiiki_core::fs::write_atomically(&path, serde_json::to_string_pretty(&model)?.as_bytes())?;
+    let json = serde_json::to_string_pretty(&model).map_err(|e| RiskError::Model {
+        path: path.clone(),
+        message: format!("encoding the model: {e}"),
+    })?;
+    chiiki_core::fs::write_atomically(&path, json.as_bytes())?;
     Ok((model, path, true))
 }

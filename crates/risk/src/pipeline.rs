@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::error::{Result, RiskError};
 use crate::evaluate;
 use crate::model::{self, PipeModel};
 use crate::pipes::{self, PipeData, TrainOptions};
@@ -59,7 +59,9 @@ pub fn train(
 /// years before `test_year` and the test year itself.
 pub fn dump_examples(data: &PipeData, test_year: i32, path: &Path) -> Result<()> {
     let levels = pipes::Levels::of(&data.pipes);
-    let mut w = csv::Writer::from_path(path)?;
+    let file = std::fs::File::create(path).map_err(RiskError::io(path, "creating"))?;
+    let failed = |e: csv::Error| RiskError::io(path, "writing")(e.into());
+    let mut w = csv::Writer::from_writer(file);
     let mut header = vec![
         "split".to_string(),
         "year".into(),
@@ -68,7 +70,7 @@ pub fn dump_examples(data: &PipeData, test_year: i32, path: &Path) -> Result<()>
         "breaks".into(),
     ];
     header.extend(levels.features().into_iter().map(|(n, _)| n));
-    w.write_record(&header)?;
+    w.write_record(&header).map_err(failed)?;
     for year in data.years.0 + 1..=test_year {
         let split = if year == test_year { "test" } else { "train" };
         for (i, p) in data.pipes.iter().enumerate() {
@@ -89,10 +91,10 @@ pub fn dump_examples(data: &PipeData, test_year: i32, path: &Path) -> Result<()>
                     .iter()
                     .map(|x| x.to_string()),
             );
-            w.write_record(&rec)?;
+            w.write_record(&rec).map_err(failed)?;
         }
     }
-    w.flush()?;
+    w.flush().map_err(RiskError::io(path, "writing"))?;
     Ok(())
 }
 

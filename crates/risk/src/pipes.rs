@@ -9,13 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::error::{Result, RiskError};
 use super::model::{Feature, PipeModel};
 use chiiki_core::layers::Layer;
 
@@ -78,29 +78,27 @@ impl PipeData {
             .enumerate()
             .map(|(i, p)| (p.id.as_str(), i))
             .collect();
-        let mut reader = csv::Reader::from_path(breaks_csv)
-            .with_context(|| format!("opening {}", breaks_csv.display()))?;
-        let headers = reader.headers()?.clone();
+        let file = std::fs::File::open(breaks_csv).map_err(RiskError::io(breaks_csv, "opening"))?;
+        let mut reader = csv::Reader::from_reader(file);
+        let headers = reader
+            .headers()
+            .map_err(|e| RiskError::csv(breaks_csv, None, None, e))?
+            .clone();
         let col = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h == name)
-                .with_context(|| format!("{} has no column '{name}'", breaks_csv.display()))
+            headers.iter().position(|h| h == name).ok_or_else(|| {
+                RiskError::csv(breaks_csv, None, None, format!("no column '{name}'"))
+            })
         };
         let (pipe_col, year_col) = (col("pipe_id")?, col("year")?);
         let mut breaks = HashMap::new();
         let (mut first, mut last) = (i32::MAX, i32::MIN);
         for (line, rec) in reader.records().enumerate() {
-            let rec = rec?;
+            let rec = rec.map_err(|e| RiskError::csv(breaks_csv, Some(line + 2), None, e))?;
             let year: i32 = rec
                 .get(year_col)
                 .and_then(|y| y.trim().parse().ok())
-                .with_context(|| {
-                    format!(
-                        "{} line {}: field 'year' is not a year",
-                        breaks_csv.display(),
-                        line + 2
-                    )
+                .ok_or_else(|| {
+                    RiskError::csv(breaks_csv, Some(line + 2), Some("year"), "not a year")
                 })?;
             let Some(&p) = rec.get(pipe_col).and_then(|id| index.get(id)) else {
                 continue; // a pipe no longer in the inventory
@@ -110,7 +108,9 @@ impl PipeData {
             last = last.max(year);
         }
         if breaks.is_empty() {
-            bail!("{} has no breaks of known pipes", breaks_csv.display());
+            return Err(RiskError::NoBreaks {
+                path: breaks_csv.to_path_buf(),
+            });
         }
         Ok(PipeData {
             pipes,
@@ -230,11 +230,11 @@ pub fn examples(data: &PipeData, levels: &Levels, until: i32) -> (Vec<Vec<f64>>,
 /// Trains a model on the years up to `opts.until`.
 pub fn train(data: &PipeData, opts: &TrainOptions) -> Result<PipeModel> {
     if opts.until <= data.years.0 {
-        bail!(
+        return Err(RiskError::Training(format!(
             "training needs at least two years of break history before {} (history starts in {})",
             opts.until + 1,
             data.years.0
-        );
+        )));
     }
     let levels = Levels::of(&data.pipes);
     let names = levels.features();
@@ -274,7 +274,7 @@ pub fn train(data: &PipeData, opts: &TrainOptions) -> Result<PipeModel> {
         .max_iterations(200)
         .gradient_tolerance(1e-6)
         .fit(&dataset)
-        .context("fitting the logistic regression")?;
+        .map_err(|e| RiskError::Training(format!("fitting the logistic regression: {e}")))?;
     // linfa's positive class is the larger one; turn the weights into those
     // of "broke".
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };

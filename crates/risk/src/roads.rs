@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::{Context, Result};
-
 use chiiki_core::layers::{Column, FieldType, Layer, Value};
+
+use crate::error::{Result, RiskError};
 
 pub const MODEL_ID: &str = "roads-cracks-1";
 
@@ -46,28 +46,32 @@ pub fn columns(
 ) -> Result<Vec<Column>> {
     let ids = super::text_column(roads, "road_id")?;
     let lengths = super::number_column(roads, "length_m")?;
-    let mut reader = csv::Reader::from_path(detections_csv)
-        .with_context(|| format!("opening {}", detections_csv.display()))?;
-    let headers = reader.headers()?.clone();
+    let file =
+        std::fs::File::open(detections_csv).map_err(RiskError::io(detections_csv, "opening"))?;
+    let mut reader = csv::Reader::from_reader(file);
+    let headers = reader
+        .headers()
+        .map_err(|e| RiskError::csv(detections_csv, None, None, e))?
+        .clone();
     let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{} has no column '{name}'", detections_csv.display()))
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            RiskError::csv(detections_csv, None, None, format!("no column '{name}'"))
+        })
     };
     let (road_col, type_col, conf_col) = (col("road_id")?, col("crack_type")?, col("confidence")?);
     let mut agg: HashMap<String, Agg> = HashMap::new();
     for (line, rec) in reader.records().enumerate() {
-        let rec = rec?;
+        let rec = rec.map_err(|e| RiskError::csv(detections_csv, Some(line + 2), None, e))?;
         let conf: f64 = rec
             .get(conf_col)
             .and_then(|c| c.trim().parse().ok())
             .filter(|c: &f64| (0.0..=1.0).contains(c))
-            .with_context(|| {
-                format!(
-                    "{} line {}: field 'confidence' is not a number in 0–1",
-                    detections_csv.display(),
-                    line + 2
+            .ok_or_else(|| {
+                RiskError::csv(
+                    detections_csv,
+                    Some(line + 2),
+                    Some("confidence"),
+                    "not a number in 0–1",
                 )
             })?;
         let kind = rec.get(type_col).unwrap_or("").to_string();

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use sha2::Digest;
 
 use chiiki_core::layers::{Column, FieldType, Layer, Value};
+
+use crate::error::{Result, RiskError};
 
 /// The asset id column of a layer: its id field, else `<layer without s>_id`.
 pub fn id_field(layer: &Layer) -> Result<String> {
@@ -25,10 +26,10 @@ pub fn id_field(layer: &Layer) -> Result<String> {
     if layer.column(&guess).is_some() {
         return Ok(guess);
     }
-    bail!(
-        "layer '{}' has no asset id column ({guess}); give one with --id-field",
-        layer.meta.id
-    )
+    Err(RiskError::NoIdColumn {
+        layer: layer.meta.id.clone(),
+        guess,
+    })
 }
 
 /// Reads `csv_path` and returns the vendor columns for `layer`, and the
@@ -39,8 +40,7 @@ pub fn columns(
     csv_path: &Path,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Vec<Column>, usize)> {
-    let bytes =
-        std::fs::read(csv_path).with_context(|| format!("reading {}", csv_path.display()))?;
+    let bytes = std::fs::read(csv_path).map_err(RiskError::io(csv_path, "reading"))?;
     let file = csv_path.display().to_string();
     let ids = super::text_column(layer, id_field)?;
     let rows: HashMap<&str, usize> = ids
@@ -53,11 +53,16 @@ pub fn columns(
         .from_reader(bytes.as_slice());
     let headers = reader
         .headers()
-        .with_context(|| format!("{file}: no header"))?
+        .map_err(|e| RiskError::csv(csv_path, None, None, format!("no header: {e}")))?
         .clone();
     let col = |name: &str| {
-        headers.iter().position(|h| h == name).with_context(|| {
-            format!("{file} line 1: no column '{name}' (want asset_id,score,model,scored_at)")
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            RiskError::csv(
+                csv_path,
+                Some(1),
+                None,
+                format!("no column '{name}' (want asset_id,score,model,scored_at)"),
+            )
         })
     };
     let (c_id, c_score, c_model, c_at) = (
@@ -70,34 +75,42 @@ pub fn columns(
     let mut n = 0;
     for (i, rec) in reader.records().enumerate() {
         let line = i + 2;
-        let rec = rec.with_context(|| format!("{file} line {line}: not a CSV row"))?;
+        let bad = |field: Option<&str>, message: String| {
+            RiskError::csv(csv_path, Some(line), field, message)
+        };
+        let rec = rec.map_err(|e| bad(None, format!("not a CSV row: {e}")))?;
         let field = |c: usize| rec.get(c).unwrap_or("");
         let id = field(c_id);
         let Some(&row) = rows.get(id) else {
-            bail!(
-                "{file} line {line}: field 'asset_id': '{id}' is not in layer '{}'",
-                layer.meta.id
-            );
+            return Err(bad(
+                Some("asset_id"),
+                format!("'{id}' is not in layer '{}'", layer.meta.id),
+            ));
         };
         let score: f64 = match field(c_score).parse::<f64>() {
             Ok(s) if (0.0..=1.0).contains(&s) => s,
-            _ => bail!(
-                "{file} line {line}: field 'score': '{}' is not a number in 0–1",
-                field(c_score)
-            ),
+            _ => {
+                return Err(bad(
+                    Some("score"),
+                    format!("'{}' is not a number in 0–1", field(c_score)),
+                ))
+            }
         };
         let model = field(c_model);
         if model.is_empty() {
-            bail!("{file} line {line}: field 'model' is empty");
+            return Err(bad(Some("model"), "empty".to_string()));
         }
         let at = field(c_at);
         if chrono::NaiveDate::parse_from_str(at, "%Y-%m-%d").is_err()
             && chrono::DateTime::parse_from_rfc3339(at).is_err()
         {
-            bail!("{file} line {line}: field 'scored_at': '{at}' is not a date (YYYY-MM-DD) or RFC 3339 time");
+            return Err(bad(
+                Some("scored_at"),
+                format!("'{at}' is not a date (YYYY-MM-DD) or RFC 3339 time"),
+            ));
         }
         if got[row].is_some() {
-            bail!("{file} line {line}: field 'asset_id': '{id}' appears twice");
+            return Err(bad(Some("asset_id"), format!("'{id}' appears twice")));
         }
         got[row] = Some((score, model.to_string(), at.to_string()));
         n += 1;

@@ -232,68 +232,6 @@ pub fn write_json_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chiiki_core::layers::{Column, FieldType, LayerMeta, LayerParts, Value};
-
-    #[test]
-    fn strings_are_escaped_like_serde_json() {
-        for s in [
-            "plain",
-            "quote\"back\\slash",
-            "改行\nタブ\t",
-            "\u{1}ctl",
-            "東京都文京区",
-        ] {
-            let mut buf = Vec::new();
-            write_json_str(&mut buf, s);
-            assert_eq!(
-                String::from_utf8(buf).unwrap(),
-                serde_json::to_string(s).unwrap()
-            );
-        }
-    }
-
-    #[test]
-    fn feature_is_valid_geojson_with_typed_properties() {
-        let mut name = Column::new("施設・場所名", FieldType::Text);
-        name.push(Value::Text("後楽園\"一帯\"".into())).unwrap();
-        let mut n = Column::new("NO", FieldType::Integer);
-        n.push(Value::Null).unwrap();
-        let layer = Layer::new(LayerParts {
-            meta: LayerMeta::default(),
-            fids: vec![42],
-            geometries: Geometries::Points(vec![[139.748471, 35.704895]]),
-            columns: vec![name, n],
-        });
-        let w = FeatureWriter::new(
-            &layer,
-            vec![0, 1],
-            CoordinateOutput::new(Crs::Crs84).unwrap(),
-        );
-        let mut buf = Vec::new();
-        w.write_feature(&mut buf, 0, "");
-        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
-        assert_eq!(v["id"], 42);
-        assert_eq!(v["geometry"]["coordinates"][0], 139.748471);
-        assert_eq!(v["properties"]["施設・場所名"], "後楽園\"一帯\"");
-        assert!(v["properties"]["NO"].is_null());
-
-        // EPSG:6668 is latitude first.
-        let w = FeatureWriter::new(
-            &layer,
-            vec![],
-            CoordinateOutput::new(Crs::Epsg(6668)).unwrap(),
-        );
-        let mut buf = Vec::new();
-        w.write_feature(&mut buf, 0, "");
-        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
-        assert_eq!(v["geometry"]["coordinates"][0], 35.704895);
-        assert_eq!(v["properties"], serde_json::json!({}));
-    }
-}
-
 // Whole layers to files, for `chiiki analyse` and CSV responses.
 
 pub fn json_value(v: chiiki_core::layers::Value) -> serde_json::Value {
@@ -374,4 +312,66 @@ pub fn write_csv_rows(
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chiiki_core::layers::{Column, FieldType, LayerMeta, LayerParts, Value};
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        for s in [
+            "plain",
+            "quote\"back\\slash",
+            "改行\nタブ\t",
+            "\u{1}ctl",
+            "東京都文京区",
+        ] {
+            let mut buf = Vec::new();
+            write_json_str(&mut buf, s);
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn feature_is_valid_geojson_with_typed_properties() {
+        let mut name = Column::new("施設・場所名", FieldType::Text);
+        name.push(Value::Text("後楽園\"一帯\"".into())).unwrap();
+        let mut n = Column::new("NO", FieldType::Integer);
+        n.push(Value::Null).unwrap();
+        let layer = Layer::new(LayerParts {
+            meta: LayerMeta::default(),
+            fids: vec![42],
+            geometries: Geometries::Points(vec![[139.748471, 35.704895]]),
+            columns: vec![name, n],
+        });
+        let w = FeatureWriter::new(
+            &layer,
+            vec![0, 1],
+            CoordinateOutput::new(Crs::Crs84).unwrap(),
+        );
+        let mut buf = Vec::new();
+        w.write_feature(&mut buf, 0, "");
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["id"], 42);
+        assert_eq!(v["geometry"]["coordinates"][0], 139.748471);
+        assert_eq!(v["properties"]["施設・場所名"], "後楽園\"一帯\"");
+        assert!(v["properties"]["NO"].is_null());
+
+        // EPSG:6668 is latitude first.
+        let w = FeatureWriter::new(
+            &layer,
+            vec![],
+            CoordinateOutput::new(Crs::Epsg(6668)).unwrap(),
+        );
+        let mut buf = Vec::new();
+        w.write_feature(&mut buf, 0, "");
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["geometry"]["coordinates"][0], 35.704895);
+        assert_eq!(v["properties"], serde_json::json!({}));
+    }
 }

@@ -285,7 +285,7 @@ fn storage_transform(
     opts: &ImportOptions,
     report: &mut ImportReport,
 ) -> Result<(String, Transform)> {
-    let (crs_def, crs_name) = source_crs(&layer, path, opts, report)?;
+    let (crs_def, crs_name) = source_crs(layer, path, opts, report)?;
     if crs_def.contains("Tokyo") || Crs::parse(&crs_def).is_ok_and(|c| c.is_tokyo_datum()) {
         let msg = format!(
             "{}: source is on the Tokyo datum; this PROJ install has no Japanese datum grid (TKY2JGD), so the shift to JGD2011 uses a Helmert transformation good to about 10 m",

@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-
 use chiiki_core::layers::column::Value;
 use chiiki_core::mesh::{self, MeshLevel};
 use chiiki_geocode::reference::Table;
 use chiiki_store::import::{read_files, ImportOptions};
+
+use crate::error::{Result, SynthError};
 
 /// A 町丁目 of the ward.
 #[derive(Debug, Clone)]
@@ -141,7 +141,7 @@ fn attach_census(towns: &mut [Town], path: &Path) -> Result<()> {
             .columns
             .iter()
             .find(|c| c.name == name)
-            .with_context(|| format!("{}: no field {name}", path.display()))
+            .ok_or_else(|| SynthError::input(path, format!("no field {name}")))
     };
     let (names, people, households) = (column("S_NAME")?, column("JINKO")?, column("SETAI")?);
     let mut by_name: HashMap<String, (u32, u32)> = HashMap::new();
@@ -157,12 +157,14 @@ fn attach_census(towns: &mut [Town], path: &Path) -> Result<()> {
     }
     for town in towns.iter_mut() {
         let Some(&(p, h)) = by_name.get(&town.name()) else {
-            bail!(
-                "{}: no census polygon for the ABR town {} ({})",
-                path.display(),
-                town.name(),
-                town.machiaza_id
-            );
+            return Err(SynthError::input(
+                path,
+                format!(
+                    "no census polygon for the ABR town {} ({})",
+                    town.name(),
+                    town.machiaza_id
+                ),
+            ));
         };
         town.population = p;
         town.households = h;
@@ -210,23 +212,30 @@ fn read_addresses(master: &Path, positions: &Path, towns: &[Town]) -> Result<Vec
     out.sort_by_key(|a| (a.town, a.block, a.number, a.number2));
     out.dedup_by_key(|a| (a.town, a.block, a.number, a.number2));
     if out.is_empty() {
-        bail!("{}: no address with a position", master.display());
+        return Err(SynthError::input(master, "no address with a position"));
     }
     Ok(out)
 }
 
 /// The census mesh table: two header lines, then rows; `*` for hidden values.
 pub fn read_mesh_table(path: &Path) -> Result<BTreeMap<u64, MeshStats>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let header = reader.headers()?.clone();
+    let file = std::fs::File::open(path).map_err(SynthError::io(path, "reading"))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+    let at_line = |line: usize, message: String| SynthError::Input {
+        path: path.to_path_buf(),
+        line: Some(line as u64),
+        feature: None,
+        message,
+    };
+    let header = reader
+        .headers()
+        .map_err(|e| at_line(1, e.to_string()))?
+        .clone();
     let col = |name: &str| {
         header
             .iter()
             .position(|h| h == name)
-            .with_context(|| format!("{}: no column {name}", path.display()))
+            .ok_or_else(|| SynthError::input(path, format!("no column {name}")))
     };
     let cols = [
         "KEY_CODE",
@@ -252,7 +261,7 @@ pub fn read_mesh_table(path: &Path) -> Result<BTreeMap<u64, MeshStats>> {
     };
     let mut out = BTreeMap::new();
     for (i, row) in reader.records().enumerate() {
-        let row = row.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
+        let row = row.map_err(|e| at_line(i + 2, e.to_string()))?;
         let Ok(code) = row[key].parse::<u64>() else {
             continue; // the second header line (Japanese names)
         };

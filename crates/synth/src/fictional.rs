@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Result, SynthError};
 use gdal::vector::{
     FieldValue, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal,
 };
@@ -1097,7 +1097,7 @@ fn geojson<P: Serialize>(features: Vec<Feature<P>>) -> Result<Vec<u8>> {
         name: LG_CODE,
         features,
     };
-    let mut bytes = serde_json::to_vec_pretty(&fc)?;
+    let mut bytes = serde_json::to_vec_pretty(&fc).map_err(SynthError::encode("GeoJSON"))?;
     bytes.push(b'\n');
     Ok(bytes)
 }
@@ -1168,14 +1168,18 @@ fn evacuation_json(shelters: &[Shelter]) -> Result<Vec<u8>> {
 fn zip_one(inner: &str, text: &str) -> Result<Vec<u8>> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let time = zip::DateTime::from_date_and_time(2024, 1, 10, 0, 0, 0)
-        .map_err(|e| anyhow::anyhow!("zip date: {e:?}"))?;
+        .map_err(|e| SynthError::Encode(format!("zip date: {e:?}")))?;
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(time)
         .unix_permissions(0o644);
-    w.start_file(inner, options)?;
-    w.write_all(text.as_bytes())?;
-    Ok(w.finish()?.into_inner())
+    w.start_file(inner, options)
+        .map_err(SynthError::encode("zipping"))?;
+    w.write_all(text.as_bytes())
+        .map_err(SynthError::encode("zipping"))?;
+    Ok(w.finish()
+        .map_err(SynthError::encode("zipping"))?
+        .into_inner())
 }
 
 /// 1 → １.
@@ -1322,43 +1326,61 @@ fn write_shapefile(
     for ext in ["shp", "shx", "dbf", "prj", "cpg"] {
         let p = path.with_extension(ext);
         if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            std::fs::remove_file(&p).map_err(SynthError::io(&p, "removing"))?;
         }
     }
-    let driver = gdal::DriverManager::get_driver_by_name("ESRI Shapefile")?;
+    let gdal_failed = |what: &'static str| {
+        move |source| SynthError::Shapefile {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+    };
+    let driver = gdal::DriverManager::get_driver_by_name("ESRI Shapefile")
+        .map_err(gdal_failed("creating"))?;
     let mut dataset = driver
         .create_vector_only(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    let srs = gdal::spatial_ref::SpatialRef::from_epsg(epsg)?;
+        .map_err(gdal_failed("creating"))?;
+    let srs = gdal::spatial_ref::SpatialRef::from_epsg(epsg).map_err(gdal_failed("creating"))?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let layer = dataset.create_layer(LayerOptions {
-        name: &name,
-        srs: Some(&srs),
-        ty: OGRwkbGeometryType::wkbPolygon,
-        options: Some(options),
-    })?;
+    let layer = dataset
+        .create_layer(LayerOptions {
+            name: &name,
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbPolygon,
+            options: Some(options),
+        })
+        .map_err(gdal_failed("creating"))?;
     for &(field, ty, width, precision) in fields {
-        let defn = gdal::vector::FieldDefn::new(field, ty)?;
+        let defn = gdal::vector::FieldDefn::new(field, ty).map_err(gdal_failed("creating"))?;
         defn.set_width(width);
         if precision > 0 {
             defn.set_precision(precision);
         }
-        defn.add_to_layer(&layer)?;
+        defn.add_to_layer(&layer).map_err(gdal_failed("creating"))?;
     }
     for (polygon, values) in features {
-        let mut feature = gdal::vector::Feature::new(layer.defn())?;
+        let mut feature = gdal::vector::Feature::new(layer.defn())
+            .map_err(gdal_failed("writing a feature to"))?;
         for (i, v) in values.iter().enumerate() {
-            feature.set_field(i, v)?;
+            feature
+                .set_field(i, v)
+                .map_err(gdal_failed("writing a feature to"))?;
         }
-        feature.set_geometry(polygon.to_gdal()?)?;
+        let geometry = polygon
+            .to_gdal()
+            .map_err(gdal_failed("writing a feature to"))?;
+        feature
+            .set_geometry(geometry)
+            .map_err(gdal_failed("writing a feature to"))?;
         feature
             .create(&layer)
-            .with_context(|| format!("writing a feature to {}", path.display()))?;
+            .map_err(gdal_failed("writing a feature to"))?;
     }
-    dataset.close()?;
+    dataset.close().map_err(gdal_failed("writing"))?;
     Ok(())
 }
 
@@ -1451,7 +1473,7 @@ fn flood_file(path: &Path, pieces: &[Polygon]) -> Result<()> {
     // The A31 file comes without its attribute table.
     let dbf = path.with_extension("dbf");
     if dbf.exists() {
-        std::fs::remove_file(&dbf).with_context(|| format!("removing {}", dbf.display()))?;
+        std::fs::remove_file(&dbf).map_err(SynthError::io(&dbf, "removing"))?;
     }
     Ok(())
 }
@@ -1459,8 +1481,7 @@ fn flood_file(path: &Path, pieces: &[Polygon]) -> Result<()> {
 fn put(dir: &Path, relative: &str, bytes: &[u8]) -> Result<PathBuf> {
     let path = dir.join(relative);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(SynthError::io(parent, "creating"))?;
     }
     super::write_file(&path, bytes)?;
     Ok(path)
@@ -1498,7 +1519,7 @@ fn sources_md(
 
 /// Writes a fictional ward in the real data's formats into `dir`.
 pub fn write(dir: &Path, seed: u64) -> Result<FictionalSummary> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(SynthError::io(dir, "creating"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let frame = Frame::new();
     let grid = Grid::new(&mut rng);
@@ -1549,7 +1570,8 @@ pub fn write(dir: &Path, seed: u64) -> Result<FictionalSummary> {
     put(
         dir,
         &format!("{TOWNS_DIR}/ja.json"),
-        &serde_json::to_vec(&BTreeMap::from([(PREF, [CITY])]))?,
+        &serde_json::to_vec(&BTreeMap::from([(PREF, [CITY])]))
+            .map_err(SynthError::encode("JSON"))?,
     )?;
     let mut points: Vec<(String, &Town)> = towns.iter().map(|t| (t.machiaza_id(), t)).collect();
     points.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1565,20 +1587,22 @@ pub fn write(dir: &Path, seed: u64) -> Result<FictionalSummary> {
     put(
         dir,
         &format!("{TOWNS_DIR}/ja/{PREF}/{CITY}.json"),
-        &serde_json::to_vec(&points)?,
+        &serde_json::to_vec(&points).map_err(SynthError::encode("JSON"))?,
     )?;
     put(dir, ITAIJI, itaiji_json().as_bytes())?;
 
     // Census polygons and mesh table.
     let shp = dir.join(CENSUS_POLYGONS);
-    std::fs::create_dir_all(shp.parent().expect("has a parent"))?;
+    let shp_dir = shp.parent().expect("has a parent");
+    std::fs::create_dir_all(shp_dir).map_err(SynthError::io(shp_dir, "creating"))?;
     census_polygons(&shp, &towns, &grid, &frame, &addresses)?;
     put(dir, MESH_TABLE, mesh_table(&cells).as_bytes())?;
 
     // Flood extents and shelters.
     let pieces = flood.pieces(&grid, &frame);
     let a31 = dir.join(FLOOD);
-    std::fs::create_dir_all(a31.parent().expect("has a parent"))?;
+    let a31_dir = a31.parent().expect("has a parent");
+    std::fs::create_dir_all(a31_dir).map_err(SynthError::io(a31_dir, "creating"))?;
     flood_file(&a31, &pieces)?;
     let (emergency, evacuation) = shelters(&towns, &addresses, &pieces);
     put(dir, SHELTERS_EMERGENCY, &emergency_json(&emergency)?)?;

@@ -8,6 +8,7 @@
 //! Same seed, same inputs → byte-identical files. No real person is in them.
 
 pub mod city;
+pub mod error;
 pub mod fictional;
 pub mod infra;
 pub mod names;
@@ -18,12 +19,14 @@ pub mod writing;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use registry_file::{row, Cp932Writer, Living};
+
+use error::Result;
+pub use error::SynthError;
 
 /// The seed of the demo city.
 pub const DEFAULT_SEED: u64 = 20_201_001;
@@ -114,7 +117,7 @@ fn tile_offset(copy: u64) -> (f64, f64) {
 
 /// Generates the synthetic city from the real data into `out`.
 pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSummary> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(SynthError::io(out, "creating"))?;
     let city = city::load(real)?;
     let census: u64 = city.towns.iter().map(|t| t.population as u64).sum();
     let wanted = opts.residents.unwrap_or(census);
@@ -152,23 +155,29 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
     let truth_path = out.join(TRUTH);
     let mut truth = csv::Writer::from_writer(std::io::BufWriter::new(
         std::fs::File::create(truth_path.with_extension("csv.tmp"))
-            .with_context(|| format!("creating {}", truth_path.display()))?,
+            .map_err(SynthError::io(&truth_path, "creating"))?,
     ));
-    truth.write_record([
-        "resident_id",
-        "household_id",
-        "copy",
-        "town",
-        "block",
-        "number",
-        "number2",
-        "lon",
-        "lat",
-        "mesh250",
-        "birth_date",
-        "style",
-        "perturbation",
-    ])?;
+    let truth_failed = |source| SynthError::Csv {
+        path: truth_path.clone(),
+        source,
+    };
+    truth
+        .write_record([
+            "resident_id",
+            "household_id",
+            "copy",
+            "town",
+            "block",
+            "number",
+            "number2",
+            "lon",
+            "lat",
+            "mesh250",
+            "birth_date",
+            "style",
+            "perturbation",
+        ])
+        .map_err(truth_failed)?;
     'copies: for copy in 0..copies {
         let (dx, dy) = tile_offset(copy);
         // Replicas take ids in a range of their own.
@@ -192,27 +201,29 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
                     p.moved_on,
                     reason,
                 ))?;
-                truth.write_record([
-                    format!("{:011}", shifted.id),
-                    format!("{:08}", h.id + id_offset),
-                    copy.to_string(),
-                    city.towns[a.town].name(),
-                    a.block.to_string(),
-                    a.number.to_string(),
-                    a.number2.to_string(),
-                    format!("{:.7}", a.lon + dx),
-                    format!("{:.7}", a.lat + dy),
-                    chiiki_core::mesh::code(
-                        a.lon + dx,
-                        a.lat + dy,
-                        chiiki_core::mesh::MeshLevel::M250m,
-                    )
-                    .unwrap_or(a.mesh)
-                    .to_string(),
-                    p.birth.to_string(),
-                    w.style.to_string(),
-                    w.perturbation.map_or("", |x| x.as_str()).to_string(),
-                ])?;
+                truth
+                    .write_record([
+                        format!("{:011}", shifted.id),
+                        format!("{:08}", h.id + id_offset),
+                        copy.to_string(),
+                        city.towns[a.town].name(),
+                        a.block.to_string(),
+                        a.number.to_string(),
+                        a.number2.to_string(),
+                        format!("{:.7}", a.lon + dx),
+                        format!("{:.7}", a.lat + dy),
+                        chiiki_core::mesh::code(
+                            a.lon + dx,
+                            a.lat + dy,
+                            chiiki_core::mesh::MeshLevel::M250m,
+                        )
+                        .unwrap_or(a.mesh)
+                        .to_string(),
+                        p.birth.to_string(),
+                        w.style.to_string(),
+                        w.perturbation.map_or("", |x| x.as_str()).to_string(),
+                    ])
+                    .map_err(truth_failed)?;
                 summary.residents += 1;
                 summary.needs_support += p.needs_support as u64;
                 summary.perturbed_rows += w.perturbation.is_some() as u64;
@@ -220,16 +231,20 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
         }
     }
     registry.finish()?;
-    truth.flush()?;
+    truth
+        .flush()
+        .map_err(SynthError::io(&truth_path, "writing"))?;
     drop(truth);
     std::fs::rename(truth_path.with_extension("csv.tmp"), &truth_path)
-        .with_context(|| format!("writing {}", truth_path.display()))?;
+        .map_err(SynthError::io(&truth_path, "writing"))?;
 
     // Vaccinations of the 65+ (the ward itself, not its replicas).
     let meshes: Vec<u64> = city.meshes.keys().copied().collect();
     let uptake = vaccination::cell_uptake(&meshes, &mut rng);
     let mut vacc = csv::Writer::from_writer(Vec::new());
-    vacc.write_record(vaccination::HEADER)?;
+    let vacc_failed = |e: csv::Error| SynthError::Encode(format!("vaccinations CSV: {e}"));
+    vacc.write_record(vaccination::HEADER)
+        .map_err(vacc_failed)?;
     for p in &pop.people {
         let mesh = city.addresses[pop.households[p.household].address].mesh;
         let u = uptake.get(&mesh).copied().unwrap_or(0.45);
@@ -239,13 +254,16 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
                 vaccine.to_string(),
                 dose.to_string(),
                 day.to_string(),
-            ])?;
+            ])
+            .map_err(vacc_failed)?;
             summary.vaccination_rows += 1;
         }
     }
     write_file(
         &out.join(VACCINATIONS),
-        &vacc.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+        &vacc
+            .into_inner()
+            .map_err(SynthError::encode("vaccinations CSV"))?,
     )?;
 
     // A month of 異動 on the ward.
@@ -271,6 +289,7 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
     if opts.infrastructure {
         summary.infrastructure = Some(infra::generate(real, opts.seed, out)?);
     }
-    write_file(&out.join(MANIFEST), &serde_json::to_vec_pretty(&summary)?)?;
+    let manifest = serde_json::to_vec_pretty(&summary).map_err(SynthError::encode("manifest"))?;
+    write_file(&out.join(MANIFEST), &manifest)?;
     Ok(summary)
 }

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use chrono::{Datelike, NaiveDate, Weekday};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::city::City;
+use super::error::{Result, SynthError};
 use super::population::{age_on, Household, Person, Population, CARE_LEVELS};
 use super::writing::{draw_perturbation, draw_style, render, Perturbation};
 
@@ -143,15 +143,14 @@ pub struct Cp932Writer {
 impl Cp932Writer {
     pub fn create(path: &Path) -> Result<Cp932Writer> {
         let tmp = path.with_extension("csv.tmp");
-        let file =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let file = std::fs::File::create(&tmp).map_err(SynthError::io(&tmp, "creating"))?;
         let mut w = Cp932Writer {
             path: path.to_path_buf(),
             tmp,
             csv: Self::text_writer(),
             file: std::io::BufWriter::with_capacity(1 << 20, file),
         };
-        w.csv.write_record(HEADER)?;
+        w.csv.write_record(HEADER).map_err(|e| w.failed(e))?;
         Ok(w)
     }
 
@@ -161,8 +160,15 @@ impl Cp932Writer {
             .from_writer(Vec::with_capacity(1 << 21))
     }
 
+    fn failed(&self, source: csv::Error) -> SynthError {
+        SynthError::Csv {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
     pub fn row(&mut self, fields: &[String; 14]) -> Result<()> {
-        self.csv.write_record(fields)?;
+        self.csv.write_record(fields).map_err(|e| self.failed(e))?;
         if self.csv.get_ref().len() > 1 << 20 {
             self.flush_text()?;
         }
@@ -172,23 +178,33 @@ impl Cp932Writer {
     fn flush_text(&mut self) -> Result<()> {
         use std::io::Write;
         let full = std::mem::replace(&mut self.csv, Self::text_writer());
-        let text = full.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let text = std::str::from_utf8(&text)?;
+        let text = full
+            .into_inner()
+            .map_err(|e| self.failed(e.into_error().into()))?;
+        let text = std::str::from_utf8(&text).map_err(SynthError::encode("registry CSV"))?;
         let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(text);
         if unmappable {
-            bail!("{}: text not representable in CP932", self.path.display());
+            return Err(SynthError::NotCp932 {
+                path: self.path.clone(),
+            });
         }
-        self.file.write_all(&bytes)?;
+        self.file
+            .write_all(&bytes)
+            .map_err(SynthError::io(&self.tmp, "writing"))?;
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<()> {
         use std::io::Write;
         self.flush_text()?;
-        self.file.flush()?;
-        self.file.get_ref().sync_all()?;
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("writing {}", self.path.display()))
+        self.file
+            .flush()
+            .map_err(SynthError::io(&self.tmp, "writing"))?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .map_err(SynthError::io(&self.tmp, "flushing"))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(SynthError::io(&self.path, "writing"))
     }
 }
 
@@ -219,7 +235,7 @@ pub fn write_deltas(
     scale: f64,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<(String, usize)>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(SynthError::io(dir, "creating"))?;
     let mut out = Vec::new();
     let mut day = as_of;
     let end = delta_end(as_of);

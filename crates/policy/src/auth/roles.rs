@@ -103,26 +103,28 @@ impl Roles {
             .map(|r| (r.name.clone(), r))
             .collect();
         for r in configured {
-            if !(!r.name.is_empty()
+            let valid_name = !r.name.is_empty()
                 && r.name
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            {
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid_name {
                 return Err(PolicyError::Role(format!(
                     "role name '{}' must be ASCII letters, digits, '_' or '-'",
                     r.name
                 )));
             }
-            if !(r.records != Records::Filtered || r.rows.is_some()) {
+            if r.records == Records::Filtered && r.rows.is_none() {
                 return Err(PolicyError::Role(format!(
                     "role '{}': records = \"filtered\" needs a `rows` filter",
                     r.name
                 )));
             }
-            if r.name == "public" {
-                if !(!r.admin && r.records == Records::None && r.personal_fields.is_empty()) {
-                    return Err(PolicyError::Role(format!("role 'public' is for anonymous callers: it cannot be given records, personal fields or admin rights")));
-                }
+            let public_widened =
+                r.admin || r.records != Records::None || !r.personal_fields.is_empty();
+            if r.name == "public" && public_widened {
+                return Err(PolicyError::Role(
+                    "role 'public' is for anonymous callers: it cannot be given records, personal fields or admin rights".into(),
+                ));
             }
             by_name.insert(r.name.clone(), r.clone());
         }
@@ -150,7 +152,7 @@ impl Roles {
 
     /// An error naming the known roles when `name` is not one of them.
     pub fn check(&self, name: &str) -> Result<(), PolicyError> {
-        if !(self.by_name.contains_key(name)) {
+        if !self.by_name.contains_key(name) {
             return Err(PolicyError::Role(format!(
                 "unknown role '{name}' (known: {})",
                 self.names().collect::<Vec<_>>().join(", ")

@@ -8,7 +8,7 @@
 //! the valley floor, far from the valley sides where the flooded area ends
 //! on higher ground, and near the river itself.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Result, SynthError};
 use gdal::vector::LayerAccess;
 use geo::Validation;
 use geo::{
@@ -148,21 +148,21 @@ pub fn build(real: &Path, ward: &Ward, plane: &Plane, rng: &mut ChaCha8Rng) -> R
 /// needs a few hundred of Tokyo's 7,303 polygons.
 fn read_extents(path: &Path, bbox: Rect) -> Result<Vec<MultiPolygon>> {
     let dataset = gdal::Dataset::open(path)
-        .with_context(|| format!("{}: GDAL cannot open it", path.display()))?;
+        .map_err(|e| SynthError::input(path, format!("GDAL cannot open it: {e}")))?;
     let mut layer = dataset
         .layer(0)
-        .with_context(|| format!("{}: no vector layer", path.display()))?;
+        .map_err(|e| SynthError::input(path, format!("no vector layer: {e}")))?;
     let epsg = layer
         .spatial_ref()
         .and_then(|mut srs| {
             let _ = srs.auto_identify_epsg();
             srs.auth_code().ok()
         })
-        .with_context(|| format!("{}: no EPSG-identified CRS (.prj)", path.display()))?;
-    let transform = Transform::new(&format!("EPSG:{epsg}"), "EPSG:6668").with_context(|| {
-        format!(
-            "{}: cannot reproject EPSG:{epsg} to JGD2011",
-            path.display()
+        .ok_or_else(|| SynthError::input(path, "no EPSG-identified CRS (.prj)"))?;
+    let transform = Transform::new(&format!("EPSG:{epsg}"), "EPSG:6668").map_err(|e| {
+        SynthError::input(
+            path,
+            format!("cannot reproject EPSG:{epsg} to JGD2011: {e}"),
         )
     })?;
     // The datum shift JGD2000 → JGD2011 is centimetres: a 0.001° pad is ample.
@@ -181,21 +181,26 @@ fn read_extents(path: &Path, bbox: Rect) -> Result<Vec<MultiPolygon>> {
         };
         // Validity is checked with geo: GDAL's check would print a GEOS
         // warning for each of the few invalid source polygons.
+        let at_feature = |message: String| SynthError::Input {
+            path: path.to_path_buf(),
+            line: None,
+            feature: Some(n as u64 + 1),
+            message,
+        };
         let read = |g: &gdal::vector::Geometry| {
-            g.to_geo().with_context(|| {
-                format!("{}: feature {}: unreadable geometry", path.display(), n + 1)
-            })
+            g.to_geo()
+                .map_err(|e| at_feature(format!("unreadable geometry: {e}")))
         };
         let mut geom = read(g)?;
         if !geom.is_valid() {
-            let fixed = g.make_valid(&no_options).with_context(|| {
-                format!("{}: feature {}: cannot repair it", path.display(), n + 1)
-            })?;
+            let fixed = g
+                .make_valid(&no_options)
+                .map_err(|e| at_feature(format!("cannot repair it: {e}")))?;
             geom = read(&fixed)?;
         }
         transform
             .apply_geometry(&mut geom)
-            .with_context(|| format!("{}: feature {}: cannot reproject", path.display(), n + 1))?;
+            .map_err(|e| at_feature(format!("cannot reproject: {e}")))?;
         match geom {
             geo::Geometry::Polygon(p) => out.push(MultiPolygon(vec![p])),
             geo::Geometry::MultiPolygon(m) => out.push(m),
@@ -211,10 +216,10 @@ fn read_extents(path: &Path, bbox: Rect) -> Result<Vec<MultiPolygon>> {
         }
     }
     if out.is_empty() {
-        bail!(
-            "{}: no flood extent within the ward's bounding box",
-            path.display()
-        );
+        return Err(SynthError::input(
+            path,
+            "no flood extent within the ward's bounding box",
+        ));
     }
     Ok(out)
 }

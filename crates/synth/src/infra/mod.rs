@@ -32,10 +32,10 @@ mod ward;
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::{Result, SynthError};
 use geom::Plane;
 
 /// What `generate` wrote.
@@ -63,10 +63,9 @@ fn part_rng(seed: u64, part: u64) -> ChaCha8Rng {
 /// Writes the infrastructure files into `out_dir` (created if missing).
 pub fn generate(real_data: &Path, seed: u64, out_dir: &Path) -> Result<InfraSummary> {
     if !real_data.is_dir() {
-        bail!(
-            "the real public data directory {} does not exist; point CHIIKI_REAL_DATA or --real-data at the shared data (../shared/data/real)",
-            real_data.display()
-        );
+        return Err(SynthError::NoRealData {
+            dir: real_data.to_path_buf(),
+        });
     }
     let plane = Plane::bunkyo();
     let ward = ward::load(real_data, &plane)?;
@@ -91,7 +90,7 @@ pub fn generate(real_data: &Path, seed: u64, out_dir: &Path) -> Result<InfraSumm
     );
 
     std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
+        .map_err(SynthError::io(out_dir, "creating the output directory"))?;
     output::write_file(out_dir, "flood_depth.geojson", &flood.to_geojson(&plane))?;
     output::write_file(out_dir, "pipes.geojson", &pipes::to_geojson(&pipes, &plane))?;
     output::write_file(

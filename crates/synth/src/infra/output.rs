@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
+use crate::error::{Result, SynthError};
 use geo::{Coord, LineString, Polygon};
 
 /// A property value.
@@ -137,19 +137,22 @@ impl Csv {
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
-        writer.write_record(header)?;
+        writer
+            .write_record(header)
+            .map_err(SynthError::encode("building CSV"))?;
         Ok(Csv { writer })
     }
 
     pub fn row(&mut self, fields: &[String]) -> Result<()> {
-        self.writer.write_record(fields)?;
-        Ok(())
+        self.writer
+            .write_record(fields)
+            .map_err(SynthError::encode("building CSV"))
     }
 
     pub fn finish(self) -> Result<Vec<u8>> {
         self.writer
             .into_inner()
-            .map_err(|e| anyhow::anyhow!("finishing CSV: {e}"))
+            .map_err(SynthError::encode("finishing CSV"))
     }
 }
 

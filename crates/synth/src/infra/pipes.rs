@@ -14,7 +14,7 @@
 //! attributes and the history; ranking pipes by age alone does clearly
 //! worse. The rate itself is written to `pipes_truth.csv` for evaluation.
 
-use anyhow::Result;
+use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
 use geo::{Coord, LineString};
 use rand::Rng;

@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use anyhow::Result;
+use crate::error::Result;
 use chrono::{Datelike, NaiveDate, Weekday};
 use geo::{Coord, LineString};
 use rand::Rng;

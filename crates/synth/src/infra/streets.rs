@@ -6,7 +6,7 @@
 //! and the cell edges — the lines halfway between neighbouring blocks —
 //! for the streets between them. The graph is clipped to the ward.
 
-use anyhow::{Context, Result};
+use crate::error::{Result, SynthError};
 use geo::Coord;
 use spade::{DelaunayTriangulation, Point2, Triangulation};
 
@@ -70,8 +70,8 @@ pub fn build(blocks: &[Block], ward: &Ward) -> Result<Streets> {
         let a = k as f64 * std::f64::consts::TAU / 32.0;
         sites.push(Point2::new(cx + radius * a.cos(), cy + radius * a.sin()));
     }
-    let triangulation: DelaunayTriangulation<Point2<f64>> =
-        DelaunayTriangulation::bulk_load(sites).context("triangulating the block centroids")?;
+    let triangulation: DelaunayTriangulation<Point2<f64>> = DelaunayTriangulation::bulk_load(sites)
+        .map_err(SynthError::encode("triangulating the block centroids"))?;
 
     // Raw graph: Voronoi vertices are identified by their Delaunay face, so
     // edges meeting at a vertex share the node exactly.

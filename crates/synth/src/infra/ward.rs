@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use geo::{Area, BoundingRect, Coord, LineString, MapCoords, MultiPolygon, Polygon, Rect};
 
 use super::geom::{Clipper, Plane};
 use chiiki_core::layers::column::Value;
 use chiiki_geocode::reference::Table;
 use chiiki_store::import::{read_files, ImportOptions};
+
+use crate::error::{Result, SynthError};
 
 pub const CENSUS_POLYGONS: &str = "bunkyo/r2ka13105.shp";
 pub const ABR_DIR: &str = "abr/bunkyo-131059";
@@ -61,13 +62,12 @@ pub fn load(real: &Path, plane: &Plane) -> Result<Ward> {
         layer_id: "bunkyo_towns".into(),
         ..Default::default()
     };
-    let (parts, _) = read_files(std::slice::from_ref(&path), &opts)
-        .with_context(|| format!("reading the census polygons {}", path.display()))?;
+    let (parts, _) = read_files(std::slice::from_ref(&path), &opts)?;
     let names = parts
         .columns
         .iter()
         .find(|c| c.name == "S_NAME")
-        .with_context(|| format!("{}: no field S_NAME", path.display()))?;
+        .ok_or_else(|| SynthError::input(&path, "no field S_NAME"))?;
     let mut towns = Vec::new();
     let mut polygons: Vec<Polygon> = Vec::new();
     let mut bbox: Option<Rect> = None;
@@ -91,10 +91,12 @@ pub fn load(real: &Path, plane: &Plane) -> Result<Ward> {
         let area = match geom {
             geo::Geometry::Polygon(p) => MultiPolygon(vec![p]),
             geo::Geometry::MultiPolygon(m) => m,
-            other => bail!(
-                "{}: row {row} is not a polygon but {other:?}",
-                path.display()
-            ),
+            other => {
+                return Err(SynthError::input(
+                    &path,
+                    format!("row {row} is not a polygon but {other:?}"),
+                ))
+            }
         };
         let area = area.map_coords(|c| plane.fwd(c));
         polygons.extend(area.0.iter().cloned());
@@ -107,7 +109,7 @@ pub fn load(real: &Path, plane: &Plane) -> Result<Ward> {
             area,
         });
     }
-    let bbox_lonlat = bbox.with_context(|| format!("{}: no polygon", path.display()))?;
+    let bbox_lonlat = bbox.ok_or_else(|| SynthError::input(&path, "no polygon"))?;
     let union = geo::unary_union(&polygons);
     let area = MultiPolygon(
         union
@@ -128,7 +130,7 @@ pub fn load(real: &Path, plane: &Plane) -> Result<Ward> {
             .collect(),
     );
     let river = southern_boundary(&area)
-        .with_context(|| format!("{}: the ward outline is empty", path.display()))?;
+        .ok_or_else(|| SynthError::input(&path, "the ward outline is empty"))?;
     Ok(Ward {
         clipper: Clipper::new(&area),
         area,
@@ -217,11 +219,14 @@ pub fn blocks(real: &Path, plane: &Plane) -> Result<Vec<Block>> {
             (Some(x), Some(y)) => {
                 positions.insert(key, Coord { x, y });
             }
-            _ => bail!(
-                "{}: line {}: no rep_lon/rep_lat",
-                pos_path.display(),
-                line + 2
-            ),
+            _ => {
+                return Err(SynthError::Input {
+                    path: pos_path.clone(),
+                    line: Some(line as u64 + 2),
+                    feature: None,
+                    message: "no rep_lon/rep_lat".into(),
+                })
+            }
         }
     }
     let master = Table::read(&master_path)?;
@@ -237,11 +242,13 @@ pub fn blocks(real: &Path, plane: &Plane) -> Result<Vec<Block>> {
         }
     }
     if sums.is_empty() {
-        bail!(
-            "{} joined to {}: no address has a position",
-            master_path.display(),
-            pos_path.display()
-        );
+        return Err(SynthError::input(
+            &master_path,
+            format!(
+                "joined to {}: no address has a position",
+                pos_path.display()
+            ),
+        ));
     }
     Ok(sums
         .values()
