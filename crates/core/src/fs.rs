@@ -38,33 +38,111 @@ pub fn write_atomically_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), WriteError> {
-    let fail = |step: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| WriteError {
-            path: p,
-            step,
-            source,
+    let mut file = AtomicFile::create(path)?;
+    fill(file.out.get_mut()).map_err(|source| WriteError {
+        path: file.tmp.clone(),
+        step: "writing",
+        source,
+    })?;
+    file.commit()
+}
+
+/// A file written piece by piece that appears at its path whole, or not at
+/// all: the pieces go to a temporary file in the same directory, and
+/// [`AtomicFile::commit`] flushes it, renames it over the path and flushes
+/// the directory. Dropped without a commit (an error, a panic), it removes
+/// its temporary file and leaves the path as it was.
+///
+/// ```
+/// use std::io::Write;
+/// let dir = std::env::temp_dir().join(format!("chiiki-atomic-doc-{}", std::process::id()));
+/// let path = dir.join("big.csv");
+/// let mut f = chiiki_core::fs::AtomicFile::create(&path).unwrap();
+/// writeln!(f, "id,name").unwrap();
+/// assert!(!path.exists(), "nothing at the path before the commit");
+/// f.commit().unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "id,name\n");
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
+pub struct AtomicFile {
+    out: std::io::BufWriter<std::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its directory is created if missing).
+    pub fn create(path: &Path) -> Result<AtomicFile, WriteError> {
+        let fail = |step: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| WriteError {
+                path: p,
+                step,
+                source,
+            }
+        };
+        let dir = parent_dir(path);
+        std::fs::create_dir_all(dir).map_err(fail("creating directory", dir))?;
+        let tmp = temp_path(path);
+        let file = std::fs::File::create(&tmp).map_err(fail("creating", &tmp))?;
+        Ok(AtomicFile {
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            tmp,
+            path: path.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// Puts the file in place, durably.
+    pub fn commit(mut self) -> Result<(), WriteError> {
+        let fail = |step: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| WriteError {
+                path: p,
+                step,
+                source,
+            }
+        };
+        self.out.flush().map_err(fail("writing", &self.tmp))?;
+        self.out
+            .get_ref()
+            .sync_all()
+            .map_err(fail("flushing", &self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(fail("renaming onto", &self.path))?;
+        self.committed = true;
+        let dir = parent_dir(&self.path);
+        sync_dir(dir).map_err(fail("flushing directory", dir))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
         }
-    };
-    let dir = match path.parent() {
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(fail("creating directory", dir))?;
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(fail("creating", &tmp))?;
-        fill(&mut f).map_err(fail("writing", &tmp))?;
-        f.sync_all().map_err(fail("flushing", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(fail("renaming onto", path))
-    })();
-    if result.is_err() {
-        // Nothing half-written stays behind; the error says what failed.
-        let _ = std::fs::remove_file(&tmp);
-        return result;
     }
-    sync_dir(dir).map_err(fail("flushing directory", dir))
 }
 
 /// The temporary name next to `path`: hidden, and unique per process and call.
@@ -128,6 +206,24 @@ mod tests {
         assert!(err.to_string().contains("disk full"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_atomic_file_dropped_uncommitted_leaves_the_old_file() {
+        let dir = scratch("drop");
+        let path = dir.join("registry.csv");
+        write_atomically(&path, b"old").unwrap();
+        {
+            let mut f = AtomicFile::create(&path).unwrap();
+            f.write_all(b"new but unfinished").unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temp file removed"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

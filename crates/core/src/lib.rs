@@ -13,6 +13,7 @@
 
 pub mod clock;
 pub mod crs;
+pub mod error;
 pub mod fs;
 pub mod layers;
 pub mod mesh;

@@ -30,7 +30,7 @@ pub fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
 
 /// Reads a CSV file as text, UTF-8 (with or without BOM) or CP932.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(GeocodeError::io(path, "reading"))?;
+    let bytes = std::fs::read(path).map_err(chiiki_core::error::IoError::at(path, "reading"))?;
     Ok(match String::from_utf8(bytes) {
         Ok(mut t) => {
             if t.starts_with('\u{feff}') {

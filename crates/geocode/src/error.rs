@@ -5,13 +5,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GeocodeError {
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
     /// A zipped ABR master that cannot be read.
@@ -87,15 +82,6 @@ pub enum GeocodeError {
 pub type Result<T, E = GeocodeError> = std::result::Result<T, E>;
 
 impl GeocodeError {
-    /// An I/O error on `path` while doing `what`, for `map_err`.
-    pub(crate) fn io(
-        path: &Path,
-        what: &'static str,
-    ) -> impl FnOnce(std::io::Error) -> GeocodeError {
-        let path = path.to_path_buf();
-        move |source| GeocodeError::Io { path, what, source }
-    }
-
     /// A JSON file that does not parse, for `map_err`.
     pub(crate) fn json(path: &Path) -> impl FnOnce(serde_json::Error) -> GeocodeError {
         let path = path.to_path_buf();

@@ -121,7 +121,8 @@ impl Table {
     pub fn read(path: &Path) -> Result<Table> {
         let mut bytes = Vec::new();
         if path.extension().is_some_and(|e| e == "zip") {
-            let file = std::fs::File::open(path).map_err(GeocodeError::io(path, "opening"))?;
+            let file = std::fs::File::open(path)
+                .map_err(chiiki_core::error::IoError::at(path, "opening"))?;
             let zip_error = |source| GeocodeError::Zip {
                 path: path.to_path_buf(),
                 source,
@@ -140,9 +141,10 @@ impl Table {
                 .by_index(index)
                 .map_err(zip_error)?
                 .read_to_end(&mut bytes)
-                .map_err(GeocodeError::io(path, "reading"))?;
+                .map_err(chiiki_core::error::IoError::at(path, "reading"))?;
         } else {
-            bytes = std::fs::read(path).map_err(GeocodeError::io(path, "reading"))?;
+            bytes =
+                std::fs::read(path).map_err(chiiki_core::error::IoError::at(path, "reading"))?;
         }
         let text = match std::str::from_utf8(&bytes) {
             Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
@@ -363,10 +365,10 @@ fn positions_by_lg_code(dirs: &[PathBuf], prefix: &str) -> Result<HashMap<String
 /// Builds the reference index from the given sources.
 pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
     let folds = match &sources.itaiji {
-        Some(p) => {
-            Folds::from_json(&std::fs::read_to_string(p).map_err(GeocodeError::io(p, "reading"))?)
-                .map_err(GeocodeError::json(p))?
-        }
+        Some(p) => Folds::from_json(
+            &std::fs::read_to_string(p).map_err(chiiki_core::error::IoError::at(p, "reading"))?,
+        )
+        .map_err(GeocodeError::json(p))?,
         None => Folds::default(),
     };
     let mut b = Builder {
@@ -669,7 +671,8 @@ struct TownPoint {
 fn read_towns_json(b: &mut Builder, dir: &Path) -> Result<()> {
     let index_path = dir.join("ja.json");
     let index: HashMap<String, Vec<String>> = serde_json::from_str(
-        &std::fs::read_to_string(&index_path).map_err(GeocodeError::io(&index_path, "reading"))?,
+        &std::fs::read_to_string(&index_path)
+            .map_err(chiiki_core::error::IoError::at(&index_path, "reading"))?,
     )
     .map_err(GeocodeError::json(&index_path))?;
     // (pref, canonical full city name) → city
@@ -728,7 +731,10 @@ pub fn save(data: &ReferenceData, path: &Path) -> Result<()> {
 }
 
 pub fn load(path: &Path) -> Result<ReferenceData> {
-    let bytes = std::fs::read(path).map_err(GeocodeError::io(path, "reading reference index"))?;
+    let bytes = std::fs::read(path).map_err(chiiki_core::error::IoError::at(
+        path,
+        "reading reference index",
+    ))?;
     let data: ReferenceData =
         postcard::from_bytes(&bytes).map_err(|source| GeocodeError::NotAnIndex {
             path: path.to_path_buf(),

@@ -106,7 +106,8 @@ impl AuditLog {
     /// head says is refused: someone has to look at it first.
     pub fn open(path: &Path, fsync: bool) -> Result<AuditLog> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(PolicyError::io(dir, "creating"))?;
+            std::fs::create_dir_all(dir)
+                .map_err(chiiki_core::error::IoError::at(dir, "creating"))?;
         }
         let key = load_or_make_key(&key_path(path))?;
         let (seq, last) = match last_line(path)? {
@@ -135,7 +136,7 @@ impl AuditLog {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(PolicyError::io(path, "opening"))?;
+            .map_err(chiiki_core::error::IoError::at(path, "opening"))?;
         Ok(AuditLog {
             path: path.to_path_buf(),
             key,
@@ -182,12 +183,12 @@ impl AuditLog {
         state
             .file
             .write_all(&line)
-            .map_err(PolicyError::io(&self.path, "appending to"))?;
+            .map_err(chiiki_core::error::IoError::at(&self.path, "appending to"))?;
         if self.fsync {
             state
                 .file
                 .sync_data()
-                .map_err(PolicyError::io(&self.path, "flushing"))?;
+                .map_err(chiiki_core::error::IoError::at(&self.path, "flushing"))?;
         }
         let head = Head {
             seq: state.seq,
@@ -223,7 +224,7 @@ fn read_head(log: &Path) -> Result<Option<Head>> {
             PolicyError::tampered(&head_path(log), None, "not an audit head")
         })?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(PolicyError::io(&head_path(log), "reading")(e)),
+        Err(e) => Err(chiiki_core::error::IoError::at(&head_path(log), "reading")(e).into()),
     }
 }
 
@@ -231,11 +232,11 @@ fn last_line(path: &Path) -> Result<Option<Line>> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(PolicyError::io(path, "opening")(e)),
+        Err(e) => return Err(chiiki_core::error::IoError::at(path, "opening")(e).into()),
     };
     let mut last = None;
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(PolicyError::io(path, "reading"))?;
+        let line = line.map_err(chiiki_core::error::IoError::at(path, "reading"))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -256,7 +257,8 @@ pub struct Verified {
 
 /// Checks the whole chain and the head; the error names the first bad line.
 pub fn verify(path: &Path) -> Result<Verified> {
-    let file = std::fs::File::open(path).map_err(PolicyError::io(path, "opening"))?;
+    let file =
+        std::fs::File::open(path).map_err(chiiki_core::error::IoError::at(path, "opening"))?;
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 0u64;
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -316,14 +318,16 @@ pub fn verify(path: &Path) -> Result<Verified> {
 /// Entries that disclosed record `id` of `population`.
 pub fn who_saw(path: &Path, population: &str, id: i64) -> Result<Vec<Entry>> {
     let key_file = key_path(path);
-    let key = std::fs::read_to_string(&key_file).map_err(PolicyError::io(&key_file, "reading"))?;
+    let key = std::fs::read_to_string(&key_file)
+        .map_err(chiiki_core::error::IoError::at(&key_file, "reading"))?;
     let key =
         hex::decode(key.trim()).map_err(|_| PolicyError::file(&key_file, None, "not a hex key"))?;
     let wanted = hash_id(&key, population, id);
-    let file = std::fs::File::open(path).map_err(PolicyError::io(path, "opening"))?;
+    let file =
+        std::fs::File::open(path).map_err(chiiki_core::error::IoError::at(path, "opening"))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(PolicyError::io(path, "reading"))?;
+        let line = line.map_err(chiiki_core::error::IoError::at(path, "reading"))?;
         let line: Line = serde_json::from_str(&line)
             .map_err(|_| PolicyError::tampered(path, Some(i as u64 + 1), "not an audit entry"))?;
         if line.entry.ids.contains(&wanted) {

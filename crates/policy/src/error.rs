@@ -5,13 +5,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("{}: {what}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
     /// A file that is not what it should be (a token file, the audit key).
@@ -39,15 +34,6 @@ pub enum PolicyError {
 pub type Result<T, E = PolicyError> = std::result::Result<T, E>;
 
 impl PolicyError {
-    /// An I/O error on `path` while doing `what`, for `map_err`.
-    pub(crate) fn io(
-        path: &Path,
-        what: &'static str,
-    ) -> impl FnOnce(std::io::Error) -> PolicyError {
-        let path = path.to_path_buf();
-        move |source| PolicyError::Io { path, what, source }
-    }
-
     pub(crate) fn file(
         path: &Path,
         line: Option<u64>,

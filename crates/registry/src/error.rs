@@ -3,17 +3,12 @@
 //! parse are not errors: they are [`Rejection`](crate::Rejection)s in the
 //! report, with file, line and field.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
     /// An export whose header cannot be read.
@@ -47,15 +42,6 @@ pub enum RegistryError {
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 impl RegistryError {
-    /// An I/O error on `path` while doing `what`, for `map_err`.
-    pub(crate) fn io(
-        path: &Path,
-        what: &'static str,
-    ) -> impl FnOnce(std::io::Error) -> RegistryError {
-        let path = path.to_path_buf();
-        move |source| RegistryError::Io { path, what, source }
-    }
-
     pub(crate) fn columns(message: impl std::fmt::Display) -> RegistryError {
         RegistryError::Columns {
             file: None,

@@ -27,7 +27,8 @@ impl Table {
         encoding: Option<TextEncoding>,
         aliases: &ColumnAliases,
     ) -> Result<Table> {
-        let bytes = std::fs::read(path).map_err(RegistryError::io(path, "reading"))?;
+        let bytes =
+            std::fs::read(path).map_err(chiiki_core::error::IoError::at(path, "reading"))?;
         Table::from_bytes(path.display().to_string(), &bytes, encoding, aliases)
     }
 

@@ -53,7 +53,7 @@ pub fn load(data_dir: &Path) -> Result<Registry> {
             dir: registry_dir(data_dir),
         });
     }
-    let bytes = fs::read(&path).map_err(RegistryError::io(&path, "reading"))?;
+    let bytes = fs::read(&path).map_err(chiiki_core::error::IoError::at(&path, "reading"))?;
     decode(&bytes).map_err(|message| RegistryError::Corrupt { path, message })
 }
 
@@ -85,7 +85,7 @@ fn decode(bytes: &[u8]) -> Result<Registry, String> {
 /// holds the [`lock`].
 pub fn save(data_dir: &Path, registry: &Registry, _lock: &Lock) -> Result<PathBuf> {
     let dir = registry_dir(data_dir);
-    fs::create_dir_all(&dir).map_err(RegistryError::io(&dir, "creating"))?;
+    fs::create_dir_all(&dir).map_err(chiiki_core::error::IoError::at(&dir, "creating"))?;
     remove_stale_temporaries(&dir);
     let path = dir.join(FILE_NAME);
     chiiki_core::fs::write_atomically_with(&path, |file| {
@@ -125,14 +125,14 @@ pub struct Lock {
 /// process holds it.
 pub fn lock(data_dir: &Path) -> Result<Lock> {
     let dir = registry_dir(data_dir);
-    fs::create_dir_all(&dir).map_err(RegistryError::io(&dir, "creating"))?;
+    fs::create_dir_all(&dir).map_err(chiiki_core::error::IoError::at(&dir, "creating"))?;
     let path = dir.join("lock");
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(RegistryError::io(&path, "opening"))?;
+        .map_err(chiiki_core::error::IoError::at(&path, "opening"))?;
     // SAFETY: flock on a descriptor we own; no memory is shared.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
@@ -140,7 +140,7 @@ pub fn lock(data_dir: &Path) -> Result<Lock> {
         if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
             return Err(RegistryError::Locked { dir });
         }
-        return Err(RegistryError::io(&path, "locking")(err));
+        return Err(chiiki_core::error::IoError::at(&path, "locking")(err).into());
     }
     Ok(Lock { _file: file })
 }

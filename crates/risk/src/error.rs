@@ -5,13 +5,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RiskError {
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
     #[error(transparent)]
@@ -51,12 +46,6 @@ pub enum RiskError {
 pub type Result<T, E = RiskError> = std::result::Result<T, E>;
 
 impl RiskError {
-    /// An I/O error on `path` while doing `what`, for `map_err`.
-    pub(crate) fn io(path: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> RiskError {
-        let path = path.to_path_buf();
-        move |source| RiskError::Io { path, what, source }
-    }
-
     /// A problem with CSV `path`, at `line` and `field` where known.
     pub(crate) fn csv(
         path: &Path,

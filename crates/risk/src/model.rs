@@ -98,7 +98,8 @@ pub fn versions(data_dir: &Path) -> Vec<(u32, PathBuf)> {
 }
 
 pub fn load(path: &Path) -> Result<PipeModel> {
-    let text = std::fs::read_to_string(path).map_err(RiskError::io(path, "reading"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(chiiki_core::error::IoError::at(path, "reading"))?;
     let m: PipeModel = serde_json::from_str(&text).map_err(|e| RiskError::Model {
         path: path.to_path_buf(),
         message: format!("not a model file: {e}"),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::error::{Result, RiskError};
+use crate::error::Result;
 use crate::evaluate;
 use crate::model::{self, PipeModel};
 use crate::pipes::{self, PipeData, TrainOptions};
@@ -59,8 +59,9 @@ pub fn train(
 /// years before `test_year` and the test year itself.
 pub fn dump_examples(data: &PipeData, test_year: i32, path: &Path) -> Result<()> {
     let levels = pipes::Levels::of(&data.pipes);
-    let file = std::fs::File::create(path).map_err(RiskError::io(path, "creating"))?;
-    let failed = |e: csv::Error| RiskError::io(path, "writing")(e.into());
+    let file =
+        std::fs::File::create(path).map_err(chiiki_core::error::IoError::at(path, "creating"))?;
+    let failed = |e: csv::Error| chiiki_core::error::IoError::at(path, "writing")(e.into());
     let mut w = csv::Writer::from_writer(file);
     let mut header = vec![
         "split".to_string(),
@@ -94,7 +95,8 @@ pub fn dump_examples(data: &PipeData, test_year: i32, path: &Path) -> Result<()>
             w.write_record(&rec).map_err(failed)?;
         }
     }
-    w.flush().map_err(RiskError::io(path, "writing"))?;
+    w.flush()
+        .map_err(chiiki_core::error::IoError::at(path, "writing"))?;
     Ok(())
 }
 

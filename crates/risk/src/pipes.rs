@@ -78,7 +78,8 @@ impl PipeData {
             .enumerate()
             .map(|(i, p)| (p.id.as_str(), i))
             .collect();
-        let file = std::fs::File::open(breaks_csv).map_err(RiskError::io(breaks_csv, "opening"))?;
+        let file = std::fs::File::open(breaks_csv)
+            .map_err(chiiki_core::error::IoError::at(breaks_csv, "opening"))?;
         let mut reader = csv::Reader::from_reader(file);
         let headers = reader
             .headers()

@@ -46,8 +46,8 @@ pub fn columns(
 ) -> Result<Vec<Column>> {
     let ids = super::text_column(roads, "road_id")?;
     let lengths = super::number_column(roads, "length_m")?;
-    let file =
-        std::fs::File::open(detections_csv).map_err(RiskError::io(detections_csv, "opening"))?;
+    let file = std::fs::File::open(detections_csv)
+        .map_err(chiiki_core::error::IoError::at(detections_csv, "opening"))?;
     let mut reader = csv::Reader::from_reader(file);
     let headers = reader
         .headers()

@@ -40,7 +40,8 @@ pub fn columns(
     csv_path: &Path,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Vec<Column>, usize)> {
-    let bytes = std::fs::read(csv_path).map_err(RiskError::io(csv_path, "reading"))?;
+    let bytes =
+        std::fs::read(csv_path).map_err(chiiki_core::error::IoError::at(csv_path, "reading"))?;
     let file = csv_path.display().to_string();
     let ids = super::text_column(layer, id_field)?;
     let rows: HashMap<&str, usize> = ids

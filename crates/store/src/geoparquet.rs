@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::{Result, StoreError};
+use chiiki_core::error::IoError;
 use geo_traits::to_geo::ToGeoGeometry;
 use polars::prelude as pl;
 use polars::prelude::{NamedFrom, SerReader};
@@ -235,11 +236,7 @@ fn series_to_column(series: &pl::Series) -> pl::PolarsResult<Column> {
 
 /// Reads a layer written by [`save`].
 pub fn load(path: &Path) -> Result<Layer> {
-    let file = File::open(path).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        what: "opening",
-        source,
-    })?;
+    let file = File::open(path).map_err(IoError::at(path, "opening"))?;
     let corrupt = |e: pl::PolarsError| StoreError::corrupt(path, e);
     let mut reader = pl::ParquetReader::new(file);
     let metadata = reader.get_metadata().map_err(corrupt)?;
@@ -337,13 +334,7 @@ pub fn list(data_dir: &Path) -> Result<Vec<String>> {
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(StoreError::Io {
-                path: dir,
-                what: "listing",
-                source,
-            })
-        }
+        Err(e) => return Err(IoError::at(&dir, "listing")(e).into()),
     };
     let mut ids: Vec<String> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))

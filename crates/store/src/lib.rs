@@ -21,13 +21,8 @@ pub enum StoreError {
     InvalidId(String),
     #[error("no layer '{0}'")]
     NotFound(String),
-    #[error("{}: {what}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
     /// The file is there but is not a layer chiiki can read.

@@ -219,7 +219,8 @@ fn read_addresses(master: &Path, positions: &Path, towns: &[Town]) -> Result<Vec
 
 /// The census mesh table: two header lines, then rows; `*` for hidden values.
 pub fn read_mesh_table(path: &Path) -> Result<BTreeMap<u64, MeshStats>> {
-    let file = std::fs::File::open(path).map_err(SynthError::io(path, "reading"))?;
+    let file =
+        std::fs::File::open(path).map_err(chiiki_core::error::IoError::at(path, "reading"))?;
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
     let at_line = |line: usize, message: String| SynthError::Input {
         path: path.to_path_buf(),

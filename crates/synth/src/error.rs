@@ -5,13 +5,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
     /// A real-data layer the store's import cannot read.
@@ -59,12 +54,6 @@ pub enum SynthError {
 pub type Result<T, E = SynthError> = std::result::Result<T, E>;
 
 impl SynthError {
-    /// An I/O error on `path` while doing `what`, for `map_err`.
-    pub(crate) fn io(path: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> SynthError {
-        let path = path.to_path_buf();
-        move |source| SynthError::Io { path, what, source }
-    }
-
     /// A problem with real-data input `path`.
     pub(crate) fn input(path: &Path, message: impl std::fmt::Display) -> SynthError {
         SynthError::Input {

@@ -1326,7 +1326,7 @@ fn write_shapefile(
     for ext in ["shp", "shx", "dbf", "prj", "cpg"] {
         let p = path.with_extension(ext);
         if p.exists() {
-            std::fs::remove_file(&p).map_err(SynthError::io(&p, "removing"))?;
+            std::fs::remove_file(&p).map_err(chiiki_core::error::IoError::at(&p, "removing"))?;
         }
     }
     let gdal_failed = |what: &'static str| {
@@ -1473,7 +1473,7 @@ fn flood_file(path: &Path, pieces: &[Polygon]) -> Result<()> {
     // The A31 file comes without its attribute table.
     let dbf = path.with_extension("dbf");
     if dbf.exists() {
-        std::fs::remove_file(&dbf).map_err(SynthError::io(&dbf, "removing"))?;
+        std::fs::remove_file(&dbf).map_err(chiiki_core::error::IoError::at(&dbf, "removing"))?;
     }
     Ok(())
 }
@@ -1481,7 +1481,8 @@ fn flood_file(path: &Path, pieces: &[Polygon]) -> Result<()> {
 fn put(dir: &Path, relative: &str, bytes: &[u8]) -> Result<PathBuf> {
     let path = dir.join(relative);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(SynthError::io(parent, "creating"))?;
+        std::fs::create_dir_all(parent)
+            .map_err(chiiki_core::error::IoError::at(parent, "creating"))?;
     }
     super::write_file(&path, bytes)?;
     Ok(path)
@@ -1519,7 +1520,7 @@ fn sources_md(
 
 /// Writes a fictional ward in the real data's formats into `dir`.
 pub fn write(dir: &Path, seed: u64) -> Result<FictionalSummary> {
-    std::fs::create_dir_all(dir).map_err(SynthError::io(dir, "creating"))?;
+    std::fs::create_dir_all(dir).map_err(chiiki_core::error::IoError::at(dir, "creating"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let frame = Frame::new();
     let grid = Grid::new(&mut rng);
@@ -1594,7 +1595,8 @@ pub fn write(dir: &Path, seed: u64) -> Result<FictionalSummary> {
     // Census polygons and mesh table.
     let shp = dir.join(CENSUS_POLYGONS);
     let shp_dir = shp.parent().expect("has a parent");
-    std::fs::create_dir_all(shp_dir).map_err(SynthError::io(shp_dir, "creating"))?;
+    std::fs::create_dir_all(shp_dir)
+        .map_err(chiiki_core::error::IoError::at(shp_dir, "creating"))?;
     census_polygons(&shp, &towns, &grid, &frame, &addresses)?;
     put(dir, MESH_TABLE, mesh_table(&cells).as_bytes())?;
 
@@ -1602,7 +1604,8 @@ pub fn write(dir: &Path, seed: u64) -> Result<FictionalSummary> {
     let pieces = flood.pieces(&grid, &frame);
     let a31 = dir.join(FLOOD);
     let a31_dir = a31.parent().expect("has a parent");
-    std::fs::create_dir_all(a31_dir).map_err(SynthError::io(a31_dir, "creating"))?;
+    std::fs::create_dir_all(a31_dir)
+        .map_err(chiiki_core::error::IoError::at(a31_dir, "creating"))?;
     flood_file(&a31, &pieces)?;
     let (emergency, evacuation) = shelters(&towns, &addresses, &pieces);
     put(dir, SHELTERS_EMERGENCY, &emergency_json(&emergency)?)?;

@@ -117,7 +117,7 @@ fn tile_offset(copy: u64) -> (f64, f64) {
 
 /// Generates the synthetic city from the real data into `out`.
 pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSummary> {
-    std::fs::create_dir_all(out).map_err(SynthError::io(out, "creating"))?;
+    std::fs::create_dir_all(out).map_err(chiiki_core::error::IoError::at(out, "creating"))?;
     let city = city::load(real)?;
     let census: u64 = city.towns.iter().map(|t| t.population as u64).sum();
     let wanted = opts.residents.unwrap_or(census);
@@ -153,10 +153,7 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
     };
     let mut registry = Cp932Writer::create(&out.join(REGISTRY))?;
     let truth_path = out.join(TRUTH);
-    let mut truth = csv::Writer::from_writer(std::io::BufWriter::new(
-        std::fs::File::create(truth_path.with_extension("csv.tmp"))
-            .map_err(SynthError::io(&truth_path, "creating"))?,
-    ));
+    let mut truth = csv::Writer::from_writer(chiiki_core::fs::AtomicFile::create(&truth_path)?);
     let truth_failed = |source| SynthError::Csv {
         path: truth_path.clone(),
         source,
@@ -232,11 +229,9 @@ pub fn generate(real: &Path, out: &Path, opts: &SynthOptions) -> Result<SynthSum
     }
     registry.finish()?;
     truth
-        .flush()
-        .map_err(SynthError::io(&truth_path, "writing"))?;
-    drop(truth);
-    std::fs::rename(truth_path.with_extension("csv.tmp"), &truth_path)
-        .map_err(SynthError::io(&truth_path, "writing"))?;
+        .into_inner()
+        .map_err(|e| chiiki_core::error::IoError::at(&truth_path, "writing")(e.into_error()))?
+        .commit()?;
 
     // Vaccinations of the 65+ (the ward itself, not its replicas).
     let meshes: Vec<u64> = city.meshes.keys().copied().collect();

@@ -131,24 +131,20 @@ pub fn write_cp932(path: &Path, rows: &[[String; 14]]) -> Result<()> {
     w.finish()
 }
 
-/// A CP932 CSV file written through a temporary file and renamed into
-/// place when complete, so a reader never sees half a registry.
+/// A CP932 CSV file that appears whole when complete (an
+/// [`chiiki_core::fs::AtomicFile`]), so a reader never sees half a registry.
 pub struct Cp932Writer {
     path: std::path::PathBuf,
-    tmp: std::path::PathBuf,
     csv: csv::Writer<Vec<u8>>,
-    file: std::io::BufWriter<std::fs::File>,
+    file: chiiki_core::fs::AtomicFile,
 }
 
 impl Cp932Writer {
     pub fn create(path: &Path) -> Result<Cp932Writer> {
-        let tmp = path.with_extension("csv.tmp");
-        let file = std::fs::File::create(&tmp).map_err(SynthError::io(&tmp, "creating"))?;
         let mut w = Cp932Writer {
             path: path.to_path_buf(),
-            tmp,
             csv: Self::text_writer(),
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            file: chiiki_core::fs::AtomicFile::create(path)?,
         };
         w.csv.write_record(HEADER).map_err(|e| w.failed(e))?;
         Ok(w)
@@ -190,21 +186,14 @@ impl Cp932Writer {
         }
         self.file
             .write_all(&bytes)
-            .map_err(SynthError::io(&self.tmp, "writing"))?;
+            .map_err(chiiki_core::error::IoError::at(&self.path, "writing"))?;
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<()> {
-        use std::io::Write;
         self.flush_text()?;
-        self.file
-            .flush()
-            .map_err(SynthError::io(&self.tmp, "writing"))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .map_err(SynthError::io(&self.tmp, "flushing"))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(SynthError::io(&self.path, "writing"))
+        self.file.commit()?;
+        Ok(())
     }
 }
 
@@ -235,7 +224,7 @@ pub fn write_deltas(
     scale: f64,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<(String, usize)>> {
-    std::fs::create_dir_all(dir).map_err(SynthError::io(dir, "creating"))?;
+    std::fs::create_dir_all(dir).map_err(chiiki_core::error::IoError::at(dir, "creating"))?;
     let mut out = Vec::new();
     let mut day = as_of;
     let end = delta_end(as_of);

@@ -61,7 +61,7 @@ impl TokenFile {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| PolicyError::file(path, Some(e.line() as u64), "not a token file")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
-            Err(e) => Err(PolicyError::io(path, "reading")(e)),
+            Err(e) => Err(chiiki_core::error::IoError::at(path, "reading")(e).into()),
         }
     }
 

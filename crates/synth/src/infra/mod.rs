@@ -89,8 +89,10 @@ pub fn generate(real_data: &Path, seed: u64, out_dir: &Path) -> Result<InfraSumm
         &mut part_rng(seed, SEED_BRIDGES),
     );
 
-    std::fs::create_dir_all(out_dir)
-        .map_err(SynthError::io(out_dir, "creating the output directory"))?;
+    std::fs::create_dir_all(out_dir).map_err(chiiki_core::error::IoError::at(
+        out_dir,
+        "creating the output directory",
+    ))?;
     output::write_file(out_dir, "flood_depth.geojson", &flood.to_geojson(&plane))?;
     output::write_file(out_dir, "pipes.geojson", &pipes::to_geojson(&pipes, &plane))?;
     output::write_file(
