@@ -10,6 +10,7 @@ use crate::config::{real_data_dir, Config};
 use chiiki_core::layers::{Access, Layer};
 use chiiki_store::geoparquet as store;
 use chiiki_store::import::{read_files, ImportOptions};
+use chiiki_store::{GeoParquetStore, LayerStore};
 
 #[derive(Parser)]
 #[command(
@@ -304,7 +305,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Analyse(args) => analyse(args, &config),
         Command::Layers(args) => {
             let dir = config.data_dir(args.data.as_deref());
-            for layer in store::load_all(&dir)? {
+            for layer in GeoParquetStore::new(&dir).load_all()? {
                 println!(
                     "{:<28} {:>9} {:<16} {}{}",
                     layer.meta.id,
@@ -347,10 +348,12 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
             analyses.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
-    let layers: std::collections::BTreeMap<String, std::sync::Arc<Layer>> = store::load_all(&data)?
-        .into_iter()
-        .map(|l| (l.meta.id.clone(), std::sync::Arc::new(l)))
-        .collect();
+    let layers: std::collections::BTreeMap<String, std::sync::Arc<Layer>> =
+        GeoParquetStore::new(&data)
+            .load_all()?
+            .into_iter()
+            .map(|l| (l.meta.id.clone(), std::sync::Arc::new(l)))
+            .collect();
     let as_of = args.as_of.unwrap_or_else(chiiki_core::clock::today);
     let started = std::time::Instant::now();
     let result = Sources {
@@ -454,7 +457,7 @@ fn synth(args: SynthArgs) -> Result<()> {
 
 fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
     let started = std::time::Instant::now();
-    let layers = store::load_all(&config.data_dir)?;
+    let layers = GeoParquetStore::new(&config.data_dir).load_all()?;
     tracing::info!(
         "loaded {} layer(s) from {} in {:.2?}",
         layers.len(),

@@ -182,7 +182,7 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
                 None => chiiki_risk::vendor::id_field(&layer)?,
             };
             let (cols, n) =
-                chiiki_risk::vendor::columns(&layer, &field, &a.file, chrono::Utc::now())?;
+                chiiki_risk::vendor::columns(&layer, &field, &a.file, chiiki_core::clock::now())?;
             chiiki_risk::set_columns(&mut layer, cols);
             store::save(&data_dir, &layer)?;
             println!(

@@ -53,7 +53,7 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             data,
         } => {
             config.roles()?.check(&role)?;
-            let now = chrono::Utc::now();
+            let now = chiiki_core::clock::now();
             let expires = if no_expiry {
                 None
             } else {
@@ -87,7 +87,7 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
         }
         TokenCommand::List { data } => {
             let file = TokenFile::load(&token_file(&dir(&data)))?;
-            let now = chrono::Utc::now();
+            let now = chiiki_core::clock::now();
             println!(
                 "{:<10} {:<20} {:<10} {:<8} {:<20} expires",
                 "id", "name", "role", "status", "created"

@@ -164,7 +164,7 @@ impl AuditLog {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let entry = Entry {
             seq: state.seq,
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            time: chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             token: d.token.unwrap_or("-").to_string(),
             role: d.role.to_string(),
             request: d.request.clone(),

@@ -152,7 +152,7 @@ pub fn resident_layer(
                 population: layer_id.to_string(),
                 fields: chiiki_core::sensitivity::resident_fields(),
             },
-            imported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            imported_at: chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ..Default::default()
         },
         fids,

@@ -137,7 +137,8 @@ pub fn save(data_dir: &Path, mut model: PipeModel) -> Result<(PipeModel, PathBuf
     model.version = version;
     model.id = format!("pipes-v{version}");
     if model.created_at.is_empty() {
-        model.created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        model.created_at =
+            chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     }
     let path = models_dir(data_dir).join(format!("{}.json", model.id));
     let json = serde_json::to_string_pretty(&model).map_err(|e| RiskError::Model {

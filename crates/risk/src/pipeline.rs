@@ -130,7 +130,7 @@ pub fn score(
     m: &PipeModel,
     residents_layer: &str,
 ) -> Result<ScoreSummary> {
-    let now = chrono::Utc::now();
+    let now = chiiki_core::clock::now();
     let pb = spinner("scoring pipes");
     let mut layer = crate::load_layer(data_dir, "pipes")?;
     let data = PipeData::load(&layer, breaks)?;

@@ -561,7 +561,7 @@ fn items_page(
     });
     head.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"timeStamp\":\"");
     head.extend_from_slice(
-        chrono::Utc::now()
+        chiiki_core::clock::now()
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             .as_bytes(),
     );

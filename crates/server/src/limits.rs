@@ -99,9 +99,7 @@ pub async fn guard(
         ),
         None => format!("addr:{}", peer.ip()),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = chiiki_core::clock::now().timestamp().max(0) as u64;
     if let Err(wait) = state.rate.check(&key, now) {
         let mut r = error(
             StatusCode::TOO_MANY_REQUESTS,

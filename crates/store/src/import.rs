@@ -122,7 +122,7 @@ pub fn read_files(paths: &[PathBuf], opts: &ImportOptions) -> Result<(LayerParts
         id_field: opts.id_field.clone(),
         time_field,
         access: opts.access.clone(),
-        imported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        imported_at: chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         fingerprint: String::new(),
         privacy: Default::default(),
     };

@@ -137,3 +137,79 @@ impl LayerStore for GeoParquetStore {
         geoparquet::load_all(&self.data_dir)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chiiki_core::layers::{Column, FieldType, Geometries, LayerParts, Value};
+
+    fn layer(id: &str, n: usize) -> Layer {
+        let mut name = Column::new("name", FieldType::Text);
+        for i in 0..n {
+            name.push(Value::Text(format!("避難所{i}"))).unwrap();
+        }
+        Layer::new(LayerParts {
+            meta: LayerMeta {
+                id: id.into(),
+                title: id.into(),
+                ..Default::default()
+            },
+            fids: (1..=n as i64).collect(),
+            geometries: Geometries::Points(
+                (0..n).map(|i| [139.75 + i as f64 * 1e-3, 35.71]).collect(),
+            ),
+            columns: vec![name],
+        })
+    }
+
+    #[test]
+    fn a_geoparquet_store_lists_saves_loads_and_describes_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: &dyn LayerStore = &GeoParquetStore::new(dir.path());
+        assert!(
+            store.list().unwrap().is_empty(),
+            "a new directory holds no layers"
+        );
+        store.save(&layer("shelters", 3)).unwrap();
+        store.save(&layer("bridges", 2)).unwrap();
+        assert_eq!(store.list().unwrap(), vec!["bridges", "shelters"]);
+        let loaded = store.load("shelters").unwrap();
+        assert_eq!(loaded.len(), 3);
+        let row = loaded.row_of(2).unwrap();
+        assert_eq!(loaded.columns[0].get(row), Value::Text("避難所1".into()));
+        assert_eq!(store.metadata("bridges").unwrap().unwrap().title, "bridges");
+        assert!(store.metadata("roads").unwrap().is_none());
+        assert_eq!(store.load_all().unwrap().len(), 2);
+        // Replacing a layer is whole: the new rows, never a mix.
+        store.save(&layer("shelters", 1)).unwrap();
+        assert_eq!(store.load("shelters").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_geoparquet_store_names_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GeoParquetStore::new(dir.path());
+        assert!(matches!(store.load("roads"), Err(StoreError::NotFound(id)) if id == "roads"));
+        assert!(matches!(
+            store.load("../etc/passwd"),
+            Err(StoreError::InvalidId(_))
+        ));
+        assert!(matches!(
+            store.save(&layer("bad id", 1)),
+            Err(StoreError::InvalidId(_))
+        ));
+        // A file that is not a layer is reported with its path and skipped by load_all.
+        std::fs::create_dir_all(dir.path().join("layers")).unwrap();
+        std::fs::write(dir.path().join("layers/broken.parquet"), b"not parquet").unwrap();
+        store.save(&layer("shelters", 2)).unwrap();
+        let err = store.load("broken").unwrap_err().to_string();
+        assert!(err.contains("broken.parquet"), "{err}");
+        let ids: Vec<String> = store
+            .load_all()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.meta.id)
+            .collect();
+        assert_eq!(ids, vec!["shelters"]);
+    }
+}

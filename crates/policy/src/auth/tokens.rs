@@ -96,7 +96,7 @@ impl TokenFile {
             name: name.to_string(),
             role: role.to_string(),
             sha256: sha256_hex(&token),
-            created: Utc::now(),
+            created: chiiki_core::clock::now(),
             expires,
             revoked: None,
         };
@@ -106,7 +106,7 @@ impl TokenFile {
 
     /// Revokes the tokens with this id or name; returns how many.
     pub fn revoke(&mut self, id_or_name: &str) -> usize {
-        let now = Utc::now();
+        let now = chiiki_core::clock::now();
         let mut n = 0;
         for t in &mut self.tokens {
             if (t.id == id_or_name || t.name == id_or_name) && t.revoked.is_none() {
@@ -216,7 +216,7 @@ impl TokenStore {
             .cloned()
             .or_else(|| self.file_record(&hash))
             .ok_or(TokenError::Unknown)?;
-        match record.status(Utc::now()) {
+        match record.status(chiiki_core::clock::now()) {
             "revoked" => return Err(TokenError::Revoked),
             "expired" => return Err(TokenError::Expired),
             _ => {}
