@@ -202,7 +202,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("layers")).unwrap();
         std::fs::write(dir.path().join("layers/broken.parquet"), b"not parquet").unwrap();
         store.save(&layer("shelters", 2)).unwrap();
-        let err = store.load("broken").unwrap_err().to_string();
+        let Err(err) = store.load("broken") else {
+            panic!("a broken file loaded as a layer");
+        };
+        let err = err.to_string();
         assert!(err.contains("broken.parquet"), "{err}");
         let ids: Vec<String> = store
             .load_all()
