@@ -74,18 +74,10 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts writing `path` (its directory is created if missing).
     pub fn create(path: &Path) -> Result<AtomicFile, WriteError> {
-        let fail = |step: &'static str, p: &Path| {
-            let p = p.to_path_buf();
-            move |source| WriteError {
-                path: p,
-                step,
-                source,
-            }
-        };
         let dir = parent_dir(path);
-        std::fs::create_dir_all(dir).map_err(fail("creating directory", dir))?;
+        std::fs::create_dir_all(dir).map_err(failed("creating directory", dir))?;
         let tmp = temp_path(path);
-        let file = std::fs::File::create(&tmp).map_err(fail("creating", &tmp))?;
+        let file = std::fs::File::create(&tmp).map_err(failed("creating", &tmp))?;
         Ok(AtomicFile {
             out: std::io::BufWriter::with_capacity(1 << 20, file),
             tmp,
@@ -96,23 +88,15 @@ impl AtomicFile {
 
     /// Puts the file in place, durably.
     pub fn commit(mut self) -> Result<(), WriteError> {
-        let fail = |step: &'static str, p: &Path| {
-            let p = p.to_path_buf();
-            move |source| WriteError {
-                path: p,
-                step,
-                source,
-            }
-        };
-        self.out.flush().map_err(fail("writing", &self.tmp))?;
+        self.out.flush().map_err(failed("writing", &self.tmp))?;
         self.out
             .get_ref()
             .sync_all()
-            .map_err(fail("flushing", &self.tmp))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(fail("renaming onto", &self.path))?;
+            .map_err(failed("flushing", &self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(failed("renaming onto", &self.path))?;
         self.committed = true;
         let dir = parent_dir(&self.path);
-        sync_dir(dir).map_err(fail("flushing directory", dir))
+        sync_dir(dir).map_err(failed("flushing directory", dir))
     }
 }
 
@@ -136,6 +120,12 @@ impl Drop for AtomicFile {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// For `map_err`: the failure of `step` on `path`.
+fn failed(step: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WriteError {
+    let path = path.to_path_buf();
+    move |source| WriteError { path, step, source }
 }
 
 fn parent_dir(path: &Path) -> &Path {
