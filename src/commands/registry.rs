@@ -179,12 +179,14 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
             let reference = chiiki_geocode::reference::load(&args.reference)?;
             let geocoder = chiiki_geocode::Geocoder::new(reference);
             let date = args.as_of.unwrap_or_else(chiiki_core::clock::today);
+            let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(&data)?;
             let (layer, report) = chiiki_registry::points::resident_layer(
                 &registry,
                 &geocoder,
                 date,
                 &args.layer,
                 args.roles,
+                &keys,
             );
             let path = chiiki_store::geoparquet::save(&data, &layer)?;
             println!(

@@ -154,12 +154,14 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
     if registry_counts.is_some() || current.as_deref() != Some(residents_stamp.as_str()) {
         let registry = chiiki_registry::store::load(data_dir)?;
         let geocoder = Geocoder::new(reference::load(&reference_path)?);
+        let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(data_dir)?;
         let (mut layer, report) = chiiki_registry::points::resident_layer(
             &registry,
             &geocoder,
             on,
             RESIDENTS_LAYER,
             vec!["planner".into()],
+            &keys,
         );
         layer.meta.fingerprint = residents_stamp.clone();
         let flooded = stamp_flood_rank(&mut layer, &dir.join("flood_depth.geojson"))?;
@@ -329,7 +331,7 @@ fn score_risk(
 }
 
 /// Version of the resident layer's make-up (columns, privacy metadata).
-const RESIDENTS_FORMAT: &str = "people2";
+const RESIDENTS_FORMAT: &str = "people3";
 
 /// Adds `flood_depth_rank`: the deepest flood zone each resident lives in
 /// (null outside every zone), as 会津若松市 stamps hazards on 住民ポイント.

@@ -28,6 +28,9 @@ pub enum PersonalField {
     ResidentCode,
     /// 世帯番号
     HouseholdCode,
+    /// The fixed random key of a person for the cell-key method: no role
+    /// ever sees it (knowing the keys would let anyone undo the noise).
+    RecordKey,
 }
 
 impl PersonalField {
@@ -41,6 +44,51 @@ impl PersonalField {
         PersonalField::HouseholdCode,
     ];
 }
+
+/// What a column holds, for disclosure control. The engine labels the
+/// columns of stored layers from their [`Privacy`] and derives the labels of
+/// an analysis's answer from those of its inputs; the policy floor decides
+/// from labels alone what a measure may compute and who may read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    /// Names a person: name, address, 住民票コード, 世帯番号, birth date,
+    /// a pseudonym or a record key, and anything computed from them.
+    Identifier,
+    /// Narrows down who someone is when combined (sex, town, age band,
+    /// distances to a person's home).
+    QuasiIdentifier,
+    /// What must not be learnt about someone (care level, disability,
+    /// 避難行動要支援者, vaccination).
+    Sensitive,
+    /// A count of people (or a share of two counts): served exact only to
+    /// roles with exact aggregates, perturbed to everyone else.
+    PeopleCount,
+    /// Nothing about people.
+    Open,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Identifier => "identifier",
+            Label::QuasiIdentifier => "quasi_identifier",
+            Label::Sensitive => "sensitive",
+            Label::PeopleCount => "people_count",
+            Label::Open => "open",
+        }
+    }
+}
+
+/// Attributes of residents that are sensitive in themselves (要配慮個人情報
+/// and the 避難行動要支援者名簿), whatever layer carries them.
+pub const SENSITIVE_ATTRIBUTES: [&str; 5] = [
+    "needs_support",
+    "care_level",
+    "disability",
+    "vaccinated",
+    "vaccination_date",
+];
 
 /// What a layer's features are, for disclosure control.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,7 +135,40 @@ impl Privacy {
     pub fn is_personal(&self) -> bool {
         matches!(self, Privacy::Individuals { .. } | Privacy::Derived { .. })
     }
+
+    /// The label of column `name` of a layer with this privacy, unless the
+    /// layer labels it explicitly: personal fields are identifiers; other
+    /// attributes of people are quasi-identifiers or, when known to be,
+    /// sensitive; an aggregate's values count people.
+    ///
+    /// ```
+    /// use chiiki_core::sensitivity::{resident_fields, Label, Privacy};
+    /// let people = Privacy::Individuals { population: "residents".into(), fields: resident_fields() };
+    /// assert_eq!(people.default_label("name"), Label::Identifier);
+    /// assert_eq!(people.default_label("needs_support"), Label::Sensitive);
+    /// assert_eq!(people.default_label("sex"), Label::QuasiIdentifier);
+    /// assert_eq!(Privacy::Open.default_label("name"), Label::Open);
+    /// ```
+    pub fn default_label(&self, name: &str) -> Label {
+        match self {
+            Privacy::Open => Label::Open,
+            Privacy::Aggregate { .. } => Label::PeopleCount,
+            Privacy::Individuals { fields, .. } | Privacy::Derived { fields, .. } => {
+                if fields.contains_key(name) {
+                    Label::Identifier
+                } else if SENSITIVE_ATTRIBUTES.contains(&name) {
+                    Label::Sensitive
+                } else {
+                    Label::QuasiIdentifier
+                }
+            }
+        }
+    }
 }
+
+/// The column of a layer of people holding each person's record key for
+/// the cell-key method (see [`PersonalField::RecordKey`]).
+pub const RECORD_KEY_COLUMN: &str = "record_key";
 
 /// The personal fields of the registry's resident layer.
 pub fn resident_fields() -> BTreeMap<String, PersonalField> {
@@ -102,6 +183,7 @@ pub fn resident_fields() -> BTreeMap<String, PersonalField> {
         ("address_extra", AddressExtra),
         // The geocoder's normalised address is the address too.
         ("addr", Address),
+        (RECORD_KEY_COLUMN, RecordKey),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -31,6 +31,7 @@ pub mod bind;
 pub mod cql2;
 pub mod eval;
 mod lexer;
+pub mod properties;
 
 use geo::Rect;
 

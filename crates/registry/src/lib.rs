@@ -73,6 +73,7 @@ pub mod model;
 pub mod points;
 pub mod reader;
 pub mod record;
+pub mod record_keys;
 pub mod report;
 pub mod store;
 pub mod summary;

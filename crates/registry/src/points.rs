@@ -38,6 +38,7 @@ pub fn resident_layer(
     date: NaiveDate,
     layer_id: &str,
     roles: Vec<String>,
+    keys: &crate::record_keys::RecordKeys,
 ) -> (Layer, PointsReport) {
     let views: Vec<_> = registry.as_of(date).collect();
     // Each distinct address once: households share theirs.
@@ -75,6 +76,7 @@ pub fn resident_layer(
         ("addr", FieldType::Text),
         ("level", FieldType::Text),
         ("score", FieldType::Real),
+        (crate::record_keys::COLUMN, FieldType::Integer),
     ];
     let mut columns: Vec<Column> = names.iter().map(|(n, t)| Column::new(n, *t)).collect();
     let mut points = Vec::new();
@@ -116,6 +118,7 @@ pub fn resident_layer(
             text(&g.addr),
             text(g.level.as_str()),
             Value::Real(g.score),
+            Value::Integer(keys.key_of(view.resident_id()) as i64),
         ];
         for (column, value) in columns.iter_mut().zip(values) {
             column

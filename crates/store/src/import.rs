@@ -125,6 +125,8 @@ pub fn read_files(paths: &[PathBuf], opts: &ImportOptions) -> Result<(LayerParts
         imported_at: chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         fingerprint: String::new(),
         privacy: Default::default(),
+        labels: Default::default(),
+        picked_by_identifier: None,
     };
     Ok((
         LayerParts {

@@ -56,6 +56,15 @@ pub struct LayerMeta {
     /// Whether the features are people, and which attributes are personal.
     #[serde(default)]
     pub privacy: crate::sensitivity::Privacy,
+    /// Labels of columns where they differ from what `privacy` implies
+    /// ([`Layer::label`] gives every column's).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, crate::sensitivity::Label>,
+    /// Set when the features were picked by a filter on an identifier (a
+    /// name, a 住民票コード): what picked them. Such a selection singles
+    /// people out, so it may never be counted into an aggregate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked_by_identifier: Option<String>,
 }
 
 /// Geometries of a layer. Pure point layers are stored as bare coordinates:
@@ -300,6 +309,16 @@ impl Layer {
             .iter()
             .enumerate()
             .find(|(_, c)| c.name == name)
+    }
+
+    /// The disclosure label of column `name`: the layer's own, else what its
+    /// privacy implies.
+    pub fn label(&self, name: &str) -> crate::sensitivity::Label {
+        self.meta
+            .labels
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| self.meta.privacy.default_label(name))
     }
 
     pub fn time_column(&self) -> Option<&Column> {
