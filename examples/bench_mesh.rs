@@ -59,6 +59,7 @@ fn main() -> Result<()> {
         in_table: None,
     };
     let analysis = Analysis {
+        saved_by: None,
         id: "age_bands_250m".into(),
         title: "age bands per 250 m cell".into(),
         description: String::new(),
@@ -89,6 +90,7 @@ fn main() -> Result<()> {
     let analyses = BTreeMap::new();
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).expect("date");
     let sources = Sources {
+        view: &chiiki_analysis::Unrestricted,
         layers: &layers,
         analyses: &analyses,
         data_dir: std::path::Path::new("."),

@@ -25,7 +25,7 @@
 //! personal_fields = ["name", "address"]
 //!
 //! [privacy]
-//! k = 3                 # aggregates below k are suppressed for roles below planner
+//! k = 3                 # no count of 1..k-1 people is published below exact aggregates (cell-key perturbation)
 //!
 //! [limits]
 //! requests_per_minute = 600

@@ -83,6 +83,8 @@ fn small(v: i64) -> bool {
 struct Reply {
     status: u16,
     content_type: String,
+    cache_control: Option<String>,
+    vary: Vec<String>,
     retry_after: Option<String>,
     www_authenticate: bool,
     body: String,
@@ -109,11 +111,21 @@ fn send(req: reqwest::blocking::RequestBuilder) -> Reply {
             .map(str::to_string)
     };
     let content_type = header("content-type").unwrap_or_default();
+    let cache_control = header("cache-control");
+    let vary = r
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect();
     let retry_after = header("retry-after");
     let www_authenticate = header("www-authenticate").is_some();
     Reply {
         status: r.status().as_u16(),
         content_type,
+        cache_control,
+        vary,
         retry_after,
         www_authenticate,
         body: r.text().unwrap_or_default(),
@@ -278,12 +290,10 @@ struct Collection {
     /// The roles a saved analysis names; `None` for stored layers.
     roles: Option<Vec<String>>,
     public: bool,
-    /// Aggregates: every measure, and those that count people.
-    measures: Vec<String>,
+    /// Aggregates: the measures that count people.
     counts: Vec<String>,
     /// Aggregates: the property naming the group (mesh_code, S_NAME).
     group_key: Option<String>,
-    having: bool,
 }
 
 /// The saved analyses' definitions as admin lists them, by id.
@@ -349,10 +359,15 @@ fn catalogue(base: &str) -> Vec<Collection> {
                 .and_then(|d| d["measures"].as_array())
                 .map(|m| m.iter().collect())
                 .unwrap_or_default();
-            let names = |count_only: bool| -> Vec<String> {
+            let counts = || -> Vec<String> {
                 measures
                     .iter()
-                    .filter(|m| !count_only || m["op"] == "count")
+                    .filter(|m| {
+                        // A flag summed is a count.
+                        let flag_sum = m["op"] == "sum"
+                            && matches!(m["column"].as_str(), Some("needs_support" | "disability"));
+                        m["op"] == "count" || flag_sum
+                    })
                     .map(|m| m["name"].as_str().unwrap().to_string())
                     .collect()
             };
@@ -367,8 +382,7 @@ fn catalogue(base: &str) -> Vec<Collection> {
                         .collect()
                 }),
                 public: d.is_some_and(|d| d["public"] == true),
-                measures: names(false),
-                counts: names(true),
+                counts: counts(),
                 group_key: d.filter(|_| aggregate).map(|d| {
                     if d["to"]["mesh"].is_string() {
                         "mesh_code".to_string()
@@ -376,7 +390,6 @@ fn catalogue(base: &str) -> Vec<Collection> {
                         d["to"]["key"].as_str().unwrap().to_string()
                     }
                 }),
-                having: d.is_some_and(|d| d["having"].is_string()),
                 id,
             }
         })
@@ -473,12 +486,9 @@ fn expect(caller: &str, c: &Collection) -> Expect {
     }
 }
 
-fn deny_status(caller: &str) -> u16 {
-    if caller == "anonymous" {
-        401
-    } else {
-        403
-    }
+/// A collection the caller may not read answers as a missing one does.
+fn deny_status(_caller: &str) -> u16 {
+    404
 }
 
 // ------------------------------------------------------- the resident registry
@@ -550,6 +560,8 @@ fn registry() -> &'static Registry {
 
 /// Checks the responses one caller gets.
 struct Checker<'a> {
+    /// The server under test.
+    base: &'a str,
     caller: &'a str,
     reg: &'a Registry,
     /// Strings that occur in open data or aggregates anyway (a shelter's
@@ -571,7 +583,7 @@ impl Checker<'_> {
 
     fn get(&mut self, path: &str) -> Reply {
         self.requests += 1;
-        let r = get_as(self.caller, path);
+        let r = get_at(self.base, self.caller, path);
         if r.status >= 500 {
             self.error(format!("GET {path} -> {}: {}", r.status, short(&r.body)));
         }
@@ -749,6 +761,7 @@ fn collect_strings(v: &Value, out: &mut HashSet<String>) {
 }
 
 fn run_caller(
+    base: &str,
     caller: &'static str,
     collections: &[Collection],
     fids: &BTreeMap<String, i64>,
@@ -756,6 +769,7 @@ fn run_caller(
 ) -> CallerRun {
     let reg = registry();
     let mut ck = Checker {
+        base,
         caller,
         reg,
         innocent,
@@ -924,11 +938,89 @@ fn run_caller(
     run
 }
 
+/// Analyses each role that may save posts in the matrix: aggregates and
+/// lists, granted as far as the service lets it.
+fn post_matrix_analyses(base: &str) -> Vec<String> {
+    let mut saved = Vec::new();
+    let aggregate = |id: &str, roles: Value, public: bool, filter: &str, mesh: &str| {
+        json!({
+            "id": id, "title": id, "roles": roles, "public": public, "kind": "aggregate",
+            "source": {"layer": "residents", "filter": filter}, "to": {"mesh": mesh},
+            "measures": [
+                {"name": "n", "op": "count"},
+                {"name": "aged_75", "op": "count", "filter": "age >= 75"},
+                {"name": "support", "op": "sum", "column": "needs_support"},
+                {"name": "support_share", "op": "mean", "column": "needs_support"},
+                {"name": "care_share", "op": "share", "filter": "care_level IS NOT NULL"},
+                {"name": "mean_score", "op": "mean", "column": "score"},
+            ],
+        })
+    };
+    let bodies = [
+        (
+            "admin",
+            aggregate("m_admin_public_125m", json!([]), true, "age >= 0", "125m"),
+        ),
+        (
+            "admin",
+            json!({"id": "m_admin_list_health", "title": "t", "roles": ["health", "planner"],
+                   "kind": "join", "left": {"layer": "residents", "filter": "age >= 90"},
+                   "right": {"layer": "flood_depth"}, "relation": {"type": "within"},
+                   "attach": ["depth_rank"]}),
+        ),
+        (
+            "planner",
+            aggregate(
+                "m_planner_analyst_250m",
+                json!(["planner", "analyst", "health"]),
+                false,
+                "age >= 65",
+                "250m",
+            ),
+        ),
+        (
+            "planner",
+            json!({"id": "m_planner_by_town", "title": "t", "roles": ["planner", "analyst"],
+                   "kind": "aggregate", "source": {"layer": "residents_flood_rank"},
+                   "to": {"layer": "bunkyo_towns", "key": "S_NAME"},
+                   "measures": [{"name": "n", "op": "count"},
+                                {"name": "deep", "op": "count", "filter": "depth_rank >= 3"}]}),
+        ),
+        (
+            "planner",
+            json!({"id": "m_planner_list", "title": "t", "roles": ["planner"], "kind": "join",
+                   "left": {"layer": "residents"}, "right": {"layer": "shelters_evacuation"},
+                   "relation": {"type": "nearest", "max_metres": 500.0}}),
+        ),
+    ];
+    for (caller, body) in bodies {
+        let r = post_analysis_at(base, caller, &body);
+        assert_eq!(
+            r.status,
+            201,
+            "{caller} saves {}: {}",
+            body["id"],
+            short(&r.body)
+        );
+        saved.push(body["id"].as_str().unwrap().to_string());
+    }
+    saved
+}
+
 #[test]
 fn matrix_of_callers_endpoints_and_collections_leaks_nothing() {
     let _serial = serial();
     let started = Instant::now();
-    let collections = catalogue(shared());
+    let lab = lab(0);
+    let base = lab.base.as_str();
+    let posted = post_matrix_analyses(base);
+    let collections = catalogue(base);
+    for id in &posted {
+        assert!(
+            collections.iter().any(|c| &c.id == id),
+            "{id} is in the matrix"
+        );
+    }
     let kinds = |k: Kind| -> BTreeSet<&str> {
         collections
             .iter()
@@ -972,7 +1064,7 @@ fn matrix_of_callers_endpoints_and_collections_leaks_nothing() {
     // Admin first: it picks the feature ids, and shows which strings occur in
     // open data and aggregates anyway.
     let nothing = HashSet::new();
-    let admin = run_caller("admin", &collections, &BTreeMap::new(), &nothing);
+    let admin = run_caller(base, "admin", &collections, &BTreeMap::new(), &nothing);
     let fids = admin.fids.clone();
     let innocent: HashSet<String> = admin
         .strings
@@ -991,7 +1083,7 @@ fn matrix_of_callers_endpoints_and_collections_leaks_nothing() {
             .iter()
             .map(|&caller| {
                 let (collections, fids, innocent) = (&collections, &fids, &innocent);
-                scope.spawn(move || run_caller(caller, collections, fids, innocent))
+                scope.spawn(move || run_caller(base, caller, collections, fids, innocent))
             })
             .collect();
         for h in handles {
@@ -1033,12 +1125,11 @@ fn matrix_of_callers_endpoints_and_collections_leaks_nothing() {
     for e in errors.iter().take(60) {
         println!("  ERROR {e}");
     }
-    // The shared server's log, with every personal-data response of the
-    // matrix in it, is one intact chain.
-    let log = server().data.join("audit").join("audit.jsonl");
-    let (ok, said) = verify(&log);
+    // The lab's log, with every personal-data response of the matrix in
+    // it, is one intact chain.
+    let (ok, said) = verify(&lab.audit);
     println!(
-        "audit: the shared server's log: {}",
+        "audit: the matrix server's log: {}",
         said.trim().rsplit(": ").next().unwrap_or_default()
     );
     assert!(ok, "{said}");
@@ -1046,7 +1137,7 @@ fn matrix_of_callers_endpoints_and_collections_leaks_nothing() {
     assert!(leaks.is_empty(), "{} leaks: {leaks:#?}", leaks.len());
 }
 
-// ------------------------------------------------------------- suppression
+// ------------------------------------------------------------ perturbation
 
 /// An aggregate's rows by group.
 type Rows = BTreeMap<String, serde_json::Map<String, Value>>;
@@ -1080,10 +1171,56 @@ fn count_of(row: &serde_json::Map<String, Value>, m: &str) -> Option<i64> {
     row.get(m).and_then(Value::as_f64).map(|v| v.round() as i64)
 }
 
+/// The published perturbation table (chiiki_policy::privacy::perturbation),
+/// as an attacker who read the documentation knows it.
+fn ptable() -> chiiki_policy::privacy::perturbation::PTable {
+    chiiki_policy::privacy::perturbation::PTable::new(K as u64)
+}
+
+/// Every true count that may be published as `p`.
+fn truths(p: i64) -> BTreeSet<i64> {
+    ptable()
+        .possible_truths(p as u64)
+        .into_iter()
+        .map(|n| n as i64)
+        .collect()
+}
+
+/// {a + b} for every a in `x`, b in `y` (`sign` −1 for a − b).
+fn combine(x: &BTreeSet<i64>, y: &BTreeSet<i64>, sign: i64) -> BTreeSet<i64> {
+    x.iter()
+        .flat_map(|a| y.iter().map(move |b| a + sign * b))
+        .collect()
+}
+
+/// Deviations of published counts from the truth.
+#[derive(Default)]
+struct Utility {
+    cells: usize,
+    total_abs: u64,
+    max: u64,
+    exact: usize,
+}
+
+impl Utility {
+    fn add(&mut self, published: i64, truth: i64) {
+        let d = published.abs_diff(truth);
+        self.cells += 1;
+        self.total_abs += d;
+        self.max = self.max.max(d);
+        self.exact += (d == 0) as usize;
+    }
+
+    fn mean(&self) -> f64 {
+        self.total_abs as f64 / self.cells.max(1) as f64
+    }
+}
+
 #[test]
-fn suppression_hides_small_cells_and_shows_the_rest_exactly() {
+fn perturbed_counts_are_never_small_and_stay_close_to_the_truth() {
     let collections = catalogue(shared());
-    let (mut hidden_total, mut cells_total) = (0, 0);
+    let mut all = Utility::default();
+    let mut report = Vec::new();
     for id in [
         "aging_mesh_250m",
         "vaccination_gaps_250m",
@@ -1100,42 +1237,25 @@ fn suppression_hides_small_cells_and_shows_the_rest_exactly() {
         let exact = rows(shared(), "admin", c);
         let seen = rows(shared(), viewer, c);
         assert!(!exact.is_empty(), "{id} is empty");
-        let (mut hidden, mut cells, mut small_exact) = (0, 0, 0);
-        for (group, row) in &exact {
+        let mut u = Utility::default();
+        let (mut small_truths, mut noise_only) = (0, 0);
+        for (group, s) in &seen {
             for m in &c.counts {
-                small_exact += small(count_of(row, m).unwrap()) as usize;
+                let Some(p) = count_of(s, m) else { continue };
+                assert!(!small(p), "{id} {group} {m} = {p} shown to {viewer}");
+                // Present for admin too unless `having` chose it on noise.
+                let Some(truth) = exact.get(group).and_then(|e| count_of(e, m)) else {
+                    noise_only += 1;
+                    continue;
+                };
+                assert!(
+                    truths(p).contains(&truth),
+                    "{id} {group} {m}: {p} cannot be published for {truth}"
+                );
+                small_truths += small(truth) as usize;
+                u.add(p, truth);
+                all.add(p, truth);
             }
-            let Some(s) = seen.get(group) else {
-                // Left out by `having`: a hidden value never selects a group.
-                assert!(c.having, "{id}: group {group} missing for {viewer}");
-                hidden += c.measures.len();
-                cells += c.measures.len();
-                continue;
-            };
-            for m in &c.measures {
-                cells += 1;
-                match (&s[m], &row[m]) {
-                    (Value::Null, _) => hidden += 1,
-                    (v, exact) => {
-                        let (a, b) = (v.as_f64().unwrap(), exact.as_f64().unwrap());
-                        assert!(
-                            (a - b).abs() < 1e-9,
-                            "{id} {group} {m}: {viewer} sees {a}, the exact value is {b}"
-                        );
-                    }
-                }
-            }
-            for m in &c.counts {
-                if let Some(v) = count_of(s, m) {
-                    assert!(!small(v), "{id} {group} {m} = {v} shown to {viewer}");
-                }
-            }
-        }
-        for group in seen.keys() {
-            assert!(
-                exact.contains_key(group),
-                "{id}: {viewer} sees group {group}, which admin does not"
-            );
         }
         // `having` runs on what the role sees.
         for (group, s) in &seen {
@@ -1151,27 +1271,39 @@ fn suppression_hides_small_cells_and_shows_the_rest_exactly() {
                 _ => {}
             }
         }
-        println!(
-            "suppression: {id} as {viewer}: {} of {} groups, {hidden} of {cells} cells hidden ({small_exact} exact counts are 1–2)",
+        report.push(format!(
+            "  {id} as {viewer}: {} of {} groups, {} count cells: mean |noise| {:.2}, max {}, {:.0} % exact; {small_truths} true counts of 1–2 published as 0 or 3+; {noise_only} cells in groups admin's `having` leaves out",
             seen.len(),
-            exact.len()
-        );
-        hidden_total += hidden;
-        cells_total += cells;
+            exact.len(),
+            u.cells,
+            u.mean(),
+            u.max,
+            100.0 * u.exact as f64 / u.cells.max(1) as f64
+        ));
     }
-    println!("suppression: {hidden_total} of {cells_total} cells hidden in the demo's aggregates, every shown value exact, no shown count of 1 or 2");
-    assert!(
-        hidden_total > 0,
-        "nothing is hidden: the test could not fail"
+    println!(
+        "perturbation utility on the demo city: {} published counts, mean absolute deviation {:.3}, maximum {}, {:.1} % exact",
+        all.cells,
+        all.mean(),
+        all.max,
+        100.0 * all.exact as f64 / all.cells.max(1) as f64
     );
+    for r in &report {
+        println!("{r}");
+    }
+    assert!(all.cells > 100, "the test could not fail");
+    assert!(all.max <= 2 + K as u64, "noise is bounded: {}", all.max);
+    assert!(all.mean() < 1.0, "utility: mean |noise| {}", all.mean());
+    assert!(all.exact < all.cells, "some counts are perturbed");
 }
 
 // ------------------------------------------------------------- differencing
 
-/// Saves an aggregate of residents as admin on a lab server, granted to the
-/// analyst.
-fn save_aggregate(
+/// Saves an aggregate of residents on a lab server as `caller`, granted to
+/// the analyst.
+fn save_aggregate_as(
     lab: &Lab,
+    caller: &str,
     id: &str,
     source_filter: Option<&str>,
     mesh: &str,
@@ -1182,15 +1314,25 @@ fn save_aggregate(
         source["filter"] = f.into();
     }
     let body = json!({
-        "id": id, "title": format!("security test {id}"), "roles": ["analyst"],
+        "id": id, "title": format!("security test {id}"), "roles": [caller, "analyst"],
         "kind": "aggregate", "source": source, "to": {"mesh": mesh}, "measures": measures,
     });
-    let r = post_analysis_at(&lab.base, "admin", &body);
+    let r = post_analysis_at(&lab.base, caller, &body);
     assert_eq!(r.status, 201, "POST {id}: {}", short(&r.body));
     catalogue(&lab.base)
         .into_iter()
         .find(|c| c.id == id)
         .expect("the saved analysis is a collection")
+}
+
+fn save_aggregate(
+    lab: &Lab,
+    id: &str,
+    source_filter: Option<&str>,
+    mesh: &str,
+    measures: Value,
+) -> Collection {
+    save_aggregate_as(lab, "admin", id, source_filter, mesh, measures)
 }
 
 fn single_count(lab: &Lab, id: &str, filter: &str, mesh: &str) -> Collection {
@@ -1203,7 +1345,7 @@ fn single_count(lab: &Lab, id: &str, filter: &str, mesh: &str) -> Collection {
     )
 }
 
-/// Values of one count column by group: `None` where hidden.
+/// Values of one count column by group (`None` where not shown).
 type Column = BTreeMap<String, Option<i64>>;
 
 fn column(rows: &Rows, m: &str) -> Column {
@@ -1212,21 +1354,35 @@ fn column(rows: &Rows, m: &str) -> Column {
         .collect()
 }
 
-/// Whether what an attacker derives for the hidden cells `hidden` (their sum
-/// `sum`) discloses them: a sum of 1–2, or — when every group present has at
-/// least one person — as many people as hidden groups (each exactly one).
-fn discloses(sum: i64, hidden: usize, present_means_one: bool) -> bool {
-    hidden > 0 && (small(sum) || (present_means_one && sum == hidden as i64))
-}
-
+/// One differencing attack: what the attacker can say of each target cell.
 #[derive(Default, Debug)]
 struct Attack {
+    /// Target cells (true value 1–2) the attack was tried on.
     attempts: usize,
-    successes: Vec<String>,
+    /// Targets whose value the published numbers pin down with certainty.
+    certain: Vec<String>,
+    /// Targets whose naive point estimate happens to be right.
+    lucky: usize,
+}
+
+impl Attack {
+    /// `possible`: the values consistent with everything published; `guess`:
+    /// the naive estimate; `truth`: the real value (only targets of 1–2).
+    fn judge(&mut self, what: String, possible: &BTreeSet<i64>, guess: i64, truth: i64) {
+        if !small(truth) {
+            return;
+        }
+        self.attempts += 1;
+        assert!(possible.contains(&truth), "{what}: the truth is consistent");
+        if possible.len() == 1 {
+            self.certain.push(format!("{what} = {truth}"));
+        }
+        self.lucky += (guess == truth) as usize;
+    }
 }
 
 #[test]
-fn differencing_overlapping_and_nested_tables_recovers_no_small_cell() {
+fn differencing_overlapping_and_nested_tables_recovers_no_small_cell_with_certainty() {
     use chiiki_core::mesh::{parent, MeshLevel};
     let lab = lab(0);
     let base = lab.base.as_str();
@@ -1234,11 +1390,31 @@ fn differencing_overlapping_and_nested_tables_recovers_no_small_cell() {
     let a66 = single_count(&lab, "sec_a66_250m", "age >= 66", "250m");
     let a90 = single_count(&lab, "sec_a90_250m", "age >= 90", "250m");
     let a90p = single_count(&lab, "sec_a90_500m", "age >= 90", "500m");
-    let exact: Vec<Column> = [&a65, &a66, &a90, &a90p]
+    // Inclusion–exclusion: A, B, A OR B, A AND B in two tables.
+    let (a, b) = ("age >= 85", "needs_support = TRUE");
+    let ab = save_aggregate(
+        &lab,
+        "sec_ab_250m",
+        None,
+        "250m",
+        json!([{"name": "a", "op": "count", "filter": a}, {"name": "b", "op": "count", "filter": b}]),
+    );
+    let either = save_aggregate(
+        &lab,
+        "sec_either_250m",
+        None,
+        "250m",
+        json!([
+            {"name": "a_or_b", "op": "count", "filter": format!("({a}) OR ({b})")},
+            {"name": "a_and_b", "op": "count", "filter": format!("({a}) AND ({b})")},
+        ]),
+    );
+    let tables = [&a65, &a66, &a90, &a90p];
+    let exact: Vec<Column> = tables
         .iter()
         .map(|c| column(&rows(base, "admin", c), "n"))
         .collect();
-    let seen: Vec<Column> = [&a65, &a66, &a90, &a90p]
+    let seen: Vec<Column> = tables
         .iter()
         .map(|c| column(&rows(base, "analyst", c), "n"))
         .collect();
@@ -1249,13 +1425,11 @@ fn differencing_overlapping_and_nested_tables_recovers_no_small_cell() {
             "the analyst sees every group (no `having`)"
         );
         for (g, v) in s {
-            if let Some(v) = v {
-                assert_eq!(Some(*v), e[g], "{g}: a shown value is exact");
-            }
+            let (p, t) = (v.unwrap(), e[g].unwrap());
+            assert!(!small(p) && truths(p).contains(&t), "{g}: {p} for {t}");
         }
     }
-    let (e65, e66, e90, e90p) = (&exact[0], &exact[1], &exact[2], &exact[3]);
-    let (s65, s66, s90, s90p) = (&seen[0], &seen[1], &seen[2], &seen[3]);
+    let get = |c: &Column, g: &str| c.get(g).copied().flatten().unwrap_or(0);
     let children_of = |code: &str, fine: &Column| -> Vec<String> {
         fine.keys()
             .filter(|g| {
@@ -1265,162 +1439,92 @@ fn differencing_overlapping_and_nested_tables_recovers_no_small_cell() {
             .cloned()
             .collect()
     };
-    // Town tables of the demo without `having`: their columns too.
-    let collections = catalogue(base);
-    let towns: Vec<(Collection, Rows, Rows)> =
-        ["shelter_coverage_by_town", "flood_exposure_by_town"]
-            .iter()
-            .map(|id| {
-                let c = collections.iter().find(|c| c.id == *id).unwrap().clone();
-                let (e, s) = (rows(base, "admin", &c), rows(base, "analyst", &c));
-                (c, e, s)
-            })
-            .collect();
 
-    // What primary suppression alone (hide 1–2, nothing else) would give away.
-    let primary = |v: i64| if small(v) { None } else { Some(v) };
-    let mut would = [0usize; 3];
-    for (g, v65) in e65 {
-        let v66 = e66.get(g).copied().flatten().unwrap_or(0);
-        let (v65, v66) = (v65.unwrap(), v66);
-        if primary(v65).is_some() && primary(v66).is_some() && small(v65 - v66) {
-            would[0] += 1;
-        }
-    }
-    for (code, p) in e90p {
-        if primary(p.unwrap()).is_none() {
-            continue;
-        }
-        let hidden: Vec<i64> = children_of(code, e90)
-            .iter()
-            .filter_map(|g| e90[g].filter(|v| small(*v)))
+    // 1. 65+ minus 66+: the people aged exactly 65 in a cell.
+    let mut diff = Attack::default();
+    for g in exact[0].keys() {
+        let (p65, p66) = (get(&seen[0], g), get(&seen[1], g));
+        let possible: BTreeSet<i64> = combine(&truths(p65), &truths(p66), -1)
+            .into_iter()
+            .filter(|v| *v >= 0)
             .collect();
-        would[1] += discloses(hidden.iter().sum(), hidden.len(), true) as usize;
+        let truth = get(&exact[0], g) - get(&exact[1], g);
+        diff.judge(format!("{g}: 65+ minus 66+"), &possible, p65 - p66, truth);
     }
-    let mut columns_exact: Vec<(String, Vec<i64>, bool)> = [&a65, &a66, &a90, &a90p]
-        .iter()
-        .zip(&exact)
-        .map(|(c, e)| (c.id.clone(), e.values().map(|v| v.unwrap()).collect(), true))
-        .collect();
-    for (c, e, _) in &towns {
-        for m in &c.counts {
-            columns_exact.push((
-                format!("{}.{m}", c.id),
-                e.values().map(|r| count_of(r, m).unwrap()).collect(),
-                false,
-            ));
-        }
-    }
-    for (_, values, present) in &columns_exact {
-        let hidden: Vec<i64> = values.iter().copied().filter(|v| small(*v)).collect();
-        would[2] += discloses(hidden.iter().sum(), hidden.len(), *present) as usize;
-    }
-    println!(
-        "differencing: with primary suppression only, an analyst would recover {} cells (65+ minus 66+: {}, 500 m minus its 250 m children: {}, column total minus the shown cells: {})",
-        would.iter().sum::<usize>(),
-        would[0],
-        would[1],
-        would[2]
-    );
-    assert!(
-        would.iter().sum::<usize>() > 0,
-        "the attack must be meaningful: primary suppression alone would leak"
-    );
-
-    // The attack, on what the analyst is served.
-    let mut a = Attack::default();
-    let mut b = Attack::default();
-    let mut c = Attack::default();
-    for (g, v65) in s65 {
-        let v66 = match s66.get(g) {
-            None => Some(0), // no group: nobody aged 66+
-            Some(v) => *v,
-        };
-        if let (Some(v65), Some(v66)) = (v65, v66) {
-            a.attempts += 1;
-            if small(v65 - v66) {
-                a.successes
-                    .push(format!("{g}: {v65} aged 65+ minus {v66} aged 66+"));
+    // 2. A 500 m cell minus three of its 250 m children: the fourth.
+    let mut nested = Attack::default();
+    for (code, p) in &seen[3] {
+        let children = children_of(code, &exact[2]);
+        for target in &children {
+            let mut possible = truths(p.unwrap());
+            let mut guess = p.unwrap();
+            for other in children.iter().filter(|c| *c != target) {
+                possible = combine(&possible, &truths(get(&seen[2], other)), -1);
+                guess -= get(&seen[2], other);
             }
+            // Intersected with what the child's own published value allows.
+            let own = truths(get(&seen[2], target));
+            let possible: BTreeSet<i64> = possible.intersection(&own).copied().collect();
+            nested.judge(
+                format!("{target}: its 500 m cell minus its siblings"),
+                &possible,
+                guess,
+                get(&exact[2], target),
+            );
         }
     }
-    for (code, p) in s90p {
-        let Some(p) = p else { continue };
-        let children = children_of(code, s90);
-        let hidden: Vec<&String> = children.iter().filter(|g| s90[*g].is_none()).collect();
-        if hidden.is_empty() {
-            continue;
-        }
-        b.attempts += 1;
-        let shown: i64 = children.iter().filter_map(|g| s90[g]).sum();
-        let derived = p - shown;
-        let truth: i64 = hidden.iter().map(|g| e90[*g].unwrap()).sum();
-        assert_eq!(
-            derived, truth,
-            "{code}: the 500 m cell is the sum of its children"
+    // 3. a + b − (a OR b) = a AND b, against its own published value.
+    let (e_ab, s_ab) = (rows(base, "admin", &ab), rows(base, "analyst", &ab));
+    let (e_ei, s_ei) = (rows(base, "admin", &either), rows(base, "analyst", &either));
+    let mut incl = Attack::default();
+    for (g, s) in &s_ab {
+        let p = |r: &Rows, m: &str| r.get(g).and_then(|r| count_of(r, m)).unwrap_or(0);
+        let derived = combine(
+            &combine(&truths(p(&s_ab, "a")), &truths(p(&s_ab, "b")), 1),
+            &truths(p(&s_ei, "a_or_b")),
+            -1,
         );
-        if discloses(derived, hidden.len(), true) {
-            b.successes.push(format!(
-                "{code}: {p} aged 90+ minus shown children = {derived} in {} hidden cell(s)",
-                hidden.len()
-            ));
+        let own = truths(p(&s_ei, "a_and_b"));
+        let possible: BTreeSet<i64> = derived.intersection(&own).copied().collect();
+        let guess = count_of(s, "a").unwrap() + count_of(s, "b").unwrap() - p(&s_ei, "a_or_b");
+        incl.judge(
+            format!("{g}: a + b − (a OR b)"),
+            &possible,
+            guess,
+            p(&e_ei, "a_and_b"),
+        );
+        assert_eq!(
+            p(&e_ab, "a") + p(&e_ab, "b") - p(&e_ei, "a_or_b"),
+            p(&e_ei, "a_and_b"),
+            "{g}: on exact values the identity holds"
+        );
+    }
+    let attacks = [
+        ("65+ minus 66+ per 250 m cell", &diff),
+        ("500 m cells minus their 250 m children", &nested),
+        ("inclusion–exclusion", &incl),
+    ];
+    for (name, a) in &attacks {
+        println!(
+            "differencing: {name}: {} small targets, {} recovered with certainty, {} naive guesses right by chance",
+            a.attempts,
+            a.certain.len(),
+            a.lucky
+        );
+        for c in a.certain.iter().take(10) {
+            println!("  RECOVERED {c}");
         }
     }
-    let mut columns_seen: Vec<(String, i64, Vec<Option<i64>>, bool)> = [&a65, &a66, &a90, &a90p]
-        .iter()
-        .zip(exact.iter().zip(&seen))
-        .map(|(t, (e, s))| {
-            (
-                t.id.clone(),
-                e.values().map(|v| v.unwrap()).sum(),
-                s.values().copied().collect(),
-                true,
-            )
-        })
-        .collect();
-    for (t, e, s) in &towns {
-        for m in &t.counts {
-            columns_seen.push((
-                format!("{}.{m}", t.id),
-                e.values().map(|r| count_of(r, m).unwrap()).sum(),
-                s.values().map(|r| count_of(r, m)).collect(),
-                false,
-            ));
-        }
-    }
-    for (name, total, values, present) in &columns_seen {
-        let hidden = values.iter().filter(|v| v.is_none()).count();
-        if hidden == 0 {
-            continue;
-        }
-        c.attempts += 1;
-        let derived = total - values.iter().flatten().sum::<i64>();
-        if discloses(derived, hidden, *present) {
-            c.successes.push(format!(
-                "{name}: total {total} minus the shown cells = {derived} in {hidden} hidden cell(s)"
-            ));
-        }
-    }
-    let attempts = a.attempts + b.attempts + c.attempts;
-    let successes: Vec<&String> = [&a, &b, &c].iter().flat_map(|x| &x.successes).collect();
-    println!(
-        "differencing: the analyst made {attempts} derivation attempts (65+ minus 66+ per 250 m cell: {}, 500 m cells minus their 250 m children: {}, column totals: {}), {} recovered a count of 1–2",
-        a.attempts,
-        b.attempts,
-        c.attempts,
-        successes.len()
-    );
-    for s in &successes {
-        println!("  RECOVERED {s}");
-    }
-    assert!(attempts > 0, "{a:?} {b:?} {c:?}");
-    assert!(successes.is_empty(), "{successes:#?}");
+    assert!(attacks.iter().all(|(_, a)| a.attempts > 0), "{attacks:?}");
+    assert!(attacks.iter().all(|(_, a)| a.certain.is_empty()));
 }
 
-/// A sum over a set is that set's count when the summed attribute is 1 for
-/// everyone in it (`score = 1.0`): it must be hidden wherever the count is.
+/// A flag summed is a count, and is published as one: the same value as a
+/// count of the same people. A sum or mean of anything else (a magnitude)
+/// is not shown below exact aggregates, so a sum of ones cannot stand in
+/// for a count either.
 #[test]
-fn sums_do_not_reveal_suppressed_counts() {
+fn sums_of_flags_are_counts_and_magnitudes_are_withheld() {
     let lab = lab(0);
     let main = "age < 95 AND score = 1.0";
     let c = save_aggregate(
@@ -1429,56 +1533,621 @@ fn sums_do_not_reveal_suppressed_counts() {
         None,
         "250m",
         json!([
-            {"name": "n_rest", "op": "count", "filter": format!("NOT ({main})")},
+            {"name": "n_support", "op": "count", "filter": "needs_support = TRUE AND flood_depth_rank IS NULL"},
+            {"name": "s_support", "op": "sum", "column": "needs_support", "filter": "flood_depth_rank IS NULL"},
+            {"name": "m_support", "op": "mean", "column": "needs_support", "filter": "flood_depth_rank IS NULL"},
             {"name": "n_main", "op": "count", "filter": main},
             {"name": "s_main", "op": "sum", "column": "score", "filter": main},
         ]),
     );
     let exact = rows(&lab.base, "admin", &c);
     let seen = rows(&lab.base, "analyst", &c);
-    let (mut would, mut attempts, mut revealed) = (0, 0, Vec::new());
-    let mut recovered = Vec::new();
+    let mut checked = 0;
     for (g, e) in &exact {
-        // Everyone is in one of the two sets: the group is the cell's
-        // population, public (the census prints it).
-        let size = count_of(e, "n_rest").unwrap() + count_of(e, "n_main").unwrap();
-        if small(count_of(e, "n_rest").unwrap()) {
-            would += 1;
-        }
         let s = &seen[g];
-        let sum = s["s_main"].as_f64().map(|v| v.round() as i64);
-        if let Some(sum) = sum {
-            assert_eq!(
-                Some(sum),
-                count_of(e, "n_main"),
-                "{g}: score is 1 in the set"
+        // Exact for admin: the sum of the flag is its count.
+        assert_eq!(count_of(e, "s_support"), count_of(e, "n_support"), "{g}");
+        let (sum, count) = (count_of(s, "s_support"), count_of(s, "n_support"));
+        assert_eq!(sum, count, "{g}: the same people, the same published value");
+        assert!(!small(sum.unwrap()), "{g}: {sum:?}");
+        assert!(s["s_main"].is_null(), "{g}: a magnitude shown: {s:?}");
+        checked += 1;
+    }
+    println!("sums: {checked} cells: a flag's sum is published as its count; sums of other attributes withheld from the analyst");
+    assert!(checked > 50);
+    // Sums of identifiers, dates and ids are refused, naming the measure.
+    for (column, caller) in [
+        ("birth_date", "admin"),
+        ("resident_id", "planner"),
+        ("household_id", "planner"),
+        ("name", "admin"),
+    ] {
+        let body = json!({
+            "id": format!("sec_sum_{column}"), "title": "t", "roles": [caller],
+            "kind": "aggregate", "source": {"layer": "residents"}, "to": {"mesh": "125m"},
+            "measures": [{"name": "leak", "op": "sum", "column": column}],
+        });
+        let v = assert_error(&post_analysis_at(&lab.base, caller, &body), 400, column);
+        let d = v["description"].as_str().unwrap();
+        assert!(d.contains("'leak'"), "{column}: {d}");
+    }
+}
+
+// ---------------------------------------------------------------- insiders
+
+/// A resident as admin reads them: their id, name and 住民票コード.
+fn resident(base: &str, fid: i64) -> (String, String) {
+    let v = get_ok_at(
+        base,
+        "admin",
+        &format!("/collections/residents/items/{fid}?properties=name,resident_id"),
+    );
+    let p = &v["properties"];
+    (
+        p["name"].as_str().unwrap().to_string(),
+        p["resident_id"].as_str().unwrap().to_string(),
+    )
+}
+
+fn aggregate_body(id: &str, roles: Value, source: Value, to: Value, measures: Value) -> Value {
+    json!({"id": id, "title": "insider", "roles": roles, "kind": "aggregate",
+           "source": source, "to": to, "measures": measures})
+}
+
+/// The demo's planner tries, with the documented API, each way an insider
+/// could widen what they see or publish it; every attempt fails, and what
+/// the planner's analyses count is exactly what the planner may read.
+#[test]
+fn an_insider_planner_cannot_widen_publish_or_single_out() {
+    let lab = lab(0);
+    let base = lab.base.as_str();
+    let reg = registry();
+    let mut planner_fids: Vec<i64> = reg
+        .planner_rows
+        .iter()
+        .filter(|(_, &ok)| ok)
+        .map(|(&f, _)| f)
+        .collect();
+    planner_fids.sort();
+    let outside = *reg
+        .planner_rows
+        .iter()
+        .find(|(_, &ok)| !ok)
+        .map(|(f, _)| f)
+        .unwrap();
+    let inside = planner_fids[planner_fids.len() / 2];
+    let (outside_name, outside_code) = resident(base, outside);
+    let (inside_name, _) = resident(base, inside);
+    let count = json!([{"name": "n", "op": "count"}]);
+    let people = json!({"layer": "residents"});
+    let mut refused = 0;
+    let mut refuse = |caller: &str, body: Value, status: u16, needle: &str| {
+        let r = post_analysis_at(base, caller, &body);
+        let v = assert_error(&r, status, &format!("{caller}: {}", body["id"]));
+        let d = v["description"].as_str().unwrap().to_string();
+        assert!(
+            d.contains(needle),
+            "{}: '{d}' should mention '{needle}'",
+            body["id"]
+        );
+        assert!(
+            !d.contains(&outside_name),
+            "the error names no resident: {d}"
+        );
+        refused += 1;
+    };
+
+    // 1. Publishing: the public role by name, an unknown role, the flag.
+    for roles in [json!(["planner", "public"]), json!(["planner", "Public "])] {
+        let body = aggregate_body(
+            "ins_pub",
+            roles,
+            people.clone(),
+            json!({"mesh": "250m"}),
+            count.clone(),
+        );
+        refuse("planner", body, 400, "roles");
+    }
+    let mut flagged = aggregate_body(
+        "ins_flag",
+        json!(["planner"]),
+        people.clone(),
+        json!({"mesh": "250m"}),
+        count.clone(),
+    );
+    flagged["public"] = true.into();
+    refuse("planner", flagged, 403, "public");
+    // Keys copied from people: to a person-level analysis keyed by
+    // 住民票コード, or to an aggregate of people — for admin too.
+    for caller in ["planner", "admin"] {
+        for (target, key) in [
+            ("elderly_in_flood", "resident_id"),
+            ("aging_mesh_250m", "mesh_code"),
+        ] {
+            let body = aggregate_body(
+                &format!("ins_key_{caller}_{target}"),
+                json!([caller]),
+                json!({"layer": "shelters_evacuation"}),
+                json!({"layer": target, "key": key}),
+                count.clone(),
             );
-            if s["n_main"].is_null() {
-                revealed.push(format!("{g}: n_main hidden, s_main = {sum}"));
+            refuse(caller, body, 400, "computed from people");
+        }
+    }
+
+    // 2. Singling out: a name or a code in a measure's or the source's
+    // filter, directly or through a nested list picked by name.
+    for name in [&outside_name, &inside_name] {
+        let body = aggregate_body(
+            "ins_name",
+            json!(["planner", "analyst"]),
+            people.clone(),
+            json!({"mesh": "125m"}),
+            json!([{"name": "n", "op": "count"},
+                   {"name": "who", "op": "count", "filter": format!("name = '{name}'")}]),
+        );
+        refuse("planner", body, 400, "'who'");
+    }
+    let body = aggregate_body(
+        "ins_code",
+        json!(["planner"]),
+        json!({"layer": "residents", "filter": format!("resident_id = '{outside_code}'")}),
+        json!({"mesh": "125m"}),
+        count.clone(),
+    );
+    refuse("planner", body, 400, "resident_id");
+    let list = json!({"id": "ins_named_list", "title": "t", "roles": ["planner"], "kind": "join",
+        "left": {"layer": "residents", "filter": format!("name = '{inside_name}'")},
+        "right": {"layer": "shelters_evacuation"}, "relation": {"type": "nearest", "max_metres": 2000.0}});
+    assert_eq!(
+        post_analysis_at(base, "planner", &list).status,
+        201,
+        "a planner's own list by name"
+    );
+    let body = aggregate_body(
+        "ins_nested",
+        json!(["planner", "analyst"]),
+        json!({"layer": "ins_named_list"}),
+        json!({"mesh": "250m"}),
+        count.clone(),
+    );
+    refuse("planner", body, 400, "identifier");
+    // An input the planner may not read does not exist for it.
+    let health_only = json!({"id": "ins_health_only", "title": "t", "roles": ["health"], "kind": "join",
+        "left": {"layer": "residents", "filter": "age >= 95"}, "right": {"layer": "flood_depth"},
+        "relation": {"type": "within"}});
+    assert_eq!(post_analysis_at(base, "admin", &health_only).status, 201);
+    let body = aggregate_body(
+        "ins_borrow",
+        json!(["planner"]),
+        json!({"layer": "ins_health_only"}),
+        json!({"mesh": "250m"}),
+        count.clone(),
+    );
+    refuse(
+        "planner",
+        body,
+        400,
+        "no layer or analysis 'ins_health_only'",
+    );
+    // 3. Duplicate names, and names that clash with the group's key.
+    let body = aggregate_body(
+        "ins_dup",
+        json!(["planner", "analyst"]),
+        people.clone(),
+        json!({"mesh": "250m"}),
+        json!([{"name": "both", "op": "count", "filter": "age >= 80"},
+               {"name": "both", "op": "count", "filter": "age >= 81"}]),
+    );
+    refuse("planner", body, 400, "'both'");
+    let body = aggregate_body(
+        "ins_clash",
+        json!(["planner"]),
+        people.clone(),
+        json!({"mesh": "250m"}),
+        json!([{"name": "mesh_code", "op": "count"}]),
+    );
+    refuse("planner", body, 400, "'mesh_code'");
+
+    // What the planner's own aggregate counts is its own rows: no more.
+    let body = aggregate_body(
+        "ins_mine",
+        json!(["planner", "analyst"]),
+        people.clone(),
+        json!({"mesh": "250m"}),
+        count.clone(),
+    );
+    assert_eq!(post_analysis_at(base, "planner", &body).status, 201);
+    let c = catalogue(base)
+        .into_iter()
+        .find(|c| c.id == "ins_mine")
+        .unwrap();
+    let as_admin = column(&rows(base, "admin", &c), "n");
+    let as_planner = column(&rows(base, "planner", &c), "n");
+    assert_eq!(
+        as_admin, as_planner,
+        "the answer depends on its author, not its reader"
+    );
+    let counted: i64 = as_admin.values().flatten().sum();
+    assert_eq!(
+        counted as usize,
+        planner_fids.len(),
+        "exactly the planner's rows are counted"
+    );
+    assert!(counted < reg.residents as i64);
+    // The analyst reads it perturbed, and the read is audited.
+    for (g, v) in column(&rows(base, "analyst", &c), "n") {
+        let p = v.unwrap();
+        assert!(
+            !small(p) && truths(p).contains(&as_admin[&g].unwrap()),
+            "{g}"
+        );
+    }
+    let log = std::fs::read_to_string(&lab.audit).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("\"role\":\"analyst\"")
+            && l.contains("ins_mine")
+            && l.contains("definition sha256:")),
+        "the analyst's aggregate read is in the log"
+    );
+    // Which analyses read a resident: the log answers from the computations.
+    let out = common::run_ok(&[
+        "audit",
+        "analyses-read",
+        &inside.to_string(),
+        "--file",
+        lab.audit.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("ins_mine") && out.contains("role planner"),
+        "{out}"
+    );
+    let out = common::run_ok(&[
+        "audit",
+        "analyses-read",
+        &outside.to_string(),
+        "--file",
+        lab.audit.to_str().unwrap(),
+    ]);
+    assert!(!out.contains("ins_mine"), "{out}");
+
+    // 6. Headers, links and the log of searches.
+    let r = get_at(
+        base,
+        "planner",
+        &format!(
+            "/collections/residents/items?limit=5&filter={}",
+            form_urlencoded::byte_serialize(format!("name = '{inside_name}'").as_bytes())
+                .collect::<String>()
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", short(&r.body));
+    assert_eq!(r.cache_control.as_deref(), Some("no-store"));
+    assert!(
+        r.vary.iter().any(|v| v.contains("Authorization")),
+        "{:?}",
+        r.vary
+    );
+    let log = std::fs::read_to_string(&lab.audit).unwrap();
+    assert!(
+        !log.contains(&inside_name),
+        "a searched name is in the log in clear"
+    );
+    let out = common::run_ok(&[
+        "audit",
+        "searched",
+        &inside_name,
+        "--file",
+        lab.audit.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("role planner"),
+        "the keyed hash finds the search: {out}"
+    );
+    let r = get_at(base, "analyst", "/collections/ins_mine/items?limit=1");
+    assert_eq!(
+        r.cache_control.as_deref(),
+        Some("no-store"),
+        "counts of people"
+    );
+    let r = get_at(base, "anonymous", "/collections/bunkyo_towns/items?limit=1");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.cache_control, None, "open data may be cached");
+    assert!(r.vary.iter().any(|v| v.contains("Authorization")));
+    let forged = send(
+        http()
+            .get(format!("{base}/collections"))
+            .header("Host", "evil.example.org"),
+    );
+    assert_eq!(forged.status, 200);
+    assert!(
+        !forged.body.contains("evil.example"),
+        "links follow the Host header"
+    );
+    assert!(
+        forged.body.contains(base),
+        "links point to the bound address"
+    );
+    println!("insider: {refused} attempts by the planner (and admin where it applies) refused; its aggregate counts its own {} rows and nothing else; searches logged as keyed hashes", planner_fids.len());
+}
+
+// ------------------------------------------------------- property: no widening
+
+mod generated {
+    //! Random analysis definitions over the demo layers, saved by each role
+    //! that may save, then read by every caller.
+
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    const FILTERS: [Option<&str>; 10] = [
+        None,
+        None,
+        Some("age >= 65"),
+        Some("age >= 85"),
+        Some("needs_support = TRUE"),
+        Some("sex = '女'"),
+        Some("care_level IS NOT NULL"),
+        Some("flood_depth_rank >= 2"),
+        Some("name LIKE '%子'"),
+        Some("resident_id = '1'"),
+    ];
+    const COLUMNS: [&str; 7] = [
+        "needs_support",
+        "disability",
+        "score",
+        "birth_date",
+        "resident_id",
+        "household_id",
+        "flood_depth_rank",
+    ];
+    const NAMES: [&str; 5] = ["a", "b", "c", "a", "mesh_code"];
+    const TARGETS: [(&str, Option<&str>); 6] = [
+        ("125m", None),
+        ("250m", None),
+        ("500m", None),
+        ("bunkyo_towns", Some("S_NAME")),
+        ("elderly_in_flood", Some("resident_id")),
+        ("aging_mesh_250m", Some("mesh_code")),
+    ];
+    const ROLES: [&str; 5] = ["planner", "health", "analyst", "public", "admin"];
+
+    fn measure() -> impl Strategy<Value = Value> {
+        (
+            0..4usize,
+            0..NAMES.len(),
+            0..FILTERS.len(),
+            0..COLUMNS.len(),
+        )
+            .prop_map(|(op, name, filter, column)| {
+                let mut m = json!({"name": NAMES[name]});
+                m["op"] = ["count", "sum", "mean", "share"][op].into();
+                if matches!(op, 1 | 2) {
+                    m["column"] = COLUMNS[column].into();
+                }
+                if let Some(f) = FILTERS[filter] {
+                    m["filter"] = f.into();
+                }
+                m
+            })
+    }
+
+    /// (author, definition).
+    pub fn definition() -> impl Strategy<Value = (&'static str, Value)> {
+        (
+            prop_oneof![Just("planner"), Just("admin")],
+            0..3usize,
+            0..FILTERS.len(),
+            0..TARGETS.len(),
+            prop::collection::vec(measure(), 1..4),
+            prop::collection::vec(0..ROLES.len(), 0..3),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(author, source, filter, target, measures, roles, public)| {
+                    let mut roles: Vec<&str> = roles.into_iter().map(|r| ROLES[r]).collect();
+                    roles.push(author);
+                    roles.dedup();
+                    let source_layer =
+                        ["residents", "residents_flood_rank", "elderly_in_flood"][source];
+                    let mut src = json!({"layer": source_layer});
+                    if let Some(f) = FILTERS[filter] {
+                        src["filter"] = f
+                            .replace(
+                                "flood_depth_rank",
+                                if source == 0 {
+                                    "flood_depth_rank"
+                                } else {
+                                    "depth_rank"
+                                },
+                            )
+                            .into();
+                    }
+                    let (t, key) = TARGETS[target];
+                    let to = match key {
+                        None => json!({"mesh": t}),
+                        Some(k) => json!({"layer": t, "key": k}),
+                    };
+                    let body = json!({
+                        "title": "generated", "roles": roles, "public": public && author == "admin",
+                        "kind": "aggregate", "source": src, "to": to, "measures": measures,
+                    });
+                    (author, body)
+                },
+            )
+    }
+
+    /// A join over people, saved by its author for its own role.
+    pub fn list() -> impl Strategy<Value = (&'static str, Value)> {
+        (
+            prop_oneof![Just("planner"), Just("admin")],
+            0..FILTERS.len(),
+            0..3usize,
+        )
+            .prop_map(|(author, filter, relation)| {
+                let mut left = json!({"layer": "residents"});
+                if let Some(f) = FILTERS[filter] {
+                    left["filter"] = f.into();
+                }
+                let (right, relation) = [
+                    ("flood_depth", json!({"type": "within"})),
+                    (
+                        "shelters_evacuation",
+                        json!({"type": "nearest", "max_metres": 300.0}),
+                    ),
+                    (
+                        "shelters_evacuation",
+                        json!({"type": "beyond_distance", "metres": 300.0}),
+                    ),
+                ][relation]
+                    .clone();
+                (
+                    author,
+                    json!({"title": "generated", "roles": [author], "kind": "join",
+                    "left": left, "right": {"layer": right}, "relation": relation}),
+                )
+            })
+    }
+}
+
+/// What a generated analysis must satisfy for every caller: refused with a
+/// 4xx (never a 5xx), or served so that no caller reads a row or field it
+/// could not read of the inputs directly, and no count of 1–2 people
+/// reaches a role below exact aggregates.
+fn check_generated(lab: &Lab, n: usize, author: &str, mut body: Value) -> Result<bool, String> {
+    let base = lab.base.as_str();
+    let id = format!("gen_{n}");
+    body["id"] = id.clone().into();
+    let r = post_analysis_at(base, author, &body);
+    if r.status != 201 {
+        if !(400..500).contains(&r.status) || !error_problems(&r).is_empty() {
+            return Err(format!("{id} by {author}: {} {}", r.status, short(&r.body)));
+        }
+        return Ok(false);
+    }
+    let reg = registry();
+    let planner_count = reg.planner_rows.values().filter(|&&ok| ok).count() as i64;
+    let c = catalogue(base)
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or("not listed")?;
+    let truth = match c.kind {
+        Kind::Aggregate => Some(rows(base, "admin", &c)),
+        _ => None,
+    };
+    // Planners' aggregates count the planner's rows at most.
+    if let (Some(t), "planner") = (&truth, author) {
+        for m in &c.counts {
+            let total: i64 = t.values().filter_map(|r| count_of(r, m)).sum();
+            if total > planner_count {
+                return Err(format!(
+                    "{id}: {m} counts {total} > the planner's {planner_count} rows"
+                ));
             }
-            if s["n_rest"].is_null() {
-                attempts += 1;
-                if small(size - sum) {
-                    recovered.push(format!(
-                        "{g}: population {size} minus s_main {sum} = {} (exact n_rest {})",
-                        size - sum,
-                        count_of(e, "n_rest").unwrap()
+        }
+    }
+    for caller in CALLERS {
+        let path = format!("/collections/{id}/items?limit=10000");
+        let r = get_at(base, caller, &path);
+        let allowed = match c.kind {
+            Kind::Aggregate => caller == "admin" || named(&c, caller),
+            // Lists of people stay with their author's role (and admin).
+            _ => caller == "admin" || role_of(caller) == author,
+        };
+        match (r.status, allowed) {
+            (200, true) => {}
+            (404, false) => continue,
+            (s, _) => {
+                return Err(format!(
+                    "{id} for {caller}: status {s} (allowed: {allowed})"
+                ))
+            }
+        }
+        let v = r.json();
+        for f in v["features"].as_array().unwrap() {
+            let props = f["properties"].as_object().unwrap();
+            for k in props.keys() {
+                if c.kind == Kind::Aggregate && PERSONAL_KEYS.contains(&k.as_str()) {
+                    return Err(format!("{id} for {caller}: field {k}"));
+                }
+                if c.kind == Kind::Person && forbidden_key(caller, &c, k) {
+                    return Err(format!("{id} for {caller}: field {k}"));
+                }
+            }
+            if c.kind == Kind::Person && caller == "planner" {
+                let fid = f["id"].as_i64().unwrap_or(-1);
+                if reg.planner_rows.get(&fid) != Some(&true) {
+                    return Err(format!(
+                        "{id}: planner reads resident {fid} outside its rows"
                     ));
+                }
+            }
+            if let (Kind::Aggregate, true, Some(t)) = (c.kind, suppressed(caller), &truth) {
+                let key = c.group_key.as_deref().unwrap();
+                let group = match &props[key] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                for m in &c.counts {
+                    let Some(p) = count_of(props, m) else {
+                        continue;
+                    };
+                    if small(p) {
+                        return Err(format!("{id} for {caller}: {group} {m} = {p}"));
+                    }
+                    if let Some(e) = t.get(&group).and_then(|r| count_of(r, m)) {
+                        if !truths(p).contains(&e) {
+                            return Err(format!("{id} for {caller}: {group} {m}: {p} for {e}"));
+                        }
+                    }
                 }
             }
         }
     }
-    println!(
-        "sums: primary suppression alone would give away {would} cells; {} hidden counts shown as sums; {attempts} derivation attempts, {} recovered a count of 1–2",
-        revealed.len(),
-        recovered.len()
+    Ok(true)
+}
+
+#[test]
+fn generated_analyses_never_widen_what_any_role_reads() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let lab = lab(0);
+    // A fixed seed: the run is reproducible; CHIIKI_PROPTEST_CASES widens it.
+    let cases: usize = std::env::var("CHIIKI_PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(40);
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
     );
-    for r in recovered.iter().take(10) {
-        println!("  RECOVERED {r}");
+    let (mut saved, mut refused) = (0, 0);
+    let mut failures = Vec::new();
+    for n in 0..cases {
+        let (author, body) = if n % 4 == 3 {
+            generated::list().new_tree(&mut runner).unwrap().current()
+        } else {
+            generated::definition()
+                .new_tree(&mut runner)
+                .unwrap()
+                .current()
+        };
+        match check_generated(&lab, n, author, body.clone()) {
+            Ok(true) => saved += 1,
+            Ok(false) => refused += 1,
+            Err(e) => failures.push(format!("{e}\n    definition: {body}")),
+        }
     }
-    assert!(would > 0, "the attack must be meaningful");
-    assert!(recovered.is_empty(), "{recovered:#?}");
-    assert!(revealed.is_empty(), "{revealed:#?}");
+    println!(
+        "property: {cases} generated analyses ({saved} saved and read by {} callers each, {refused} refused with a 4xx), {} violations",
+        CALLERS.len(),
+        failures.len()
+    );
+    assert!(
+        saved > 5 && refused > 5,
+        "the generator explores both sides"
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 // ------------------------------------------------------------------ tokens
@@ -1648,6 +2317,23 @@ fn forged_expired_revoked_and_malformed_tokens_are_refused() {
 
 // ------------------------------------------------------------------- audit
 
+/// Waits until the server has stopped appending to its log for a while
+/// (it logs the analyses it computes at start-up, as it computes them).
+fn settle(path: &Path) {
+    let size = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let started = Instant::now();
+    let mut last = (size(), Instant::now());
+    while last.1.elapsed() < Duration::from_millis(2500)
+        && started.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = size();
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+}
+
 fn log_lines(path: &Path) -> Vec<String> {
     match std::fs::read_to_string(path) {
         Ok(text) => text.lines().map(str::to_string).collect(),
@@ -1673,6 +2359,7 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
     let lab = lab(0);
     let base = lab.base.as_str();
     let log = lab.audit.clone();
+    settle(&log);
     let before = log_lines(&log).len();
     let offset = 1234;
 
@@ -1692,7 +2379,8 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
     let derived_path = "/collections/risky_pipes_near_support/items?limit=3";
     get_ok_at(base, "planner", derived_path);
 
-    // Aggregates, open layers and refusals are not personal-data responses.
+    // Counts of people are logged with their definition; open layers and
+    // refusals are not.
     get_ok_at(
         base,
         "analyst",
@@ -1716,31 +2404,34 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
     );
     get_ok_at(base, "public", "/collections/flood_depth/items?limit=5");
     get_ok_at(base, "anonymous", "/collections/flood_depth/items?limit=5");
-    assert_eq!(
-        get_at(base, "analyst", "/collections/residents/items").status,
-        403
-    );
-    assert_eq!(
-        get_at(base, "anonymous", "/collections/residents/items").status,
-        401
-    );
-    assert_eq!(
-        get_at(base, "health", "/collections/elderly_in_flood/items").status,
-        403
-    );
+    for (caller, path) in [
+        ("analyst", "/collections/residents/items"),
+        ("anonymous", "/collections/residents/items"),
+        ("health", "/collections/elderly_in_flood/items"),
+    ] {
+        assert_eq!(get_at(base, caller, path).status, 404, "{caller} {path}");
+    }
 
+    settle(&log);
     let lines = log_lines(&log);
-    let new: Vec<Value> = lines[before..]
+    let all_new: Vec<Value> = lines[before..]
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Responses (the service also logs the analyses it computes, whenever
+    // it computes them).
+    let new: Vec<&Value> = all_new
+        .iter()
+        .filter(|e| e["request"].as_str().unwrap().starts_with("GET "))
         .collect();
     let summary: Vec<(String, String, String, i64)> = new
         .iter()
         .map(|e| {
+            let request = e["request"].as_str().unwrap();
             (
                 e["role"].as_str().unwrap().to_string(),
                 e["collection"].as_str().unwrap().to_string(),
-                e["request"].as_str().unwrap().to_string(),
+                request.split(" [definition").next().unwrap().to_string(),
                 e["records"].as_i64().unwrap(),
             )
         })
@@ -1772,11 +2463,44 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
             format!("GET {derived_path}"),
             3,
         ),
+        (
+            "analyst".into(),
+            "aging_mesh_250m".into(),
+            "GET /collections/aging_mesh_250m/items?limit=100".into(),
+            0,
+        ),
+        (
+            "analyst".into(),
+            "flood_exposure_by_town".into(),
+            "GET /collections/flood_exposure_by_town/items?limit=100&f=csv".into(),
+            0,
+        ),
+        (
+            "health".into(),
+            "vaccination_gaps_250m".into(),
+            "GET /collections/vaccination_gaps_250m/items?limit=100".into(),
+            0,
+        ),
+        (
+            "admin".into(),
+            "aging_mesh_250m".into(),
+            "GET /collections/aging_mesh_250m/items?limit=100".into(),
+            0,
+        ),
     ];
     assert_eq!(
         summary, expected,
-        "exactly the four personal-data responses are logged, none for aggregates, open layers or refusals"
+        "exactly the four personal-data responses and the four of counts of people (to any role) are logged, none for open layers or refusals"
     );
+    for e in &new[4..] {
+        assert!(
+            e["request"]
+                .as_str()
+                .unwrap()
+                .contains("[definition sha256:"),
+            "{e}"
+        );
+    }
     let first = &new[0];
     assert_eq!(first["token"], "demo-planner");
     assert_eq!(new[2]["token"], "demo-health");
@@ -1794,19 +2518,20 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
             .abs()
             < 120
     );
-    for w in new.windows(2) {
+    for w in all_new.windows(2) {
         assert_eq!(w[1]["prev"], w[0]["hash"], "chained");
         assert_eq!(
             w[1]["seq"].as_i64().unwrap(),
             w[0]["seq"].as_i64().unwrap() + 1
         );
     }
-    for l in &lines {
-        assert!(
-            !l.contains("\"role\":\"analyst\"") && !l.contains("\"role\":\"public\""),
-            "roles without record rights never receive personal data: {}",
-            short(l)
-        );
+    for e in &all_new {
+        if matches!(e["role"].as_str(), Some("analyst" | "public")) {
+            assert_eq!(
+                e["records"], 0,
+                "roles without record rights never receive personal data: {e}"
+            );
+        }
     }
 
     // The live log verifies.
@@ -1862,7 +2587,7 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
     std::fs::copy(audit_dir.join("audit.jsonl.head"), &head).unwrap();
     std::fs::copy(audit_dir.join("audit.key"), dir.path().join("audit.key")).unwrap();
     let n = lines.len();
-    assert_eq!(n, 8, "{n} entries");
+    assert!(n >= 8, "{n} entries");
     let m = n / 2; // a middle line, 1-based: lines[m - 1]
     let write = |ls: &[String]| std::fs::write(&copy, ls.join("\n") + "\n").unwrap();
     write(&lines);
@@ -2222,7 +2947,7 @@ fn saved_analyses_and_filters_cannot_widen_access() {
         "analyst",
         "/collections/residents/items?filter=name%20LIKE%20'%25'",
     );
-    assert_error(&r, 403, "analyst filters residents");
+    assert_error(&r, 404, "analyst filters residents");
     // The planner's filter applies to its own view only.
     let v = get_ok(
         "planner",

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use chiiki_policy::audit::{verify, who_saw};
+use chiiki_policy::audit::{searched_for, verify, who_saw};
 
 /// `chiiki audit verify | who-saw`.
 #[derive(clap::Subcommand)]
@@ -21,6 +21,22 @@ pub enum AuditCommand {
         /// The resident layer the record belongs to.
         #[arg(long, default_value = "residents")]
         population: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// The saved analyses that ever read one record (counted it in an
+    /// aggregate or listed it), with who saved them and when they ran.
+    AnalysesRead {
+        id: i64,
+        #[arg(long, default_value = "residents")]
+        population: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// The requests whose filters searched for a value (a name, an
+    /// address): the log keeps only keyed hashes of such values.
+    Searched {
+        value: String,
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -49,6 +65,43 @@ pub fn run(command: AuditCommand, config: &crate::config::Config) -> Result<()> 
                 println!(
                     "{}  token {}  role {}  {}  ({} records)",
                     e.time, e.token, e.role, e.request, e.records
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::AnalysesRead {
+            id,
+            population,
+            file,
+        } => {
+            let path = file.unwrap_or_else(|| config.audit_path());
+            let mut runs: std::collections::BTreeMap<String, (String, String, String, usize)> =
+                Default::default();
+            for e in who_saw(&path, &population, id)? {
+                if !e.request.starts_with("COMPUTE analysis ") {
+                    continue;
+                }
+                let run = runs
+                    .entry(e.collection.clone())
+                    .or_insert_with(|| (e.role.clone(), e.token.clone(), e.time.clone(), 0));
+                run.3 += 1;
+            }
+            if runs.is_empty() {
+                println!("no analysis has read record {id} of '{population}'");
+            }
+            for (analysis, (role, token, first, n)) in runs {
+                println!(
+                    "{analysis}  saved by role {role} (token {token})  first read {first}  {n} run(s)"
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Searched { value, file } => {
+            let path = file.unwrap_or_else(|| config.audit_path());
+            for e in searched_for(&path, &value)? {
+                println!(
+                    "{}  token {}  role {}  {}",
+                    e.time, e.token, e.role, e.request
                 );
             }
             Ok(())

@@ -1,35 +1,38 @@
 //! What an aggregate of people discloses: who is counted in which cell.
 //!
 //! Every aggregate over people records, per person counted, their group and
-//! the measures whose sets hold them. The analysis floor only records this;
-//! the policy floor decides from it which cells a role may see.
+//! the sets (one or two per measure) that hold them. The analysis floor only
+//! records this; the policy floor perturbs what roles below exact
+//! aggregates see, from the people in each cell.
 
-/// What a measure publishes. Each is protected as the number of people in
-/// its set: a share gives it away with the group's size, a sum of ones is it.
+/// What a measure publishes, as counts of sets of people. Set `s` is bit
+/// `s` of a record's membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeasureKind {
-    /// The number of the group's people in the measure's set.
-    Count,
-    /// That number over the group's size.
-    Share,
-    /// A sum or mean of an attribute over the set.
-    Dependent,
+    /// The number of the group's people in a set (a `count`, or the `sum`
+    /// of a flag: a sum of ones is a count).
+    Count { set: u8 },
+    /// The number in set `num` over the number in set `den`, or over the
+    /// whole group when `den` is `None` (a `share`, or the `mean` of a flag).
+    Ratio { num: u8, den: Option<u8> },
+    /// A sum or mean of an attribute that is not a flag (a magnitude).
+    Magnitude,
 }
 
 /// One aggregate over people: who is counted where.
 #[derive(Debug, Clone)]
 pub struct Table {
-    pub id: String,
-    /// The layer the people come from: tables over the same population are
-    /// checked against each other.
+    /// The layer the people come from: their record keys are looked up there.
     pub population: String,
     pub measures: Vec<MeasureKind>,
     pub groups: usize,
-    /// Whether the groups' sizes are public: the source is the whole
-    /// population, whose counts per mesh cell or 町丁目 the census prints.
-    /// A filtered source (65+ only) has private group sizes.
-    pub size_public: bool,
-    /// Per person counted: their id in the population, their group, and a
-    /// bit per measure whose set holds them.
+    /// Per person counted: their id in the population (never a pseudonym),
+    /// their group, and a bit per set that holds them.
     pub records: Vec<(i64, u32, u64)>,
+}
+
+impl Table {
+    /// The greatest number of measures an aggregate of people may have: each
+    /// uses up to two of the 64 set bits.
+    pub const MAX_MEASURES: usize = 32;
 }

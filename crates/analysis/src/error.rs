@@ -21,6 +21,14 @@ pub enum AnalysisError {
     /// The definition asks for something the inputs cannot give.
     #[error("{0}")]
     Definition(String),
+    /// A measure asks for what would disclose people (a sum of 住民票コード,
+    /// a filter on names): refused, naming the measure.
+    #[error("measure '{measure}': {reason}")]
+    Measure { measure: String, reason: String },
+    /// The author may not read an input (or not as records): for the
+    /// analysis, it does not exist.
+    #[error("input '{input}': {reason}")]
+    NotReadable { input: String, reason: String },
     /// An id table (vaccinations by 住民票コード), by the file name the
     /// definition gives, with line and field where there is one.
     #[error("{}{}{}: {message}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default(), field.as_ref().map(|f| format!(": field '{f}'")).unwrap_or_default())]

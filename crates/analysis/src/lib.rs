@@ -16,6 +16,14 @@
 //! Inputs are layers or other analyses (by id), so a join can feed an
 //! aggregation. Every result carries its reference date (`as_of`), the day
 //! ages are counted on.
+//!
+//! **Every analysis reads its inputs through its author's view**
+//! ([`InputView`]): rows the role that saved it may not read, and fields it
+//! may not see, do not exist for it — in filters, measures, keys, `having`
+//! and nested analyses alike. The answer's columns carry labels derived
+//! from the inputs' ([`chiiki_core::sensitivity::Label`]): a sum of
+//! identifiers is refused, a flag summed is a count, a key copied from
+//! people is an identifier.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -39,8 +47,7 @@ use chiiki_core::crs::Crs;
 use chiiki_core::layers::column::{Column, FieldType, Value};
 use chiiki_core::layers::{Access, Geometries, Layer, LayerMeta, LayerParts};
 use chiiki_core::mesh::{self, MeshLevel};
-use chiiki_core::sensitivity::PersonalField;
-use chiiki_core::sensitivity::Privacy;
+use chiiki_core::sensitivity::{Label, PersonalField, Privacy};
 use chiiki_query::eval::LocalPlane;
 use chiiki_query::Filter;
 
@@ -58,8 +65,97 @@ pub struct Analysis {
     pub roles: Vec<String>,
     #[serde(default)]
     pub public: bool,
+    /// Who saved it: the answer is computed from what that role may read.
+    /// Set by the service, never taken from a request.
+    #[serde(default)]
+    pub saved_by: Option<SavedBy>,
     #[serde(flatten)]
     pub operation: Operation,
+}
+
+/// The author of a saved analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedBy {
+    pub role: String,
+    /// The token's id (never its secret), for the audit trail.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// RFC 3339 time of saving.
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+/// The role an analysis without a known author reads as: the least.
+pub const UNKNOWN_AUTHOR: &str = "public";
+
+impl Analysis {
+    /// The role whose view of the inputs the analysis reads.
+    pub fn author(&self) -> &str {
+        self.saved_by
+            .as_ref()
+            .map_or(UNKNOWN_AUTHOR, |s| s.role.as_str())
+    }
+
+    /// The ids of the layers and analyses it reads.
+    pub fn inputs(&self) -> Vec<&str> {
+        match &self.operation {
+            Operation::Join { left, right, .. } => vec![&left.layer, &right.layer],
+            Operation::Aggregate { source, to, .. } => {
+                let mut out = vec![source.layer.as_str()];
+                if let Target::Layer { layer, .. } = to {
+                    out.push(layer);
+                }
+                out
+            }
+        }
+    }
+
+    /// Every CQL2 filter of the definition (for limits and the audit log).
+    pub fn filters(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        match &self.operation {
+            Operation::Join { left, right, .. } => {
+                out.extend(left.filter.as_deref());
+                out.extend(right.filter.as_deref());
+            }
+            Operation::Aggregate {
+                source,
+                to,
+                measures,
+                having,
+                ..
+            } => {
+                out.extend(source.filter.as_deref());
+                if let Target::Layer { filter, .. } = to {
+                    out.extend(filter.as_deref());
+                }
+                out.extend(measures.iter().filter_map(|m| m.filter.as_deref()));
+                out.extend(having.as_deref());
+            }
+        }
+        out
+    }
+}
+
+/// What the author of an analysis may read of each input.
+///
+/// The policy floor implements it from roles; the analysis floor only asks.
+pub trait InputView: Sync {
+    /// Role `author`'s view of `input` (a stored layer, or a saved
+    /// analysis's answer): rows it may not read and fields it may not see
+    /// removed; or [`AnalysisError::NotReadable`].
+    fn view(&self, author: &str, input: Arc<Layer>) -> Result<Arc<Layer>>;
+}
+
+/// Inputs as they are: for tools that run as the data's owner (benchmarks,
+/// tests of the algorithms).
+pub struct Unrestricted;
+
+impl InputView for Unrestricted {
+    fn view(&self, _author: &str, input: Arc<Layer>) -> Result<Arc<Layer>> {
+        Ok(input)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +268,8 @@ pub struct Sources<'a> {
     pub analyses: &'a BTreeMap<String, Analysis>,
     pub data_dir: &'a std::path::Path,
     pub as_of: NaiveDate,
+    /// What each analysis's author may read of its inputs.
+    pub view: &'a dyn InputView,
 }
 
 /// An analysis's answer, with what disclosure control needs of aggregates of people.
@@ -187,8 +285,8 @@ pub struct AggregateOutcome {
     pub having: Option<String>,
 }
 
-/// The suppression table of an aggregate, with the names of its measures and
-/// the feature id of each group.
+/// Who an aggregate of people counted where, with the names of its
+/// measures and the feature id of each group.
 pub struct AggregateTable {
     pub table: crate::disclosure::Table,
     pub measure_names: Vec<String>,
@@ -196,15 +294,16 @@ pub struct AggregateTable {
 }
 
 impl Sources<'_> {
-    fn input(&self, id: &str, depth: usize) -> Result<Arc<Layer>> {
-        if let Some(l) = self.layers.get(id) {
-            return Ok(l.clone());
-        }
-        match self.analyses.get(id) {
-            Some(a) if depth < 8 => Ok(Arc::new(self.run_at(a, depth + 1)?)),
-            Some(_) => Err(AnalysisError::TooDeep(id.to_string())),
-            None => Err(AnalysisError::UnknownInput(id.to_string())),
-        }
+    /// Input `id` as `author` may read it. A nested analysis is computed
+    /// from its own author's view, then seen through this author's.
+    fn input(&self, id: &str, by: By<'_>) -> Result<Arc<Layer>> {
+        let whole = match (self.layers.get(id), self.analyses.get(id)) {
+            (Some(l), _) => l.clone(),
+            (None, Some(a)) if by.depth < 8 => Arc::new(self.run_at(a, by.depth + 1)?),
+            (None, Some(_)) => return Err(AnalysisError::TooDeep(id.to_string())),
+            (None, None) => return Err(AnalysisError::UnknownInput(id.to_string())),
+        };
+        self.view.view(by.author, whole)
     }
 
     /// Rows of `layer` matching `filter` (all when none).
@@ -240,37 +339,36 @@ impl Sources<'_> {
     }
 
     fn run_detailed_at(&self, a: &Analysis, depth: usize) -> Result<Outcome> {
-        let mut table = None;
-        let (fids, geometries, mut columns, privacy) = match &a.operation {
+        let by = By {
+            author: a.author(),
+            depth,
+        };
+        let mut parts = match &a.operation {
             Operation::Join {
                 left,
                 right,
                 relation,
                 attach,
                 prefer_max,
-            } => self.join(left, right, *relation, attach, prefer_max.as_deref(), depth)?,
+            } => self.join(left, right, *relation, attach, prefer_max.as_deref(), by)?,
             Operation::Aggregate {
                 source,
                 to,
                 measures,
                 having: _,
                 table: ids,
-            } => {
-                let (fids, geometries, columns, privacy, detail) =
-                    self.aggregate(source, to, measures, ids.as_ref(), depth)?;
-                table = detail;
-                (fids, geometries, columns, privacy)
-            }
+            } => self.aggregate(source, to, measures, ids.as_ref(), by)?,
         };
         let mut as_of = Column::new("as_of", FieldType::Date);
-        for _ in 0..fids.len() {
+        for _ in 0..parts.fids.len() {
             as_of
                 .push(Value::Date(chiiki_core::layers::column::days_from_date(
                     self.as_of,
                 )))
-                .expect("a date");
+                .map_err(AnalysisError::internal)?;
         }
-        columns.push(as_of);
+        parts.columns.push(as_of);
+        parts.labels.insert("as_of".into(), Label::Open);
         // Joins that rank their answers keep that order; others are stored
         // in spatial order like any layer.
         let ranked = matches!(
@@ -301,18 +399,20 @@ impl Sources<'_> {
                     public: a.public,
                     roles: a.roles.clone(),
                 },
-                privacy,
+                privacy: parts.privacy,
+                labels: parts.labels,
+                picked_by_identifier: parts.picked_by_identifier,
                 ..Default::default()
             },
-            fids,
-            geometries,
-            columns,
+            fids: parts.fids,
+            geometries: parts.geometries,
+            columns: parts.columns,
         });
         let having = match &a.operation {
             Operation::Aggregate { having, .. } => having.clone(),
             Operation::Join { .. } => None,
         };
-        let Some(table) = table else {
+        let Some(table) = parts.table else {
             let layer = match &having {
                 Some(h) => keep_rows(&layer, &self.rows(&layer, Some(h))?)?,
                 None => layer,
@@ -338,10 +438,11 @@ impl Sources<'_> {
         })
     }
 
-    /// An aggregate with the `hidden` cells (group-major, as
-    /// the policy floor's suppression has them) emptied, then
-    /// its `having` applied to what is left: a hidden value never selects a group.
-    pub fn suppressed(&self, outcome: &AggregateOutcome, hidden: &[bool]) -> Result<Layer> {
+    /// An aggregate of people as a role below exact aggregates sees it:
+    /// each measure's value per group replaced by `values` (group-major,
+    /// `None` where nothing may be shown), then its `having` applied to
+    /// what is left, so that a true value never selects a group.
+    pub fn protected(&self, outcome: &AggregateOutcome, values: &[Option<f64>]) -> Result<Layer> {
         let layer = &outcome.unfiltered;
         let t = &outcome.table;
         let nm = t.table.measures.len();
@@ -359,10 +460,10 @@ impl Sources<'_> {
             let mut column = Column::new(name, source.field_type());
             for row in 0..layer.len() {
                 let g = group_of[&layer.fids[row]];
-                let v = if hidden[g * nm + m] {
-                    Value::Null
-                } else {
-                    source.get(row)
+                let v = match (values[g * nm + m], source.field_type()) {
+                    (None, _) => Value::Null,
+                    (Some(v), FieldType::Integer) => Value::Integer(v.round() as i64),
+                    (Some(v), _) => Value::Real(v),
                 };
                 column.push(v).map_err(AnalysisError::internal)?;
             }
@@ -387,12 +488,9 @@ impl Sources<'_> {
         relation: Relation,
         attach: &[String],
         prefer_max: Option<&str>,
-        depth: usize,
-    ) -> Result<(Vec<i64>, Geometries, Vec<Column>, Privacy)> {
-        let (l, r) = (
-            self.input(&left.layer, depth)?,
-            self.input(&right.layer, depth)?,
-        );
+        by: By<'_>,
+    ) -> Result<Parts> {
+        let (l, r) = (self.input(&left.layer, by)?, self.input(&right.layer, by)?);
         let (l_rows, r_rows) = (
             self.rows(&l, left.filter.as_deref())?,
             self.rows(&r, right.filter.as_deref())?,
@@ -541,7 +639,37 @@ impl Sources<'_> {
             Geometries::Shapes(geoms)
         };
         let privacy = join_privacy(&l.meta.privacy, &r.meta.privacy, attach);
-        Ok((fids, geometries, columns, privacy))
+        // Labels: the left's, the attached ones as the right labels them,
+        // and a distance to people is about where people live.
+        let mut labels: BTreeMap<String, Label> = l
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), l.label(&c.name)))
+            .collect();
+        for name in attach {
+            labels.insert(name.clone(), r.label(name));
+        }
+        if with_distance {
+            let about_people =
+                l.meta.privacy.population().is_some() || r.meta.privacy.population().is_some();
+            let label = if about_people {
+                Label::QuasiIdentifier
+            } else {
+                Label::Open
+            };
+            labels.insert("distance_m".into(), label);
+        }
+        let picked_by_identifier = picked_by_identifier(&l, left.filter.as_deref())
+            .or_else(|| picked_by_identifier(&r, right.filter.as_deref()));
+        Ok(Parts {
+            fids,
+            geometries,
+            columns,
+            privacy,
+            labels,
+            picked_by_identifier,
+            table: None,
+        })
     }
 
     /// Per measure: its filter (compiled on each thread) and the column it
@@ -595,13 +723,14 @@ impl Sources<'_> {
         layer: &str,
         key: &str,
         filter: Option<&str>,
-        depth: usize,
+        by: By<'_>,
     ) -> Result<Groups> {
-        let target = self.input(layer, depth)?;
-        // Its keys and geometries become the answer's: never people.
-        if target.meta.privacy.is_personal() {
+        let target = self.input(layer, by)?;
+        // Its keys and geometries become the answer's: never anything
+        // computed from people (their polygons or keys could be theirs).
+        if target.meta.privacy != Privacy::Open {
             return Err(AnalysisError::Definition(format!(
-                "'{layer}' holds personal data and cannot be a grouping layer"
+                "'{layer}' is computed from people's data and cannot group an aggregate; group by a mesh or an open layer (町丁目, school districts)"
             )));
         }
         let target_rows = self.rows(&target, filter)?;
@@ -647,20 +776,21 @@ impl Sources<'_> {
         to: &Target,
         measures: &[Measure],
         table: Option<&IdTable>,
-        depth: usize,
-    ) -> Result<AggregateParts> {
-        let src = self.input(&source.layer, depth)?;
-        if measures.len() > 64 {
-            return Err(AnalysisError::Definition(format!(
-                "an aggregate has at most 64 measures ({} given)",
-                measures.len()
-            )));
-        }
-        // Aggregates of people keep who was counted where, for suppression.
+        by: By<'_>,
+    ) -> Result<Parts> {
+        let src = self.input(&source.layer, by)?;
+        check_aggregate(&src, source, to, measures)?;
+        // Aggregates of people keep who was counted where, for disclosure control.
         let people = match &src.meta.privacy {
             Privacy::Individuals { population, .. } => Some(population.clone()),
             _ => None,
         };
+        let kinds = measure_kinds(&src, measures);
+        let flags: Vec<bool> = kinds
+            .iter()
+            .zip(measures)
+            .map(|(k, m)| m.column.is_some() && !matches!(k, MeasureKind::Magnitude))
+            .collect();
         let rows = self.rows(&src, source.filter.as_deref())?;
         let Geometries::Points(points) = &src.geometries else {
             return Err(AnalysisError::Definition(format!(
@@ -695,7 +825,7 @@ impl Sources<'_> {
         let (group_of, group_ids, group_geoms, key_column): Groups = match to {
             Target::Mesh { mesh: level } => group_by_mesh(&rows, points, level)?,
             Target::Layer { layer, key, filter } => {
-                self.group_by_layer(&rows, points, layer, key, filter.as_deref(), depth)?
+                self.group_by_layer(&rows, points, layer, key, filter.as_deref(), by)?
             }
         };
         // Accumulate per group and measure (count, sum) and the group's rows,
@@ -719,8 +849,8 @@ impl Sources<'_> {
                 .zip(group_of.chunks(chunk))
                 .enumerate()
                 .map(|(part, (rows, groups))| {
-                    let (src, filters, values, in_table, table_wants) =
-                        (&src, &filters, &values, &in_table, &table_wants);
+                    let (src, filters, values, in_table, table_wants, flags) =
+                        (&src, &filters, &values, &in_table, &table_wants, &flags);
                     scope.spawn(move || {
                         let mut detail = Vec::new();
                         let predicates: Vec<_> = filters
@@ -743,10 +873,21 @@ impl Sources<'_> {
                                     _ => true,
                                 };
                                 if listed && predicates[m].as_ref().is_none_or(|p| p.matches(r)) {
-                                    signature |= 1 << m;
+                                    // Bit 2m: in the measure's set (for a
+                                    // flag, also flagged); bit 2m + 1: in its
+                                    // filtered set (a flag's mean divides by it).
+                                    signature |= 2 << (2 * m);
                                     counts[g * k + m] += 1;
                                     if let Some(c) = values[m] {
-                                        sums[g * k + m] += numeric(&c.get(r));
+                                        let v = numeric(&c.get(r));
+                                        if v.is_finite() {
+                                            sums[g * k + m] += v;
+                                        }
+                                        if v == 1.0 || !flags[m] {
+                                            signature |= 1 << (2 * m);
+                                        }
+                                    } else {
+                                        signature |= 1 << (2 * m);
                                     }
                                 }
                             }
@@ -793,38 +934,196 @@ impl Sources<'_> {
         columns.extend(measure_columns(measures, &totals, &counts, &sums)?);
         let fids: Vec<i64> = group_ids.iter().map(|&g| g as i64).collect();
         let privacy = aggregate_privacy(&src.meta.privacy);
+        // Labels: keys as the grouping layer has them (open), measures count
+        // people when the source is people; a magnitude over people is an
+        // attribute of them.
+        let mut labels: BTreeMap<String, Label> = BTreeMap::new();
+        labels.insert("mesh_code".into(), Label::Open);
+        if let Target::Layer { key, .. } = to {
+            labels.insert(key.clone(), Label::Open);
+        }
+        for (m, kind) in measures.iter().zip(&kinds) {
+            let label = match (src.meta.privacy.population(), kind) {
+                (None, _) => Label::Open,
+                (Some(_), MeasureKind::Magnitude) => Label::Sensitive,
+                (Some(_), _) => Label::PeopleCount,
+            };
+            labels.insert(m.name.clone(), label);
+        }
+        // Who was counted: by their real ids, not a view's pseudonyms.
+        let real_id = |row: u32| match &src.record_ids {
+            Some(real) => real[row as usize],
+            None => src.fids[row as usize],
+        };
         let table = people.map(|population| AggregateTable {
             table: crate::disclosure::Table {
-                id: String::new(),
-                // The census prints the sizes of groups of everyone, not of
-                // the 65+ or of the people in flood zones.
-                size_public: source.filter.is_none() && src.meta.id == population,
                 population,
-                measures: measures
-                    .iter()
-                    .map(|m| match m.op {
-                        Op::Count => MeasureKind::Count,
-                        Op::Share => MeasureKind::Share,
-                        Op::Sum | Op::Mean => MeasureKind::Dependent,
-                    })
-                    .collect(),
+                measures: kinds.clone(),
                 groups: n,
                 records: detail
                     .iter()
-                    .map(|&(i, g, sig)| (src.fids[rows[i as usize] as usize], g, sig))
+                    .map(|&(i, g, sig)| (real_id(rows[i as usize]), g, sig))
                     .collect(),
             },
             measure_names: measures.iter().map(|m| m.name.clone()).collect(),
             group_fids: fids.clone(),
         });
-        Ok((
+        Ok(Parts {
             fids,
-            Geometries::Shapes(group_geoms),
+            geometries: Geometries::Shapes(group_geoms),
             columns,
             privacy,
+            labels,
+            picked_by_identifier: None,
             table,
-        ))
+        })
     }
+}
+
+/// Who an input is read for: the analysis's author, at a nesting depth.
+#[derive(Clone, Copy)]
+struct By<'a> {
+    author: &'a str,
+    depth: usize,
+}
+
+/// What a join or an aggregate computed, before it becomes a layer.
+struct Parts {
+    fids: Vec<i64>,
+    geometries: Geometries,
+    columns: Vec<Column>,
+    privacy: Privacy,
+    labels: BTreeMap<String, Label>,
+    picked_by_identifier: Option<String>,
+    table: Option<AggregateTable>,
+}
+
+/// What picked the features of `layer` by an identifier: the layer's own
+/// mark, or `filter` naming an identifier of it.
+fn picked_by_identifier(layer: &Layer, filter: Option<&str>) -> Option<String> {
+    if let Some(why) = &layer.meta.picked_by_identifier {
+        return Some(why.clone());
+    }
+    let expr = chiiki_query::cql2::parse(filter?).ok()?;
+    chiiki_query::properties::named(&expr)
+        .into_iter()
+        .find(|p| layer.label(p) == Label::Identifier)
+        .map(|p| format!("a filter on '{p}' of '{}'", layer.meta.id))
+}
+
+/// The identifier `filter` tests on `layer`, if any (`age` is not one: it
+/// is a band of birth dates the filter names).
+fn identifier_tested(layer: &Layer, filter: Option<&str>) -> Option<String> {
+    let expr = chiiki_query::cql2::parse(filter?).ok()?;
+    chiiki_query::properties::named(&expr)
+        .into_iter()
+        .find(|p| layer.label(p) == Label::Identifier)
+}
+
+/// Refuses what an aggregate may not compute, from the labels of its source:
+/// duplicate names, sums and means of identifiers, dates or text, filters
+/// that single people out by an identifier, and sources picked that way.
+fn check_aggregate(src: &Layer, source: &Side, to: &Target, measures: &[Measure]) -> Result<()> {
+    let people = src.meta.privacy.population().is_some();
+    if people && measures.len() > crate::disclosure::Table::MAX_MEASURES {
+        return Err(AnalysisError::Definition(format!(
+            "an aggregate of people has at most {} measures ({} given)",
+            crate::disclosure::Table::MAX_MEASURES,
+            measures.len()
+        )));
+    }
+    if measures.len() > 64 {
+        return Err(AnalysisError::Definition(format!(
+            "an aggregate has at most 64 measures ({} given)",
+            measures.len()
+        )));
+    }
+    let mut names: HashSet<&str> = HashSet::from(["mesh_code", "as_of"]);
+    if let Target::Layer { key, .. } = to {
+        names.insert(key);
+    }
+    for m in measures {
+        if !names.insert(&m.name) {
+            return Err(AnalysisError::Measure {
+                measure: m.name.clone(),
+                reason: "another measure or the group's key has this name; names must be unique"
+                    .into(),
+            });
+        }
+    }
+    if !people {
+        return Ok(());
+    }
+    if let Some(why) = &src.meta.picked_by_identifier {
+        return Err(AnalysisError::Definition(format!(
+            "'{}' picks people by an identifier ({why}); such a selection singles people out and cannot be aggregated",
+            src.meta.id
+        )));
+    }
+    if let Some(p) = identifier_tested(src, source.filter.as_deref()) {
+        return Err(AnalysisError::Definition(format!(
+            "the source filter tests '{p}', an identifier of '{}'; an aggregate may not single people out (use `age` for birth dates)",
+            src.meta.id
+        )));
+    }
+    for m in measures {
+        let refuse = |reason: String| AnalysisError::Measure {
+            measure: m.name.clone(),
+            reason,
+        };
+        if let Some(p) = identifier_tested(src, m.filter.as_deref()) {
+            return Err(refuse(format!(
+                "its filter tests '{p}', an identifier; an aggregate may not single people out (use `age` for birth dates)"
+            )));
+        }
+        if let (Op::Sum | Op::Mean, Some(c)) = (m.op, &m.column) {
+            if src.label(c) == Label::Identifier {
+                return Err(refuse(format!(
+                    "'{c}' is an identifier; sums and means of identifiers are refused"
+                )));
+            }
+            if let Some((_, column)) = src.column(c) {
+                if !matches!(
+                    column.field_type(),
+                    FieldType::Integer | FieldType::Real | FieldType::Boolean
+                ) {
+                    return Err(refuse(format!(
+                        "'{c}' is {:?}; only numbers and flags can be summed or averaged",
+                        column.field_type()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What each measure publishes, in sets of people: a flag summed is a
+/// count, a flag averaged a ratio.
+fn measure_kinds(src: &Layer, measures: &[Measure]) -> Vec<MeasureKind> {
+    measures
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (own, filtered) = ((2 * i) as u8, (2 * i + 1) as u8);
+            let flag = m.column.as_deref().is_some_and(|c| {
+                src.column(c)
+                    .is_some_and(|(_, col)| col.field_type() == FieldType::Boolean)
+            });
+            match (m.op, flag) {
+                (Op::Count, _) | (Op::Sum, true) => MeasureKind::Count { set: own },
+                (Op::Share, _) => MeasureKind::Ratio {
+                    num: own,
+                    den: None,
+                },
+                (Op::Mean, true) => MeasureKind::Ratio {
+                    num: own,
+                    den: Some(filtered),
+                },
+                (Op::Sum | Op::Mean, false) => MeasureKind::Magnitude,
+            }
+        })
+        .collect()
 }
 
 /// For each of `l_rows`: the nearest of `r_rows` within `metres`, with its
@@ -882,14 +1181,6 @@ fn nearest_within(
     }
     best
 }
-
-type AggregateParts = (
-    Vec<i64>,
-    Geometries,
-    Vec<Column>,
-    Privacy,
-    Option<AggregateTable>,
-);
 
 /// What a join's answer is, for disclosure control: people stay people (with
 /// the personal fields attached from the other side); features related to
@@ -990,7 +1281,7 @@ fn aggregate_privacy(privacy: &Privacy) -> Privacy {
         Privacy::Individuals { population, .. } => Privacy::Aggregate {
             population: population.clone(),
         },
-        // Not people: their counts are not protected by suppression, so
+        // Not people: their counts are not protected by perturbation, so
         // they stay with the roles that may read the inputs.
         Privacy::Derived { population, .. } | Privacy::Aggregate { population } => {
             Privacy::Derived {

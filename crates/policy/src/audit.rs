@@ -26,7 +26,8 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 pub struct Entry {
     pub seq: u64,
     pub time: String,
-    /// The token's public id (`-` for anonymous callers, who never get personal data).
+    /// The token's public id (`-` for anonymous callers, who get only
+    /// perturbed counts of people).
     pub token: String,
     pub role: String,
     /// Method, path and query.
@@ -74,6 +75,17 @@ pub fn hash_id(key: &[u8], population: &str, id: i64) -> String {
     h.update(population.as_bytes());
     h.update(b":");
     h.update(id.to_string().as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// The keyed hash of a value searched for (a name in a filter), as logged:
+/// `chiiki audit` can tell whether a given value was searched for, the log
+/// alone cannot tell what.
+pub fn hash_value(key: &[u8], value: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(b"value:");
+    h.update(value.as_bytes());
     hex::encode(&h.finalize()[..8])
 }
 
@@ -257,16 +269,28 @@ pub struct Verified {
 
 /// Checks the whole chain and the head; the error names the first bad line.
 pub fn verify(path: &Path) -> Result<Verified> {
+    // The head first: every entry up to it was complete when it was
+    // written, so a log being appended to verifies too (an entry written
+    // meanwhile is checked if whole, and one half-written is left for later).
+    let head = read_head(path)?;
     let file =
         std::fs::File::open(path).map_err(chiiki_core::error::IoError::at(path, "opening"))?;
+    let mut reader = std::io::BufReader::new(file);
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 0u64;
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let n = i + 1;
-        let at = |message: String| PolicyError::tampered(path, Some(n as u64), message);
-        let line = line.map_err(|_| at("unreadable".into()))?;
-        let parsed: Line =
-            serde_json::from_str(&line).map_err(|_| at("not an audit entry (edited?)".into()))?;
+    let mut head_hash = None;
+    let mut buf = Vec::new();
+    for n in 1.. {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|_| PolicyError::tampered(path, Some(n), "unreadable"))?;
+        if read == 0 || buf.last() != Some(&b'\n') {
+            break;
+        }
+        let at = |message: String| PolicyError::tampered(path, Some(n), message);
+        let parsed: Line = serde_json::from_slice(&buf[..buf.len() - 1])
+            .map_err(|_| at("not an audit entry (edited?)".into()))?;
         if parsed.entry.seq != expected_seq {
             return Err(at(format!(
                 "entry {} where {} was expected: entries were deleted or reordered",
@@ -284,11 +308,21 @@ pub fn verify(path: &Path) -> Result<Verified> {
                 "its hash does not match its content: the entry was edited".into(),
             ));
         }
+        if head.as_ref().is_some_and(|h| h.seq == parsed.entry.seq) {
+            head_hash = Some(parsed.hash.clone());
+        }
         prev = parsed.hash;
         expected_seq += 1;
     }
-    match read_head(path)? {
-        Some(head) if head.seq + 1 == expected_seq && head.hash == prev => {}
+    match head {
+        Some(head) if head_hash.as_deref() == Some(head.hash.as_str()) => {}
+        Some(head) if head.seq < expected_seq => {
+            return Err(PolicyError::tampered(
+                path,
+                Some(head.seq + 1),
+                "is not the entry the head file names: the log was rewritten",
+            ))
+        }
         Some(head) => {
             return Err(PolicyError::tampered(
                 path,
@@ -315,14 +349,28 @@ pub fn verify(path: &Path) -> Result<Verified> {
     })
 }
 
-/// Entries that disclosed record `id` of `population`.
-pub fn who_saw(path: &Path, population: &str, id: i64) -> Result<Vec<Entry>> {
+/// The key beside the log at `path`.
+fn read_key(path: &Path) -> Result<Vec<u8>> {
     let key_file = key_path(path);
     let key = std::fs::read_to_string(&key_file)
         .map_err(chiiki_core::error::IoError::at(&key_file, "reading"))?;
-    let key =
-        hex::decode(key.trim()).map_err(|_| PolicyError::file(&key_file, None, "not a hex key"))?;
-    let wanted = hash_id(&key, population, id);
+    hex::decode(key.trim()).map_err(|_| PolicyError::file(&key_file, None, "not a hex key"))
+}
+
+/// Entries whose request searched for `value` (logged as its keyed hash).
+pub fn searched_for(path: &Path, value: &str) -> Result<Vec<Entry>> {
+    // The hash alone: the request line keeps it URL-encoded (`%23…`).
+    let wanted = hash_value(&read_key(path)?, value);
+    entries_where(path, |e| e.request.contains(&wanted))
+}
+
+/// Entries that disclosed record `id` of `population`.
+pub fn who_saw(path: &Path, population: &str, id: i64) -> Result<Vec<Entry>> {
+    let wanted = hash_id(&read_key(path)?, population, id);
+    entries_where(path, |e| e.ids.contains(&wanted))
+}
+
+fn entries_where(path: &Path, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>> {
     let file =
         std::fs::File::open(path).map_err(chiiki_core::error::IoError::at(path, "opening"))?;
     let mut out = Vec::new();
@@ -330,7 +378,7 @@ pub fn who_saw(path: &Path, population: &str, id: i64) -> Result<Vec<Entry>> {
         let line = line.map_err(chiiki_core::error::IoError::at(path, "reading"))?;
         let line: Line = serde_json::from_str(&line)
             .map_err(|_| PolicyError::tampered(path, Some(i as u64 + 1), "not an audit entry"))?;
-        if line.entry.ids.contains(&wanted) {
+        if keep(&line.entry) {
             out.push(line.entry);
         }
     }

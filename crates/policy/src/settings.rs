@@ -12,7 +12,8 @@ use crate::auth::PersonalField;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacyConfig {
-    /// Counts from 1 to k − 1 are suppressed (e-Stat uses 3 for small areas).
+    /// No count from 1 to k − 1 is published below exact aggregates (e-Stat
+    /// uses 3 for small areas): the perturbation table sends them to 0 or k.
     #[serde(default = "default_k")]
     pub k: u64,
 }

@@ -34,7 +34,16 @@ pub fn load_saved(data_dir: &Path) -> Vec<Analysis> {
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Analysis>(&b).map_err(|e| e.to_string()));
             match parsed {
-                Ok(a) => Some(a),
+                Ok(a) => {
+                    if a.saved_by.is_none() {
+                        tracing::warn!(
+                            "saved analysis {} names no author: it reads its inputs as role '{}'",
+                            p.display(),
+                            chiiki_analysis::UNKNOWN_AUTHOR
+                        );
+                    }
+                    Some(a)
+                }
                 Err(e) => {
                     tracing::warn!("skipping saved analysis {}: {e}", p.display());
                     None
@@ -86,33 +95,6 @@ fn check_table_path(analysis: &Analysis) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The filters of an analysis, for the complexity limit.
-fn filters(analysis: &Analysis) -> Vec<&str> {
-    use chiiki_analysis::{Operation, Target};
-    let mut out = Vec::new();
-    match &analysis.operation {
-        Operation::Join { left, right, .. } => {
-            out.extend(left.filter.as_deref());
-            out.extend(right.filter.as_deref());
-        }
-        Operation::Aggregate {
-            source,
-            to,
-            measures,
-            having,
-            ..
-        } => {
-            out.extend(source.filter.as_deref());
-            if let Target::Layer { filter, .. } = to {
-                out.extend(filter.as_deref());
-            }
-            out.extend(measures.iter().filter_map(|m| m.filter.as_deref()));
-            out.extend(having.as_deref());
-        }
-    }
-    out
-}
-
 pub async fn create(
     State(state): State<SharedState>,
     Caller(who): Caller,
@@ -128,6 +110,11 @@ pub async fn create(
         return Err(conflict(&analysis.id));
     }
     let (features, personal) = dry_run(&state, &analysis).await?;
+    let about_people = personal
+        || matches!(
+            &analysis.operation,
+            chiiki_analysis::Operation::Aggregate { .. }
+        ) && analysis.inputs().iter().any(|i| reads_people(&state, i, 0));
     // Lists of people go only to the saver's own role (admin may grant
     // them): a planner cannot widen who sees residents by saving a query.
     if personal && !who.role.admin {
@@ -138,6 +125,21 @@ pub async fn create(
         }
     }
     let id = analysis.id.clone();
+    if about_people || personal {
+        state.audit.record(&chiiki_policy::audit::Disclosure {
+            token: who.token_id.as_deref(),
+            role: &who.role.name,
+            request: format!(
+                "SAVE analysis {id} (definition sha256:{}, granted to [{}]{})",
+                &super::definition_hash(&analysis)[..16],
+                analysis.roles.join(", "),
+                if analysis.public { ", public" } else { "" }
+            ),
+            collection: &id,
+            population: "",
+            ids: &[],
+        })?;
+    }
     save(&state, analysis)?;
     tracing::info!(
         "analysis '{id}' saved by {} ({features} features)",
@@ -188,20 +190,55 @@ fn read_definition(
         .map_err(|e| ApiError::bad_request(format!("the analysis: {e}")))?;
     chiiki_store::geoparquet::validate_layer_id(&analysis.id)
         .map_err(|e| ApiError::bad_request(format!("id: {e}")))?;
+    let mut analysis = analysis;
     if analysis.public && !who.role.admin {
         return Err(ApiError::forbidden(
             "only admin may make an analysis public",
         ));
     }
+    check_roles(state.tokens.roles(), &analysis)?;
+    check_table_path(&analysis)?;
+    // The author is who saves it, whatever the body says.
+    analysis.saved_by = Some(chiiki_analysis::SavedBy {
+        role: who.role.name.clone(),
+        token: who.token_id.clone(),
+        at: Some(chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    });
+    Ok(analysis)
+}
+
+/// The roles an analysis is granted to: each defined, and never the public
+/// role by name (publishing is the `public` flag, admin's alone).
+pub(crate) fn check_roles(
+    roles: &chiiki_policy::auth::Roles,
+    analysis: &Analysis,
+) -> Result<(), ApiError> {
     for r in &analysis.roles {
-        state
-            .tokens
-            .roles()
+        if r == roles.public().name.as_str() {
+            return Err(ApiError::bad_request(format!(
+                "roles: '{r}' is the role of callers without a token; only admin publishes, with \"public\": true"
+            )));
+        }
+        roles
             .check(r)
             .map_err(|e| ApiError::bad_request(format!("roles: {e}")))?;
     }
-    check_table_path(&analysis)?;
-    Ok(analysis)
+    Ok(())
+}
+
+/// Whether input `id` is people or computed from them.
+fn reads_people(state: &SharedState, id: &str, depth: usize) -> bool {
+    match state.layers.get(id) {
+        Some(l) => l.meta.privacy.population().is_some(),
+        // An analysis: whether it reads people, recursively (as deep as
+        // analyses may nest).
+        None => {
+            depth < 8
+                && super::read(&state.analyses)
+                    .get(id)
+                    .is_some_and(|a| a.inputs().iter().any(|i| reads_people(state, i, depth + 1)))
+        }
+    }
 }
 
 /// The service's limits on what one analysis may ask: measures, filter
@@ -217,7 +254,7 @@ fn check_limits(state: &SharedState, analysis: &Analysis) -> Result<(), ApiError
         }
     }
     let max_terms = state.limits.max_filter_terms;
-    for f in filters(analysis) {
+    for f in analysis.filters() {
         if f.len() > state.limits.max_query_bytes {
             return Err(ApiError::bad_request(format!(
                 "a filter of {} bytes; the limit is {}",
@@ -243,21 +280,13 @@ fn check_limits(state: &SharedState, analysis: &Analysis) -> Result<(), ApiError
 async fn dry_run(state: &SharedState, analysis: &Analysis) -> Result<(usize, bool), ApiError> {
     let check = state.clone();
     let candidate = analysis.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut analyses = super::read(&check.analyses).clone();
-        analyses.insert(candidate.id.clone(), candidate.clone());
-        chiiki_analysis::Sources {
-            layers: &check.layers,
-            analyses: &analyses,
-            data_dir: &check.data_dir,
-            as_of: chiiki_core::clock::today(),
-        }
-        .run(&candidate)
-        .map(|l| (l.len(), l.meta.privacy.is_personal()))
+    tokio::task::spawn_blocking(move || {
+        check
+            .try_run(&candidate)
+            .map(|l| (l.len(), l.meta.privacy.is_personal()))
     })
     .await
-    .map_err(|_| ApiError::internal())?;
-    Ok(result?)
+    .map_err(|_| ApiError::internal())?
 }
 
 /// Keeps the definition in `<data>/analyses/` and serves it from now on.

@@ -160,6 +160,8 @@ impl From<chiiki_core::fs::WriteError> for ApiError {
 pub enum StartError {
     #[error("layer '{0}' holds personal data and cannot be public")]
     PersonalLayerPublic(String),
+    #[error("analysis '{id}': {message}")]
+    Analysis { id: String, message: String },
     #[error("the audit log: {0}")]
     Audit(#[from] chiiki_policy::PolicyError),
     #[error("binding {addr}: {source}")]

@@ -477,14 +477,6 @@ pub async fn items(
         .await
 }
 
-fn request_line(path: &str, raw: &str) -> String {
-    if raw.is_empty() {
-        format!("GET {path}")
-    } else {
-        format!("GET {path}?{raw}")
-    }
-}
-
 fn items_page(
     state: &SharedState,
     who: &chiiki_policy::auth::Principal,
@@ -507,12 +499,7 @@ fn items_page(
         rows,
         matched,
     } = source.select(&q);
-    state.audit(
-        who,
-        request_line(&format!("/collections/{id}/items"), raw),
-        &layer,
-        &rows,
-    )?;
+    state.audit(who, &format!("/collections/{id}/items"), raw, &layer, &rows)?;
     if q.csv {
         let mut body = Vec::with_capacity(rows.len() * 120 + 256);
         crate::writer::write_csv_rows(
@@ -530,6 +517,7 @@ fn items_page(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/csv; charset=utf-8"),
         );
+        crate::mark_people(&mut response, &layer);
         return Ok(response);
     }
 
@@ -590,6 +578,7 @@ fn items_page(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
     headers.insert("Content-Crs", content_crs(q.crs));
+    crate::mark_people(&mut response, &layer);
     Ok(response)
 }
 
@@ -687,7 +676,8 @@ fn one_item(
         let hashed = chiiki_policy::audit::hash_id(state.audit.key(), population, real);
         state.audit(
             who,
-            request_line(&format!("/collections/{id}/items/#{hashed}"), raw),
+            &format!("/collections/{id}/items/#{hashed}"),
+            raw,
             &layer,
             &[row as u32],
         )?;
@@ -703,6 +693,7 @@ fn one_item(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
     headers.insert("Content-Crs", content_crs(crs));
+    crate::mark_people(&mut response, &layer);
     Ok(response)
 }
 

@@ -4,9 +4,11 @@
 //!
 //! Every request goes the same way: limits ([`limits`]) → authenticate
 //! ([`Caller`]) → find the collection, check access and take the role's view
-//! of it ([`AppState::readable`]: records, personal fields, suppressed
-//! aggregates) → parse parameters against that view → select rows → log to
-//! the audit trail if personal data leaves → write.
+//! of it ([`AppState::readable`]: records, personal fields, perturbed
+//! aggregates; a collection the caller may not read answers 404 like a
+//! missing one) → parse parameters against that view → select rows → log
+//! to the audit trail if personal data or counts of people leave → write,
+//! with `Cache-Control: no-store` on anything about people.
 
 mod analyses;
 mod error;
@@ -44,8 +46,8 @@ pub struct AppState {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub tokens: TokenStore,
-    /// Small-cell threshold for aggregates served to roles below planner.
-    pub k: u64,
+    /// The perturbation table for aggregates served to roles below exact.
+    pub ptable: chiiki_policy::privacy::perturbation::PTable,
     /// Layers by id, with the config's access policy applied.
     pub layers: BTreeMap<String, Arc<Layer>>,
     /// Saved analyses by id (the config's, then those POSTed and kept in
@@ -54,27 +56,39 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     pub audit: chiiki_policy::audit::AuditLog,
     pub rate: limits::RateLimiter,
-    /// Analysis results by id, for the reference date they were computed on.
-    results: Mutex<BTreeMap<String, (NaiveDate, Computed)>>,
-    /// Aggregates of people with small cells suppressed, all computed together.
-    suppressed: Mutex<Option<Dated<SuppressedLayers>>>,
+    /// Analysis results by id, for the reference date and generation they
+    /// were computed on.
+    results: Mutex<BTreeMap<String, Dated<Computed>>>,
+    /// Aggregates of people as roles below exact aggregates read them.
+    perturbed: Mutex<BTreeMap<String, Dated<Arc<Layer>>>>,
+    /// Each population's record keys, by person id.
+    record_keys: Mutex<BTreeMap<String, Arc<std::collections::HashMap<i64, u8>>>>,
+    /// Where links point: the configured public URL, else the address the
+    /// service is bound to; never a request's `Host`.
+    base_url: std::sync::OnceLock<String>,
     /// What each role may see of each collection of people (by collection
     /// and role), per day.
     views: chiiki_policy::privacy::ViewCache,
-    /// Bumped when an analysis is saved: suppression and views are recomputed.
+    /// Bumped when an analysis is saved: results, perturbed aggregates and views are recomputed.
     generation: AtomicU64,
 }
 
 /// Something computed for a reference date and a generation of analyses.
 type Dated<T> = (NaiveDate, u64, T);
-/// Suppressed aggregates by collection id.
-type SuppressedLayers = BTreeMap<String, Arc<Layer>>;
 
-/// An analysis result, with what suppression needs of aggregates of people.
+/// An analysis result, with what perturbation needs of aggregates of people.
 #[derive(Clone)]
 struct Computed {
     layer: Arc<Layer>,
     aggregate: Option<Arc<AggregateOutcome>>,
+    /// SHA-256 of the definition, for the audit trail.
+    definition: String,
+}
+
+/// The SHA-256 of an analysis's definition as saved (its JSON).
+pub fn definition_hash(a: &Analysis) -> String {
+    let json = serde_json::to_vec(a).unwrap_or_default();
+    chiiki_policy::auth::sha256_hex(&String::from_utf8_lossy(&json))
 }
 
 impl AppState {
@@ -104,58 +118,109 @@ impl AppState {
             by_id.insert(layer.meta.id.clone(), Arc::new(layer));
         }
         let roles = config.roles.clone();
+        // The config's analyses are the operator's: they read as admin.
+        let configured = config.analyses.iter().cloned().map(|mut a| {
+            a.saved_by = Some(chiiki_analysis::SavedBy {
+                role: "admin".into(),
+                token: Some("config".into()),
+                at: None,
+            });
+            a
+        });
+        let analyses: BTreeMap<String, Analysis> = configured
+            .chain(analyses::load_saved(&config.data_dir))
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        for a in analyses.values() {
+            analyses::check_roles(&roles, a).map_err(|e| StartError::Analysis {
+                id: a.id.clone(),
+                message: e.description,
+            })?;
+        }
         Ok(AppState {
             server: config.server.clone(),
             limits: config.limits.clone(),
             tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file())),
-            k: config.privacy.k,
+            ptable: chiiki_policy::privacy::perturbation::PTable::new(config.privacy.k),
             layers: by_id,
-            analyses: RwLock::new(
-                config
-                    .analyses
-                    .iter()
-                    .cloned()
-                    .chain(analyses::load_saved(&config.data_dir))
-                    .map(|a| (a.id.clone(), a))
-                    .collect(),
-            ),
+            analyses: RwLock::new(analyses),
             data_dir: config.data_dir.clone(),
             audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)?,
             rate: limits::RateLimiter::new(config.limits.requests_per_minute),
             results: Default::default(),
-            suppressed: Default::default(),
+            perturbed: Default::default(),
+            record_keys: Default::default(),
+            base_url: Default::default(),
             views: Default::default(),
             generation: AtomicU64::new(0),
         })
     }
 
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Runs analyses on `day`, each reading its inputs through its
+    /// author's view (`views`).
     fn sources<'a>(
         &'a self,
         analyses: &'a BTreeMap<String, Analysis>,
         day: NaiveDate,
+        views: &'a chiiki_policy::privacy::AuthorViews<'a>,
     ) -> Sources<'a> {
         Sources {
             layers: &self.layers,
             analyses,
             data_dir: &self.data_dir,
             as_of: day,
+            view: views,
         }
     }
 
-    /// The result of analysis `a` on today's date, computed once a day.
+    /// The views analyses' authors read their inputs through, on `day`.
+    fn author_views(&self, day: NaiveDate) -> chiiki_policy::privacy::AuthorViews<'_> {
+        chiiki_policy::privacy::AuthorViews {
+            roles: self.tokens.roles(),
+            as_of: day,
+            key: self.audit.key(),
+            cache: Some((&self.views, self.generation())),
+        }
+    }
+
+    /// Runs `candidate` (not yet saved) beside the saved analyses, as a
+    /// POST does before saving: its answer, or why it cannot be computed.
+    pub(crate) fn try_run(&self, candidate: &Analysis) -> Result<Layer, ApiError> {
+        let mut analyses = read(&self.analyses).clone();
+        analyses.insert(candidate.id.clone(), candidate.clone());
+        let day = chiiki_core::clock::today();
+        let views = self.author_views(day);
+        Ok(self.sources(&analyses, day, &views).run(candidate)?)
+    }
+
+    /// The result of analysis `a` on today's date, computed once a day and
+    /// generation. Computing it over people is audited: who saved it, its
+    /// definition, and every person it read (as keyed hashes).
     fn computed(&self, a: &Analysis) -> Result<Computed, ApiError> {
         let day = chiiki_core::clock::today();
-        if let Some((d, c)) = lock(&self.results).get(&a.id) {
+        let generation = self.generation();
+        // Saving another analysis cannot change this one's answer: results
+        // are kept for the day, so a busy day does not recompute (and
+        // re-log) every analysis after each save.
+        if let Some((d, _, c)) = lock(&self.results).get(&a.id) {
             if *d == day {
                 return Ok(c.clone());
             }
         }
         let analyses = read(&self.analyses).clone();
         let started = std::time::Instant::now();
-        let outcome = self.sources(&analyses, day).run_detailed(a).map_err(|e| {
-            tracing::error!("analysis '{}': {e:#}", a.id);
-            ApiError::internal()
-        })?;
+        let views = self.author_views(day);
+        let outcome = self
+            .sources(&analyses, day, &views)
+            .run_detailed(a)
+            .map_err(|e| {
+                tracing::error!("analysis '{}': {e:#}", a.id);
+                ApiError::internal()
+            })?;
         tracing::info!(
             "analysis '{}': {} features in {:.1?}",
             a.id,
@@ -165,9 +230,50 @@ impl AppState {
         let computed = Computed {
             layer: Arc::new(outcome.layer),
             aggregate: outcome.aggregate.map(Arc::new),
+            definition: definition_hash(a),
         };
-        lock(&self.results).insert(a.id.clone(), (day, computed.clone()));
+        self.audit_computation(a, &computed, day, generation)?;
+        lock(&self.results).insert(a.id.clone(), (day, generation, computed.clone()));
         Ok(computed)
+    }
+
+    /// Logs that analysis `a` read people: the people it counted or listed.
+    fn audit_computation(
+        &self,
+        a: &Analysis,
+        c: &Computed,
+        day: NaiveDate,
+        generation: u64,
+    ) -> Result<(), ApiError> {
+        let Some(population) = c.layer.meta.privacy.population() else {
+            return Ok(());
+        };
+        let ids: Vec<i64> = match (&c.aggregate, &c.layer.meta.privacy) {
+            (Some(agg), _) => agg.table.table.records.iter().map(|r| r.0).collect(),
+            (None, Privacy::Individuals { .. }) => c
+                .layer
+                .record_ids
+                .clone()
+                .unwrap_or_else(|| c.layer.fids.clone()),
+            // Features derived from people (pipes near 要支援者): the people
+            // are not listed, the definition is.
+            _ => Vec::new(),
+        };
+        let saved_by = a.saved_by.as_ref();
+        self.audit
+            .record(&chiiki_policy::audit::Disclosure {
+                token: saved_by.and_then(|s| s.token.as_deref()),
+                role: a.author(),
+                request: format!(
+                    "COMPUTE analysis {} (definition sha256:{}, generation {generation}, as of {day})",
+                    a.id,
+                    &c.definition[..16]
+                ),
+                collection: &a.id,
+                population,
+                ids: &ids,
+            })
+            .map_err(ApiError::from)
     }
 
     pub(crate) fn analysis_result(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
@@ -187,114 +293,124 @@ impl AppState {
         self.views.clear();
     }
 
-    /// Whether some role that gets suppressed aggregates may read `a`.
-    fn served_suppressed(&self, a: &Analysis) -> bool {
+    /// Whether some role that reads perturbed aggregates may read `a`.
+    fn served_perturbed(&self, a: &Analysis) -> bool {
         a.public
             || a.roles
                 .iter()
-                .any(|r| self.tokens.roles().get(r).is_some_and(|d| d.suppressed()))
+                .any(|r| self.tokens.roles().get(r).is_some_and(|d| d.perturbed()))
     }
 
-    /// Aggregate `id` with small cells suppressed. Every aggregate of people
-    /// that a role below planner may read is suppressed in one run, so that
-    /// no table can be differenced against another.
-    fn suppressed_layer(&self, id: &str) -> Result<Arc<Layer>, ApiError> {
+    /// The record keys of `population`: its `record_key` column where it
+    /// has one (the registry's), else keyed hashes of the ids (a layer of
+    /// people imported from elsewhere), fixed as long as the service key is.
+    fn record_keys(&self, population: &str) -> Arc<std::collections::HashMap<i64, u8>> {
+        if let Some(keys) = lock(&self.record_keys).get(population) {
+            return keys.clone();
+        }
+        let mut keys = std::collections::HashMap::new();
+        if let Some(layer) = self.layers.get(population) {
+            let column = layer
+                .column(chiiki_core::sensitivity::RECORD_KEY_COLUMN)
+                .map(|(_, c)| c);
+            for (row, &fid) in layer.fids.iter().enumerate() {
+                let key = match column.map(|c| c.get(row)) {
+                    Some(chiiki_core::layers::Value::Integer(k)) => k as u8,
+                    _ => {
+                        let h = chiiki_policy::audit::hash_id(self.audit.key(), population, fid);
+                        u8::from_str_radix(&h[..2], 16).unwrap_or(0)
+                    }
+                };
+                keys.insert(fid, key);
+            }
+        }
+        let keys = Arc::new(keys);
+        lock(&self.record_keys).insert(population.to_string(), keys.clone());
+        keys
+    }
+
+    /// Aggregate `id` as roles below exact aggregates read it: every count
+    /// perturbed by the cell-key method, shares from perturbed counts,
+    /// magnitudes withheld; then its `having` on those values.
+    fn perturbed_layer(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
         let day = chiiki_core::clock::today();
-        let generation = self.generation.load(Ordering::SeqCst);
-        let mut cache = lock(&self.suppressed);
-        if let Some((d, g, layers)) = cache.as_ref() {
-            if *d == day && *g == generation {
-                return layers.get(id).cloned().ok_or_else(ApiError::internal);
+        let generation = self.generation();
+        if let Some((d, _, layer)) = lock(&self.perturbed).get(&a.id) {
+            if *d == day {
+                return Ok(layer.clone());
             }
         }
-        let analyses = read(&self.analyses).clone();
-        let mut family = Vec::new();
-        for a in analyses.values() {
-            if a.id != id && !self.served_suppressed(a) {
-                continue;
-            }
-            if let Some(outcome) = self.computed(a)?.aggregate {
-                family.push((a.id.clone(), outcome));
-            }
-        }
-        let tables: Vec<chiiki_policy::privacy::suppression::Table> = family
-            .iter()
-            .map(|(id, o)| {
-                let mut t = o.table.table.clone();
-                t.id = id.clone();
-                t
-            })
-            .collect();
+        let computed = self.computed(a)?;
+        let Some(outcome) = computed.aggregate else {
+            return Ok(computed.layer);
+        };
         let started = std::time::Instant::now();
-        let hidden = chiiki_policy::privacy::suppression::suppress(&tables, self.k);
-        let sources = self.sources(&analyses, day);
-        let mut layers = BTreeMap::new();
-        for (t, (id, outcome)) in family.iter().enumerate() {
-            let layer = sources.suppressed(outcome, &hidden.cells[t]).map_err(|e| {
-                tracing::error!("suppressing '{id}': {e:#}");
-                ApiError::internal()
-            })?;
-            let count = hidden.cells[t].iter().filter(|&&h| h).count();
-            tracing::info!(
-                "suppression: '{id}': {count} of {} cells hidden ({} small, the rest complementary)",
-                hidden.cells[t].len(),
-                hidden.primary[t]
-            );
-            layers.insert(id.clone(), Arc::new(layer));
-        }
+        let keys = self.record_keys(&outcome.table.table.population);
+        let record_key = |id: i64| keys.get(&id).copied().unwrap_or(0);
+        let values = chiiki_policy::privacy::perturbation::perturb_table(
+            &outcome.table.table,
+            &self.ptable,
+            &record_key,
+        );
         tracing::info!(
-            "suppression of {} aggregate(s) with k = {} in {:.1?}",
-            family.len(),
-            self.k,
+            "perturbation: '{}': {} cells of {} people in {:.1?}",
+            a.id,
+            values.len(),
+            outcome.table.table.records.len(),
             started.elapsed()
         );
-        let answer = layers.get(id).cloned().ok_or_else(ApiError::internal);
-        *cache = Some((day, generation, layers));
-        answer
+        let analyses = read(&self.analyses).clone();
+        let views = self.author_views(day);
+        let layer = self
+            .sources(&analyses, day, &views)
+            .protected(&outcome, &values)
+            .map_err(|e| {
+                tracing::error!("perturbing '{}': {e:#}", a.id);
+                ApiError::internal()
+            })?;
+        let layer = Arc::new(layer);
+        lock(&self.perturbed).insert(a.id.clone(), (day, generation, layer.clone()));
+        Ok(layer)
     }
 
     /// Collection `id` as `who` may see it: access checked, then records,
-    /// personal fields and aggregates as the role's rights say.
+    /// personal fields and aggregates as the role's rights say. A
+    /// collection the caller may not read is as missing as one that does
+    /// not exist: the answer must not tell that it is there.
     pub fn readable(&self, who: &Principal, id: &str) -> Result<Arc<Layer>, ApiError> {
+        let missing = || ApiError::not_found(format!("no collection '{id}'"));
         let analysis = read(&self.analyses).get(id).cloned();
         let (access, layer) = match (self.layers.get(id), &analysis) {
             (Some(l), _) => (l.meta.access.clone(), Some(l.clone())),
             (None, Some(a)) => (Self::analysis_access(a), None),
-            (None, None) => return Err(ApiError::not_found(format!("no collection '{id}'"))),
+            (None, None) => return Err(missing()),
         };
-        match decide(who, &access) {
-            Decision::Allow => {}
-            Decision::NeedsToken => {
-                return Err(ApiError::unauthorized(format!(
-                    "collection '{id}' needs a bearer token"
-                )))
-            }
-            Decision::Forbidden => {
-                return Err(ApiError::forbidden(format!(
-                    "role '{}' may not read collection '{id}'",
-                    who.role
-                )))
-            }
+        if decide(who, &access) != Decision::Allow {
+            return Err(missing());
         }
         let base = match (layer, &analysis) {
             (Some(l), _) => l,
             (None, Some(a)) => self.analysis_result(a)?,
-            (None, None) => return Err(ApiError::not_found(format!("no collection '{id}'"))),
+            (None, None) => return Err(missing()),
         };
         let role = &who.role;
         match &base.meta.privacy {
             Privacy::Open => Ok(base),
             Privacy::Aggregate { .. } if role.exact_aggregates => Ok(base),
-            Privacy::Aggregate { .. } => self.suppressed_layer(id),
+            Privacy::Aggregate { .. } => match &analysis {
+                Some(a) => self.perturbed_layer(a),
+                // A stored layer of counts of people has no record of who
+                // was counted: it cannot be perturbed, so it is not served.
+                None => Err(missing()),
+            },
             Privacy::Individuals { .. } | Privacy::Derived { .. } => {
                 let day = chiiki_core::clock::today();
-                let generation = self.generation.load(Ordering::SeqCst);
                 let granted = analysis
                     .as_ref()
                     .is_some_and(|a| a.roles.contains(&role.name));
                 let view = self
                     .views
-                    .get_or_build(id, &role.name, day, generation, || {
+                    .get_or_build(id, &role.name, day, self.generation(), || {
                         chiiki_policy::privacy::individual_view(
                             &base,
                             role,
@@ -302,7 +418,8 @@ impl AppState {
                             day,
                             self.audit.key(),
                         )
-                    })?;
+                    })
+                    .map_err(|_| missing())?;
                 Ok(view)
             }
         }
@@ -319,25 +436,37 @@ impl AppState {
             .collect()
     }
 
-    /// Logs a response carrying personal data; the response must not be sent
-    /// unless this succeeds.
+    /// Logs a response carrying personal data or counts of people; the
+    /// response must not be sent unless this succeeds. Values the request
+    /// compares identifiers against are logged as keyed hashes; an
+    /// aggregate names its definition and generation.
     pub fn audit(
         &self,
         who: &Principal,
-        request: String,
+        path: &str,
+        raw_query: &str,
         layer: &Layer,
         rows: &[u32],
     ) -> Result<(), ApiError> {
-        if !layer.meta.privacy.is_personal() {
-            return Ok(());
-        }
-        let ids: Vec<i64> = rows
-            .iter()
-            .map(|&r| match &layer.record_ids {
-                Some(real) => real[r as usize],
-                None => layer.fids[r as usize],
-            })
-            .collect();
+        let (ids, note): (Vec<i64>, String) = match &layer.meta.privacy {
+            Privacy::Open => return Ok(()),
+            Privacy::Aggregate { .. } => (Vec::new(), self.definition_note(&layer.meta.id)),
+            Privacy::Individuals { .. } | Privacy::Derived { .. } => (
+                rows.iter()
+                    .map(|&r| match &layer.record_ids {
+                        Some(real) => real[r as usize],
+                        None => layer.fids[r as usize],
+                    })
+                    .collect(),
+                String::new(),
+            ),
+        };
+        let query = redact_query(layer, raw_query, self.audit.key());
+        let request = if query.is_empty() {
+            format!("GET {path}{note}")
+        } else {
+            format!("GET {path}?{query}{note}")
+        };
         self.audit
             .record(&chiiki_policy::audit::Disclosure {
                 token: who.token_id.as_deref(),
@@ -349,6 +478,41 @@ impl AppState {
             })
             .map_err(ApiError::from)
     }
+
+    /// `" [definition sha256:…, generation N]"` for analysis `id`.
+    fn definition_note(&self, id: &str) -> String {
+        match read(&self.analyses).get(id) {
+            Some(a) => format!(
+                " [definition sha256:{}, generation {}]",
+                &definition_hash(a)[..16],
+                self.generation()
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// A query string fit for the audit log: the values that `filter` and
+/// equality parameters compare identifiers (names, ids, addresses, birth
+/// dates) against, replaced by keyed hashes, so the log proves what was
+/// searched for without holding it.
+fn redact_query(layer: &Layer, raw: &str, key: &[u8]) -> String {
+    use chiiki_core::sensitivity::Label;
+    let hash = |v: &str| format!("#{}", chiiki_policy::audit::hash_value(key, v));
+    let personal = |p: &str| layer.label(p) == Label::Identifier;
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let value = match k.as_ref() {
+            "filter" => match chiiki_query::cql2::parse(&v) {
+                Ok(e) => chiiki_query::properties::redact(e, &personal, &hash).to_string(),
+                Err(_) => hash(&v),
+            },
+            name if layer.column(name).is_some() && personal(name) => hash(&v),
+            _ => v.into_owned(),
+        };
+        out.append_pair(&k, &value);
+    }
+    out.finish()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -384,26 +548,74 @@ impl FromRequestParts<SharedState> for Caller {
 }
 
 /// The service's own base URL for links: the configured public URL, else
-/// `http://<Host header>`.
+/// the address it is bound to. Never the request's `Host`: a forged header
+/// must not put another site into the links clients follow.
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<SharedState> for BaseUrl {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        if let Some(url) = &state.server.public_url {
-            return Ok(BaseUrl(url.trim_end_matches('/').to_string()));
+    async fn from_request_parts(_: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        Ok(BaseUrl(state.base_url()))
+    }
+}
+
+impl AppState {
+    /// Where links point (see [`BaseUrl`]).
+    pub fn base_url(&self) -> String {
+        if let Some(url) = &self.server.public_url {
+            return url.trim_end_matches('/').to_string();
         }
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| {
-                h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
-            })
-            .unwrap_or("127.0.0.1");
-        Ok(BaseUrl(format!("http://{host}")))
+        self.base_url
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "http://127.0.0.1".to_string())
+    }
+
+    /// Records the address the service is bound to, for links.
+    pub fn bound_to(&self, addr: std::net::SocketAddr) {
+        let host = if addr.ip().is_unspecified() {
+            // Bound to every interface: no one address is right; the
+            // loopback one works from this machine, and `public_url` is
+            // the setting for the others.
+            tracing::warn!(
+                "bound to {addr} without server.public_url: links will point to 127.0.0.1"
+            );
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
+        let _ = self.base_url.set(format!("http://{host}"));
+    }
+}
+
+/// Marks a response as carrying personal data or counts of people: it gets
+/// `Cache-Control: no-store`, so no shared cache keeps it.
+#[derive(Clone, Copy)]
+pub(crate) struct AboutPeople;
+
+/// Headers every response gets: `Vary: Authorization` (what is served
+/// depends on who asks), and `Cache-Control: no-store` on anything about
+/// people.
+async fn privacy_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let about_people = response.extensions().get::<AboutPeople>().is_some();
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Authorization"));
+    if about_people {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
+/// Marks `response` as about people when `layer` is.
+pub(crate) fn mark_people(response: &mut axum::response::Response, layer: &Layer) {
+    if layer.meta.privacy != Privacy::Open {
+        response.extensions_mut().insert(AboutPeople);
     }
 }
 
@@ -434,7 +646,8 @@ pub fn router(state: SharedState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::guard,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(privacy_headers));
     // Browsers may call from other origins only when the config names them.
     if !state.server.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = state
@@ -484,16 +697,16 @@ pub(crate) fn json_response(
 /// Binds and serves until Ctrl-C.
 pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), StartError> {
     let state = Arc::new(AppState::new(config, layers)?);
-    // Saved analyses (and their suppressed versions) are computed before the
+    // Saved analyses (and their perturbed versions) are computed before the
     // first request asks.
     let warm = state.clone();
     tokio::task::spawn_blocking(move || {
         let analyses = read(&warm.analyses).clone();
         for a in analyses.values() {
             let _ = warm.analysis_result(a);
-        }
-        if let Some(a) = analyses.values().find(|a| warm.served_suppressed(a)) {
-            let _ = warm.suppressed_layer(&a.id);
+            if warm.served_perturbed(a) {
+                let _ = warm.perturbed_layer(a);
+            }
         }
     });
     let listener = tokio::net::TcpListener::bind(&config.bind)
@@ -503,6 +716,7 @@ pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), Sta
             source,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
+    state.bound_to(addr);
     tracing::info!(
         "serving {} collection(s) at http://{addr}/",
         state.layers.len()

@@ -125,7 +125,9 @@ pub async fn collection(
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
     let layer = super::blocking(move || state.readable(&who, &id)).await?;
-    Ok(json_response(collection_json(&layer, &base), JSON))
+    let mut response = json_response(collection_json(&layer, &base), JSON);
+    crate::mark_people(&mut response, &layer);
+    Ok(response)
 }
 
 pub async fn queryables(
@@ -137,10 +139,9 @@ pub async fn queryables(
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
     let layer = super::blocking(move || state.readable(&who, &id)).await?;
-    Ok(json_response(
-        queryables_json(&layer, &base),
-        "application/schema+json",
-    ))
+    let mut response = json_response(queryables_json(&layer, &base), "application/schema+json");
+    crate::mark_people(&mut response, &layer);
+    Ok(response)
 }
 
 pub fn supported_crs_uris() -> Vec<String> {
@@ -228,6 +229,8 @@ pub fn queryables_json(layer: &Layer, base: &str) -> Value {
     for c in &layer.columns {
         let mut schema = c.field_type().json_schema();
         schema["title"] = json!(c.name);
+        // What the engine labels the column, for disclosure control.
+        schema["x-chiiki-label"] = json!(layer.label(&c.name).as_str());
         properties.insert(c.name.clone(), schema);
     }
     // Filters may use the age of layers that store birth dates.

@@ -3,7 +3,7 @@
 //!
 //! Every request resolves to a [`Principal`] before it reaches a handler;
 //! what the principal's role may see of personal data (records, fields,
-//! exact or suppressed aggregates) is decided in [`crate::privacy`].
+//! exact or perturbed aggregates) is decided in [`crate::privacy`].
 
 pub mod roles;
 pub mod tokens;

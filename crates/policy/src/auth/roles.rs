@@ -4,7 +4,7 @@
 //! Japanese municipalities share resident data: the disaster department sees
 //! the 避難行動要支援者名簿 and residents in hazard zones by name; health
 //! staff see individuals only in the outreach lists granted to them; analysts
-//! and the public see aggregates, small cells suppressed. `[[roles]]` in the
+//! and the public see aggregates, perturbed by the cell-key method. `[[roles]]` in the
 //! config overrides a default or adds a role.
 
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub struct RoleDef {
     /// dropped (birth dates become age bands).
     #[serde(default)]
     pub personal_fields: Vec<PersonalField>,
-    /// Aggregates exact (true) or with small-cell suppression (false).
+    /// Aggregates exact (true) or perturbed by the cell-key method (false).
     #[serde(default)]
     pub exact_aggregates: bool,
     /// May save analyses (`POST /analyses`).
@@ -56,12 +56,14 @@ pub struct RoleDef {
 }
 
 impl RoleDef {
+    /// Whether the role is shown this kind of personal field. Record keys
+    /// are shown to nobody, whatever a config lists.
     pub fn sees(&self, field: PersonalField) -> bool {
-        self.personal_fields.contains(&field)
+        field != PersonalField::RecordKey && self.personal_fields.contains(&field)
     }
 
-    /// Whether aggregates are served to this role with small cells suppressed.
-    pub fn suppressed(&self) -> bool {
+    /// Whether aggregates of people are served to this role perturbed.
+    pub fn perturbed(&self) -> bool {
         !self.exact_aggregates
     }
 }
@@ -174,7 +176,7 @@ mod tests {
         assert!(planner.sees(PersonalField::Name) && planner.exact_aggregates);
         let health = roles.get("health").unwrap();
         assert!(health.sees(PersonalField::Address) && !health.sees(PersonalField::BirthDate));
-        assert!(health.suppressed());
+        assert!(health.perturbed());
         assert_eq!(roles.get("analyst").unwrap().records, Records::None);
         assert!(roles.public().personal_fields.is_empty());
     }

@@ -6,13 +6,14 @@
 //! role decides which records are served (all, those matching the role's
 //! `rows` filter, those of analyses granted to it, or none) and which personal
 //! fields survive ([`mask`]: dropped, or a birth date generalised to an age
-//! band). Aggregates of people are exact for planners and suppressed
-//! ([`suppression`]) for everyone else. The service builds such a *view* once
+//! band). Aggregates of people are exact for planners and perturbed
+//! ([`perturbation`]) for everyone else; saved analyses read their inputs
+//! through their author's view ([`AuthorViews`]). The service builds such a *view* once
 //! per collection, role and day, and every request parameter (`filter`,
 //! `properties`, `bbox`) then works on the view, so a filter can never probe
 //! a field the role does not see.
 
-pub mod suppression;
+pub mod perturbation;
 
 use std::collections::BTreeMap;
 
@@ -296,6 +297,66 @@ impl ViewCache {
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), CachedView>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the author of a saved analysis may read of its inputs: the same
+/// views the author's role gets over HTTP, so an analysis can never widen
+/// what its author sees (nor, through a grant, what anyone else sees).
+pub struct AuthorViews<'a> {
+    pub roles: &'a crate::auth::Roles,
+    pub as_of: NaiveDate,
+    /// The key pseudonyms are made with.
+    pub key: &'a [u8],
+    /// Views already built (the service's), with their generation.
+    pub cache: Option<(&'a ViewCache, u64)>,
+}
+
+impl chiiki_analysis::InputView for AuthorViews<'_> {
+    fn view(
+        &self,
+        author: &str,
+        input: std::sync::Arc<Layer>,
+    ) -> Result<std::sync::Arc<Layer>, chiiki_analysis::AnalysisError> {
+        let refuse = |reason: String| chiiki_analysis::AnalysisError::NotReadable {
+            input: input.meta.id.clone(),
+            reason,
+        };
+        let role = self.roles.get(author).ok_or_else(|| {
+            refuse(format!(
+                "the analysis's author role '{author}' is not defined"
+            ))
+        })?;
+        let access = &input.meta.access;
+        let allowed = access.public || role.admin || access.roles.iter().any(|r| r == author);
+        if !allowed {
+            // As missing as one that does not exist: no oracle of what is there.
+            return Err(chiiki_analysis::AnalysisError::UnknownInput(
+                input.meta.id.clone(),
+            ));
+        }
+        match &input.meta.privacy {
+            Privacy::Open => Ok(input),
+            Privacy::Aggregate { .. } if role.exact_aggregates => Ok(input),
+            Privacy::Aggregate { .. } => Err(refuse(format!(
+                "role '{author}' reads counts of people only perturbed, and perturbed counts are not an input"
+            ))),
+            Privacy::Individuals { .. } | Privacy::Derived { .. } => {
+                let granted = access.roles.iter().any(|r| r == author);
+                let build = || individual_view(&input, role, granted, self.as_of, self.key);
+                let view = match self.cache {
+                    Some((cache, generation)) => cache.get_or_build(
+                        &input.meta.id,
+                        author,
+                        self.as_of,
+                        generation,
+                        build,
+                    ),
+                    None => build().map(std::sync::Arc::new),
+                };
+                view.map_err(|e| refuse(e.to_string()))
+            }
+        }
     }
 }
 
