@@ -34,16 +34,36 @@ pub enum Refusal {
     RowsFilter { role: String, reason: String },
 }
 
-/// The five-year age band of someone born on `birth` on `as_of`
-/// (`"65-69"`; `"90+"` at the top, where people are few).
+/// The five-year age band of someone born on `birth`, for a view on
+/// `as_of` (`"65-69"`; `"90+"` at the top, where people are few).
+///
+/// The band is that of the *fiscal-year age* (年度年齢): the age on 1 April
+/// of the fiscal year that contains `as_of` (fiscal years run from 1 April
+/// to 31 March), the age Japanese municipalities use for school years and
+/// many eligibilities. Every band therefore changes on 1 April, for
+/// everyone at once. A band that turned on each person's birthday would
+/// give the birthday away to anyone who watched a pseudonym's band from day
+/// to day. People born on 1 April reach their new age on that day, as the
+/// registry counts it, and so move up on that 1 April like everybody else.
 pub fn age_band(birth: NaiveDate, as_of: NaiveDate) -> String {
-    let age = chiiki_query::age::age_on(birth, as_of).max(0);
+    let age = chiiki_query::age::age_on(birth, fiscal_year_start(as_of)).max(0);
     if age >= 90 {
         "90+".to_string()
     } else {
         let low = age / 5 * 5;
         format!("{low}-{}", low + 4)
     }
+}
+
+/// 1 April of the fiscal year (年度) that contains `day`.
+fn fiscal_year_start(day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    let year = if day.month() >= 4 {
+        day.year()
+    } else {
+        day.year() - 1
+    };
+    NaiveDate::from_ymd_opt(year, 4, 1).expect("1 April exists every year")
 }
 
 /// How a view treats one personal column.
@@ -459,20 +479,45 @@ mod tests {
     }
 
     #[test]
-    fn age_bands_turn_on_birthdays() {
-        let b = NaiveDate::from_ymd_opt(1961, 10, 2).unwrap();
-        assert_eq!(
-            age_band(b, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
-            "60-64"
-        );
-        assert_eq!(
-            age_band(b, NaiveDate::from_ymd_opt(2026, 10, 2).unwrap()),
-            "65-69"
-        );
-        let old = NaiveDate::from_ymd_opt(1920, 1, 1).unwrap();
-        assert_eq!(
-            age_band(old, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
-            "90+"
-        );
+    fn age_bands_change_only_on_the_first_of_april() {
+        use chrono::Datelike;
+        let on = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // Born 2 October 1961: 64 on 1 April 2026, 65 on their birthday.
+        let b = on(1961, 10, 2);
+        for day in [
+            on(2026, 4, 1),
+            on(2026, 10, 1),
+            on(2026, 10, 2),
+            on(2027, 3, 31),
+        ] {
+            assert_eq!(
+                age_band(b, day),
+                "60-64",
+                "{day}: the birthday changes nothing"
+            );
+        }
+        assert_eq!(age_band(b, on(2027, 4, 1)), "65-69");
+        // Whatever the birthday, a band changes on 1 April and on no other day.
+        for birth in [
+            on(1961, 4, 1),
+            on(1961, 4, 2),
+            on(1962, 1, 15),
+            on(1962, 3, 31),
+        ] {
+            let mut day = on(2025, 1, 1);
+            let mut band = age_band(birth, day);
+            while day < on(2029, 1, 1) {
+                day = day.succ_opt().unwrap();
+                let next = age_band(birth, day);
+                if next != band {
+                    assert_eq!((day.month(), day.day()), (4, 1), "{birth} changed on {day}");
+                    band = next;
+                }
+            }
+        }
+        // Someone born on 1 April moves up on that very 1 April.
+        assert_eq!(age_band(on(1961, 4, 1), on(2026, 3, 31)), "60-64");
+        assert_eq!(age_band(on(1961, 4, 1), on(2026, 4, 1)), "65-69");
+        assert_eq!(age_band(on(1920, 1, 1), on(2026, 10, 1)), "90+");
     }
 }
