@@ -1,5 +1,6 @@
-//! `chiiki token create | revoke | list`: tokens for the service, kept
-//! hashed in `<data>/tokens.json`. The secret is printed once, at creation.
+//! `chiiki token create | revoke | list | rotate-keys`: tokens for the
+//! service, kept hashed in `<data>/tokens.json` (the secret is printed once,
+//! at creation), and the key of the pseudonyms the service hands out.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use clap::Subcommand;
 
 use crate::config::Config;
 use chiiki_policy::auth::tokens::{parse_expiry, token_file, TokenFile};
+use chiiki_policy::privacy::{pseudonym_key_path, PseudonymKey};
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -37,6 +39,15 @@ pub enum TokenCommand {
     },
     /// List the issued tokens (never their secrets).
     List {
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Replace the pseudonym key (`<data>/keys/pseudonym.key`): every
+    /// pseudonym changes, and those handed out before no longer resolve to
+    /// anybody. The service uses the new key from its next start. The
+    /// audit key is not rotated: `chiiki audit who-saw` needs it for as
+    /// long as the log is kept.
+    RotateKeys {
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -105,6 +116,16 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
                         .to_string())
                 );
             }
+            Ok(())
+        }
+        TokenCommand::RotateKeys { data } => {
+            let path = pseudonym_key_path(&dir(&data));
+            let key = PseudonymKey::rotate(&path)?;
+            println!(
+                "pseudonym key version {} written to {}; pseudonyms handed out before no longer resolve. Restart the service to use it.",
+                key.version(),
+                path.display()
+            );
             Ok(())
         }
     }

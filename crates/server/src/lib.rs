@@ -53,6 +53,8 @@ pub struct AppState {
     pub analyses: RwLock<BTreeMap<String, Analysis>>,
     pub data_dir: std::path::PathBuf,
     pub audit: chiiki_policy::audit::AuditLog,
+    /// The key of the pseudonyms in views of people, read once at start-up.
+    pub pseudonym_key: chiiki_policy::privacy::PseudonymKey,
     pub rate: limits::RateLimiter,
     /// Analysis results by id, for the reference date they were computed on.
     results: Mutex<BTreeMap<String, (NaiveDate, Computed)>>,
@@ -120,7 +122,10 @@ impl AppState {
                     .collect(),
             ),
             data_dir: config.data_dir.clone(),
-            audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)?,
+            audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)
+                .map_err(StartError::Audit)?,
+            pseudonym_key: chiiki_policy::privacy::PseudonymKey::open(&config.pseudonym_key_path())
+                .map_err(StartError::PseudonymKey)?,
             rate: limits::RateLimiter::new(config.limits.requests_per_minute),
             results: Default::default(),
             suppressed: Default::default(),
@@ -300,7 +305,7 @@ impl AppState {
                             role,
                             granted,
                             day,
-                            self.audit.key(),
+                            &self.pseudonym_key,
                         )
                     })?;
                 Ok(view)

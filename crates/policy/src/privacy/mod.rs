@@ -12,12 +12,14 @@
 //! `properties`, `bbox`) then works on the view, so a filter can never probe
 //! a field the role does not see.
 
+pub mod pseudonyms;
 pub mod suppression;
 
 use std::collections::BTreeMap;
 
 pub use chiiki_core::sensitivity::{resident_fields, Privacy};
 use chrono::NaiveDate;
+pub use pseudonyms::{pseudonym, pseudonym_key_path, PseudonymKey};
 
 use crate::auth::{PersonalField, Records, RoleDef};
 use chiiki_core::layers::column::date_from_days;
@@ -89,7 +91,8 @@ pub struct ViewSpec {
     pub rows: Option<String>,
     /// Personal columns by name, with what the view does to each.
     pub columns: BTreeMap<String, ColumnRule>,
-    /// `Some(population)`: ids are replaced by [`pseudonym`]s of it.
+    /// `Some(population)`: the ids of that population are replaced by
+    /// [`pseudonym`]s, keyed by the role and the collection.
     pub pseudonymise: Option<String>,
 }
 
@@ -140,15 +143,16 @@ pub fn view_spec(privacy: &Privacy, role: &RoleDef, granted: bool) -> Result<Vie
     })
 }
 
-/// `layer` as `spec` shows it on `as_of`: its records picked (in their
-/// order, spatial or an analysis's ranking), personal columns kept,
-/// generalised or dropped, ids pseudonymised with `key`.
+/// `layer` as `spec` shows it to `role` on `as_of`: its records picked (in
+/// their order, spatial or an analysis's ranking), personal columns kept,
+/// generalised or dropped, ids pseudonymised with `key` for this role and
+/// this collection (the layer's id).
 pub fn materialise(
     layer: &Layer,
     spec: &ViewSpec,
     role: &str,
     as_of: NaiveDate,
-    key: &[u8],
+    key: &PseudonymKey,
 ) -> Result<Layer, Refusal> {
     let rows: Vec<u32> = match &spec.rows {
         None => (0..layer.len() as u32).collect(),
@@ -200,10 +204,10 @@ pub fn materialise(
     let geometries = layer.geometries.pick(&rows);
     let ids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
     let (fids, record_ids) = match &spec.pseudonymise {
-        Some(population) => {
+        Some(_) => {
             let fids = ids
                 .iter()
-                .map(|&id| pseudonym(key, population, id))
+                .map(|&id| pseudonym(key, role, &layer.meta.id, id))
                 .collect();
             (fids, Some(ids))
         }
@@ -218,21 +222,6 @@ pub fn materialise(
     });
     view.record_ids = record_ids;
     Ok(view)
-}
-
-/// A stable stand-in for a person's id: a keyed hash, 52 bits so that
-/// JSON clients keep it exact.
-pub fn pseudonym(key: &[u8], population: &str, id: i64) -> i64 {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(key);
-    h.update(b"pseudonym:");
-    h.update(population.as_bytes());
-    h.update(b":");
-    h.update(id.to_string().as_bytes());
-    let d = h.finalize();
-    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
-    (n >> 12) as i64
 }
 
 fn age_bands(birth: &Column, rows: &[u32], as_of: NaiveDate) -> Column {
@@ -257,7 +246,7 @@ pub fn individual_view(
     role: &RoleDef,
     granted: bool,
     as_of: NaiveDate,
-    key: &[u8],
+    key: &PseudonymKey,
 ) -> Result<Layer, Refusal> {
     let spec = view_spec(&layer.meta.privacy, role, granted)?;
     materialise(layer, &spec, &role.name, as_of, key)
@@ -327,6 +316,11 @@ mod tests {
     use chiiki_core::layers::{Geometries, LayerMeta};
 
     fn people() -> Layer {
+        people_in("residents")
+    }
+
+    /// The three residents as collection `id`.
+    fn people_in(id: &str) -> Layer {
         let mut columns = vec![
             Column::new("resident_id", FieldType::Text),
             Column::new("name", FieldType::Text),
@@ -351,7 +345,7 @@ mod tests {
         }
         Layer::new(LayerParts {
             meta: LayerMeta {
-                id: "residents".into(),
+                id: id.into(),
                 privacy: Privacy::Individuals {
                     population: "residents".into(),
                     fields: resident_fields(),
@@ -364,6 +358,10 @@ mod tests {
         })
     }
 
+    fn key() -> PseudonymKey {
+        PseudonymKey::from_bytes(1, b"k")
+    }
+
     fn names(l: &Layer) -> Vec<&str> {
         l.columns.iter().map(|c| c.name.as_str()).collect()
     }
@@ -374,7 +372,7 @@ mod tests {
         let mut planner = Roles::default().get("planner").unwrap().clone();
         planner.rows = Some("needs_support = TRUE OR flood_depth_rank IS NOT NULL".into());
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v = individual_view(&people(), &planner, false, as_of, b"k").unwrap();
+        let v = individual_view(&people(), &planner, false, as_of, &key()).unwrap();
         let mut fids = v.fids.clone();
         fids.sort();
         assert_eq!(fids, vec![1, 2]);
@@ -385,8 +383,14 @@ mod tests {
     fn the_shipped_planner_reads_the_support_list_only() {
         let roles = Roles::default();
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v =
-            individual_view(&people(), roles.get("planner").unwrap(), false, as_of, b"k").unwrap();
+        let v = individual_view(
+            &people(),
+            roles.get("planner").unwrap(),
+            false,
+            as_of,
+            &key(),
+        )
+        .unwrap();
         assert_eq!(v.fids, vec![1]);
     }
 
@@ -396,21 +400,52 @@ mod tests {
         let health = roles.get("health").unwrap();
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
         assert_eq!(
-            individual_view(&people(), health, false, as_of, b"k").err(),
+            individual_view(&people(), health, false, as_of, &key()).err(),
             Some(Refusal::NotGranted("health".into()))
         );
-        let v = individual_view(&people(), health, true, as_of, b"k").unwrap();
+        let v = individual_view(&people(), health, true, as_of, &key()).unwrap();
         assert_eq!(
             names(&v),
             vec!["name", "age_band", "needs_support", "flood_depth_rank"]
         );
         // Ids are pseudonyms, stable, and the audit keeps the real ones.
         assert!(!v.fids.contains(&1));
-        let row = v.row_of(pseudonym(b"k", "residents", 1)).unwrap();
+        let row = v
+            .row_of(pseudonym(&key(), "health", "residents", 1))
+            .unwrap();
         assert_eq!(v.record_ids.as_ref().unwrap()[row], 1);
         assert_eq!(v.columns[1].get(row), Value::Text("75-79".into()));
         let analyst = roles.get("analyst").unwrap();
-        assert!(individual_view(&people(), analyst, true, as_of, b"k").is_err());
+        assert!(individual_view(&people(), analyst, true, as_of, &key()).is_err());
+    }
+
+    #[test]
+    fn pseudonyms_differ_by_collection_role_and_key_and_hold_otherwise() {
+        let roles = Roles::default();
+        let health = roles.get("health").unwrap();
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let fids = |layer: &Layer, role: &RoleDef, key: &PseudonymKey| {
+            individual_view(layer, role, true, as_of, key).unwrap().fids
+        };
+        let people = people();
+        let seen = fids(&people, health, &key());
+        // The same role, collection and key: the same pseudonyms, every day.
+        assert_eq!(seen, fids(&people, health, &key()));
+        let next_year = NaiveDate::from_ymd_opt(2027, 10, 1).unwrap();
+        let later = individual_view(&people, health, true, next_year, &key()).unwrap();
+        assert_eq!(seen, later.fids);
+        // Another collection of the same people: no id in common.
+        let outreach = people_in("care_outreach_flood");
+        let elsewhere = fids(&outreach, health, &key());
+        assert!(seen.iter().all(|f| !elsewhere.contains(f)));
+        // Another role with the same rights: no id in common either.
+        let mut welfare = health.clone();
+        welfare.name = "welfare".into();
+        let other_role = fids(&people, &welfare, &key());
+        assert!(seen.iter().all(|f| !other_role.contains(f)));
+        // A new key: every pseudonym changes.
+        let rotated = fids(&people, health, &PseudonymKey::from_bytes(2, b"k2"));
+        assert!(seen.iter().all(|f| !rotated.contains(f)));
     }
 
     #[test]
@@ -437,7 +472,7 @@ mod tests {
         assert!(spec.columns.values().all(|r| *r == ColumnRule::Drop));
         // Materialising the spec gives the same view as before the split.
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v = materialise(&layer, &health, "health", as_of, b"k").unwrap();
+        let v = materialise(&layer, &health, "health", as_of, &key()).unwrap();
         assert_eq!(
             names(&v),
             vec!["name", "age_band", "needs_support", "flood_depth_rank"]
