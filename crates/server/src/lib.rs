@@ -109,7 +109,8 @@ impl AppState {
         Ok(AppState {
             server: config.server.clone(),
             limits: config.limits.clone(),
-            tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file())),
+            tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file()))
+                .map_err(StartError::Tokens)?,
             k: config.privacy.k,
             layers: by_id,
             analyses: RwLock::new(
