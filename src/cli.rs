@@ -57,7 +57,7 @@ enum Command {
         #[command(subcommand)]
         command: crate::commands::registry::RegistryCommand,
     },
-    /// Access tokens: create, revoke, list.
+    /// Access tokens: create, revoke, renew, list; rotate the pseudonym key.
     Token {
         #[command(subcommand)]
         command: crate::commands::token::TokenCommand,
@@ -367,10 +367,13 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
     let started = std::time::Instant::now();
     let roles = config.roles()?;
     let audit = chiiki_policy::audit::AuditLog::open(&data.join(&config.audit.path), true)?;
+    let pseudonyms = chiiki_policy::privacy::PseudonymKey::open(
+        &chiiki_policy::privacy::pseudonym_key_path(&data),
+    )?;
     let views = chiiki_policy::privacy::AuthorViews {
         roles: &roles,
         as_of,
-        key: audit.key(),
+        key: &pseudonyms,
         cache: None,
     };
     let result = Sources {
@@ -655,9 +658,30 @@ fn demo(args: DemoArgs) -> Result<()> {
     if fictional {
         config.server.title = "chiiki demo — 架空区 (fictional)".into();
     }
+    // In the token file now, so that `chiiki token list` shows them before
+    // the service first starts.
+    let token_file = chiiki_policy::auth::tokens::token_file(&args.data);
+    let merged = chiiki_policy::auth::tokens::merge_config_tokens(&token_file, &config.tokens)
+        .with_context(|| format!("merging the demo tokens into {}", token_file.display()))?;
     println!("access tokens (send as 'Authorization: Bearer <token>'):");
-    for (role, token) in &tokens {
-        println!("  {role:<8} {token}");
+    let now = chiiki_core::clock::now();
+    for (role, token) in &tokens.tokens {
+        let hash = chiiki_policy::auth::sha256_hex(token);
+        let state = match merged.tokens.iter().find(|t| t.sha256 == hash) {
+            Some(t) if t.status(now) == "active" => format!(
+                "until {}",
+                t.expires
+                    .map_or("never".into(), |e| e.format("%Y-%m-%d").to_string())
+            ),
+            Some(t) if t.status(now) == "expired" => format!(
+                "expired: `chiiki token renew demo-{role} --data {}`",
+                args.data.display()
+            ),
+            // Revoked for good: removing demo-tokens.json makes new ones.
+            Some(t) => t.status(now).to_string(),
+            None => String::new(),
+        };
+        println!("  {role:<8} {token}  {state}");
     }
     // The saved config points at its own directory so `serve --config` works from anywhere.
     let mut saved = config.clone();

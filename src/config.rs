@@ -17,6 +17,8 @@
 //! name = "planning-desk"
 //! role = "planner"
 //! token_sha256 = "…"    # or `token = "…"` in plain text for local testing
+//!                       # (at least 32 characters); listed, renewed and
+//!                       # revoked like issued tokens (`chiiki token list`)
 //!
 //! [[roles]]             # overrides a default role or adds one
 //! name = "welfare"
@@ -127,11 +129,7 @@ impl Config {
         );
         let roles = self.roles()?;
         for t in &self.tokens {
-            anyhow::ensure!(
-                t.token_sha256.is_some() || t.token.is_some(),
-                "token '{}' has neither token_sha256 nor token",
-                t.name
-            );
+            t.check()?;
             roles
                 .check(&t.role)
                 .with_context(|| format!("token '{}'", t.name))?;
@@ -243,7 +241,7 @@ mod tests {
             [[tokens]]
             name = "desk"
             role = "planner"
-            token = "abc"
+            token = "desk-4f1c9a0e7b2d4c8e9a1f3b5d7c9e0a2b"
             "#,
         )
         .unwrap();
@@ -253,5 +251,9 @@ mod tests {
         let mut wrong = c.clone();
         wrong.tokens[0].role = "planer".into();
         assert!(wrong.validate().is_err());
+        let mut short = c.clone();
+        short.tokens[0].token = Some("abc".into());
+        let err = short.validate().unwrap_err().to_string();
+        assert!(err.contains("'desk'") && err.contains("32"), "{err}");
     }
 }

@@ -34,6 +34,16 @@ fn demo_rebuild_is_idempotent() {
     ];
     let before: Vec<Vec<u8>> = kept.iter().map(|f| snapshot(f)).collect();
     let tokens_before = snapshot("demo-tokens.json");
+    // A renewal outlives running the demo again.
+    run_ok(&[
+        "token",
+        "renew",
+        "demo-analyst",
+        "--expires",
+        "2099-12-31",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
 
     let second = run_ok(&["demo", "--data", data.to_str().unwrap(), "--no-serve"]);
     let again = layer_lines(&second);
@@ -60,6 +70,31 @@ fn demo_rebuild_is_idempotent() {
     let config = std::fs::read_to_string(data.join("chiiki.toml")).unwrap();
     assert!(!config.contains(tokens["admin"].as_str().unwrap()));
     assert!(config.contains("token_sha256"));
+
+    // The demo's tokens are listed as the config's, and expire 90 days
+    // after they were made (the time kept in demo-tokens.json), unless renewed.
+    let issued = chrono::DateTime::parse_from_rfc3339(tokens["issued"].as_str().unwrap()).unwrap();
+    let expires = (issued + chrono::Duration::days(90))
+        .to_utc()
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let list = run_ok(&["token", "list", "--data", data.to_str().unwrap()]);
+    for role in ["admin", "planner", "health", "analyst", "public"] {
+        let line = list
+            .lines()
+            .find(|l| l.contains(&format!(" demo-{role} ")))
+            .unwrap_or_else(|| panic!("demo-{role} is not listed:\n{list}"));
+        assert!(
+            line.contains(" config ") && line.contains(" active "),
+            "{line}"
+        );
+        let until = if role == "analyst" {
+            "2099-12-31 23:59"
+        } else {
+            expires.as_str()
+        };
+        assert!(line.ends_with(until), "{line}");
+    }
 }
 
 #[test]

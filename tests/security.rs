@@ -2502,8 +2502,22 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
         );
     }
     let first = &new[0];
-    assert_eq!(first["token"], "demo-planner");
-    assert_eq!(new[2]["token"], "demo-health");
+    // The log names a token by its public id; the config's demo tokens
+    // have theirs in the token file, derived from their hash.
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(server().data.join("tokens.json")).unwrap())
+            .unwrap();
+    let id_of = |name: &str| {
+        stored["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name && t["source"] == "config")
+            .map(|t| t["id"].clone())
+            .unwrap_or_else(|| panic!("{name} is not in tokens.json"))
+    };
+    assert_eq!(first["token"], id_of("demo-planner"));
+    assert_eq!(new[2]["token"], id_of("demo-health"));
     assert_eq!(first["ids"].as_array().unwrap().len(), 37);
     for fid in &fids {
         assert!(
@@ -2555,7 +2569,11 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
         "{out}"
     );
     assert!(
-        out.contains("role planner") && out.contains("demo-planner"),
+        out.contains("role planner")
+            && out.contains(&format!(
+                "token {}",
+                id_of("demo-planner").as_str().unwrap()
+            )),
         "{out}"
     );
     let unseen = common::run_ok(&[

@@ -1,13 +1,21 @@
-//! `chiiki token create | revoke | list`: tokens for the service, kept
-//! hashed in `<data>/tokens.json`. The secret is printed once, at creation.
+//! `chiiki token create | revoke | renew | list | rotate-keys`: tokens for
+//! the service, kept hashed in `<data>/tokens.json` (the secret is printed
+//! once, at creation), and the key of the pseudonyms the service hands out.
+//!
+//! The config's `[[tokens]]` live in the same file (the service merges them
+//! in when it starts): when the command works on the config's own data
+//! directory, it merges them first, so that they can be listed, renewed and
+//! revoked before the service has ever run.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use crate::config::Config;
-use chiiki_policy::auth::tokens::{parse_expiry, token_file, TokenFile};
+use chiiki_policy::auth::tokens::{parse_expiry, token_file, TokenFile, TokenSource};
+use chiiki_policy::privacy::{pseudonym_key_path, PseudonymKey};
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -29,14 +37,41 @@ pub enum TokenCommand {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// Revoke tokens by id or name; the running service refuses them at once.
+    /// Revoke tokens by id or name (config tokens too: they stay revoked
+    /// while the config lists them); the running service refuses them at once.
     Revoke {
         id_or_name: String,
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// List the issued tokens (never their secrets).
+    /// Give tokens (by id or name, expired ones included, revoked ones not)
+    /// a new expiry; the running service accepts them at once. A config
+    /// token keeps its renewal until the config's `expires` changes.
+    Renew {
+        id_or_name: String,
+        /// The new expiry: a date (2027-03-31), an RFC 3339 time, or a
+        /// duration from now (90d, 12h).
+        #[arg(long, default_value = "90d", conflicts_with = "no_expiry")]
+        expires: String,
+        /// Never expire from now on.
+        #[arg(long)]
+        no_expiry: bool,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// List the tokens, issued and from the config (never their secrets).
+    /// A config token the config no longer lists shows as `unlisted`: the
+    /// service refuses it.
     List {
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Replace the pseudonym key (`<data>/keys/pseudonym.key`): every
+    /// pseudonym changes, and those handed out before no longer resolve to
+    /// anybody. The service uses the new key from its next start. The
+    /// audit key is not rotated: `chiiki audit who-saw` needs it for as
+    /// long as the log is kept.
+    RotateKeys {
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -77,28 +112,57 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             Ok(())
         }
         TokenCommand::Revoke { id_or_name, data } => {
-            let path = token_file(&dir(&data));
-            let mut file = TokenFile::load(&path)?;
+            let (path, mut file, _) = load_merged(config, &dir(&data))?;
             let n = file.revoke(&id_or_name);
             anyhow::ensure!(n > 0, "no active token with id or name '{id_or_name}'");
-            file.save(&path)?;
+            file.save(&path)
+                .with_context(|| format!("saving {}", path.display()))?;
             println!("revoked {n} token(s)");
             Ok(())
         }
+        TokenCommand::Renew {
+            id_or_name,
+            expires,
+            no_expiry,
+            data,
+        } => {
+            let expires = if no_expiry {
+                None
+            } else {
+                Some(parse_expiry(&expires, chiiki_core::clock::now())?)
+            };
+            let (path, mut file, _) = load_merged(config, &dir(&data))?;
+            let n = file.renew(&id_or_name, expires);
+            anyhow::ensure!(
+                n > 0,
+                "no token with id or name '{id_or_name}' that is not revoked"
+            );
+            file.save(&path)
+                .with_context(|| format!("saving {}", path.display()))?;
+            println!(
+                "renewed {n} token(s) until {}",
+                expires.map_or("never".to_string(), |e| e.to_rfc3339())
+            );
+            Ok(())
+        }
         TokenCommand::List { data } => {
-            let file = TokenFile::load(&token_file(&dir(&data)))?;
+            let (_, file, listed) = load_merged(config, &dir(&data))?;
             let now = chiiki_core::clock::now();
             println!(
-                "{:<10} {:<20} {:<10} {:<8} {:<20} expires",
-                "id", "name", "role", "status", "created"
+                "{:<10} {:<20} {:<10} {:<7} {:<9} {:<16} expires",
+                "id", "name", "role", "source", "status", "created"
             );
             for t in &file.tokens {
+                let unlisted = t.source == TokenSource::Config
+                    && t.revoked.is_none()
+                    && listed.as_ref().is_some_and(|l| !l.contains(&t.sha256));
                 println!(
-                    "{:<10} {:<20} {:<10} {:<8} {:<20} {}",
+                    "{:<10} {:<20} {:<10} {:<7} {:<9} {:<16} {}",
                     t.id,
                     t.name,
                     t.role,
-                    t.status(now),
+                    t.source.as_str(),
+                    if unlisted { "unlisted" } else { t.status(now) },
                     t.created.format("%Y-%m-%d %H:%M"),
                     t.expires.map_or("never".to_string(), |e| e
                         .format("%Y-%m-%d %H:%M")
@@ -107,5 +171,139 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             }
             Ok(())
         }
+        TokenCommand::RotateKeys { data } => {
+            let path = pseudonym_key_path(&dir(&data));
+            let key = PseudonymKey::rotate(&path)?;
+            println!(
+                "pseudonym key version {} written to {}; pseudonyms handed out before no longer resolve. Restart the service to use it.",
+                key.version(),
+                path.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The token file of `data_dir`, with the config's tokens merged in (in
+/// memory) when `data_dir` is the config's own, and then the hashes the
+/// config lists. A config describes its own data directory only: merged
+/// into another, its tokens would be listed there yet refused by the
+/// service that serves it.
+fn load_merged(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<(PathBuf, TokenFile, Option<HashSet<String>>)> {
+    let path = token_file(data_dir);
+    let mut file = TokenFile::load(&path)?;
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if !same(data_dir, &config.data_dir) {
+        return Ok((path, file, None));
+    }
+    file.merge_config(&config.tokens)?;
+    let listed = config.tokens.iter().filter_map(|t| t.sha256()).collect();
+    Ok((path, file, Some(listed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TokenConfig;
+    use chiiki_policy::auth::{TokenError, TokenStore};
+
+    const DESK: &str = "desk-4f1c9a0e7b2d4c8e9a1f3b5d7c9e0a2b";
+
+    fn config(data: &Path, expires: Option<chrono::DateTime<chrono::Utc>>) -> Config {
+        Config {
+            data_dir: data.to_path_buf(),
+            tokens: vec![TokenConfig {
+                name: "desk".into(),
+                role: "planner".into(),
+                token_sha256: Some(chiiki_policy::auth::sha256_hex(DESK)),
+                token: None,
+                expires,
+            }],
+            ..Config::default()
+        }
+    }
+
+    fn serve_tokens(config: &Config) -> TokenStore {
+        TokenStore::new(
+            config.roles().unwrap(),
+            &config.tokens,
+            Some(config.token_file()),
+        )
+        .unwrap()
+    }
+
+    fn desk(store: &TokenStore) -> Result<String, TokenError> {
+        store
+            .authenticate(Some(&format!("Bearer {DESK}")))
+            .map(|p| p.role.name)
+    }
+
+    #[test]
+    fn config_tokens_are_renewed_and_revoked_by_name_before_the_service_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let past = chiiki_core::clock::now() - chrono::Duration::days(1);
+        let config = config(dir.path(), Some(past));
+        let cmd = |c: TokenCommand| run(c, &config).unwrap();
+        cmd(TokenCommand::List { data: None });
+        assert!(!config.token_file().exists(), "listing writes nothing");
+        assert_eq!(desk(&serve_tokens(&config)), Err(TokenError::Expired));
+
+        cmd(TokenCommand::Renew {
+            id_or_name: "desk".into(),
+            expires: "30d".into(),
+            no_expiry: false,
+            data: None,
+        });
+        let file = TokenFile::load(&config.token_file()).unwrap();
+        assert_eq!(file.tokens.len(), 1);
+        assert_eq!(file.tokens[0].source, TokenSource::Config);
+        assert_eq!(desk(&serve_tokens(&config)).as_deref(), Ok("planner"));
+
+        cmd(TokenCommand::Revoke {
+            id_or_name: file.tokens[0].id.clone(),
+            data: None,
+        });
+        assert_eq!(desk(&serve_tokens(&config)), Err(TokenError::Revoked));
+        assert!(run(
+            TokenCommand::Renew {
+                id_or_name: "desk".into(),
+                expires: "30d".into(),
+                no_expiry: false,
+                data: None,
+            },
+            &config
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn another_data_directory_does_not_take_the_configs_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), None);
+        let revoke = TokenCommand::Revoke {
+            id_or_name: "desk".into(),
+            data: Some(other.path().to_path_buf()),
+        };
+        assert!(run(revoke, &config).is_err());
+        assert!(!token_file(other.path()).exists());
+    }
+
+    #[test]
+    fn rotating_the_keys_bumps_the_pseudonym_key_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), None);
+        let path = pseudonym_key_path(dir.path());
+        let first = PseudonymKey::open(&path).unwrap();
+        run(TokenCommand::RotateKeys { data: None }, &config).unwrap();
+        let second = PseudonymKey::open(&path).unwrap();
+        assert_eq!((first.version(), second.version()), (1, 2));
+        assert_ne!(first.bytes(), second.bytes());
     }
 }

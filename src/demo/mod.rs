@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, TokenConfig};
@@ -199,13 +200,51 @@ pub fn demo_planner() -> chiiki_policy::auth::RoleDef {
     planner
 }
 
-/// The demo's tokens, one per role, kept across runs in `demo-tokens.json`.
-pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
+/// How long the demo's tokens are valid after they were made, unless
+/// renewed (`chiiki token renew demo-planner --expires 90d`).
+pub const DEMO_TOKEN_DAYS: i64 = 90;
+
+/// The key of `demo-tokens.json` that holds when the tokens were made.
+const ISSUED_KEY: &str = "issued";
+
+/// The demo's tokens, one per role, and when they were made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoTokens {
+    /// The tokens by role.
+    pub tokens: BTreeMap<String, String>,
+    /// When the tokens were made: they expire [`DEMO_TOKEN_DAYS`] later.
+    pub issued: DateTime<Utc>,
+}
+
+impl DemoTokens {
+    /// When the tokens stop working unless renewed.
+    pub fn expires(&self) -> DateTime<Utc> {
+        self.issued + chrono::Duration::days(DEMO_TOKEN_DAYS)
+    }
+}
+
+/// The demo's tokens, kept across runs in `demo-tokens.json`: one secret
+/// per role, and the time they were made under `"issued"` (the file stays a
+/// flat map, so `tokens["planner"]` keeps working for scripts). Keeping the
+/// time means that running the demo again does not extend the tokens;
+/// `chiiki token renew` does. A file from before `"issued"` existed gets
+/// the current time, once.
+pub fn demo_tokens(data_dir: &Path) -> Result<DemoTokens> {
     let path = data_dir.join("demo-tokens.json");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(tokens) = serde_json::from_str::<BTreeMap<String, String>>(&text) {
+        if let Ok(mut tokens) = serde_json::from_str::<BTreeMap<String, String>>(&text) {
+            let issued = tokens.remove(ISSUED_KEY).map(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .map(|t| t.to_utc())
+                    .with_context(|| format!("{}: '{ISSUED_KEY}' is not a time", path.display()))
+            });
             if DEMO_ROLES.iter().all(|r| tokens.contains_key(*r)) {
-                return Ok(tokens);
+                let kept = DemoTokens {
+                    tokens,
+                    issued: issued.transpose()?.unwrap_or_else(now_in_seconds),
+                };
+                save_demo_tokens(&path, &kept)?;
+                return Ok(kept);
             }
         }
     }
@@ -217,13 +256,41 @@ pub fn demo_tokens(data_dir: &Path) -> Result<BTreeMap<String, String>> {
             format!("demo-{}-{}", role, hex::encode(secret)),
         );
     }
-    chiiki_core::fs::write_atomically(&path, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
-    Ok(tokens)
+    let made = DemoTokens {
+        tokens,
+        issued: now_in_seconds(),
+    };
+    save_demo_tokens(&path, &made)?;
+    Ok(made)
+}
+
+/// The time now, to the second as the file keeps it: the expiry the config
+/// derives from it must be the same on every run.
+fn now_in_seconds() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    chiiki_core::clock::now().trunc_subsecs(0)
+}
+
+/// Writes `demo-tokens.json` unless it already says the same.
+fn save_demo_tokens(path: &Path, tokens: &DemoTokens) -> Result<()> {
+    let mut flat = tokens.tokens.clone();
+    flat.insert(
+        ISSUED_KEY.into(),
+        tokens
+            .issued
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let bytes = serde_json::to_string_pretty(&flat)?;
+    if std::fs::read_to_string(path).ok().as_deref() != Some(bytes.as_str()) {
+        chiiki_core::fs::write_atomically(path, bytes.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The config the demo serves with: its data dir, the bind address and the
-/// demo tokens (stored hashed).
-pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String>) -> Config {
+/// demo tokens (stored hashed), which expire [`DEMO_TOKEN_DAYS`] after they
+/// were made.
+pub fn demo_config(data_dir: &Path, bind: &str, tokens: &DemoTokens) -> Config {
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
         bind: bind.to_string(),
@@ -232,14 +299,14 @@ pub fn demo_config(data_dir: &Path, bind: &str, tokens: &BTreeMap<String, String
     config.server.title = "chiiki demo — 文京区".into();
     config.analyses = demo_analyses();
     config.roles.push(demo_planner());
-    for (role, token) in tokens {
+    for (role, token) in &tokens.tokens {
         if DEMO_ROLES.contains(&role.as_str()) {
             config.tokens.push(TokenConfig {
                 name: format!("demo-{role}"),
                 role: role.clone(),
                 token_sha256: Some(sha256_hex(token)),
                 token: None,
-                expires: None,
+                expires: Some(tokens.expires()),
             });
         }
     }
@@ -255,4 +322,64 @@ pub fn demo_analyses() -> Vec<chiiki_analysis::Analysis> {
     let file: File =
         toml::from_str(include_str!("../../data/analyses.toml")).expect("analyses.toml is valid");
     file.analyses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_tokens_keep_their_issue_time_and_expire_90_days_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = demo_tokens(dir.path()).unwrap();
+        assert_eq!(first.tokens.len(), DEMO_ROLES.len());
+        let path = dir.path().join("demo-tokens.json");
+        let written = std::fs::read(&path).unwrap();
+        // Scripts read the file as a map of role to token.
+        let flat: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(
+            flat["planner"].as_str(),
+            Some(first.tokens["planner"].as_str())
+        );
+        assert!(flat[ISSUED_KEY].is_string());
+
+        // Running the demo again neither makes new tokens nor extends them.
+        let again = demo_tokens(dir.path()).unwrap();
+        assert_eq!(again.tokens, first.tokens);
+        assert_eq!(again.issued, first.issued);
+        assert_eq!(std::fs::read(&path).unwrap(), written);
+
+        let config = demo_config(dir.path(), "127.0.0.1:0", &again);
+        assert_eq!(config.tokens.len(), DEMO_ROLES.len());
+        for t in &config.tokens {
+            assert_eq!(
+                t.expires,
+                Some(again.issued + chrono::Duration::days(DEMO_TOKEN_DAYS)),
+                "{}",
+                t.name
+            );
+            t.check().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_token_file_without_an_issue_time_gets_one_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo-tokens.json");
+        let old: BTreeMap<String, String> = DEMO_ROLES
+            .iter()
+            .map(|r| {
+                (
+                    r.to_string(),
+                    format!("demo-{r}-0123456789abcdef0123456789abcdef"),
+                )
+            })
+            .collect();
+        std::fs::write(&path, serde_json::to_string(&old).unwrap()).unwrap();
+        let kept = demo_tokens(dir.path()).unwrap();
+        assert_eq!(kept.tokens, old);
+        let stamped = std::fs::read(&path).unwrap();
+        assert_eq!(demo_tokens(dir.path()).unwrap().issued, kept.issued);
+        assert_eq!(std::fs::read(&path).unwrap(), stamped);
+    }
 }

@@ -146,6 +146,11 @@ pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let data = scratch("data");
+        // Fresh tokens for every run: the demo's expire 90 days after they
+        // were made, and this directory outlives test runs.
+        for old in ["demo-tokens.json", "tokens.json"] {
+            let _ = std::fs::remove_file(data.join(old));
+        }
         run_ok(&["demo", "--data", data.to_str().unwrap(), "--no-serve"]);
         let geojson = scratch("src").join("inspections.geojson");
         write_inspections_geojson(&geojson);

@@ -161,7 +161,9 @@ impl AuditLog {
         &self.path
     }
 
-    /// The secret key that hashes ids in the log (and makes pseudonyms).
+    /// The secret key that hashes ids in the log. Pseudonyms have their own
+    /// key ([`crate::privacy::PseudonymKey`]): this one must never change
+    /// while the log is kept, that one is rotated.
     pub fn key(&self) -> &[u8] {
         &self.key
     }

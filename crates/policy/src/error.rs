@@ -26,6 +26,9 @@ pub enum PolicyError {
     /// A role definition, or a reference to a role, that cannot stand.
     #[error("{0}")]
     Role(String),
+    /// A `[[tokens]]` entry of the config that cannot be accepted.
+    #[error("token '{name}' of the config: {message}")]
+    ConfigToken { name: String, message: String },
     /// A value given to the policy (a token's expiry) that it cannot use.
     #[error("{0}")]
     Invalid(String),

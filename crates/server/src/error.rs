@@ -163,7 +163,11 @@ pub enum StartError {
     #[error("analysis '{id}': {message}")]
     Analysis { id: String, message: String },
     #[error("the audit log: {0}")]
-    Audit(#[from] chiiki_policy::PolicyError),
+    Audit(#[source] chiiki_policy::PolicyError),
+    #[error("the access tokens: {0}")]
+    Tokens(#[source] chiiki_policy::PolicyError),
+    #[error("the pseudonym key: {0}")]
+    PseudonymKey(#[source] chiiki_policy::PolicyError),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: String,

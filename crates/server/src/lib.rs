@@ -55,6 +55,8 @@ pub struct AppState {
     pub analyses: RwLock<BTreeMap<String, Analysis>>,
     pub data_dir: std::path::PathBuf,
     pub audit: chiiki_policy::audit::AuditLog,
+    /// The key of the pseudonyms in views of people, read once at start-up.
+    pub pseudonym_key: chiiki_policy::privacy::PseudonymKey,
     pub rate: limits::RateLimiter,
     /// Analysis results by id, for the reference date and generation they
     /// were computed on.
@@ -140,12 +142,16 @@ impl AppState {
         Ok(AppState {
             server: config.server.clone(),
             limits: config.limits.clone(),
-            tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file())),
+            tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file()))
+                .map_err(StartError::Tokens)?,
             ptable: chiiki_policy::privacy::perturbation::PTable::new(config.privacy.k),
             layers: by_id,
             analyses: RwLock::new(analyses),
             data_dir: config.data_dir.clone(),
-            audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)?,
+            audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)
+                .map_err(StartError::Audit)?,
+            pseudonym_key: chiiki_policy::privacy::PseudonymKey::open(&config.pseudonym_key_path())
+                .map_err(StartError::PseudonymKey)?,
             rate: limits::RateLimiter::new(config.limits.requests_per_minute),
             results: Default::default(),
             perturbed: Default::default(),
@@ -182,7 +188,7 @@ impl AppState {
         chiiki_policy::privacy::AuthorViews {
             roles: self.tokens.roles(),
             as_of: day,
-            key: self.audit.key(),
+            key: &self.pseudonym_key,
             cache: Some((&self.views, self.generation())),
         }
     }
@@ -416,7 +422,7 @@ impl AppState {
                             role,
                             granted,
                             day,
-                            self.audit.key(),
+                            &self.pseudonym_key,
                         )
                     })
                     .map_err(|_| missing())?;

@@ -126,4 +126,10 @@ impl ServiceConfig {
     pub fn audit_path(&self) -> std::path::PathBuf {
         self.data_dir.join(&self.audit.path)
     }
+
+    /// The key of the pseudonyms that replace ids for roles that may not
+    /// see them (made on first start; `chiiki token rotate-keys` replaces it).
+    pub fn pseudonym_key_path(&self) -> std::path::PathBuf {
+        chiiki_policy::privacy::pseudonym_key_path(&self.data_dir)
+    }
 }

@@ -1,9 +1,18 @@
-//! Bearer tokens: issued by `chiiki token create`, kept hashed in
-//! `<data>/tokens.json`, with an expiry and a revocation time.
+//! Bearer tokens: issued by `chiiki token create` or listed in the config
+//! (`[[tokens]]`), kept hashed in `<data>/tokens.json`, with an expiry and
+//! a revocation time.
 //!
 //! Only the SHA-256 of a token is ever stored, so a copy of the data
 //! directory gives no access. The running service re-reads the file when it
 //! changes, so `chiiki token revoke` takes effect on the next request.
+//!
+//! Tokens of the config are merged into the file when the service starts
+//! ([`TokenFile::merge_config`]), under an id derived from their hash, so
+//! that they are listed, renewed and revoked like issued ones: a revoked
+//! config token stays revoked although the config still lists it, and a
+//! token the config no longer lists is refused. The config's `expires`
+//! applies until `chiiki token renew` extends it; changing `expires` in the
+//! config applies again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +27,30 @@ use serde::{Deserialize, Serialize};
 use super::{sha256_hex, Principal, Roles};
 use crate::settings::TokenConfig;
 
-/// One issued token, as stored: never the secret itself.
+/// The longest token a request may carry.
+pub const MAX_TOKEN_BYTES: usize = 256;
+
+/// Where a token comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// Issued by `chiiki token create`.
+    #[default]
+    Issued,
+    /// A `[[tokens]]` entry of the config.
+    Config,
+}
+
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Issued => "issued",
+            TokenSource::Config => "config",
+        }
+    }
+}
+
+/// One token, as stored: never the secret itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// Public identifier, for lists, revocation and the audit log.
@@ -31,9 +63,17 @@ pub struct TokenRecord {
     pub expires: Option<DateTime<Utc>>,
     #[serde(default)]
     pub revoked: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub source: TokenSource,
+    /// For a config token: the `expires` the config gave when it was last
+    /// merged. A renewal outlives restarts while the config says the same,
+    /// and yields when the config says something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_expires: Option<DateTime<Utc>>,
 }
 
 impl TokenRecord {
+    /// `revoked`, `expired` or `active` at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> &'static str {
         if self.revoked.is_some() {
             "revoked"
@@ -99,6 +139,8 @@ impl TokenFile {
             created: chiiki_core::clock::now(),
             expires,
             revoked: None,
+            source: TokenSource::Issued,
+            config_expires: None,
         };
         self.tokens.push(record.clone());
         (record, token)
@@ -116,6 +158,91 @@ impl TokenFile {
         }
         n
     }
+
+    /// Sets a new expiry (`None`: never) on the tokens with this id or name
+    /// that are not revoked, expired ones included; returns how many.
+    pub fn renew(&mut self, id_or_name: &str, expires: Option<DateTime<Utc>>) -> usize {
+        let mut n = 0;
+        for t in &mut self.tokens {
+            if (t.id == id_or_name || t.name == id_or_name) && t.revoked.is_none() {
+                t.expires = expires;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Merges the config's tokens into the file, each under an id derived
+    /// from its hash ([`TokenSource::Config`]): a new one is added; a known
+    /// one takes the config's name and role, and its `expires` when the
+    /// config changed it since the last merge (else a renewal stands), and
+    /// keeps its revocation. Records of tokens the config no longer lists
+    /// are kept, for the list and the audit trail; [`TokenStore`] refuses
+    /// them. Every entry is checked first ([`TokenConfig::check`]).
+    /// Returns whether anything changed.
+    pub fn merge_config(&mut self, tokens: &[TokenConfig]) -> Result<bool> {
+        for t in tokens {
+            t.check()?;
+        }
+        let mut changed = false;
+        for t in tokens {
+            let hash = config_hash(t);
+            if let Some(record) = self.tokens.iter_mut().find(|r| r.sha256 == hash) {
+                let before = record.clone();
+                record.name = t.name.clone();
+                record.role = t.role.clone();
+                if record.source == TokenSource::Config && record.config_expires != t.expires {
+                    record.expires = t.expires;
+                }
+                record.source = TokenSource::Config;
+                record.config_expires = t.expires;
+                changed |= *record != before;
+                continue;
+            }
+            let id = self.config_id(&hash);
+            self.tokens.push(TokenRecord {
+                id,
+                name: t.name.clone(),
+                role: t.role.clone(),
+                sha256: hash,
+                created: chiiki_core::clock::now(),
+                expires: t.expires,
+                revoked: None,
+                source: TokenSource::Config,
+                config_expires: t.expires,
+            });
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// A config token's id: `c` and the start of a hash of its hash (not of
+    /// the secret, and not the stored hash itself), longer in the unlikely
+    /// case that the start is taken.
+    fn config_id(&self, hash: &str) -> String {
+        let digest = sha256_hex(&format!("chiiki config token {hash}"));
+        (8..=digest.len())
+            .step_by(4)
+            .map(|n| format!("c{}", &digest[..n]))
+            .find(|id| !self.tokens.iter().any(|t| &t.id == id))
+            .unwrap_or_else(|| format!("c{digest}"))
+    }
+}
+
+/// The stored hash of a checked config token.
+fn config_hash(t: &TokenConfig) -> String {
+    t.sha256()
+        .expect("TokenConfig::check refuses a token without a secret or hash")
+}
+
+/// Merges the config's tokens into the token file at `path` (saved only if
+/// something changed) and returns the file. See [`TokenFile::merge_config`].
+pub fn merge_config_tokens(path: &Path, tokens: &[TokenConfig]) -> Result<TokenFile> {
+    let mut file = TokenFile::load(path)?;
+    if file.merge_config(tokens)? {
+        file.save(path)?;
+    }
+    Ok(file)
 }
 
 /// Why a presented token was not accepted.
@@ -133,69 +260,98 @@ pub enum TokenError {
     UndefinedRole(String),
 }
 
-/// All accepted tokens: those of the config and those of the token file.
+/// What the token file held when last read.
+enum FileState {
+    /// Not read yet, or not there: the config's tokens as merged at start.
+    Missing,
+    /// Unreadable: nobody is accepted until it is fixed.
+    Broken,
+    /// Its tokens by hash.
+    Tokens(HashMap<String, TokenRecord>),
+}
+
+/// All accepted tokens: those of the token file, the config's among them.
 pub struct TokenStore {
     roles: Roles,
+    /// The config's tokens by hash, as merged at start-up: which config
+    /// tokens are accepted at all, and their records while the file is missing.
     from_config: HashMap<String, TokenRecord>,
     file: Option<PathBuf>,
-    /// The file's tokens by hash, and the modification time they were read at.
-    from_file: Mutex<(Option<SystemTime>, HashMap<String, TokenRecord>)>,
+    /// The file's state, and the modification time it was read at.
+    from_file: Mutex<(Option<SystemTime>, FileState)>,
 }
 
 impl TokenStore {
-    pub fn new(roles: Roles, tokens: &[TokenConfig], file: Option<PathBuf>) -> TokenStore {
-        let mut from_config = HashMap::new();
-        for t in tokens {
-            let hash = match (&t.token_sha256, &t.token) {
-                (Some(h), _) => h.to_ascii_lowercase(),
-                (None, Some(plain)) => sha256_hex(plain),
-                (None, None) => continue,
-            };
-            from_config.insert(
-                hash.clone(),
-                TokenRecord {
-                    id: t.name.clone(),
-                    name: t.name.clone(),
-                    role: t.role.clone(),
-                    sha256: hash,
-                    created: DateTime::<Utc>::UNIX_EPOCH,
-                    expires: t.expires,
-                    revoked: None,
-                },
-            );
-        }
-        TokenStore {
+    /// The tokens of `file` and of the config (`tokens`), merged into the
+    /// file first ([`TokenFile::merge_config`]). Refuses a config entry that
+    /// [`TokenConfig::check`] refuses, and a token file it cannot read.
+    /// Without a file, the config's tokens are held in memory only.
+    pub fn new(roles: Roles, tokens: &[TokenConfig], file: Option<PathBuf>) -> Result<TokenStore> {
+        let merged = match &file {
+            Some(path) => merge_config_tokens(path, tokens)?,
+            None => {
+                let mut f = TokenFile::default();
+                f.merge_config(tokens)?;
+                f
+            }
+        };
+        let listed: std::collections::HashSet<String> = tokens.iter().map(config_hash).collect();
+        let from_config = merged
+            .tokens
+            .into_iter()
+            .filter(|t| listed.contains(&t.sha256))
+            .map(|t| (t.sha256.clone(), t))
+            .collect();
+        Ok(TokenStore {
             roles,
             from_config,
             file,
-            from_file: Mutex::new((None, HashMap::new())),
-        }
+            from_file: Mutex::new((None, FileState::Missing)),
+        })
     }
 
     pub fn roles(&self) -> &Roles {
         &self.roles
     }
 
-    /// The token file's record for `hash`, re-reading the file if it changed.
-    fn file_record(&self, hash: &str) -> Option<TokenRecord> {
-        let path = self.file.as_ref()?;
+    /// The record of `hash`, from the token file (re-read if it changed)
+    /// or, while there is none, from the config as merged at start-up.
+    fn record(&self, hash: &str) -> Result<Option<TokenRecord>, TokenError> {
+        let Some(path) = self.file.as_ref() else {
+            return Ok(self.from_config.get(hash).cloned());
+        };
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let mut cache = self.from_file.lock().unwrap_or_else(|e| e.into_inner());
         if cache.0 != modified {
-            let tokens = match TokenFile::load(path) {
-                Ok(f) => f.tokens,
-                Err(e) => {
+            let state = match modified.map(|_| TokenFile::load(path)) {
+                None => FileState::Missing,
+                Some(Ok(f)) => FileState::Tokens(
+                    f.tokens
+                        .into_iter()
+                        .map(|t| (t.sha256.clone(), t))
+                        .collect(),
+                ),
+                Some(Err(e)) => {
                     // A broken file accepts nobody rather than everybody.
                     tracing::error!("{e:#}");
-                    Vec::new()
+                    FileState::Broken
                 }
             };
-            *cache = (
-                modified,
-                tokens.into_iter().map(|t| (t.sha256.clone(), t)).collect(),
-            );
+            *cache = (modified, state);
         }
-        cache.1.get(hash).cloned()
+        let record = match &cache.1 {
+            FileState::Broken => return Err(TokenError::Unknown),
+            FileState::Missing => None,
+            FileState::Tokens(tokens) => tokens.get(hash).cloned(),
+        };
+        Ok(match record {
+            // A token the config listed once, and no longer does.
+            Some(r) if r.source == TokenSource::Config && !self.from_config.contains_key(hash) => {
+                None
+            }
+            Some(r) => Some(r),
+            None => self.from_config.get(hash).cloned(),
+        })
     }
 
     /// Resolves an `Authorization` header value (or its absence).
@@ -207,15 +363,10 @@ impl TokenStore {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES)
             .ok_or(TokenError::Malformed)?;
         let hash = sha256_hex(token);
-        let record = self
-            .from_config
-            .get(&hash)
-            .cloned()
-            .or_else(|| self.file_record(&hash))
-            .ok_or(TokenError::Unknown)?;
+        let record = self.record(&hash)?.ok_or(TokenError::Unknown)?;
         match record.status(chiiki_core::clock::now()) {
             "revoked" => return Err(TokenError::Revoked),
             "expired" => return Err(TokenError::Expired),
@@ -272,6 +423,7 @@ pub fn parse_expiry(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::MIN_SECRET_CHARS;
 
     #[test]
     fn issued_tokens_resolve_until_revoked_or_expired() {
@@ -282,7 +434,7 @@ mod tests {
         let (_, old_token) = file.create(
             "old",
             "analyst",
-            Some(Utc::now() - chrono::Duration::seconds(1)),
+            Some(chiiki_core::clock::now() - chrono::Duration::seconds(1)),
         );
         let (_, ghost_token) = file.create("ghost", "nobody", None);
         file.save(&path).unwrap();
@@ -290,7 +442,7 @@ mod tests {
             .unwrap()
             .contains(&desk_token));
 
-        let store = TokenStore::new(Roles::default(), &[], Some(path.clone()));
+        let store = TokenStore::new(Roles::default(), &[], Some(path.clone())).unwrap();
         let who = store
             .authenticate(Some(&format!("Bearer {desk_token}")))
             .unwrap();
@@ -334,6 +486,37 @@ mod tests {
         );
     }
 
+    /// A config entry with a plain secret.
+    fn plain(name: &str, role: &str, secret: &str) -> TokenConfig {
+        TokenConfig {
+            name: name.into(),
+            role: role.into(),
+            token_sha256: None,
+            token: Some(secret.into()),
+            expires: None,
+        }
+    }
+
+    const DESK: &str = "desk-4f1c9a0e7b2d4c8e9a1f3b5d7c9e0a2b";
+    const LAB: &str = "lab-0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d";
+
+    fn bearer(secret: &str) -> String {
+        format!("Bearer {secret}")
+    }
+
+    /// Saves `file` and moves its modification time on, so that a running
+    /// store sees the change even on a file system with coarse timestamps.
+    fn save_and_touch(file: &TokenFile, path: &Path) {
+        file.save(path).unwrap();
+        let later = SystemTime::now() + std::time::Duration::from_secs(2);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+
     #[test]
     fn config_tokens_may_be_hashed_or_plain() {
         let store = TokenStore::new(
@@ -342,28 +525,219 @@ mod tests {
                 TokenConfig {
                     name: "desk".into(),
                     role: "planner".into(),
-                    token_sha256: Some(sha256_hex("s3cret")),
+                    token_sha256: Some(sha256_hex(DESK).to_uppercase()),
                     token: None,
                     expires: None,
                 },
-                TokenConfig {
-                    name: "lab".into(),
-                    role: "analyst".into(),
-                    token_sha256: None,
-                    token: Some("plain".into()),
-                    expires: None,
-                },
+                plain("lab", "analyst", LAB),
             ],
             None,
-        );
+        )
+        .unwrap();
         assert_eq!(
-            store.authenticate(Some("Bearer s3cret")).unwrap().role.name,
+            store.authenticate(Some(&bearer(DESK))).unwrap().role.name,
             "planner"
         );
         assert_eq!(
-            store.authenticate(Some("Bearer plain")).unwrap().role.name,
+            store.authenticate(Some(&bearer(LAB))).unwrap().role.name,
             "analyst"
         );
+    }
+
+    #[test]
+    fn config_tokens_are_listed_in_the_token_file_under_stable_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let mut issued = TokenFile::default();
+        issued.create("clerk", "analyst", None);
+        issued.save(&path).unwrap();
+        let config = [plain("desk", "planner", DESK)];
+        let store = TokenStore::new(Roles::default(), &config, Some(path.clone())).unwrap();
+        let listed = TokenFile::load(&path).unwrap().tokens;
+        assert_eq!(listed.len(), 2, "the issued token is kept");
+        let desk = &listed[1];
+        assert_eq!(
+            (desk.name.as_str(), desk.role.as_str(), desk.source),
+            ("desk", "planner", TokenSource::Config)
+        );
+        assert!(
+            desk.id.starts_with('c') && desk.id.len() == 9,
+            "{}",
+            desk.id
+        );
+        assert!(!std::fs::read_to_string(&path).unwrap().contains(DESK));
+        let who = store.authenticate(Some(&bearer(DESK))).unwrap();
+        assert_eq!(who.token_id.as_deref(), Some(desk.id.as_str()));
+        // A restart merges again: the same id, no second record.
+        TokenStore::new(Roles::default(), &config, Some(path.clone())).unwrap();
+        assert_eq!(TokenFile::load(&path).unwrap().tokens, listed);
+    }
+
+    #[test]
+    fn config_tokens_expire() {
+        let past = chiiki_core::clock::now() - chrono::Duration::seconds(1);
+        let future = chiiki_core::clock::now() + chrono::Duration::days(1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let config = [
+            TokenConfig {
+                expires: Some(past),
+                ..plain("desk", "planner", DESK)
+            },
+            TokenConfig {
+                expires: Some(future),
+                ..plain("lab", "analyst", LAB)
+            },
+        ];
+        let store = TokenStore::new(Roles::default(), &config, Some(path.clone())).unwrap();
+        assert_eq!(
+            store.authenticate(Some(&bearer(DESK))),
+            Err(TokenError::Expired)
+        );
+        assert!(store.authenticate(Some(&bearer(LAB))).is_ok());
+        let file = TokenFile::load(&path).unwrap();
+        let now = chiiki_core::clock::now();
+        let status: Vec<_> = file.tokens.iter().map(|t| t.status(now)).collect();
+        assert_eq!(status, ["expired", "active"]);
+    }
+
+    #[test]
+    fn a_revoked_config_token_stays_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let config = [plain("desk", "planner", DESK), plain("lab", "analyst", LAB)];
+        let store = TokenStore::new(Roles::default(), &config, Some(path.clone())).unwrap();
+        assert!(store.authenticate(Some(&bearer(DESK))).is_ok());
+
+        // `chiiki token revoke desk`, while the service runs.
+        let mut file = TokenFile::load(&path).unwrap();
+        assert_eq!(file.revoke("desk"), 1);
+        save_and_touch(&file, &path);
+        assert_eq!(
+            store.authenticate(Some(&bearer(DESK))),
+            Err(TokenError::Revoked)
+        );
+        assert!(store.authenticate(Some(&bearer(LAB))).is_ok());
+
+        // The config still lists it, and a restart does not bring it back.
+        let restarted = TokenStore::new(Roles::default(), &config, Some(path.clone())).unwrap();
+        assert_eq!(
+            restarted.authenticate(Some(&bearer(DESK))),
+            Err(TokenError::Revoked)
+        );
+        // Renewing does not undo a revocation either.
+        let mut file = TokenFile::load(&path).unwrap();
+        assert_eq!(file.renew("desk", None), 0);
+    }
+
+    #[test]
+    fn a_token_dropped_from_the_config_is_refused_but_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let both = [plain("desk", "planner", DESK), plain("lab", "analyst", LAB)];
+        TokenStore::new(Roles::default(), &both, Some(path.clone())).unwrap();
+        let store = TokenStore::new(Roles::default(), &both[1..], Some(path.clone())).unwrap();
+        assert_eq!(
+            store.authenticate(Some(&bearer(DESK))),
+            Err(TokenError::Unknown)
+        );
+        assert!(store.authenticate(Some(&bearer(LAB))).is_ok());
+        assert_eq!(TokenFile::load(&path).unwrap().tokens.len(), 2);
+    }
+
+    #[test]
+    fn renewal_extends_a_config_token_until_the_config_changes_its_expiry() {
+        let now = chiiki_core::clock::now();
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let expired = [TokenConfig {
+            expires: Some(now - chrono::Duration::days(1)),
+            ..plain("desk", "planner", DESK)
+        }];
+        let store = TokenStore::new(Roles::default(), &expired, Some(path.clone())).unwrap();
+        assert_eq!(
+            store.authenticate(Some(&bearer(DESK))),
+            Err(TokenError::Expired)
+        );
+
+        // `chiiki token renew desk --expires 90d`, while the service runs.
+        let mut file = TokenFile::load(&path).unwrap();
+        let renewed = parse_expiry("90d", now).unwrap();
+        assert_eq!(file.renew("desk", Some(renewed)), 1);
+        save_and_touch(&file, &path);
+        assert!(store.authenticate(Some(&bearer(DESK))).is_ok());
+
+        // A restart with the same config keeps the renewal...
+        let restarted = TokenStore::new(Roles::default(), &expired, Some(path.clone())).unwrap();
+        assert!(restarted.authenticate(Some(&bearer(DESK))).is_ok());
+        assert_eq!(
+            TokenFile::load(&path).unwrap().tokens[0].expires,
+            Some(renewed)
+        );
+        // ...and a new `expires` in the config replaces it.
+        let shortened = [TokenConfig {
+            expires: Some(now - chrono::Duration::hours(1)),
+            ..plain("desk", "planner", DESK)
+        }];
+        let edited = TokenStore::new(Roles::default(), &shortened, Some(path.clone())).unwrap();
+        assert_eq!(
+            edited.authenticate(Some(&bearer(DESK))),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn short_or_plain_config_secrets_are_refused_by_name() {
+        let refused = |t: TokenConfig| {
+            TokenStore::new(Roles::default(), &[t], None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let short = refused(plain("front-desk", "planner", "s3cret"));
+        assert!(
+            short.contains("'front-desk'") && short.contains("6 characters"),
+            "{short}"
+        );
+        let padded = refused(plain("padded", "planner", &"ab".repeat(20)));
+        assert!(
+            padded.contains("'padded'") && padded.contains("2 different"),
+            "{padded}"
+        );
+        let hash = refused(TokenConfig {
+            token_sha256: Some("abc".into()),
+            token: None,
+            ..plain("hashed", "planner", "")
+        });
+        assert!(
+            hash.contains("'hashed'") && hash.contains("64 hex"),
+            "{hash}"
+        );
+        let none = refused(TokenConfig {
+            token: None,
+            ..plain("empty", "planner", "")
+        });
+        assert!(none.contains("'empty'"), "{none}");
+        // Nothing is written for a config that is refused.
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        assert!(TokenStore::new(
+            Roles::default(),
+            &[
+                plain("desk", "planner", DESK),
+                plain("x", "planner", "short")
+            ],
+            Some(path.clone())
+        )
+        .is_err());
+        assert!(!path.exists());
+        // Exactly the minimum passes.
+        assert!(plain("min", "planner", &DESK[..MIN_SECRET_CHARS])
+            .check()
+            .is_ok());
+        assert!(plain("min", "planner", &DESK[..MIN_SECRET_CHARS - 1])
+            .check()
+            .is_err());
     }
 
     #[test]

@@ -14,11 +14,13 @@
 //! a field the role does not see.
 
 pub mod perturbation;
+pub mod pseudonyms;
 
 use std::collections::BTreeMap;
 
 pub use chiiki_core::sensitivity::{resident_fields, Privacy};
 use chrono::NaiveDate;
+pub use pseudonyms::{pseudonym, pseudonym_key_path, PseudonymKey};
 
 use crate::auth::{PersonalField, Records, RoleDef};
 use chiiki_core::layers::column::date_from_days;
@@ -35,16 +37,36 @@ pub enum Refusal {
     RowsFilter { role: String, reason: String },
 }
 
-/// The five-year age band of someone born on `birth` on `as_of`
-/// (`"65-69"`; `"90+"` at the top, where people are few).
+/// The five-year age band of someone born on `birth`, for a view on
+/// `as_of` (`"65-69"`; `"90+"` at the top, where people are few).
+///
+/// The band is that of the *fiscal-year age* (年度年齢): the age on 1 April
+/// of the fiscal year that contains `as_of` (fiscal years run from 1 April
+/// to 31 March), the age Japanese municipalities use for school years and
+/// many eligibilities. Every band therefore changes on 1 April, for
+/// everyone at once. A band that turned on each person's birthday would
+/// give the birthday away to anyone who watched a pseudonym's band from day
+/// to day. People born on 1 April reach their new age on that day, as the
+/// registry counts it, and so move up on that 1 April like everybody else.
 pub fn age_band(birth: NaiveDate, as_of: NaiveDate) -> String {
-    let age = chiiki_query::age::age_on(birth, as_of).max(0);
+    let age = chiiki_query::age::age_on(birth, fiscal_year_start(as_of)).max(0);
     if age >= 90 {
         "90+".to_string()
     } else {
         let low = age / 5 * 5;
         format!("{low}-{}", low + 4)
     }
+}
+
+/// 1 April of the fiscal year (年度) that contains `day`.
+fn fiscal_year_start(day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    let year = if day.month() >= 4 {
+        day.year()
+    } else {
+        day.year() - 1
+    };
+    NaiveDate::from_ymd_opt(year, 4, 1).expect("1 April exists every year")
 }
 
 /// How a view treats one personal column.
@@ -70,7 +92,8 @@ pub struct ViewSpec {
     pub rows: Option<String>,
     /// Personal columns by name, with what the view does to each.
     pub columns: BTreeMap<String, ColumnRule>,
-    /// `Some(population)`: ids are replaced by [`pseudonym`]s of it.
+    /// `Some(population)`: the ids of that population are replaced by
+    /// [`pseudonym`]s, keyed by the role and the collection.
     pub pseudonymise: Option<String>,
 }
 
@@ -121,15 +144,16 @@ pub fn view_spec(privacy: &Privacy, role: &RoleDef, granted: bool) -> Result<Vie
     })
 }
 
-/// `layer` as `spec` shows it on `as_of`: its records picked (in their
-/// order, spatial or an analysis's ranking), personal columns kept,
-/// generalised or dropped, ids pseudonymised with `key`.
+/// `layer` as `spec` shows it to `role` on `as_of`: its records picked (in
+/// their order, spatial or an analysis's ranking), personal columns kept,
+/// generalised or dropped, ids pseudonymised with `key` for this role and
+/// this collection (the layer's id).
 pub fn materialise(
     layer: &Layer,
     spec: &ViewSpec,
     role: &str,
     as_of: NaiveDate,
-    key: &[u8],
+    key: &PseudonymKey,
 ) -> Result<Layer, Refusal> {
     let rows: Vec<u32> = match &spec.rows {
         None => (0..layer.len() as u32).collect(),
@@ -181,10 +205,10 @@ pub fn materialise(
     let geometries = layer.geometries.pick(&rows);
     let ids: Vec<i64> = rows.iter().map(|&r| layer.fids[r as usize]).collect();
     let (fids, record_ids) = match &spec.pseudonymise {
-        Some(population) => {
+        Some(_) => {
             let fids = ids
                 .iter()
-                .map(|&id| pseudonym(key, population, id))
+                .map(|&id| pseudonym(key, role, &layer.meta.id, id))
                 .collect();
             (fids, Some(ids))
         }
@@ -199,21 +223,6 @@ pub fn materialise(
     });
     view.record_ids = record_ids;
     Ok(view)
-}
-
-/// A stable stand-in for a person's id: a keyed hash, 52 bits so that
-/// JSON clients keep it exact.
-pub fn pseudonym(key: &[u8], population: &str, id: i64) -> i64 {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(key);
-    h.update(b"pseudonym:");
-    h.update(population.as_bytes());
-    h.update(b":");
-    h.update(id.to_string().as_bytes());
-    let d = h.finalize();
-    let n = u64::from_be_bytes(d[..8].try_into().expect("8 bytes"));
-    (n >> 12) as i64
 }
 
 fn age_bands(birth: &Column, rows: &[u32], as_of: NaiveDate) -> Column {
@@ -238,7 +247,7 @@ pub fn individual_view(
     role: &RoleDef,
     granted: bool,
     as_of: NaiveDate,
-    key: &[u8],
+    key: &PseudonymKey,
 ) -> Result<Layer, Refusal> {
     let spec = view_spec(&layer.meta.privacy, role, granted)?;
     materialise(layer, &spec, &role.name, as_of, key)
@@ -307,7 +316,7 @@ pub struct AuthorViews<'a> {
     pub roles: &'a crate::auth::Roles,
     pub as_of: NaiveDate,
     /// The key pseudonyms are made with.
-    pub key: &'a [u8],
+    pub key: &'a PseudonymKey,
     /// Views already built (the service's), with their generation.
     pub cache: Option<(&'a ViewCache, u64)>,
 }
@@ -368,6 +377,11 @@ mod tests {
     use chiiki_core::layers::{Geometries, LayerMeta};
 
     fn people() -> Layer {
+        people_in("residents")
+    }
+
+    /// The three residents as collection `id`.
+    fn people_in(id: &str) -> Layer {
         let mut columns = vec![
             Column::new("resident_id", FieldType::Text),
             Column::new("name", FieldType::Text),
@@ -392,7 +406,7 @@ mod tests {
         }
         Layer::new(LayerParts {
             meta: LayerMeta {
-                id: "residents".into(),
+                id: id.into(),
                 privacy: Privacy::Individuals {
                     population: "residents".into(),
                     fields: resident_fields(),
@@ -405,6 +419,10 @@ mod tests {
         })
     }
 
+    fn key() -> PseudonymKey {
+        PseudonymKey::from_bytes(1, b"k")
+    }
+
     fn names(l: &Layer) -> Vec<&str> {
         l.columns.iter().map(|c| c.name.as_str()).collect()
     }
@@ -415,7 +433,7 @@ mod tests {
         let mut planner = Roles::default().get("planner").unwrap().clone();
         planner.rows = Some("needs_support = TRUE OR flood_depth_rank IS NOT NULL".into());
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v = individual_view(&people(), &planner, false, as_of, b"k").unwrap();
+        let v = individual_view(&people(), &planner, false, as_of, &key()).unwrap();
         let mut fids = v.fids.clone();
         fids.sort();
         assert_eq!(fids, vec![1, 2]);
@@ -426,8 +444,14 @@ mod tests {
     fn the_shipped_planner_reads_the_support_list_only() {
         let roles = Roles::default();
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v =
-            individual_view(&people(), roles.get("planner").unwrap(), false, as_of, b"k").unwrap();
+        let v = individual_view(
+            &people(),
+            roles.get("planner").unwrap(),
+            false,
+            as_of,
+            &key(),
+        )
+        .unwrap();
         assert_eq!(v.fids, vec![1]);
     }
 
@@ -437,21 +461,52 @@ mod tests {
         let health = roles.get("health").unwrap();
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
         assert_eq!(
-            individual_view(&people(), health, false, as_of, b"k").err(),
+            individual_view(&people(), health, false, as_of, &key()).err(),
             Some(Refusal::NotGranted("health".into()))
         );
-        let v = individual_view(&people(), health, true, as_of, b"k").unwrap();
+        let v = individual_view(&people(), health, true, as_of, &key()).unwrap();
         assert_eq!(
             names(&v),
             vec!["name", "age_band", "needs_support", "flood_depth_rank"]
         );
         // Ids are pseudonyms, stable, and the audit keeps the real ones.
         assert!(!v.fids.contains(&1));
-        let row = v.row_of(pseudonym(b"k", "residents", 1)).unwrap();
+        let row = v
+            .row_of(pseudonym(&key(), "health", "residents", 1))
+            .unwrap();
         assert_eq!(v.record_ids.as_ref().unwrap()[row], 1);
         assert_eq!(v.columns[1].get(row), Value::Text("75-79".into()));
         let analyst = roles.get("analyst").unwrap();
-        assert!(individual_view(&people(), analyst, true, as_of, b"k").is_err());
+        assert!(individual_view(&people(), analyst, true, as_of, &key()).is_err());
+    }
+
+    #[test]
+    fn pseudonyms_differ_by_collection_role_and_key_and_hold_otherwise() {
+        let roles = Roles::default();
+        let health = roles.get("health").unwrap();
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let fids = |layer: &Layer, role: &RoleDef, key: &PseudonymKey| {
+            individual_view(layer, role, true, as_of, key).unwrap().fids
+        };
+        let people = people();
+        let seen = fids(&people, health, &key());
+        // The same role, collection and key: the same pseudonyms, every day.
+        assert_eq!(seen, fids(&people, health, &key()));
+        let next_year = NaiveDate::from_ymd_opt(2027, 10, 1).unwrap();
+        let later = individual_view(&people, health, true, next_year, &key()).unwrap();
+        assert_eq!(seen, later.fids);
+        // Another collection of the same people: no id in common.
+        let outreach = people_in("care_outreach_flood");
+        let elsewhere = fids(&outreach, health, &key());
+        assert!(seen.iter().all(|f| !elsewhere.contains(f)));
+        // Another role with the same rights: no id in common either.
+        let mut welfare = health.clone();
+        welfare.name = "welfare".into();
+        let other_role = fids(&people, &welfare, &key());
+        assert!(seen.iter().all(|f| !other_role.contains(f)));
+        // A new key: every pseudonym changes.
+        let rotated = fids(&people, health, &PseudonymKey::from_bytes(2, b"k2"));
+        assert!(seen.iter().all(|f| !rotated.contains(f)));
     }
 
     #[test]
@@ -478,7 +533,7 @@ mod tests {
         assert!(spec.columns.values().all(|r| *r == ColumnRule::Drop));
         // Materialising the spec gives the same view as before the split.
         let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        let v = materialise(&layer, &health, "health", as_of, b"k").unwrap();
+        let v = materialise(&layer, &health, "health", as_of, &key()).unwrap();
         assert_eq!(
             names(&v),
             vec!["name", "age_band", "needs_support", "flood_depth_rank"]
@@ -520,20 +575,45 @@ mod tests {
     }
 
     #[test]
-    fn age_bands_turn_on_birthdays() {
-        let b = NaiveDate::from_ymd_opt(1961, 10, 2).unwrap();
-        assert_eq!(
-            age_band(b, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
-            "60-64"
-        );
-        assert_eq!(
-            age_band(b, NaiveDate::from_ymd_opt(2026, 10, 2).unwrap()),
-            "65-69"
-        );
-        let old = NaiveDate::from_ymd_opt(1920, 1, 1).unwrap();
-        assert_eq!(
-            age_band(old, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
-            "90+"
-        );
+    fn age_bands_change_only_on_the_first_of_april() {
+        use chrono::Datelike;
+        let on = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // Born 2 October 1961: 64 on 1 April 2026, 65 on their birthday.
+        let b = on(1961, 10, 2);
+        for day in [
+            on(2026, 4, 1),
+            on(2026, 10, 1),
+            on(2026, 10, 2),
+            on(2027, 3, 31),
+        ] {
+            assert_eq!(
+                age_band(b, day),
+                "60-64",
+                "{day}: the birthday changes nothing"
+            );
+        }
+        assert_eq!(age_band(b, on(2027, 4, 1)), "65-69");
+        // Whatever the birthday, a band changes on 1 April and on no other day.
+        for birth in [
+            on(1961, 4, 1),
+            on(1961, 4, 2),
+            on(1962, 1, 15),
+            on(1962, 3, 31),
+        ] {
+            let mut day = on(2025, 1, 1);
+            let mut band = age_band(birth, day);
+            while day < on(2029, 1, 1) {
+                day = day.succ_opt().unwrap();
+                let next = age_band(birth, day);
+                if next != band {
+                    assert_eq!((day.month(), day.day()), (4, 1), "{birth} changed on {day}");
+                    band = next;
+                }
+            }
+        }
+        // Someone born on 1 April moves up on that very 1 April.
+        assert_eq!(age_band(on(1961, 4, 1), on(2026, 3, 31)), "60-64");
+        assert_eq!(age_band(on(1961, 4, 1), on(2026, 4, 1)), "65-69");
+        assert_eq!(age_band(on(1920, 1, 1), on(2026, 10, 1)), "90+");
     }
 }
