@@ -496,7 +496,8 @@ fn synth(args: SynthArgs) -> Result<()> {
 
 fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
     let started = std::time::Instant::now();
-    let layers = GeoParquetStore::new(&config.data_dir).load_all()?;
+    let store = std::sync::Arc::new(GeoParquetStore::new(&config.data_dir));
+    let layers = store.load_all()?;
     tracing::info!(
         "loaded {} layer(s) from {} in {:.2?}",
         layers.len(),
@@ -510,7 +511,18 @@ fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
             std::process::exit(0);
         });
     }
-    runtime.block_on(chiiki_server::serve(&config.service()?, layers))?;
+    let history = crate::history::RegistryHistory::of(&config.data_dir).map(|h| {
+        std::sync::Arc::new(h) as std::sync::Arc<dyn chiiki_server::history::ResidentHistory>
+    });
+    if history.is_none() {
+        tracing::info!("no registry with a reference index in the data directory: as_of and changes_since are off");
+    }
+    runtime.block_on(chiiki_server::serve(
+        &config.service()?,
+        layers,
+        store,
+        history,
+    ))?;
     Ok(())
 }
 

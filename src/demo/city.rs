@@ -336,7 +336,7 @@ const RESIDENTS_FORMAT: &str = "people3";
 /// Adds `flood_depth_rank`: the deepest flood zone each resident lives in
 /// (null outside every zone), as 会津若松市 stamps hazards on 住民ポイント.
 /// The planner's records are those people and the 避難行動要支援者.
-fn stamp_flood_rank(residents: &mut Layer, flood_file: &Path) -> Result<usize> {
+pub(crate) fn stamp_flood_rank(residents: &mut Layer, flood_file: &Path) -> Result<usize> {
     let mut rank = chiiki_core::layers::Column::new(
         "flood_depth_rank",
         chiiki_core::layers::FieldType::Integer,

@@ -65,8 +65,8 @@ fn json(status: StatusCode, value: &serde_json::Value, location: Option<String>)
     r
 }
 
-pub async fn list(State(state): State<SharedState>, Caller(who): Caller) -> Response {
-    let analyses = super::read(&state.analyses).clone();
+pub async fn list(super::Current(data): super::Current, Caller(who): Caller) -> Response {
+    let analyses = super::read(&data.analyses).clone();
     let readable: Vec<&Analysis> = analyses
         .values()
         .filter(|a| decide(&who, &AppState::analysis_access(a)) == Decision::Allow)
@@ -104,8 +104,9 @@ pub async fn create(
     may_save(&who)?;
     let analysis = read_definition(&state, &who, body)?;
     check_limits(&state, &analysis)?;
-    if state.layers.contains_key(&analysis.id)
-        || super::read(&state.analyses).contains_key(&analysis.id)
+    let data = state.data();
+    if data.layers.contains_key(&analysis.id)
+        || super::read(&data.analyses).contains_key(&analysis.id)
     {
         return Err(conflict(&analysis.id));
     }
@@ -114,7 +115,7 @@ pub async fn create(
         || matches!(
             &analysis.operation,
             chiiki_analysis::Operation::Aggregate { .. }
-        ) && analysis.inputs().iter().any(|i| reads_people(&state, i, 0));
+        ) && analysis.inputs().iter().any(|i| reads_people(&data, i, 0));
     // Lists of people go only to the saver's own role (admin may grant
     // them): a planner cannot widen who sees residents by saving a query.
     if personal && !who.role.admin {
@@ -227,16 +228,16 @@ pub(crate) fn check_roles(
 }
 
 /// Whether input `id` is people or computed from them.
-fn reads_people(state: &SharedState, id: &str, depth: usize) -> bool {
-    match state.layers.get(id) {
+fn reads_people(data: &super::Data, id: &str, depth: usize) -> bool {
+    match data.layers.get(id) {
         Some(l) => l.meta.privacy.population().is_some(),
         // An analysis: whether it reads people, recursively (as deep as
         // analyses may nest).
         None => {
             depth < 8
-                && super::read(&state.analyses)
+                && super::read(&data.analyses)
                     .get(id)
-                    .is_some_and(|a| a.inputs().iter().any(|i| reads_people(state, i, depth + 1)))
+                    .is_some_and(|a| a.inputs().iter().any(|i| reads_people(data, i, depth + 1)))
         }
     }
 }
@@ -282,7 +283,7 @@ async fn dry_run(state: &SharedState, analysis: &Analysis) -> Result<(usize, boo
     let candidate = analysis.clone();
     tokio::task::spawn_blocking(move || {
         check
-            .try_run(&candidate)
+            .try_run(&check.data(), &candidate)
             .map(|l| (l.len(), l.meta.privacy.is_personal()))
     })
     .await
@@ -295,15 +296,17 @@ async fn dry_run(state: &SharedState, analysis: &Analysis) -> Result<(usize, boo
 fn save(state: &SharedState, analysis: Analysis) -> Result<(), ApiError> {
     let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
     let bytes = serde_json::to_vec_pretty(&analysis).map_err(|_| ApiError::internal())?;
+    // Into the generation serving now; a reload under way carries it over.
+    let data = state.data();
     {
-        let mut analyses = state.analyses.write().unwrap_or_else(|e| e.into_inner());
+        let mut analyses = data.analyses.write().unwrap_or_else(|e| e.into_inner());
         if analyses.contains_key(&analysis.id) {
             return Err(conflict(&analysis.id));
         }
         chiiki_core::fs::write_atomically(&path, &bytes)?;
         analyses.insert(analysis.id.clone(), analysis);
     }
-    state.analyses_changed();
+    data.analyses_changed();
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use axum::response::Response;
 use geo::Rect;
 
 use super::writer::{CoordinateOutput, FeatureWriter};
-use super::{ApiError, BaseUrl, Caller, SharedState};
+use super::{ApiError, BaseUrl, Caller, Current, Data, SharedState};
 use chiiki_core::crs::{Crs, Transform};
 use chiiki_core::layers::column::days_from_date;
 use chiiki_core::layers::{ColumnData, FieldType, Layer, Value};
@@ -199,6 +199,73 @@ fn parse_filter_value(layer: &Layer, col: usize, raw: &str) -> Result<Value, Api
     })
 }
 
+/// Collection `id` as `who` sees it on the day the request's `as_of`
+/// names (today without one), narrowed to the people who changed since
+/// `changes_since` when it names a day.
+fn dated_view(
+    state: &SharedState,
+    data: &Arc<Data>,
+    who: &chiiki_policy::auth::Principal,
+    id: &str,
+    raw: &str,
+) -> Result<Arc<Layer>, ApiError> {
+    let day = |name: &str, value: &str| {
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(format!("{name}={value}: expected a date YYYY-MM-DD"))
+        })
+    };
+    let (mut as_of, mut since) = (None, None);
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        match k.as_ref() {
+            "as_of" => as_of = Some(day("as_of", &v)?),
+            "changes_since" => since = Some(day("changes_since", &v)?),
+            _ => {}
+        }
+    }
+    // Asked of the collection as served first: a past day is built only
+    // for people the caller may read.
+    if (as_of.is_some() || since.is_some())
+        && state
+            .readable(data, who, id)?
+            .meta
+            .privacy
+            .population()
+            .is_none()
+    {
+        return Err(ApiError::bad_request(
+            "as_of and changes_since apply to the residents layer and to analyses over people",
+        ));
+    }
+    let data = match as_of {
+        Some(d) => state.dated(data, d)?,
+        None => data.clone(),
+    };
+    let layer = state.readable(&data, who, id)?;
+    let Some(since) = since else {
+        return Ok(layer);
+    };
+    if !matches!(
+        layer.meta.privacy,
+        chiiki_core::sensitivity::Privacy::Individuals { .. }
+    ) {
+        return Err(ApiError::bad_request(
+            "changes_since applies to the residents layer and to analyses that list people",
+        ));
+    }
+    if since >= data.day() {
+        return Err(ApiError::bad_request(format!(
+            "changes_since={since} must be before the day shown ({})",
+            data.day()
+        )));
+    }
+    let then = state.dated(&data, since)?;
+    let start = state.readable(&then, who, id)?;
+    let changes = state.changes(since, data.day())?;
+    Ok(Arc::new(crate::history::changed_rows(
+        &layer, &start, &changes,
+    )))
+}
+
 pub fn parse_items_query(
     layer: &Layer,
     raw: &str,
@@ -265,6 +332,9 @@ pub fn parse_items_query(
                 }
             }
             "filter-crs" => filter_crs = parse_crs("filter-crs", &value)?,
+            // The day and the changes asked for: applied by the caller
+            // before the view is taken (see `dated_view`).
+            "as_of" | "changes_since" => {}
             "datetime" => {
                 if layer.time_column().is_some() {
                     q.datetime = Some(parse_datetime(&value)?);
@@ -468,23 +538,34 @@ fn content_crs(crs: Crs) -> HeaderValue {
 
 pub async fn items(
     State(state): State<SharedState>,
+    Current(data): Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    super::blocking(move || items_page(&state, &who, &base, &id, raw.as_deref().unwrap_or("")))
-        .await
+    super::blocking(move || {
+        items_page(
+            &state,
+            &data,
+            &who,
+            &base,
+            &id,
+            raw.as_deref().unwrap_or(""),
+        )
+    })
+    .await
 }
 
 fn items_page(
     state: &SharedState,
+    data: &Arc<Data>,
     who: &chiiki_policy::auth::Principal,
     base: &str,
     id: &str,
     raw: &str,
 ) -> Result<Response, ApiError> {
-    let layer = state.readable(who, id)?;
+    let layer = dated_view(state, data, who, id, raw)?;
     let q = parse_items_query(
         &layer,
         raw,
@@ -499,7 +580,14 @@ fn items_page(
         rows,
         matched,
     } = source.select(&q);
-    state.audit(who, &format!("/collections/{id}/items"), raw, &layer, &rows)?;
+    state.audit(
+        data,
+        who,
+        &format!("/collections/{id}/items"),
+        raw,
+        &layer,
+        &rows,
+    )?;
     if q.csv {
         let mut body = Vec::with_capacity(rows.len() * 120 + 256);
         crate::writer::write_csv_rows(
@@ -615,24 +703,28 @@ fn stream_page(
 
 pub async fn item(
     State(state): State<SharedState>,
+    Current(data): Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path((id, fid)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    super::blocking(move || one_item(&state, &who, &base, &id, &fid, raw.as_deref().unwrap_or("")))
-        .await
+    super::blocking(move || {
+        let raw = raw.as_deref().unwrap_or("");
+        one_item(&state, &data, &who, &base, (&id, &fid), raw)
+    })
+    .await
 }
 
 fn one_item(
     state: &SharedState,
+    data: &Arc<Data>,
     who: &chiiki_policy::auth::Principal,
     base: &str,
-    id: &str,
-    fid: &str,
+    (id, fid): (&str, &str),
     raw: &str,
 ) -> Result<Response, ApiError> {
-    let layer = state.readable(who, id)?;
+    let layer = dated_view(state, data, who, id, raw)?;
     let mut crs = Crs::Crs84;
     let mut columns: Vec<usize> = (0..layer.columns.len()).collect();
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
@@ -644,6 +736,7 @@ fn one_item(
                 )))
             }
             "crs" => crs = parse_crs("crs", &value)?,
+            "as_of" | "changes_since" => {}
             "properties" => {
                 columns = value
                     .split(',')
@@ -675,6 +768,7 @@ fn one_item(
         let population = layer.meta.privacy.population().unwrap_or_default();
         let hashed = chiiki_policy::audit::hash_id(state.audit.key(), population, real);
         state.audit(
+            data,
             who,
             &format!("/collections/{id}/items/#{hashed}"),
             raw,

@@ -12,10 +12,12 @@
 
 mod analyses;
 mod error;
+pub mod history;
 pub mod items;
 pub mod limits;
 mod meta;
 mod openapi;
+pub mod reload;
 pub mod settings;
 pub mod source;
 pub mod writer;
@@ -41,39 +43,65 @@ use chiiki_core::layers::Layer;
 use chiiki_core::sensitivity::Privacy;
 use chiiki_policy::auth::{decide, Decision, Principal, TokenStore};
 
-/// Shared state of a running service.
+/// Shared state of a running service: what lives as long as the process
+/// (tokens, the audit log, limits) and the data it serves now.
 pub struct AppState {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub tokens: TokenStore,
     /// The perturbation table for aggregates served to roles below exact.
     pub ptable: chiiki_policy::privacy::perturbation::PTable,
-    /// Layers by id, with the config's access policy applied.
-    pub layers: BTreeMap<String, Arc<Layer>>,
-    /// Saved analyses by id (the config's, then those POSTed and kept in
-    /// `<data>/analyses/`), served as collections.
-    pub analyses: RwLock<BTreeMap<String, Analysis>>,
     pub data_dir: std::path::PathBuf,
     pub audit: chiiki_policy::audit::AuditLog,
     /// The key of the pseudonyms in views of people, read once at start-up.
     pub pseudonym_key: chiiki_policy::privacy::PseudonymKey,
     pub rate: limits::RateLimiter,
-    /// Analysis results by id, for the reference date and generation they
-    /// were computed on.
+    /// Where links point: the configured public URL, else the address the
+    /// service is bound to; never a request's `Host`.
+    base_url: std::sync::OnceLock<String>,
+    /// The data served now; a reload builds the next beside it and swaps.
+    data: RwLock<Arc<Data>>,
+    /// What the data is read from, and the config that shapes it, for reloads.
+    reload: reload::Source,
+    /// The registry's history, for `as_of` and `changes_since`.
+    history: Option<Arc<dyn history::ResidentHistory>>,
+}
+
+/// One generation of the data: the layers, the saved analyses and all that
+/// is derived from them (results, views, perturbed aggregates). A request
+/// is answered wholly from the generation it started on; a reload builds
+/// the next one beside it and swaps, and the old one is freed when its last
+/// request ends.
+pub struct Data {
+    /// Counts generations from 1 at start-up.
+    pub number: u64,
+    /// RFC 3339 time the generation was loaded.
+    pub loaded_at: String,
+    /// Layers by id, with the config's access policy applied.
+    pub layers: BTreeMap<String, Arc<Layer>>,
+    /// Saved analyses by id (the config's, then those POSTed and kept in
+    /// `<data>/analyses/`), served as collections.
+    pub analyses: RwLock<BTreeMap<String, Analysis>>,
+    /// Analysis results by id, for the reference date they were computed on.
     results: Mutex<BTreeMap<String, Dated<Computed>>>,
     /// Aggregates of people as roles below exact aggregates read them.
     perturbed: Mutex<BTreeMap<String, Dated<Arc<Layer>>>>,
     /// Each population's record keys, by person id.
     record_keys: Mutex<BTreeMap<String, Arc<std::collections::HashMap<i64, u8>>>>,
-    /// Where links point: the configured public URL, else the address the
-    /// service is bound to; never a request's `Host`.
-    base_url: std::sync::OnceLock<String>,
     /// What each role may see of each collection of people (by collection
     /// and role), per day.
     views: chiiki_policy::privacy::ViewCache,
-    /// Bumped when an analysis is saved: results, perturbed aggregates and views are recomputed.
-    generation: AtomicU64,
+    /// Bumped when an analysis is saved: views are rebuilt.
+    saves: AtomicU64,
+    /// The day this data shows: `None` for today (the served generation),
+    /// a past day for a dated copy (`as_of`).
+    day: Option<NaiveDate>,
+    /// Dated copies of this generation, by day (a few, the latest asked).
+    dated: Mutex<Vec<(NaiveDate, Arc<Data>)>>,
 }
+
+/// How many dated copies of a generation are kept.
+const DATED_KEPT: usize = 4;
 
 /// Something computed for a reference date and a generation of analyses.
 type Dated<T> = (NaiveDate, u64, T);
@@ -93,89 +121,227 @@ pub fn definition_hash(a: &Analysis) -> String {
     chiiki_policy::auth::sha256_hex(&String::from_utf8_lossy(&json))
 }
 
-impl AppState {
-    pub fn new(config: &ServiceConfig, layers: Vec<Layer>) -> Result<AppState, StartError> {
-        let mut by_id = BTreeMap::new();
-        for mut layer in layers {
-            if let Some(policy) = config.layers.iter().find(|p| p.id == layer.meta.id) {
-                if let Some(public) = policy.public {
-                    layer.meta.access.public = public;
-                }
-                if let Some(roles) = &policy.roles {
-                    layer.meta.access.roles = roles.clone();
-                }
-                if let Some(title) = &policy.title {
-                    layer.meta.title = title.clone();
-                }
-                if let Some(fields) = &policy.personal_fields {
-                    layer.meta.privacy = Privacy::Individuals {
-                        population: layer.meta.id.clone(),
-                        fields: fields.clone(),
-                    };
-                }
+/// Layers by id.
+type Layers = BTreeMap<String, Arc<Layer>>;
+
+/// Layers by id with the config's access policy applied, and the saved
+/// analyses (the config's, read as admin, and those POSTed earlier).
+fn assemble(
+    config: &ServiceConfig,
+    layers: Vec<Layer>,
+    roles: &chiiki_policy::auth::Roles,
+) -> Result<(Layers, BTreeMap<String, Analysis>), StartError> {
+    let mut by_id = BTreeMap::new();
+    for mut layer in layers {
+        if let Some(policy) = config.layers.iter().find(|p| p.id == layer.meta.id) {
+            if let Some(public) = policy.public {
+                layer.meta.access.public = public;
             }
-            if layer.meta.privacy.is_personal() && layer.meta.access.public {
-                return Err(StartError::PersonalLayerPublic(layer.meta.id.clone()));
+            if let Some(roles) = &policy.roles {
+                layer.meta.access.roles = roles.clone();
             }
-            by_id.insert(layer.meta.id.clone(), Arc::new(layer));
+            if let Some(title) = &policy.title {
+                layer.meta.title = title.clone();
+            }
+            if let Some(fields) = &policy.personal_fields {
+                layer.meta.privacy = Privacy::Individuals {
+                    population: layer.meta.id.clone(),
+                    fields: fields.clone(),
+                };
+            }
         }
-        let roles = config.roles.clone();
-        // The config's analyses are the operator's: they read as admin.
-        let configured = config.analyses.iter().cloned().map(|mut a| {
-            a.saved_by = Some(chiiki_analysis::SavedBy {
-                role: "admin".into(),
-                token: Some("config".into()),
-                at: None,
-            });
-            a
+        if layer.meta.privacy.is_personal() && layer.meta.access.public {
+            return Err(StartError::PersonalLayerPublic(layer.meta.id.clone()));
+        }
+        by_id.insert(layer.meta.id.clone(), Arc::new(layer));
+    }
+    // The config's analyses are the operator's: they read as admin.
+    let configured = config.analyses.iter().cloned().map(|mut a| {
+        a.saved_by = Some(chiiki_analysis::SavedBy {
+            role: "admin".into(),
+            token: Some("config".into()),
+            at: None,
         });
-        let analyses: BTreeMap<String, Analysis> = configured
-            .chain(analyses::load_saved(&config.data_dir))
-            .map(|a| (a.id.clone(), a))
-            .collect();
-        for a in analyses.values() {
-            analyses::check_roles(&roles, a).map_err(|e| StartError::Analysis {
-                id: a.id.clone(),
-                message: e.description,
-            })?;
+        a
+    });
+    let analyses: BTreeMap<String, Analysis> = configured
+        .chain(analyses::load_saved(&config.data_dir))
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    for a in analyses.values() {
+        analyses::check_roles(roles, a).map_err(|e| StartError::Analysis {
+            id: a.id.clone(),
+            message: e.description,
+        })?;
+    }
+    Ok((by_id, analyses))
+}
+
+impl Data {
+    fn new(
+        number: u64,
+        layers: BTreeMap<String, Arc<Layer>>,
+        analyses: BTreeMap<String, Analysis>,
+    ) -> Data {
+        Data {
+            number,
+            loaded_at: chiiki_core::clock::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            layers,
+            analyses: RwLock::new(analyses),
+            results: Default::default(),
+            perturbed: Default::default(),
+            record_keys: Default::default(),
+            views: Default::default(),
+            saves: AtomicU64::new(0),
+            day: None,
+            dated: Default::default(),
         }
+    }
+
+    /// The day ages are counted on and people are registered on: today,
+    /// or the day of a dated copy.
+    pub fn day(&self) -> NaiveDate {
+        self.day.unwrap_or_else(chiiki_core::clock::today)
+    }
+
+    fn saves(&self) -> u64 {
+        self.saves.load(Ordering::SeqCst)
+    }
+
+    /// Forgets derived views after the set of analyses changed.
+    pub(crate) fn analyses_changed(&self) {
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        self.views.clear();
+    }
+}
+
+impl AppState {
+    /// A service over `layers`, read from `store` (where reloads read them
+    /// again).
+    pub fn new(
+        config: &ServiceConfig,
+        layers: Vec<Layer>,
+        store: Arc<dyn chiiki_store::LayerStore + Send + Sync>,
+    ) -> Result<AppState, StartError> {
+        let roles = config.roles.clone();
+        let (layers, analyses) = assemble(config, layers, &roles)?;
         Ok(AppState {
             server: config.server.clone(),
             limits: config.limits.clone(),
             tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file()))
                 .map_err(StartError::Tokens)?,
             ptable: chiiki_policy::privacy::perturbation::PTable::new(config.privacy.k),
-            layers: by_id,
-            analyses: RwLock::new(analyses),
             data_dir: config.data_dir.clone(),
             audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)
                 .map_err(StartError::Audit)?,
             pseudonym_key: chiiki_policy::privacy::PseudonymKey::open(&config.pseudonym_key_path())
                 .map_err(StartError::PseudonymKey)?,
             rate: limits::RateLimiter::new(config.limits.requests_per_minute),
-            results: Default::default(),
-            perturbed: Default::default(),
-            record_keys: Default::default(),
             base_url: Default::default(),
-            views: Default::default(),
-            generation: AtomicU64::new(0),
+            data: RwLock::new(Arc::new(Data::new(1, layers, analyses))),
+            reload: reload::Source::new(config.clone(), store),
+            history: None,
         })
     }
 
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    /// Serves `as_of` and `changes_since` from `history`.
+    pub fn with_history(mut self, history: Arc<dyn history::ResidentHistory>) -> AppState {
+        self.history = Some(history);
+        self
+    }
+
+    /// Who changed after `since` up to `until`, by feature id.
+    pub(crate) fn changes(
+        &self,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<std::collections::HashMap<i64, history::Change>, ApiError> {
+        let Some(history) = &self.history else {
+            return Err(ApiError::bad_request(
+                "changes_since needs the registry's history, which this service does not have",
+            ));
+        };
+        Ok(history
+            .changes(since, until)
+            .map_err(|e| {
+                tracing::error!("changes from {since} to {until}: {e}");
+                ApiError::internal()
+            })?
+            .into_iter()
+            .collect())
+    }
+
+    /// `data` as it was on `date`: the residents layer of that day (from
+    /// the registry's history), ages counted on it, everything else as
+    /// served. Kept for a few days per generation.
+    pub fn dated(&self, data: &Arc<Data>, date: NaiveDate) -> Result<Arc<Data>, ApiError> {
+        if date == data.day() {
+            return Ok(data.clone());
+        }
+        if date > chiiki_core::clock::today() {
+            return Err(ApiError::bad_request(format!(
+                "as_of={date} is in the future"
+            )));
+        }
+        let Some(history) = &self.history else {
+            return Err(ApiError::bad_request(
+                "as_of needs the registry's history, which this service does not have",
+            ));
+        };
+        if let Some((_, d)) = lock(&data.dated).iter().find(|(d, _)| *d == date) {
+            return Ok(d.clone());
+        }
+        let id = history.layer_id();
+        let Some(current) = data.layers.get(id) else {
+            return Err(ApiError::not_found(format!("no collection '{id}'")));
+        };
+        let started = std::time::Instant::now();
+        let mut then = history.residents_on(date).map_err(|e| {
+            tracing::error!("the residents on {date}: {e}");
+            ApiError::internal()
+        })?;
+        // The same policy as the served layer: who may read it, what is personal.
+        then.meta.access = current.meta.access.clone();
+        then.meta.privacy = current.meta.privacy.clone();
+        then.meta.labels = current.meta.labels.clone();
+        then.meta.id = id.to_string();
+        let mut layers = data.layers.clone();
+        layers.insert(id.to_string(), Arc::new(then));
+        let mut dated = Data::new(data.number, layers, read(&data.analyses).clone());
+        dated.day = Some(date);
+        dated.loaded_at = data.loaded_at.clone();
+        let dated = Arc::new(dated);
+        tracing::info!(
+            "generation {} as of {date}: {} residents in {:.1?}",
+            data.number,
+            dated.layers[id].len(),
+            started.elapsed()
+        );
+        let mut kept = lock(&data.dated);
+        kept.push((date, dated.clone()));
+        if kept.len() > DATED_KEPT {
+            kept.remove(0);
+        }
+        Ok(dated)
+    }
+
+    /// The data served now.
+    pub fn data(&self) -> Arc<Data> {
+        read(&self.data).clone()
     }
 
     /// Runs analyses on `day`, each reading its inputs through its
     /// author's view (`views`).
     fn sources<'a>(
         &'a self,
+        data: &'a Data,
         analyses: &'a BTreeMap<String, Analysis>,
         day: NaiveDate,
         views: &'a chiiki_policy::privacy::AuthorViews<'a>,
     ) -> Sources<'a> {
         Sources {
-            layers: &self.layers,
+            layers: &data.layers,
             analyses,
             data_dir: &self.data_dir,
             as_of: day,
@@ -184,44 +350,48 @@ impl AppState {
     }
 
     /// The views analyses' authors read their inputs through, on `day`.
-    fn author_views(&self, day: NaiveDate) -> chiiki_policy::privacy::AuthorViews<'_> {
+    fn author_views<'a>(
+        &'a self,
+        data: &'a Data,
+        day: NaiveDate,
+    ) -> chiiki_policy::privacy::AuthorViews<'a> {
         chiiki_policy::privacy::AuthorViews {
             roles: self.tokens.roles(),
             as_of: day,
             key: &self.pseudonym_key,
-            cache: Some((&self.views, self.generation())),
+            cache: Some((&data.views, data.saves())),
         }
     }
 
     /// Runs `candidate` (not yet saved) beside the saved analyses, as a
     /// POST does before saving: its answer, or why it cannot be computed.
-    pub(crate) fn try_run(&self, candidate: &Analysis) -> Result<Layer, ApiError> {
-        let mut analyses = read(&self.analyses).clone();
+    pub(crate) fn try_run(&self, data: &Data, candidate: &Analysis) -> Result<Layer, ApiError> {
+        let mut analyses = read(&data.analyses).clone();
         analyses.insert(candidate.id.clone(), candidate.clone());
-        let day = chiiki_core::clock::today();
-        let views = self.author_views(day);
-        Ok(self.sources(&analyses, day, &views).run(candidate)?)
+        let day = data.day();
+        let views = self.author_views(data, day);
+        Ok(self.sources(data, &analyses, day, &views).run(candidate)?)
     }
 
     /// The result of analysis `a` on today's date, computed once a day and
     /// generation. Computing it over people is audited: who saved it, its
     /// definition, and every person it read (as keyed hashes).
-    fn computed(&self, a: &Analysis) -> Result<Computed, ApiError> {
-        let day = chiiki_core::clock::today();
-        let generation = self.generation();
+    fn computed(&self, data: &Data, a: &Analysis) -> Result<Computed, ApiError> {
+        let day = data.day();
+        let generation = data.number;
         // Saving another analysis cannot change this one's answer: results
         // are kept for the day, so a busy day does not recompute (and
         // re-log) every analysis after each save.
-        if let Some((d, _, c)) = lock(&self.results).get(&a.id) {
+        if let Some((d, _, c)) = lock(&data.results).get(&a.id) {
             if *d == day {
                 return Ok(c.clone());
             }
         }
-        let analyses = read(&self.analyses).clone();
+        let analyses = read(&data.analyses).clone();
         let started = std::time::Instant::now();
-        let views = self.author_views(day);
+        let views = self.author_views(data, day);
         let outcome = self
-            .sources(&analyses, day, &views)
+            .sources(data, &analyses, day, &views)
             .run_detailed(a)
             .map_err(|e| {
                 tracing::error!("analysis '{}': {e:#}", a.id);
@@ -239,7 +409,7 @@ impl AppState {
             definition: definition_hash(a),
         };
         self.audit_computation(a, &computed, day, generation)?;
-        lock(&self.results).insert(a.id.clone(), (day, generation, computed.clone()));
+        lock(&data.results).insert(a.id.clone(), (day, generation, computed.clone()));
         Ok(computed)
     }
 
@@ -282,8 +452,12 @@ impl AppState {
             .map_err(ApiError::from)
     }
 
-    pub(crate) fn analysis_result(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
-        Ok(self.computed(a)?.layer)
+    pub(crate) fn analysis_result(
+        &self,
+        data: &Data,
+        a: &Analysis,
+    ) -> Result<Arc<Layer>, ApiError> {
+        Ok(self.computed(data, a)?.layer)
     }
 
     pub(crate) fn analysis_access(a: &Analysis) -> chiiki_core::layers::Access {
@@ -291,12 +465,6 @@ impl AppState {
             public: a.public,
             roles: a.roles.clone(),
         }
-    }
-
-    /// Forgets derived results after the set of analyses changed.
-    pub(crate) fn analyses_changed(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.views.clear();
     }
 
     /// Whether some role that reads perturbed aggregates may read `a`.
@@ -310,12 +478,16 @@ impl AppState {
     /// The record keys of `population`: its `record_key` column where it
     /// has one (the registry's), else keyed hashes of the ids (a layer of
     /// people imported from elsewhere), fixed as long as the service key is.
-    fn record_keys(&self, population: &str) -> Arc<std::collections::HashMap<i64, u8>> {
-        if let Some(keys) = lock(&self.record_keys).get(population) {
+    fn record_keys(
+        &self,
+        data: &Data,
+        population: &str,
+    ) -> Arc<std::collections::HashMap<i64, u8>> {
+        if let Some(keys) = lock(&data.record_keys).get(population) {
             return keys.clone();
         }
         let mut keys = std::collections::HashMap::new();
-        if let Some(layer) = self.layers.get(population) {
+        if let Some(layer) = data.layers.get(population) {
             let column = layer
                 .column(chiiki_core::sensitivity::RECORD_KEY_COLUMN)
                 .map(|(_, c)| c);
@@ -331,27 +503,27 @@ impl AppState {
             }
         }
         let keys = Arc::new(keys);
-        lock(&self.record_keys).insert(population.to_string(), keys.clone());
+        lock(&data.record_keys).insert(population.to_string(), keys.clone());
         keys
     }
 
     /// Aggregate `id` as roles below exact aggregates read it: every count
     /// perturbed by the cell-key method, shares from perturbed counts,
     /// magnitudes withheld; then its `having` on those values.
-    fn perturbed_layer(&self, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
-        let day = chiiki_core::clock::today();
-        let generation = self.generation();
-        if let Some((d, _, layer)) = lock(&self.perturbed).get(&a.id) {
+    fn perturbed_layer(&self, data: &Data, a: &Analysis) -> Result<Arc<Layer>, ApiError> {
+        let day = data.day();
+        let generation = data.number;
+        if let Some((d, _, layer)) = lock(&data.perturbed).get(&a.id) {
             if *d == day {
                 return Ok(layer.clone());
             }
         }
-        let computed = self.computed(a)?;
+        let computed = self.computed(data, a)?;
         let Some(outcome) = computed.aggregate else {
             return Ok(computed.layer);
         };
         let started = std::time::Instant::now();
-        let keys = self.record_keys(&outcome.table.table.population);
+        let keys = self.record_keys(data, &outcome.table.table.population);
         let record_key = |id: i64| keys.get(&id).copied().unwrap_or(0);
         let values = chiiki_policy::privacy::perturbation::perturb_table(
             &outcome.table.table,
@@ -365,17 +537,17 @@ impl AppState {
             outcome.table.table.records.len(),
             started.elapsed()
         );
-        let analyses = read(&self.analyses).clone();
-        let views = self.author_views(day);
+        let analyses = read(&data.analyses).clone();
+        let views = self.author_views(data, day);
         let layer = self
-            .sources(&analyses, day, &views)
+            .sources(data, &analyses, day, &views)
             .protected(&outcome, &values)
             .map_err(|e| {
                 tracing::error!("perturbing '{}': {e:#}", a.id);
                 ApiError::internal()
             })?;
         let layer = Arc::new(layer);
-        lock(&self.perturbed).insert(a.id.clone(), (day, generation, layer.clone()));
+        lock(&data.perturbed).insert(a.id.clone(), (day, generation, layer.clone()));
         Ok(layer)
     }
 
@@ -383,10 +555,10 @@ impl AppState {
     /// personal fields and aggregates as the role's rights say. A
     /// collection the caller may not read is as missing as one that does
     /// not exist: the answer must not tell that it is there.
-    pub fn readable(&self, who: &Principal, id: &str) -> Result<Arc<Layer>, ApiError> {
+    pub fn readable(&self, data: &Data, who: &Principal, id: &str) -> Result<Arc<Layer>, ApiError> {
         let missing = || ApiError::not_found(format!("no collection '{id}'"));
-        let analysis = read(&self.analyses).get(id).cloned();
-        let (access, layer) = match (self.layers.get(id), &analysis) {
+        let analysis = read(&data.analyses).get(id).cloned();
+        let (access, layer) = match (data.layers.get(id), &analysis) {
             (Some(l), _) => (l.meta.access.clone(), Some(l.clone())),
             (None, Some(a)) => (Self::analysis_access(a), None),
             (None, None) => return Err(missing()),
@@ -396,7 +568,7 @@ impl AppState {
         }
         let base = match (layer, &analysis) {
             (Some(l), _) => l,
-            (None, Some(a)) => self.analysis_result(a)?,
+            (None, Some(a)) => self.analysis_result(data, a)?,
             (None, None) => return Err(missing()),
         };
         let role = &who.role;
@@ -404,19 +576,19 @@ impl AppState {
             Privacy::Open => Ok(base),
             Privacy::Aggregate { .. } if role.exact_aggregates => Ok(base),
             Privacy::Aggregate { .. } => match &analysis {
-                Some(a) => self.perturbed_layer(a),
+                Some(a) => self.perturbed_layer(data, a),
                 // A stored layer of counts of people has no record of who
                 // was counted: it cannot be perturbed, so it is not served.
                 None => Err(missing()),
             },
             Privacy::Individuals { .. } | Privacy::Derived { .. } => {
-                let day = chiiki_core::clock::today();
+                let day = data.day();
                 let granted = analysis
                     .as_ref()
                     .is_some_and(|a| a.roles.contains(&role.name));
-                let view = self
+                let view = data
                     .views
-                    .get_or_build(id, &role.name, day, self.generation(), || {
+                    .get_or_build(id, &role.name, day, data.saves(), || {
                         chiiki_policy::privacy::individual_view(
                             &base,
                             role,
@@ -432,13 +604,13 @@ impl AppState {
     }
 
     /// Collections `who` may read, as the role sees them, in id order.
-    pub fn visible(&self, who: &Principal) -> Vec<Arc<Layer>> {
-        let mut ids: Vec<String> = self.layers.keys().cloned().collect();
-        ids.extend(read(&self.analyses).keys().cloned());
+    pub fn visible(&self, data: &Data, who: &Principal) -> Vec<Arc<Layer>> {
+        let mut ids: Vec<String> = data.layers.keys().cloned().collect();
+        ids.extend(read(&data.analyses).keys().cloned());
         ids.sort();
         ids.dedup();
         ids.iter()
-            .filter_map(|id| self.readable(who, id).ok())
+            .filter_map(|id| self.readable(data, who, id).ok())
             .collect()
     }
 
@@ -448,6 +620,7 @@ impl AppState {
     /// aggregate names its definition and generation.
     pub fn audit(
         &self,
+        data: &Data,
         who: &Principal,
         path: &str,
         raw_query: &str,
@@ -456,7 +629,7 @@ impl AppState {
     ) -> Result<(), ApiError> {
         let (ids, note): (Vec<i64>, String) = match &layer.meta.privacy {
             Privacy::Open => return Ok(()),
-            Privacy::Aggregate { .. } => (Vec::new(), self.definition_note(&layer.meta.id)),
+            Privacy::Aggregate { .. } => (Vec::new(), definition_note(data, &layer.meta.id)),
             Privacy::Individuals { .. } | Privacy::Derived { .. } => (
                 rows.iter()
                     .map(|&r| match &layer.record_ids {
@@ -484,17 +657,17 @@ impl AppState {
             })
             .map_err(ApiError::from)
     }
+}
 
-    /// `" [definition sha256:…, generation N]"` for analysis `id`.
-    fn definition_note(&self, id: &str) -> String {
-        match read(&self.analyses).get(id) {
-            Some(a) => format!(
-                " [definition sha256:{}, generation {}]",
-                &definition_hash(a)[..16],
-                self.generation()
-            ),
-            None => String::new(),
-        }
+/// `" [definition sha256:…, generation N]"` for analysis `id`.
+fn definition_note(data: &Data, id: &str) -> String {
+    match read(&data.analyses).get(id) {
+        Some(a) => format!(
+            " [definition sha256:{}, generation {}]",
+            &definition_hash(a)[..16],
+            data.number
+        ),
+        None => String::new(),
     }
 }
 
@@ -550,6 +723,24 @@ impl FromRequestParts<SharedState> for Caller {
             .authenticate(header)
             .map(Caller)
             .map_err(ApiError::from)
+    }
+}
+
+/// The generation of the data a request is answered from (taken once, at
+/// the request's start, by [`with_generation`]).
+pub struct Current(pub Arc<Data>);
+
+impl FromRequestParts<SharedState> for Current {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        Ok(Current(
+            parts
+                .extensions
+                .get::<Arc<Data>>()
+                .cloned()
+                .unwrap_or_else(|| state.data()),
+        ))
     }
 }
 
@@ -618,6 +809,59 @@ async fn privacy_headers(
     response
 }
 
+/// Takes the generation of the data a request is answered from, once, at
+/// its start: handlers read it from the request's extensions, and the
+/// response names it (`Chiiki-Generation`).
+async fn with_generation(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let data = state.data();
+    let number = data.number;
+    request.extensions_mut().insert(data);
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert("Chiiki-Generation", HeaderValue::from(number));
+    response
+}
+
+/// `POST /admin/reload`: admin only. Builds the next generation from the
+/// data directory now (the service also notices changes by itself).
+async fn admin_reload(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    Caller(who): Caller,
+) -> Result<axum::response::Response, ApiError> {
+    if who.is_anonymous() {
+        return Err(ApiError::unauthorized("reloading needs an admin token"));
+    }
+    if !who.role.admin {
+        return Err(ApiError::forbidden(format!(
+            "role '{}' may not reload the service's data",
+            who.role
+        )));
+    }
+    let reloading = state.clone();
+    let result = tokio::task::spawn_blocking(move || reloading.reload())
+        .await
+        .map_err(|_| ApiError::internal())?;
+    match result {
+        Ok(generation) => Ok(json_response(
+            serde_json::json!({ "generation": generation, "status": "reloaded" }),
+            "application/json",
+        )),
+        Err(why) => Err(ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code: "ReloadFailed",
+            description: format!(
+                "the reload failed; generation {} keeps serving: {why}",
+                state.data().number
+            ),
+        }),
+    }
+}
+
 /// Marks `response` as about people when `layer` is.
 pub(crate) fn mark_people(response: &mut axum::response::Response, layer: &Layer) {
     if layer.meta.privacy != Privacy::Open {
@@ -638,6 +882,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/collections/{id}/items", get(items::items))
         .route("/analyses", get(analyses::list).post(analyses::create))
         .route("/collections/{id}/items/{fid}", get(items::item))
+        .route("/admin/reload", axum::routing::post(admin_reload))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             ApiError {
@@ -653,7 +898,11 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             limits::guard,
         ))
-        .layer(axum::middleware::from_fn(privacy_headers));
+        .layer(axum::middleware::from_fn(privacy_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            with_generation,
+        ));
     // Browsers may call from other origins only when the config names them.
     if !state.server.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = state
@@ -700,21 +949,34 @@ pub(crate) fn json_response(
     response
 }
 
-/// Binds and serves until Ctrl-C.
-pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), StartError> {
-    let state = Arc::new(AppState::new(config, layers)?);
+/// Binds and serves until Ctrl-C, reloading the data when the directory
+/// changes (every `server.watch_seconds`, 0 for never).
+pub async fn serve(
+    config: &ServiceConfig,
+    layers: Vec<Layer>,
+    store: Arc<dyn chiiki_store::LayerStore + Send + Sync>,
+    history: Option<Arc<dyn history::ResidentHistory>>,
+) -> Result<(), StartError> {
+    let mut state = AppState::new(config, layers, store)?;
+    if let Some(h) = history {
+        state = state.with_history(h);
+    }
+    let state = Arc::new(state);
     // Saved analyses (and their perturbed versions) are computed before the
     // first request asks.
     let warm = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let analyses = read(&warm.analyses).clone();
-        for a in analyses.values() {
-            let _ = warm.analysis_result(a);
-            if warm.served_perturbed(a) {
-                let _ = warm.perturbed_layer(a);
+    tokio::task::spawn_blocking(move || warm.warm(&warm.data()));
+    if config.server.watch_seconds > 0 {
+        let watcher = state.clone();
+        let every = std::time::Duration::from_secs(config.server.watch_seconds);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let w = watcher.clone();
+                let _ = tokio::task::spawn_blocking(move || w.reload_if_changed()).await;
             }
-        }
-    });
+        });
+    }
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -725,7 +987,7 @@ pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), Sta
     state.bound_to(addr);
     tracing::info!(
         "serving {} collection(s) at http://{addr}/",
-        state.layers.len()
+        state.data().layers.len()
     );
     println!("chiiki is serving at http://{addr}/  (Ctrl-C to stop)");
     axum::serve(

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::{json_response, ApiError, BaseUrl, Caller, SharedState};
+use super::{json_response, ApiError, BaseUrl, Caller, Current, SharedState};
 use chiiki_core::crs::{Crs, CRS84_URI, STORAGE_EPSG};
 use chiiki_core::layers::{column, Layer};
 
@@ -57,6 +57,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 pub async fn landing(
     State(state): State<SharedState>,
+    current: Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
@@ -65,7 +66,9 @@ pub async fn landing(
     let explicit_json = query.as_deref().is_some_and(|q| q.contains("f=json"));
     only_format_parameter(query)?;
     if wants_html(&headers) && !explicit_json {
-        return Ok(service_doc(State(state), Caller(who)).await.into_response());
+        return Ok(service_doc(State(state), current, Caller(who))
+            .await
+            .into_response());
     }
     let body = json!({
         "title": state.server.title,
@@ -92,6 +95,7 @@ pub async fn conformance(RawQuery(query): RawQuery) -> Result<Response, ApiError
 
 pub async fn collections(
     State(state): State<SharedState>,
+    Current(data): Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     RawQuery(query): RawQuery,
@@ -100,7 +104,7 @@ pub async fn collections(
     let b = base.clone();
     let collections: Vec<Value> = super::blocking(move || {
         Ok(state
-            .visible(&who)
+            .visible(&data, &who)
             .iter()
             .map(|l| collection_json(l, &b))
             .collect())
@@ -118,13 +122,14 @@ pub async fn collections(
 
 pub async fn collection(
     State(state): State<SharedState>,
+    Current(data): Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
-    let layer = super::blocking(move || state.readable(&who, &id)).await?;
+    let layer = super::blocking(move || state.readable(&data, &who, &id)).await?;
     let mut response = json_response(collection_json(&layer, &base), JSON);
     crate::mark_people(&mut response, &layer);
     Ok(response)
@@ -132,13 +137,14 @@ pub async fn collection(
 
 pub async fn queryables(
     State(state): State<SharedState>,
+    Current(data): Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
-    let layer = super::blocking(move || state.readable(&who, &id)).await?;
+    let layer = super::blocking(move || state.readable(&data, &who, &id)).await?;
     let mut response = json_response(queryables_json(&layer, &base), "application/schema+json");
     crate::mark_people(&mut response, &layer);
     Ok(response)
@@ -251,9 +257,13 @@ pub fn queryables_json(layer: &Layer, base: &str) -> Value {
     })
 }
 
-pub async fn service_doc(State(state): State<SharedState>, Caller(who): Caller) -> Html<String> {
+pub async fn service_doc(
+    State(state): State<SharedState>,
+    Current(data): Current,
+    Caller(who): Caller,
+) -> Html<String> {
     let mut rows = String::new();
-    for l in state.visible(&who) {
+    for l in state.visible(&data, &who) {
         rows.push_str(&format!(
             "<tr><td><a href=\"collections/{id}/items?limit=100\">{id}</a></td><td>{title}</td><td>{n}</td><td>{g}</td></tr>\n",
             id = html_escape(&l.meta.id),

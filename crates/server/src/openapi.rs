@@ -11,6 +11,7 @@ use chiiki_core::crs::Crs;
 
 pub async fn document(
     State(state): State<SharedState>,
+    super::Current(data): super::Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     RawQuery(query): RawQuery,
@@ -33,7 +34,7 @@ pub async fn document(
     paths.insert("/collections".into(), json!({"get": {"summary": "Feature collections", "operationId": "getCollections",
         "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("The collections")}}));
 
-    for layer in state.visible(&who) {
+    for layer in state.visible(&data, &who) {
         let id = &layer.meta.id;
         let mut params = vec![
             json!({"$ref": "#/components/parameters/f"}),

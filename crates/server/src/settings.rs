@@ -11,8 +11,8 @@ pub struct ServerConfig {
     pub max_limit: usize,
     #[serde(default = "default_limit")]
     pub default_limit: usize,
-    /// The URL clients reach the service at, for links; by default derived
-    /// from the request's Host header.
+    /// The URL clients reach the service at, for links; by default the
+    /// address the service is bound to (never a request's Host header).
     #[serde(default)]
     pub public_url: Option<String>,
     #[serde(default = "default_title")]
@@ -20,6 +20,14 @@ pub struct ServerConfig {
     /// Origins allowed to call from a browser (CORS); none by default.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// How often, in seconds, the data directory is checked for changes
+    /// written by the command line (0: never; `POST /admin/reload` still works).
+    #[serde(default = "default_watch_seconds")]
+    pub watch_seconds: u64,
+}
+
+fn default_watch_seconds() -> u64 {
+    2
 }
 
 /// Bounds on what one request may ask of the service.
@@ -54,6 +62,7 @@ impl Default for ServerConfig {
             public_url: None,
             title: default_title(),
             cors_origins: Vec::new(),
+            watch_seconds: default_watch_seconds(),
         }
     }
 }

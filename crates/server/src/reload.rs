@@ -1,0 +1,183 @@
+//! Live data: the service picks up what the command line writes to its
+//! data directory (`registry points`, `import`, `risk score`, saved
+//! analyses) without a restart.
+//!
+//! A reload builds the next [`Data`] generation beside the one being
+//! served — layers read whole, analyses computed, aggregates perturbed —
+//! and swaps it in at once: a request is answered wholly from the
+//! generation it started on, in-flight requests finish on theirs, and the
+//! old generation is freed when its last request ends. A reload that fails
+//! (a layer that cannot be read, a config that no longer fits the data)
+//! leaves the old generation serving and says why in the log and on
+//! `/ready`. Nothing is written, so a kill at any moment of a reload leaves
+//! the data directory as the command line left it: a restart serves the
+//! last complete files.
+//!
+//! Changes are noticed by polling a stamp of the directory (names, sizes
+//! and modification times of the layer files and the registry) every few seconds rather than by inotify: city halls keep data
+//! on network shares where change notifications do not arrive. An admin can
+//! also ask for a reload (`POST /admin/reload`).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::settings::ServiceConfig;
+use crate::{assemble, lock, read, AppState, Data};
+
+/// Where reloads read the data from, and what they last read.
+pub(crate) struct Source {
+    config: ServiceConfig,
+    store: Arc<dyn chiiki_store::LayerStore + Send + Sync>,
+    /// One reload at a time.
+    running: Mutex<()>,
+    /// The stamp of the directory the current generation was read from.
+    stamp: Mutex<String>,
+    /// Why the last reload failed; cleared by one that succeeds.
+    pub(crate) error: Mutex<Option<String>>,
+    /// Reloads that succeeded, for the log.
+    pub(crate) reloads: AtomicU64,
+}
+
+impl Source {
+    pub(crate) fn new(
+        config: ServiceConfig,
+        store: Arc<dyn chiiki_store::LayerStore + Send + Sync>,
+    ) -> Source {
+        let stamp = stamp(&config.data_dir);
+        Source {
+            config,
+            store,
+            running: Mutex::new(()),
+            stamp: Mutex::new(stamp),
+            error: Mutex::new(None),
+            reloads: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What the data directory holds, as far as the service reads it: every
+/// file under `layers/` and `registry/` with its size and modification
+/// time. The command line replaces files by renaming, so a changed file
+/// always shows as a changed stamp. (Saved analyses are written by the
+/// service itself, which serves them at once.)
+pub fn stamp(data_dir: &Path) -> String {
+    let mut entries = Vec::new();
+    for dir in ["layers", "registry"] {
+        let Ok(read_dir) = std::fs::read_dir(data_dir.join(dir)) else {
+            continue;
+        };
+        for entry in read_dir.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            // Files being written (`.x.tmp-…`) are not data yet.
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata() {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                entries.push(format!("{dir}/{name}:{}:{modified}", meta.len()));
+            }
+        }
+    }
+    entries.sort();
+    entries.join("\n")
+}
+
+impl AppState {
+    /// Builds the next generation from the data directory and swaps it in;
+    /// returns its number, or why it could not be built (the current one
+    /// keeps serving).
+    pub fn reload(&self) -> Result<u64, String> {
+        let _one = lock(&self.reload.running);
+        let started = std::time::Instant::now();
+        let stamp = stamp(&self.data_dir);
+        let result = self.build_next();
+        match result {
+            Ok(next) => {
+                let number = next.number;
+                let layers = next.layers.len();
+                *self.data.write().unwrap_or_else(|e| e.into_inner()) = next;
+                *lock(&self.reload.stamp) = stamp;
+                *lock(&self.reload.error) = None;
+                self.reload.reloads.fetch_add(1, Ordering::SeqCst);
+                tracing::info!(
+                    "reload: generation {number} serving ({layers} layers) after {:.1?}",
+                    started.elapsed()
+                );
+                Ok(number)
+            }
+            Err(why) => {
+                tracing::error!(
+                    "reload failed, generation {} keeps serving: {why}",
+                    self.data().number
+                );
+                *lock(&self.reload.error) = Some(why.clone());
+                // Not tried again until the directory changes once more.
+                *lock(&self.reload.stamp) = stamp;
+                Err(why)
+            }
+        }
+    }
+
+    /// Reloads when the data directory changed since the last (re)load.
+    pub fn reload_if_changed(&self) -> Option<Result<u64, String>> {
+        let now = stamp(&self.data_dir);
+        if *lock(&self.reload.stamp) == now {
+            return None;
+        }
+        Some(self.reload())
+    }
+
+    /// Why the last reload failed, if it did.
+    pub fn last_reload_error(&self) -> Option<String> {
+        lock(&self.reload.error).clone()
+    }
+
+    /// The next generation, read whole and warmed, not yet served.
+    fn build_next(&self) -> Result<Arc<Data>, String> {
+        let store = &self.reload.store;
+        let mut layers = Vec::new();
+        // Every layer must read: a reload never serves less than the files
+        // hold (start-up skips a broken file; a reload keeps the old data).
+        for id in store.list().map_err(|e| e.to_string())? {
+            layers.push(store.load(&id).map_err(|e| e.to_string())?);
+        }
+        let (layers, analyses) = assemble(&self.reload.config, layers, self.tokens.roles())
+            .map_err(|e| e.to_string())?;
+        let current = self.data();
+        let next = Arc::new(Data::new(current.number + 1, layers, analyses));
+        self.warm(&next);
+        // Analyses saved while the next generation was built are in the
+        // current one (and on disk): carry them over.
+        let saved_meanwhile: Vec<_> = read(&current.analyses)
+            .iter()
+            .filter(|(id, _)| !next.layers.contains_key(*id))
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        let mut analyses = next.analyses.write().unwrap_or_else(|e| e.into_inner());
+        for (id, a) in saved_meanwhile {
+            analyses.entry(id).or_insert(a);
+        }
+        drop(analyses);
+        Ok(next)
+    }
+
+    /// Computes a generation's analyses (and their perturbed versions)
+    /// before it serves, so that the first requests do not wait for them.
+    pub(crate) fn warm(&self, data: &Data) {
+        let analyses = read(&data.analyses).clone();
+        for a in analyses.values() {
+            if let Err(e) = self.analysis_result(data, a) {
+                tracing::warn!("analysis '{}' in generation {}: {e:?}", a.id, data.number);
+                continue;
+            }
+            if self.served_perturbed(a) {
+                let _ = self.perturbed_layer(data, a);
+            }
+        }
+    }
+}
