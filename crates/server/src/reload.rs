@@ -56,6 +56,23 @@ impl Source {
     }
 }
 
+/// Hands memory freed by old generations back to the operating system.
+///
+/// glibc keeps freed memory in its arenas for reuse, and raises its mmap
+/// threshold after the first large free, so every generation's columns
+/// would come from the heap and stay there: resident memory grew with each
+/// reload (408 MiB after one, 793 MiB after ten, on the demo city). The
+/// binary keeps large allocations mmapped (`mallopt` at start-up, see
+/// `main`) and this trims the heap after each swap.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory at the top of the
+    // heaps to the kernel; it touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// What the data directory holds, as far as the service reads it: every
 /// file under `layers/` and `registry/` with its size and modification
 /// time. The command line replaces files by renaming, so a changed file
@@ -100,7 +117,14 @@ impl AppState {
             Ok(next) => {
                 let number = next.number;
                 let layers = next.layers.len();
-                *self.data.write().unwrap_or_else(|e| e.into_inner()) = next;
+                let old = std::mem::replace(
+                    &mut *self.data.write().unwrap_or_else(|e| e.into_inner()),
+                    next,
+                );
+                // Freed now unless a request still reads it (then with its
+                // last request); either way the memory goes back below.
+                drop(old);
+                release_freed_memory();
                 *lock(&self.reload.stamp) = stamp;
                 *lock(&self.reload.error) = None;
                 self.reload.reloads.fetch_add(1, Ordering::SeqCst);
