@@ -2,27 +2,35 @@
 //! Part 2 (CRS) and Part 3 (CQL2-text filters) over the layers in the data
 //! directory and the saved analyses of the config, each a collection.
 //!
-//! Every request goes the same way: limits ([`limits`]) → authenticate
-//! ([`Caller`]) → find the collection, check access and take the role's view
+//! Every request goes the same way: limits and authentication, then the
+//! caller's rate ([`limits::guard`], [`Caller`]) → find the collection, check access and take the role's view
 //! of it ([`AppState::readable`]: records, personal fields, perturbed
 //! aggregates; a collection the caller may not read answers 404 like a
 //! missing one) → parse parameters against that view → select rows → log
 //! to the audit trail if personal data or counts of people leave → write,
-//! with `Cache-Control: no-store` on anything about people.
+//! with `Cache-Control: no-store` on anything about people, validators
+//! (`ETag`, `Last-Modified`) on open data ([`cache`]), compressed (gzip or
+//! br) when over 1 KiB, and logged ([`access`]).
 
+pub mod access;
 mod analyses;
+mod cache;
 mod error;
+mod health;
 pub mod items;
 pub mod limits;
 mod meta;
 mod openapi;
 pub mod settings;
 pub mod source;
+#[cfg(test)]
+mod tests;
 pub mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -73,6 +81,14 @@ pub struct AppState {
     views: chiiki_policy::privacy::ViewCache,
     /// Bumped when an analysis is saved: results, perturbed aggregates and views are recomputed.
     generation: AtomicU64,
+    /// The cap on work running on the blocking threads ([`limits::BlockingPool`]).
+    pub blocking: limits::BlockingPool,
+    /// Set while the saved analyses are computed at start-up: until then a
+    /// first request may wait for them, and `/ready` says not yet.
+    pub warming: std::sync::atomic::AtomicBool,
+    /// Why the last reload of the data failed, if it did: the service goes
+    /// on with the data it has, and `/ready` shows this.
+    pub reload_error: Mutex<Option<String>>,
 }
 
 /// Something computed for a reference date and a generation of analyses.
@@ -159,6 +175,9 @@ impl AppState {
             base_url: Default::default(),
             views: Default::default(),
             generation: AtomicU64::new(0),
+            blocking: limits::BlockingPool::from_limits(&config.limits),
+            warming: std::sync::atomic::AtomicBool::new(false),
+            reload_error: Mutex::new(None),
         })
     }
 
@@ -538,19 +557,29 @@ impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let header = match parts.headers.get(header::AUTHORIZATION) {
-            Some(v) => Some(
-                v.to_str()
-                    .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?,
-            ),
-            None => None,
-        };
-        state
-            .tokens
-            .authenticate(header)
-            .map(Caller)
-            .map_err(ApiError::from)
+        // The guard authenticated the request already; a router built
+        // without it authenticates here.
+        if let Some(limits::Authenticated(who)) = parts.extensions.get() {
+            return Ok(Caller(who.clone()));
+        }
+        authenticate(state, &parts.headers).map(Caller)
     }
+}
+
+/// Who sent a request with these headers: a token (`Bearer`, or `Basic`
+/// with the token as the password), or nobody.
+pub(crate) fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, ApiError> {
+    let header = match headers.get(header::AUTHORIZATION) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?,
+        ),
+        None => None,
+    };
+    state.tokens.authenticate(header).map_err(ApiError::from)
 }
 
 /// The service's own base URL for links: the configured public URL, else
@@ -618,12 +647,19 @@ async fn privacy_headers(
     response
 }
 
-/// Marks `response` as about people when `layer` is.
+/// Marks `response` as about people when `layer` is (`no-store`), else as
+/// about an open collection (its request may be logged in full, see
+/// [`access`]).
 pub(crate) fn mark_people(response: &mut axum::response::Response, layer: &Layer) {
     if layer.meta.privacy != Privacy::Open {
         response.extensions_mut().insert(AboutPeople);
+    } else {
+        response.extensions_mut().insert(access::OpenCollection);
     }
 }
+
+/// Responses at least this large are compressed when the client accepts it.
+pub const COMPRESS_ABOVE: u16 = 1024;
 
 pub fn router(state: SharedState) -> Router {
     let mut router = Router::new()
@@ -653,7 +689,11 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             limits::guard,
         ))
-        .layer(axum::middleware::from_fn(privacy_headers));
+        .layer(axum::middleware::from_fn(privacy_headers))
+        // Probes answer without a token, outside the rate limit and the
+        // time-out: a busy service must still say that it is alive.
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready));
     // Browsers may call from other origins only when the config names them.
     if !state.server.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = state
@@ -670,6 +710,9 @@ pub fn router(state: SharedState) -> Router {
         );
     }
     router
+        .layer(compression())
+        .layer(axum::middleware::from_fn(cache::etag_per_encoding))
+        .layer(axum::middleware::from_fn(access::access_log))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
@@ -679,14 +722,22 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Runs `f` on the blocking pool: selections and analyses must not stall
-/// the async workers, and the time-out can then answer while they run.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::internal())?
+/// gzip or br, as the client accepts, for responses of at least
+/// [`COMPRESS_ABOVE`] bytes and for streamed pages (their size is not
+/// known in advance). GDAL and QGIS ask for gzip; a 1,000-point page
+/// shrinks about fivefold.
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            SizeAbove::new(COMPRESS_ABOVE)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        )
 }
 
 pub(crate) fn json_response(
@@ -700,13 +751,18 @@ pub(crate) fn json_response(
     response
 }
 
-/// Binds and serves until Ctrl-C.
+/// Binds and serves until SIGTERM or SIGINT (Ctrl-C), then stops
+/// gracefully: no new connection is accepted, requests under way finish
+/// (a streamed page to its last byte) for up to the request time-out and
+/// a grace period, and the audit log is forced to disk before returning.
 pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), StartError> {
     let state = Arc::new(AppState::new(config, layers)?);
     // Saved analyses (and their perturbed versions) are computed before the
     // first request asks.
     let warm = state.clone();
+    state.warming.store(true, Ordering::SeqCst);
     tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let analyses = read(&warm.analyses).clone();
         for a in analyses.values() {
             let _ = warm.analysis_result(a);
@@ -714,6 +770,12 @@ pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), Sta
                 let _ = warm.perturbed_layer(a);
             }
         }
+        warm.warming.store(false, Ordering::SeqCst);
+        tracing::info!(
+            "{} saved analyses computed in {:.1?}: ready",
+            analyses.len(),
+            started.elapsed()
+        );
     });
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
@@ -723,18 +785,56 @@ pub async fn serve(config: &ServiceConfig, layers: Vec<Layer>) -> Result<(), Sta
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     state.bound_to(addr);
+    // Signals are caught from here on: one arriving while the server starts
+    // stops it as cleanly as one arriving later.
+    let stop = shutdown_signal()?;
     tracing::info!(
         "serving {} collection(s) at http://{addr}/",
         state.layers.len()
     );
     println!("chiiki is serving at http://{addr}/  (Ctrl-C to stop)");
-    axum::serve(
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let told = stopping.clone();
+    let server = axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
+    .with_graceful_shutdown(async move {
+        let signal = stop.await;
+        tracing::info!("{signal}: no new connections; finishing the requests under way");
+        told.notify_one();
+    });
+    // A client that stops reading must not hold the stop up forever.
+    let grace = Duration::from_secs_f64(state.limits.timeout_seconds.max(0.0)) + DRAIN_GRACE;
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(StartError::Serve)?,
+        () = deadline => tracing::warn!(
+            "requests still under way {grace:.0?} after the signal: stopping without them"
+        ),
+    }
+    state.audit.sync().map_err(StartError::Audit)?;
+    tracing::info!("stopped; the audit log is on disk");
+    Ok(())
+}
+
+/// Time on top of the request time-out for responses under way to finish
+/// after a stop signal (a large page still being read).
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
+/// Resolves with the name of the first of SIGTERM and SIGINT to arrive.
+fn shutdown_signal(
+) -> Result<impl std::future::Future<Output = &'static str> + Send + 'static, StartError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     })
-    .await
-    .map_err(StartError::Serve)
 }
