@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what chiiki needs on a Debian/Ubuntu machine, only what is missing:
 # GDAL and PROJ (libraries and command-line tools), libclang for bindgen, and
-# owslib and jismesh (the reference for mesh codes) for the tests. Safe to run again.
+# owslib and jismesh (the reference for mesh codes) and, where apt has it,
+# QGIS's Python bindings for the tests. Safe to run again.
 set -euo pipefail
 
 packages=(pkg-config libgdal-dev gdal-bin libproj-dev proj-bin libclang-dev python3-pip)
@@ -15,6 +16,16 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# QGIS's Python bindings, for the test that loads a layer in QGIS with Basic
+# authentication; optional: that test says it is skipped without them.
+if ! /usr/bin/python3 -c "import qgis.core" >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+  echo "installing python3-qgis for the QGIS test (optional)"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-qgis; } \
+    || echo "python3-qgis could not be installed: the QGIS test will be skipped" >&2
 fi
 
 for module in owslib jismesh; do

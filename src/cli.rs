@@ -675,7 +675,7 @@ fn demo(args: DemoArgs) -> Result<()> {
     let token_file = chiiki_policy::auth::tokens::token_file(&args.data);
     let merged = chiiki_policy::auth::tokens::merge_config_tokens(&token_file, &config.tokens)
         .with_context(|| format!("merging the demo tokens into {}", token_file.display()))?;
-    println!("access tokens (send as 'Authorization: Bearer <token>'):");
+    println!("access tokens (send as 'Authorization: Bearer <token>', or as the password of HTTP Basic with any user name, as QGIS does):");
     let now = chiiki_core::clock::now();
     for (role, token) in &tokens.tokens {
         let hash = chiiki_policy::auth::sha256_hex(token);

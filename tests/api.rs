@@ -294,7 +294,7 @@ fn single_feature_and_its_links() {
         .iter()
         .map(|l| l["rel"].as_str().unwrap())
         .collect();
-    assert_eq!(rels, vec!["self", "collection"]);
+    assert_eq!(rels, vec!["self", "alternate", "collection"]);
 }
 
 fn assert_error(url: &str, status: u16, needle: &str) {
@@ -388,10 +388,12 @@ fn private_layers_need_the_right_role() {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let v: Value = req.send().unwrap().json().unwrap();
+        let r = req.send().unwrap();
+        let status = r.status();
+        let v: Value = r.json().unwrap();
         v["collections"]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("/collections as {token:?}: {status} {v}"))
             .iter()
             .any(|c| c["id"] == "bridge_inspections")
     };
@@ -652,4 +654,258 @@ fn browsers_get_an_html_landing_page() {
         .send()
         .unwrap();
     assert_eq!(j.headers()["content-type"], "application/json");
+}
+
+/// `curl` with `Accept-Encoding: <encoding>` (decoding the answer): the
+/// response headers, the body as decoded, and the bytes on the wire.
+fn curl_encoded(url: &str, encoding: &str, extra: &[&str]) -> (String, Vec<u8>, usize) {
+    let dir = common::scratch("curl");
+    let headers = dir.join(format!("headers-{encoding}.txt"));
+    let body = dir.join(format!("body-{encoding}"));
+    let mut args = vec![
+        "-sS",
+        "--fail",
+        "--compressed",
+        "-H",
+        Box::leak(format!("Accept-Encoding: {encoding}").into_boxed_str()),
+        "-D",
+        headers.to_str().unwrap(),
+        "-o",
+        body.to_str().unwrap(),
+        "-w",
+        "%{size_download}",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let wire: usize = tool("curl", &args).trim().parse().unwrap();
+    (
+        std::fs::read_to_string(&headers)
+            .unwrap()
+            .to_ascii_lowercase(),
+        std::fs::read(&body).unwrap(),
+        wire,
+    )
+}
+
+#[test]
+fn gzip_and_br_as_curl_decodes_them() {
+    let s = server();
+    for (path, features) in [
+        ("/collections/flood_a31_tokyo/items?limit=300", 300),
+        // Streamed (more than 1,000 features): compressed as it is written.
+        ("/collections/flood_a31_tokyo/items?limit=3000", 3000),
+    ] {
+        let plain = get(&s.url(path)).bytes().unwrap();
+        for encoding in ["gzip", "br"] {
+            let (headers, body, wire) = curl_encoded(&s.url(path), encoding, &[]);
+            assert!(
+                headers.contains(&format!("content-encoding: {encoding}")),
+                "{path} {encoding}: {headers}"
+            );
+            let page: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(page["features"].as_array().unwrap().len(), features);
+            assert_eq!(body.len(), plain.len(), "{path} {encoding}: decoded size");
+            assert!(
+                wire * 3 < body.len(),
+                "{path} {encoding}: {wire} bytes on the wire for {}",
+                body.len()
+            );
+        }
+    }
+    // Small answers are sent as they are.
+    let (headers, body, _) = curl_encoded(&s.url("/health"), "gzip", &[]);
+    assert!(!headers.contains("content-encoding"), "{headers}");
+    assert_eq!(body, br#"{"status":"ok"}"#);
+    // So is everything for a client that does not ask.
+    let r = get(&s.url("/collections/flood_a31_tokyo/items?limit=300"));
+    assert!(r.headers().get("content-encoding").is_none());
+}
+
+#[test]
+fn open_layers_revalidate_with_etags_people_do_not() {
+    let s = server();
+    let url = s.url("/collections/shelters_evacuation/items?limit=20");
+    let r = get(&url);
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    assert!(r.headers().contains_key("last-modified"));
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    let again = client()
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().unwrap().is_empty());
+    // The metadata too.
+    for path in [
+        "/collections/shelters_evacuation",
+        "/collections/shelters_evacuation/queryables",
+    ] {
+        let r = get(&s.url(path));
+        let tag = r.headers()["etag"].to_str().unwrap().to_string();
+        assert_ne!(tag, etag);
+        let again = client()
+            .get(s.url(path))
+            .header("If-None-Match", &tag)
+            .send()
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 304, "{path}");
+    }
+    // Residents and counts of people: never validated, never stored.
+    for path in [
+        "/collections/residents/items?limit=5",
+        "/collections/residents",
+        "/collections/flood_exposure_by_town/items?limit=5",
+    ] {
+        let r = client()
+            .get(s.url(path))
+            .bearer_auth(s.token("planner"))
+            .header("If-None-Match", &etag)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert!(r.headers().get("etag").is_none(), "{path}");
+        assert!(r.headers().get("last-modified").is_none(), "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+}
+
+#[test]
+fn basic_auth_with_the_token_as_password() {
+    let s = server();
+    let planner = s.token("planner");
+    let url = s.url("/collections/residents/items?limit=3");
+    let bearer: Value = client()
+        .get(&url)
+        .bearer_auth(planner)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let basic = client()
+        .get(&url)
+        .basic_auth("any-name", Some(planner))
+        .send()
+        .unwrap();
+    assert_eq!(basic.status().as_u16(), 200);
+    let basic: Value = basic.json().unwrap();
+    assert_eq!(basic["numberMatched"], bearer["numberMatched"]);
+    // curl -u, as scripts would.
+    let (_, body, _) = curl_encoded(&url, "identity", &["-u", &format!("desk:{planner}")]);
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(page["numberReturned"], 3);
+    // A wrong password is a 401 that offers both schemes.
+    let r = client()
+        .get(&url)
+        .basic_auth("desk", Some("not-the-token"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Bearer")),
+        "{challenges:?}"
+    );
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Basic")),
+        "{challenges:?}"
+    );
+}
+
+#[test]
+fn probes_answer_without_a_token() {
+    let s = server();
+    assert_eq!(
+        get_json(&s.url("/health")),
+        serde_json::json!({"status": "ok"})
+    );
+    let ready = get_json(&s.url("/ready"));
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["audit_log_writable"], true);
+    assert!(ready["last_reload_error"].is_null());
+}
+
+/// SIGTERM while a 10,000-feature page is being sent: the page is finished
+/// (whole, valid JSON), no new connection is taken, and the process exits 0.
+#[test]
+fn sigterm_drains_the_page_under_way_and_exits_zero() {
+    let s = server();
+    // A server of its own on a copy of the residents alone: its own audit
+    // log (the shared server's must not get entries from two processes), and
+    // no analyses to compute at start, which would slow the other tests.
+    let data = common::scratch("sigterm");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(data.join("layers")).unwrap();
+    std::fs::copy(
+        s.data.join("layers/residents.parquet"),
+        data.join("layers/residents.parquet"),
+    )
+    .unwrap();
+    let config = data.join("chiiki.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \".\"\n[[tokens]]\nname = \"sigterm-admin\"\nrole = \"admin\"\ntoken = \"{}\"\n",
+            s.token("admin")
+        ),
+    )
+    .unwrap();
+    let (mut child, port) = common::spawn_serve(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--requests-per-minute",
+        "0",
+    ]);
+    // Keep stdin open: closing it is the harness's other way to stop.
+    let _stdin = child.stdin.take();
+    let url = format!("http://127.0.0.1:{port}/collections/residents/items?limit=10000");
+    let response = client()
+        .get(&url)
+        .bearer_auth(s.token("admin"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // The headers are here and the body is still coming: stop the server.
+    tool("kill", &["-TERM", &child.id().to_string()]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server must wait for the page under way"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no new connection after the signal"
+    );
+    let page: Value = response.json().expect("the whole page, valid JSON");
+    assert_eq!(page["numberReturned"], 10_000);
+    assert_eq!(page["features"].as_array().unwrap().len(), 10_000);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the server did not stop after its last response"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // The page's audit entry is on disk, and the log verifies.
+    let audit = data.join("audit/audit.jsonl");
+    let verified = common::run_ok(&["audit", "verify", "--file", audit.to_str().unwrap()]);
+    assert!(verified.contains("chain intact"), "{verified}");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("/collections/residents/items") && l.contains("\"records\":10000")),
+        "no entry for the page in {log}"
+    );
 }

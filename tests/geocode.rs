@@ -279,6 +279,26 @@ fn geocode_command_keeps_columns_and_reports_by_reason() {
         "{summary}"
     );
 
+    // UTF-8 with a byte-order mark, so that Excel reads it as UTF-8.
+    let written = std::fs::read(&out).unwrap();
+    assert!(written.starts_with(b"\xEF\xBB\xBF"), "no BOM");
+    // CP932 on request: the same text.
+    let sjis = dir.join("geocoded_cp932.csv");
+    run_ok(&[
+        "geocode",
+        input.to_str().unwrap(),
+        "-o",
+        sjis.to_str().unwrap(),
+        "--reference",
+        index_path().to_str().unwrap(),
+        "--encoding",
+        "cp932",
+    ]);
+    let sjis_bytes = std::fs::read(&sjis).unwrap();
+    let (text, _, malformed) = encoding_rs::SHIFT_JIS.decode(&sjis_bytes);
+    assert!(!malformed);
+    assert_eq!(text, std::str::from_utf8(&written[3..]).unwrap());
+
     let mut reader = csv::Reader::from_path(&out).unwrap();
     let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     for h in [

@@ -127,7 +127,7 @@ fn daily_deltas_reach_a_running_server_one_generation_at_a_time() {
     let (_dir, data, config) = fresh_city();
     let baseline = points(&data);
     let (mut child, base) = serve(&config, &data);
-    let (status, first, matched) = read_residents(&base);
+    let (status, _, matched) = read_residents(&base);
     assert_eq!((status, matched), (200, baseline));
     // Memory with one generation after one reload, quiet.
     let reload = || {

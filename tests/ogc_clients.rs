@@ -246,3 +246,134 @@ fn geojson_output_validates_with_gdal() {
         );
     }
 }
+
+/// The planner's view of residents: how many features it has.
+fn planner_residents() -> u64 {
+    let s = server();
+    let v: serde_json::Value = common::client()
+        .get(s.url("/collections/residents/items?limit=1"))
+        .bearer_auth(s.token("planner"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["numberMatched"].as_u64().unwrap()
+}
+
+#[test]
+fn ogrinfo_with_basic_auth_sees_the_planners_collections() {
+    let s = server();
+    let url = format!("OAPIF:{}/", s.base);
+    let run = |userpwd: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new("ogrinfo");
+        cmd.args(args);
+        if let Some(u) = userpwd {
+            cmd.env("GDAL_HTTP_USERPWD", u);
+        }
+        let out = cmd.output().expect("ogrinfo");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            eprintln!("ogrinfo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        (out.status.success(), stdout)
+    };
+    let userpwd = format!("any:{}", s.token("planner"));
+    let (ok, listing) = run(Some(&userpwd), &["-ro", "-q", &url]);
+    assert!(ok, "{listing}");
+    for id in [
+        "residents",
+        "bridge_inspections",
+        "elderly_in_flood",
+        "shelters_emergency",
+    ] {
+        assert!(listing.contains(id), "{id} missing from:\n{listing}");
+    }
+    let (ok, info) = run(Some(&userpwd), &["-ro", "-so", &url, "residents"]);
+    assert!(ok, "{info}");
+    assert!(
+        info.contains(&format!("Feature Count: {}", planner_residents())),
+        "{info}"
+    );
+    // Without it: the public collections only.
+    let (_, anonymous) = run(None, &["-ro", "-q", &url]);
+    assert!(!anonymous.contains("residents"), "{anonymous}");
+}
+
+/// QGIS (headless, through its Python bindings): `residents` as an OGC API
+/// – Features layer with a Basic authentication configuration, user name
+/// anything and the planner's token as the password.
+#[test]
+fn qgis_loads_residents_with_a_basic_authcfg() {
+    let python = "/usr/bin/python3";
+    let probe = std::process::Command::new(python)
+        .args(["-c", "import qgis.core"])
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!("skipped: QGIS's Python bindings (python3-qgis) are not installed; scripts/setup.sh installs them where apt can");
+        return;
+    }
+    let s = server();
+    let profile = common::scratch("qgis-profile");
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).unwrap();
+    let script = r#"
+import json, sys
+from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsVectorLayer, QgsFeatureRequest
+base, token = sys.argv[1], sys.argv[2]
+app = QgsApplication([], False)
+app.initQgis()
+auth = QgsApplication.authManager()
+auth.setMasterPassword("chiiki-test", True)
+cfg = QgsAuthMethodConfig("Basic")
+cfg.setName("chiiki planner")
+cfg.setConfig("username", "qgis-user")
+cfg.setConfig("password", token)
+stored = auth.storeAuthenticationConfig(cfg)
+ok = stored[0] if isinstance(stored, tuple) else stored
+if isinstance(stored, tuple) and len(stored) > 1 and stored[1] is not None:
+    cfg = stored[1]
+layer = QgsVectorLayer(f"url='{base}' typename='residents' authcfg={cfg.id()}", "residents", "OAPIF")
+out = {"stored": bool(ok), "valid": layer.isValid(), "count": layer.featureCount()}
+if layer.isValid():
+    feats = list(layer.getFeatures(QgsFeatureRequest().setLimit(5)))
+    out["fetched"] = len(feats)
+    out["fields"] = [f.name() for f in layer.fields()]
+anonymous = QgsVectorLayer(f"url='{base}' typename='residents'", "anon", "OAPIF")
+out["anonymous_valid"] = anonymous.isValid()
+print(json.dumps(out))
+app.exitQgis()
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &s.base, s.token("planner")])
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .env("QGIS_AUTH_DB_DIR_PATH", &profile)
+        .env("HOME", &profile)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "QGIS printed no result:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["stored"], true, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["count"].as_u64(), Some(planner_residents()), "{v}");
+    assert_eq!(v["fetched"], 5, "{v}");
+    assert!(
+        v["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "needs_support"),
+        "{v}"
+    );
+    assert_eq!(v["anonymous_valid"], false, "{v}");
+}

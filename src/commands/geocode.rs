@@ -50,6 +50,17 @@ impl From<Format> for batch::Format {
     }
 }
 
+/// The character set of CSV output.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Encoding {
+    /// UTF-8 with a byte-order mark (unless --no-bom), which Excel opens as UTF-8.
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    /// Shift_JIS as Windows has it; a row with a character it lacks stops the output.
+    #[value(name = "cp932", alias = "shift_jis")]
+    Cp932,
+}
+
 #[derive(Args)]
 pub struct GeocodeArgs {
     /// CSV with an address column (UTF-8 or CP932).
@@ -59,6 +70,12 @@ pub struct GeocodeArgs {
     output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
+    /// Character set of CSV output.
+    #[arg(long, value_enum, default_value = "utf-8")]
+    encoding: Encoding,
+    /// UTF-8 CSV without the byte-order mark (for programs that do not skip it).
+    #[arg(long)]
+    no_bom: bool,
     /// Column holding the address (default: 住所, address or 所在地_連結表記).
     #[arg(long)]
     address_column: Option<String>,
@@ -101,6 +118,13 @@ pub fn build_reference(args: ReferenceBuildArgs) -> Result<()> {
 }
 
 pub fn geocode(args: GeocodeArgs) -> Result<()> {
+    let encoding = match (args.encoding, args.format) {
+        (Encoding::Utf8, _) => batch::CsvEncoding::Utf8 { bom: !args.no_bom },
+        (Encoding::Cp932, Format::Csv) => batch::CsvEncoding::Cp932,
+        (Encoding::Cp932, _) => {
+            anyhow::bail!("--encoding cp932 applies to CSV output; JSON is UTF-8")
+        }
+    };
     let started = std::time::Instant::now();
     let data = reference::load(&args.reference).with_context(|| {
         format!(
@@ -137,7 +161,14 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    write_results(&mut out, args.format.into(), &text, &input, &answers)?;
+    write_results(
+        &mut out,
+        args.format.into(),
+        encoding,
+        &text,
+        &input,
+        &answers,
+    )?;
     out.flush()?;
     let elapsed = started.elapsed();
 

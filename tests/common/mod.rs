@@ -105,7 +105,8 @@ fn free_port() -> u16 {
 }
 
 /// Starts `chiiki serve <args>` on a free port of 127.0.0.1 and waits until
-/// it answers; it stops when the test process ends (its stdin closes).
+/// it is ready (`/ready`); it stops when the test process ends (its stdin
+/// closes).
 pub fn spawn_serve(args: &[&str]) -> (Child, u16) {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
@@ -137,6 +138,20 @@ pub fn spawn_serve(args: &[&str]) -> (Child, u16) {
             "server did not start"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // Then until it is ready: the saved analyses are computed (a debug
+    // build takes a while), so that no test's first request waits for them.
+    let ready = format!("http://127.0.0.1:{port}/ready");
+    while !client()
+        .get(&ready)
+        .send()
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "server not ready after 600 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     (child, port)
 }

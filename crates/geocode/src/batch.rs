@@ -19,6 +19,34 @@ pub enum Format {
     Geojson,
 }
 
+/// The character set of CSV output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvEncoding {
+    /// UTF-8, with a byte-order mark when `bom` (the default: Excel then
+    /// reads it as UTF-8 instead of the ANSI code page).
+    Utf8 { bom: bool },
+    /// Shift_JIS as Windows has it (CP932), for systems that read nothing
+    /// else. A row with a character CP932 lacks stops the output with its
+    /// line ([`GeocodeError::Unmappable`]): a name or address must not
+    /// change silently.
+    Cp932,
+}
+
+impl Default for CsvEncoding {
+    fn default() -> Self {
+        CsvEncoding::Utf8 { bom: true }
+    }
+}
+
+/// A character of an output row that CP932 cannot hold.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line} of the input: '{character}' (U+{:04X}) has no Shift_JIS (CP932) form; write UTF-8 instead (the default, which Excel opens too)", u32::from(*.character))]
+pub struct Unmappable {
+    /// The input line (1-based, the header is 1); 1 for the header itself.
+    pub line: u64,
+    pub character: char,
+}
+
 pub fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
     for d in &sources.abr_dirs {
         if !d.is_dir() {
@@ -414,19 +442,55 @@ fn raw_line<'t>(text: &'t str, rows: &[(u32, usize, u64)], i: usize) -> &'t str 
     text[start..end].trim_matches(['\r', '\n'])
 }
 
+/// Writes the rows with their matches; `encoding` applies to CSV (JSON
+/// lines and GeoJSON are UTF-8).
 pub fn write_results(
     out: &mut dyn Write,
     format: Format,
+    encoding: CsvEncoding,
     text: &str,
     input: &InputRows,
     answers: &Answers,
 ) -> Result<()> {
-    write_all_results(out, format, text, input, answers).map_err(GeocodeError::Output)
+    write_all_results(out, format, encoding, text, input, answers).map_err(|e| {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Unmappable>())
+        {
+            Some(u) => GeocodeError::Unmappable(Unmappable {
+                line: u.line,
+                character: u.character,
+            }),
+            None => GeocodeError::Output(e),
+        }
+    })
+}
+
+/// `line` (UTF-8) in CP932, or the [`Unmappable`] error for input line `at`.
+fn cp932_line(line: &[u8], at: u64) -> std::io::Result<Vec<u8>> {
+    let text = std::str::from_utf8(line).map_err(std::io::Error::other)?;
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(text);
+    if !unmappable {
+        return Ok(bytes.into_owned());
+    }
+    let mut buf = [0u8; 4];
+    let character = text
+        .chars()
+        .find(|c| encoding_rs::SHIFT_JIS.encode(c.encode_utf8(&mut buf)).2)
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        Unmappable {
+            line: at,
+            character,
+        },
+    ))
 }
 
 fn write_all_results(
     out: &mut dyn Write,
     format: Format,
+    encoding: CsvEncoding,
     text: &str,
     input: &InputRows,
     answers: &Answers,
@@ -434,20 +498,36 @@ fn write_all_results(
     match format {
         Format::Csv => {
             // Input lines are copied as they are, each followed by the added
-            // columns of its address.
+            // columns of its address. Shift_JIS bytes never look like the
+            // CSV's own (quote, comma, line break), so lines are written as
+            // UTF-8 and encoded whole.
             let mut header = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::Any(b'\n'))
                 .from_writer(Vec::new());
             header.write_record(input.headers.iter().chain(ADDED))?;
-            out.write_all(&header.into_inner().map_err(|e| e.into_error())?)?;
+            let header = header.into_inner().map_err(|e| e.into_error())?;
+            match encoding {
+                CsvEncoding::Utf8 { bom: true } => {
+                    out.write_all("\u{feff}".as_bytes())?;
+                    out.write_all(&header)?;
+                }
+                CsvEncoding::Utf8 { bom: false } => out.write_all(&header)?,
+                CsvEncoding::Cp932 => out.write_all(&cp932_line(&header, 1)?)?,
+            }
+            let mut line = Vec::new();
             for i in 0..input.rows.len() {
-                out.write_all(raw_line(text, &input.rows, i).as_bytes())?;
-                out.write_all(b",")?;
+                line.clear();
+                line.extend_from_slice(raw_line(text, &input.rows, i).as_bytes());
+                line.push(b',');
                 let fragment = answers.csv(input.rows[i].0).ok_or_else(|| {
                     std::io::Error::other("internal error: CSV columns not encoded")
                 })?;
-                out.write_all(fragment)?;
-                out.write_all(b"\n")?;
+                line.extend_from_slice(fragment);
+                line.push(b'\n');
+                match encoding {
+                    CsvEncoding::Utf8 { .. } => out.write_all(&line)?,
+                    CsvEncoding::Cp932 => out.write_all(&cp932_line(&line, input.rows[i].2)?)?,
+                }
             }
         }
         Format::Jsonl | Format::Geojson => {

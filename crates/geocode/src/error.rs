@@ -71,6 +71,9 @@ pub enum GeocodeError {
     },
     #[error("encoding the reference index: {0}")]
     Encode(#[source] postcard::Error),
+    /// A row that CSV in CP932 cannot hold.
+    #[error(transparent)]
+    Unmappable(#[from] crate::batch::Unmappable),
     /// Writing the geocoded rows to their output failed.
     #[error("writing the results: {0}")]
     Output(#[source] std::io::Error),

@@ -216,6 +216,40 @@ impl AuditLog {
     }
 }
 
+impl AuditLog {
+    /// Forces every entry written so far to disk (the log and its head),
+    /// whatever `fsync` says: for a clean stop, when nothing may be lost.
+    pub fn sync(&self) -> Result<()> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .file
+            .sync_all()
+            .map_err(chiiki_core::error::IoError::at(&self.path, "flushing"))?;
+        // The head is replaced by a rename: its directory entry is what
+        // must reach the disk.
+        if let Some(dir) = self.path.parent() {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an entry could be written now: the log opens for appending
+    /// and its directory takes a new file (the head is replaced through
+    /// one). For readiness checks; it writes nothing to the log.
+    pub fn check_writable(&self) -> Result<()> {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(chiiki_core::error::IoError::at(&self.path, "opening"))?;
+        let probe = head_path(&self.path).with_extension("probe");
+        std::fs::write(&probe, b"").map_err(chiiki_core::error::IoError::at(&probe, "creating"))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
+    }
+}
+
 fn load_or_make_key(path: &Path) -> Result<Vec<u8>> {
     if let Ok(text) = std::fs::read_to_string(path) {
         return hex::decode(text.trim())
@@ -427,6 +461,25 @@ mod tests {
         let saw_2 = who_saw(&path, "residents", 2).unwrap();
         assert_eq!(saw_2.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 2]);
         assert!(!std::fs::read_to_string(&path).unwrap().contains("\"2\""));
+    }
+
+    #[test]
+    fn sync_and_writability() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_three(dir.path());
+        let log = AuditLog::open(&path, false).unwrap();
+        log.check_writable().unwrap();
+        log.sync().unwrap();
+        assert_eq!(verify(&path).unwrap().entries, 3);
+        // The probe leaves nothing behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("probe")), "{names:?}");
+        // A log whose directory is gone cannot be written.
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        assert!(log.check_writable().is_err());
     }
 
     #[test]

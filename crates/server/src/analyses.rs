@@ -281,13 +281,14 @@ fn check_limits(state: &SharedState, analysis: &Analysis) -> Result<(), ApiError
 async fn dry_run(state: &SharedState, analysis: &Analysis) -> Result<(usize, bool), ApiError> {
     let check = state.clone();
     let candidate = analysis.clone();
-    tokio::task::spawn_blocking(move || {
-        check
-            .try_run(&check.data(), &candidate)
-            .map(|l| (l.len(), l.meta.privacy.is_personal()))
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
+    state
+        .blocking
+        .run(move || {
+            check
+                .try_run(&check.data(), &candidate)
+                .map(|l| (l.len(), l.meta.privacy.is_personal()))
+        })
+        .await
 }
 
 /// Keeps the definition in `<data>/analyses/` and serves it from now on.

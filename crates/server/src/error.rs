@@ -69,6 +69,9 @@ impl ApiError {
     }
 }
 
+/// What a 503 (busy, timed out) asks the client to wait before trying again.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({
@@ -82,10 +85,19 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         if self.status == StatusCode::UNAUTHORIZED {
+            // Desktop GIS clients offer a user name and password: the
+            // token goes in as the password, any user name.
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"chiiki\""),
             );
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"chiiki\", charset=\"UTF-8\""),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }
@@ -176,4 +188,6 @@ pub enum StartError {
     },
     #[error("serving HTTP: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("listening for SIGTERM and SIGINT: {0}")]
+    Signals(#[source] std::io::Error),
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use geo::Rect;
 
-use super::writer::{CoordinateOutput, FeatureWriter};
+use super::writer::{CoordinateOutput, CsvEncoding, CsvGeometry, CsvOptions, FeatureWriter};
 use super::{ApiError, BaseUrl, Caller, Current, Data, SharedState};
 use chiiki_core::crs::{Crs, Transform};
 use chiiki_core::layers::column::days_from_date;
@@ -41,8 +41,109 @@ pub struct ItemsQuery {
     pub filter: Option<Filter>,
     /// The parameters as given, minus offset, for next/prev links.
     pub link_params: Vec<(String, String)>,
-    /// `f=csv`: the page as CSV (attributes, then lon/lat of a point on the feature).
+    /// `f=csv`: the page as CSV (attributes, then lon/lat of a point on the
+    /// feature, or its WKT), as [`ItemsQuery::csv_options`] says.
     pub csv: bool,
+    /// `encoding`, `bom` and `geometry` (with `f=csv` only).
+    pub csv_options: CsvOptions,
+}
+
+/// Reads a CSV option (`encoding=utf-8|cp932`, `bom=true|false`,
+/// `geometry=lonlat|wkt`) into `options`; `false` when `key` is none.
+fn csv_option(key: &str, value: &str, options: &mut CsvOptions) -> Result<bool, ApiError> {
+    match key {
+        "encoding" => {
+            options.encoding = match value.to_ascii_lowercase().as_str() {
+                "utf-8" | "utf8" => CsvEncoding::Utf8,
+                "cp932" | "shift_jis" | "sjis" | "windows-31j" => CsvEncoding::Cp932,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "encoding={value}: use utf-8 (the default) or cp932"
+                    )))
+                }
+            }
+        }
+        "bom" => {
+            options.bom = match value {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "bom={value}: use true or false"
+                    )))
+                }
+            }
+        }
+        "geometry" => {
+            options.geometry = match value {
+                "lonlat" => CsvGeometry::LonLat,
+                "wkt" => CsvGeometry::Wkt,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "geometry={value}: use lonlat (the default) or wkt"
+                    )))
+                }
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Refuses CSV options on a request that is not for CSV.
+fn csv_only(csv: bool, options: &CsvOptions, given: bool) -> Result<(), ApiError> {
+    if given && !csv {
+        return Err(ApiError::bad_request(format!(
+            "encoding, bom and geometry apply to f=csv only{}",
+            if *options == CsvOptions::default() {
+                ""
+            } else {
+                "; add f=csv"
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// `rows` of `layer` as a CSV response (not yet audited: the caller logs
+/// once the body is written, so a refusal is not logged as a disclosure).
+fn csv_body(
+    layer: &Layer,
+    rows: &[u32],
+    columns: &[usize],
+    options: CsvOptions,
+) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::with_capacity(rows.len() * 120 + 256);
+    crate::writer::write_csv_rows(
+        layer,
+        rows.iter().map(|&r| r as usize),
+        columns,
+        options,
+        &mut body,
+    )
+    .map_err(|e| match e {
+        crate::writer::CsvError::Unmappable { .. } => ApiError::bad_request(e.to_string()),
+        crate::writer::CsvError::Io(e) => {
+            tracing::error!("writing CSV: {e:#}");
+            ApiError::internal()
+        }
+    })?;
+    Ok(body)
+}
+
+fn csv_response(body: Vec<u8>, options: CsvOptions, id: &str, layer: &Layer) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(options.content_type()),
+    );
+    // A browser saves it under a name that opens in Excel.
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{id}.csv\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    crate::mark_people(&mut response, layer);
+    response
 }
 
 fn parse_usize(name: &str, value: &str) -> Result<usize, ApiError> {
@@ -284,7 +385,9 @@ pub fn parse_items_query(
         filter: None,
         link_params: Vec::new(),
         csv: false,
+        csv_options: CsvOptions::default(),
     };
+    let mut csv_given = false;
     let mut bbox_raw = None;
     let mut csv = false;
     let mut bbox_crs = Crs::Crs84;
@@ -292,6 +395,11 @@ pub fn parse_items_query(
     let mut filter_crs = Crs::Crs84;
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
         let (key, value) = (key.into_owned(), value.into_owned());
+        if csv_option(&key, &value, &mut q.csv_options)? {
+            csv_given = true;
+            q.link_params.push((key, value));
+            continue;
+        }
         match key.as_str() {
             "f" => {
                 if matches!(value.as_str(), "csv" | "text/csv") {
@@ -377,6 +485,7 @@ pub fn parse_items_query(
         }
         q.filter = Some(filter);
     }
+    csv_only(csv, &q.csv_options, csv_given)?;
     q.csv = csv;
     Ok(q)
 }
@@ -542,19 +651,21 @@ pub async fn items(
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    super::blocking(move || {
-        items_page(
-            &state,
-            &data,
-            &who,
-            &base,
-            &id,
-            raw.as_deref().unwrap_or(""),
-        )
-    })
-    .await
+    let reader = state.clone();
+    state
+        .blocking
+        .run(move || {
+            let raw = raw.as_deref().unwrap_or("");
+            let layer = dated_view(&reader, &data, &who, &id, raw)?;
+            let path = format!("/collections/{id}/items");
+            crate::cache::conditional(&layer, &base, &path, raw, &headers, || {
+                items_page(&reader, &data, &who, &base, &id, layer.clone(), raw)
+            })
+        })
+        .await
 }
 
 fn items_page(
@@ -563,9 +674,9 @@ fn items_page(
     who: &chiiki_policy::auth::Principal,
     base: &str,
     id: &str,
+    layer: Arc<Layer>,
     raw: &str,
 ) -> Result<Response, ApiError> {
-    let layer = dated_view(state, data, who, id, raw)?;
     let q = parse_items_query(
         &layer,
         raw,
@@ -580,6 +691,18 @@ fn items_page(
         rows,
         matched,
     } = source.select(&q);
+    if q.csv {
+        let body = csv_body(&layer, &rows, &q.columns, q.csv_options)?;
+        state.audit(
+            data,
+            who,
+            &format!("/collections/{id}/items"),
+            raw,
+            &layer,
+            &rows,
+        )?;
+        return Ok(csv_response(body, q.csv_options, id, &layer));
+    }
     state.audit(
         data,
         who,
@@ -588,26 +711,6 @@ fn items_page(
         &layer,
         &rows,
     )?;
-    if q.csv {
-        let mut body = Vec::with_capacity(rows.len() * 120 + 256);
-        crate::writer::write_csv_rows(
-            &layer,
-            rows.iter().map(|&r| r as usize),
-            &q.columns,
-            &mut body,
-        )
-        .map_err(|e| {
-            tracing::error!("writing CSV: {e:#}");
-            ApiError::internal()
-        })?;
-        let mut response = Response::new(Body::from(body));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        crate::mark_people(&mut response, &layer);
-        return Ok(response);
-    }
 
     let mut links = vec![serde_json::json!({
         "href": page_link(base, id, &q.link_params, q.limit, q.offset),
@@ -625,6 +728,17 @@ fn items_page(
             "rel": "prev", "type": GEOJSON, "title": "Previous page"
         }));
     }
+    let as_csv: Vec<(String, String)> = q
+        .link_params
+        .iter()
+        .filter(|(k, _)| k != "f")
+        .cloned()
+        .chain([("f".to_string(), "csv".to_string())])
+        .collect();
+    links.push(serde_json::json!({
+        "href": page_link(base, id, &as_csv, q.limit, q.offset),
+        "rel": "alternate", "type": "text/csv", "title": "This page as CSV"
+    }));
     links.push(serde_json::json!({
         "href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json",
         "title": "The collection"
@@ -707,13 +821,21 @@ pub async fn item(
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    super::blocking(move || {
-        let raw = raw.as_deref().unwrap_or("");
-        one_item(&state, &data, &who, &base, (&id, &fid), raw)
-    })
-    .await
+    let reader = state.clone();
+    state
+        .blocking
+        .run(move || {
+            let raw = raw.as_deref().unwrap_or("");
+            let layer = dated_view(&reader, &data, &who, &id, raw)?;
+            let path = format!("/collections/{id}/items/{fid}");
+            crate::cache::conditional(&layer, &base, &path, raw, &headers, || {
+                one_item(&reader, &data, &who, &base, (&id, &fid), layer.clone(), raw)
+            })
+        })
+        .await
 }
 
 fn one_item(
@@ -722,14 +844,22 @@ fn one_item(
     who: &chiiki_policy::auth::Principal,
     base: &str,
     (id, fid): (&str, &str),
+    layer: Arc<Layer>,
     raw: &str,
 ) -> Result<Response, ApiError> {
-    let layer = dated_view(state, data, who, id, raw)?;
     let mut crs = Crs::Crs84;
     let mut columns: Vec<usize> = (0..layer.columns.len()).collect();
+    let mut csv = false;
+    let mut csv_options = CsvOptions::default();
+    let mut csv_given = false;
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        if csv_option(&key, &value, &mut csv_options)? {
+            csv_given = true;
+            continue;
+        }
         match key.as_ref() {
             "f" if matches!(value.as_ref(), "json" | "geojson" | "application/geo+json") => {}
+            "f" if matches!(value.as_ref(), "csv" | "text/csv") => csv = true,
             "f" => {
                 return Err(ApiError::bad_request(format!(
                     "unsupported format f={value}"
@@ -751,6 +881,7 @@ fn one_item(
             other => return Err(ApiError::unknown_parameter(other)),
         }
     }
+    csv_only(csv, &csv_options, csv_given)?;
     let source: &dyn FeatureSource = &MemorySource(layer);
     let Page { layer, rows, .. } = fid
         .parse::<i64>()
@@ -759,6 +890,11 @@ fn one_item(
         .ok_or_else(|| ApiError::not_found(format!("no feature '{fid}' in collection '{id}'")))?;
     let row = rows[0] as usize;
     let coords = CoordinateOutput::new(crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let body = if csv {
+        Some(csv_body(&layer, &rows, &columns, csv_options)?)
+    } else {
+        None
+    };
     if layer.meta.privacy.is_personal() {
         // The log names the record by its keyed hash, like its `ids`.
         let real = layer
@@ -776,9 +912,13 @@ fn one_item(
             &[row as u32],
         )?;
     }
+    if let Some(body) = body {
+        return Ok(csv_response(body, csv_options, id, &layer));
+    }
     let writer = FeatureWriter::new(&layer, columns, coords);
     let links = serde_json::json!([
         {"href": format!("{base}/collections/{id}/items/{fid}"), "rel": "self", "type": GEOJSON},
+        {"href": format!("{base}/collections/{id}/items/{fid}?f=csv"), "rel": "alternate", "type": "text/csv"},
         {"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json"},
     ]);
     let mut buf = Vec::with_capacity(512);

@@ -2,16 +2,21 @@
 //! Part 2 (CRS) and Part 3 (CQL2-text filters) over the layers in the data
 //! directory and the saved analyses of the config, each a collection.
 //!
-//! Every request goes the same way: limits ([`limits`]) → authenticate
-//! ([`Caller`]) → find the collection, check access and take the role's view
+//! Every request goes the same way: limits and authentication, then the
+//! caller's rate ([`limits::guard`], [`Caller`]) → find the collection, check access and take the role's view
 //! of it ([`AppState::readable`]: records, personal fields, perturbed
 //! aggregates; a collection the caller may not read answers 404 like a
 //! missing one) → parse parameters against that view → select rows → log
 //! to the audit trail if personal data or counts of people leave → write,
-//! with `Cache-Control: no-store` on anything about people.
+//! with `Cache-Control: no-store` on anything about people, validators
+//! (`ETag`, `Last-Modified`) on open data ([`cache`]), compressed (gzip or
+//! br) when over 1 KiB, and logged ([`access`]).
 
+pub mod access;
 mod analyses;
+mod cache;
 mod error;
+mod health;
 pub mod history;
 pub mod items;
 pub mod limits;
@@ -20,11 +25,14 @@ mod openapi;
 pub mod reload;
 pub mod settings;
 pub mod source;
+#[cfg(test)]
+mod tests;
 pub mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -65,6 +73,11 @@ pub struct AppState {
     reload: reload::Source,
     /// The registry's history, for `as_of` and `changes_since`.
     history: Option<Arc<dyn history::ResidentHistory>>,
+    /// The cap on work running on the blocking threads ([`limits::BlockingPool`]).
+    pub blocking: limits::BlockingPool,
+    /// Set while the saved analyses are computed at start-up: until then a
+    /// first request may wait for them, and `/ready` says not yet.
+    pub warming: std::sync::atomic::AtomicBool,
 }
 
 /// One generation of the data: the layers, the saved analyses and all that
@@ -242,6 +255,8 @@ impl AppState {
             data: RwLock::new(Arc::new(Data::new(1, layers, analyses))),
             reload: reload::Source::new(config.clone(), store),
             history: None,
+            blocking: limits::BlockingPool::from_limits(&config.limits),
+            warming: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -711,18 +726,12 @@ impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let header = match parts.headers.get(header::AUTHORIZATION) {
-            Some(v) => Some(
-                v.to_str()
-                    .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?,
-            ),
-            None => None,
-        };
-        state
-            .tokens
-            .authenticate(header)
-            .map(Caller)
-            .map_err(ApiError::from)
+        // The guard authenticated the request already; a router built
+        // without it authenticates here.
+        if let Some(limits::Authenticated(who)) = parts.extensions.get() {
+            return Ok(Caller(who.clone()));
+        }
+        authenticate(state, &parts.headers).map(Caller)
     }
 }
 
@@ -742,6 +751,22 @@ impl FromRequestParts<SharedState> for Current {
                 .unwrap_or_else(|| state.data()),
         ))
     }
+}
+
+/// Who sent a request with these headers: a token (`Bearer`, or `Basic`
+/// with the token as the password), or nobody.
+pub(crate) fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, ApiError> {
+    let header = match headers.get(header::AUTHORIZATION) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?,
+        ),
+        None => None,
+    };
+    state.tokens.authenticate(header).map_err(ApiError::from)
 }
 
 /// The service's own base URL for links: the configured public URL, else
@@ -862,12 +887,19 @@ async fn admin_reload(
     }
 }
 
-/// Marks `response` as about people when `layer` is.
+/// Marks `response` as about people when `layer` is (`no-store`), else as
+/// about an open collection (its request may be logged in full, see
+/// [`access`]).
 pub(crate) fn mark_people(response: &mut axum::response::Response, layer: &Layer) {
     if layer.meta.privacy != Privacy::Open {
         response.extensions_mut().insert(AboutPeople);
+    } else {
+        response.extensions_mut().insert(access::OpenCollection);
     }
 }
+
+/// Responses at least this large are compressed when the client accepts it.
+pub const COMPRESS_ABOVE: u16 = 1024;
 
 pub fn router(state: SharedState) -> Router {
     let mut router = Router::new()
@@ -899,6 +931,10 @@ pub fn router(state: SharedState) -> Router {
             limits::guard,
         ))
         .layer(axum::middleware::from_fn(privacy_headers))
+        // Probes answer without a token, outside the rate limit and the
+        // time-out: a busy service must still say that it is alive.
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             with_generation,
@@ -919,6 +955,9 @@ pub fn router(state: SharedState) -> Router {
         );
     }
     router
+        .layer(compression())
+        .layer(axum::middleware::from_fn(cache::etag_per_encoding))
+        .layer(axum::middleware::from_fn(access::access_log))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
@@ -928,14 +967,22 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Runs `f` on the blocking pool: selections and analyses must not stall
-/// the async workers, and the time-out can then answer while they run.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| ApiError::internal())?
+/// gzip or br, as the client accepts, for responses of at least
+/// [`COMPRESS_ABOVE`] bytes and for streamed pages (their size is not
+/// known in advance). GDAL and QGIS ask for gzip; a 1,000-point page
+/// shrinks about fivefold.
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            SizeAbove::new(COMPRESS_ABOVE)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        )
 }
 
 pub(crate) fn json_response(
@@ -949,8 +996,12 @@ pub(crate) fn json_response(
     response
 }
 
-/// Binds and serves until Ctrl-C, reloading the data when the directory
-/// changes (every `server.watch_seconds`, 0 for never).
+/// Binds and serves until SIGTERM or SIGINT (Ctrl-C), then stops
+/// gracefully: no new connection is accepted, requests under way finish
+/// (a streamed page to its last byte) for up to the request time-out and
+/// a grace period, and the audit log is forced to disk before returning.
+/// Meanwhile the data is reloaded when the directory changes (every
+/// `server.watch_seconds`, 0 for never).
 pub async fn serve(
     config: &ServiceConfig,
     layers: Vec<Layer>,
@@ -965,7 +1016,18 @@ pub async fn serve(
     // Saved analyses (and their perturbed versions) are computed before the
     // first request asks.
     let warm = state.clone();
-    tokio::task::spawn_blocking(move || warm.warm(&warm.data()));
+    state.warming.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let data = warm.data();
+        warm.warm(&data);
+        warm.warming.store(false, Ordering::SeqCst);
+        tracing::info!(
+            "{} saved analyses computed in {:.1?}: ready",
+            read(&data.analyses).len(),
+            started.elapsed()
+        );
+    });
     if config.server.watch_seconds > 0 {
         let watcher = state.clone();
         let every = std::time::Duration::from_secs(config.server.watch_seconds);
@@ -985,18 +1047,56 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     state.bound_to(addr);
+    // Signals are caught from here on: one arriving while the server starts
+    // stops it as cleanly as one arriving later.
+    let stop = shutdown_signal()?;
     tracing::info!(
         "serving {} collection(s) at http://{addr}/",
         state.data().layers.len()
     );
     println!("chiiki is serving at http://{addr}/  (Ctrl-C to stop)");
-    axum::serve(
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let told = stopping.clone();
+    let server = axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
+    .with_graceful_shutdown(async move {
+        let signal = stop.await;
+        tracing::info!("{signal}: no new connections; finishing the requests under way");
+        told.notify_one();
+    });
+    // A client that stops reading must not hold the stop up forever.
+    let grace = Duration::from_secs_f64(state.limits.timeout_seconds.max(0.0)) + DRAIN_GRACE;
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(StartError::Serve)?,
+        () = deadline => tracing::warn!(
+            "requests still under way {grace:.0?} after the signal: stopping without them"
+        ),
+    }
+    state.audit.sync().map_err(StartError::Audit)?;
+    tracing::info!("stopped; the audit log is on disk");
+    Ok(())
+}
+
+/// Time on top of the request time-out for responses under way to finish
+/// after a stop signal (a large page still being read).
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
+/// Resolves with the name of the first of SIGTERM and SIGINT to arrive.
+fn shutdown_signal(
+) -> Result<impl std::future::Future<Output = &'static str> + Send + 'static, StartError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     })
-    .await
-    .map_err(StartError::Serve)
 }

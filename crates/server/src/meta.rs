@@ -102,14 +102,17 @@ pub async fn collections(
 ) -> Result<Response, ApiError> {
     only_format_parameter(query)?;
     let b = base.clone();
-    let collections: Vec<Value> = super::blocking(move || {
-        Ok(state
-            .visible(&data, &who)
-            .iter()
-            .map(|l| collection_json(l, &b))
-            .collect())
-    })
-    .await?;
+    let collections: Vec<Value> = state
+        .blocking
+        .clone()
+        .run(move || {
+            Ok(state
+                .visible(&data, &who)
+                .iter()
+                .map(|l| collection_json(l, &b))
+                .collect())
+        })
+        .await?;
     let body = json!({
         "links": [
             {"href": format!("{base}/collections"), "rel": "self", "type": JSON},
@@ -126,13 +129,22 @@ pub async fn collection(
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    only_format_parameter(query)?;
-    let layer = super::blocking(move || state.readable(&data, &who, &id)).await?;
-    let mut response = json_response(collection_json(&layer, &base), JSON);
-    crate::mark_people(&mut response, &layer);
-    Ok(response)
+    only_format_parameter(query.clone())?;
+    let path = format!("/collections/{id}");
+    let reader = state.clone();
+    let layer = state
+        .blocking
+        .run(move || reader.readable(&data, &who, &id))
+        .await?;
+    let query = query.unwrap_or_default();
+    crate::cache::conditional(&layer, &base, &path, &query, &headers, || {
+        let mut response = json_response(collection_json(&layer, &base), JSON);
+        crate::mark_people(&mut response, &layer);
+        Ok(response)
+    })
 }
 
 pub async fn queryables(
@@ -141,13 +153,22 @@ pub async fn queryables(
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    only_format_parameter(query)?;
-    let layer = super::blocking(move || state.readable(&data, &who, &id)).await?;
-    let mut response = json_response(queryables_json(&layer, &base), "application/schema+json");
-    crate::mark_people(&mut response, &layer);
-    Ok(response)
+    only_format_parameter(query.clone())?;
+    let path = format!("/collections/{id}/queryables");
+    let reader = state.clone();
+    let layer = state
+        .blocking
+        .run(move || reader.readable(&data, &who, &id))
+        .await?;
+    let query = query.unwrap_or_default();
+    crate::cache::conditional(&layer, &base, &path, &query, &headers, || {
+        let mut response = json_response(queryables_json(&layer, &base), "application/schema+json");
+        crate::mark_people(&mut response, &layer);
+        Ok(response)
+    })
 }
 
 pub fn supported_crs_uris() -> Vec<String> {
@@ -179,6 +200,9 @@ pub fn collection_json(layer: &Layer, base: &str) -> Value {
             {"href": href, "rel": "self", "type": JSON, "title": "This collection"},
             {"href": format!("{href}/items"), "rel": "items", "type": "application/geo+json",
              "title": "Features as GeoJSON"},
+            // Not `items`: clients that take the first items link must get GeoJSON.
+            {"href": format!("{href}/items?f=csv"), "rel": "alternate", "type": "text/csv",
+             "title": "Features as CSV (UTF-8 with BOM; encoding=cp932, geometry=wkt)"},
             {"href": format!("{href}/queryables"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
              "type": "application/schema+json", "title": "Queryable properties"},
         ],

@@ -33,11 +33,20 @@ pub async fn document(
         "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("Conformance classes")}}));
     paths.insert("/collections".into(), json!({"get": {"summary": "Feature collections", "operationId": "getCollections",
         "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("The collections")}}));
+    paths.insert("/health".into(), json!({"get": {"summary": "Liveness: 200 while the process answers", "operationId": "getHealth",
+        "security": [], "responses": json_ok("{\"status\": \"ok\"}")}}));
+    paths.insert("/ready".into(), json!({"get": {"summary": "Readiness: 200 when the data is loaded and the audit log writable, else 503 with the reasons",
+        "operationId": "getReady", "security": [],
+        "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "503": {"description": "Not ready", "content": {"application/json": {"schema": {"type": "object"}}}}}}}));
 
     for layer in state.visible(&data, &who) {
         let id = &layer.meta.id;
         let mut params = vec![
-            json!({"$ref": "#/components/parameters/f"}),
+            json!({"$ref": "#/components/parameters/f-features"}),
+            json!({"$ref": "#/components/parameters/encoding"}),
+            json!({"$ref": "#/components/parameters/bom"}),
+            json!({"$ref": "#/components/parameters/geometry-csv"}),
             json!({"$ref": "#/components/parameters/bbox"}),
             json!({"$ref": "#/components/parameters/bbox-crs"}),
             json!({"$ref": "#/components/parameters/crs"}),
@@ -92,7 +101,10 @@ pub async fn document(
             "operationId": format!("getFeature_{id}"),
             "parameters": [
                 {"name": "featureId", "in": "path", "required": true, "schema": {"type": "integer"}},
-                {"$ref": "#/components/parameters/f"},
+                {"$ref": "#/components/parameters/f-features"},
+                {"$ref": "#/components/parameters/encoding"},
+                {"$ref": "#/components/parameters/bom"},
+                {"$ref": "#/components/parameters/geometry-csv"},
                 {"$ref": "#/components/parameters/crs"},
                 {"$ref": "#/components/parameters/properties"},
             ],
@@ -118,6 +130,18 @@ pub async fn document(
             "parameters": {
                 "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
                       "schema": {"type": "string", "enum": ["json"]}},
+                "f-features": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
+                               "description": "GeoJSON (the default) or CSV: the id, the properties, then lon/lat (CRS84) of a point on each feature.",
+                               "schema": {"type": "string", "enum": ["json", "csv"]}},
+                "encoding": {"name": "encoding", "in": "query", "required": false, "style": "form", "explode": false,
+                             "description": "With f=csv: UTF-8 (with a byte-order mark, so Excel reads it as UTF-8) or CP932 (Shift_JIS); a value CP932 cannot hold is a 400 naming the feature and field.",
+                             "schema": {"type": "string", "enum": ["utf-8", "cp932"], "default": "utf-8"}},
+                "bom": {"name": "bom", "in": "query", "required": false, "style": "form", "explode": false,
+                        "description": "With f=csv and UTF-8: whether the byte-order mark comes first.",
+                        "schema": {"type": "boolean", "default": true}},
+                "geometry-csv": {"name": "geometry", "in": "query", "required": false, "style": "form", "explode": false,
+                                 "description": "With f=csv: lon/lat columns of a point on the feature, or the whole geometry as WKT (CRS84) in a 'wkt' column.",
+                                 "schema": {"type": "string", "enum": ["lonlat", "wkt"], "default": "lonlat"}},
                 "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
                          "description": "Only features that intersect the box: minx,miny,maxx,maxy (or 6 numbers with heights), axis order of bbox-crs.",
                          "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},

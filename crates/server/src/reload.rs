@@ -139,6 +139,9 @@ impl AppState {
                     "reload failed, generation {} keeps serving: {why}",
                     self.data().number
                 );
+                // What callers see names files inside the data directory,
+                // never the server's own paths.
+                let why = why.replace(&*self.data_dir.to_string_lossy(), "<data>");
                 *lock(&self.reload.error) = Some(why.clone());
                 // Not tried again until the directory changes once more.
                 *lock(&self.reload.stamp) = stamp;

@@ -52,6 +52,15 @@ pub struct LimitsConfig {
     /// Per token (anonymous callers: per address); 0 for no limit.
     #[serde(default = "default_rpm")]
     pub requests_per_minute: u32,
+    /// Selections, analyses and pages being written at once on the blocking
+    /// threads (default: twice the cores). Work of a request that timed out
+    /// keeps its slot until it ends, so slow requests cannot pile up threads.
+    #[serde(default = "default_max_blocking")]
+    pub max_blocking: usize,
+    /// How long a request waits for a blocking slot before it is answered
+    /// 503 with `Retry-After` (at most `timeout_seconds`).
+    #[serde(default = "default_blocking_wait")]
+    pub blocking_wait_seconds: f64,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +85,8 @@ impl Default for LimitsConfig {
             max_measures: default_max_measures(),
             timeout_seconds: default_timeout(),
             requests_per_minute: default_rpm(),
+            max_blocking: default_max_blocking(),
+            blocking_wait_seconds: default_blocking_wait(),
         }
     }
 }
@@ -106,6 +117,12 @@ fn default_timeout() -> f64 {
 }
 fn default_rpm() -> u32 {
     600
+}
+fn default_max_blocking() -> usize {
+    2 * std::thread::available_parallelism().map_or(4, |n| n.get())
+}
+fn default_blocking_wait() -> f64 {
+    10.0
 }
 
 /// Everything the service needs to start, composed by the binary from

@@ -276,28 +276,154 @@ pub fn write_geojson(layer: &Layer, out: &mut dyn std::io::Write) -> std::io::Re
 }
 
 /// A result as CSV: the feature id, the attributes, and a representative
-/// point (the point itself, or the interior point of a polygon or line).
+/// point (the point itself, or the interior point of a polygon or line);
+/// plain UTF-8, for files that programs read.
 pub fn write_csv(layer: &Layer, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let columns: Vec<usize> = (0..layer.columns.len()).collect();
-    write_csv_rows(layer, 0..layer.len(), &columns, out)
+    let plain = CsvOptions {
+        bom: false,
+        ..CsvOptions::default()
+    };
+    write_csv_rows(layer, 0..layer.len(), &columns, plain, out).map_err(|e| match e {
+        CsvError::Io(e) => e,
+        other => std::io::Error::other(other),
+    })
 }
 
-/// `rows` of `layer` as CSV with the chosen `columns`, then lon/lat (CRS84)
-/// of a point on each feature.
+/// The character set of CSV output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvEncoding {
+    /// UTF-8, by default with a byte-order mark: Excel then reads it as
+    /// UTF-8 (without the mark it assumes the ANSI code page, CP932 on a
+    /// Japanese Windows, and shows mojibake).
+    #[default]
+    Utf8,
+    /// Shift_JIS as Windows has it (CP932), for older tools that read
+    /// nothing else. Text with a character CP932 lacks is refused
+    /// ([`CsvError::Unmappable`]) rather than written with a substitute:
+    /// a name or address must not change silently.
+    Cp932,
+}
+
+/// Where a feature's position goes in CSV output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvGeometry {
+    /// `lon` and `lat` (CRS84) of a point on the feature.
+    #[default]
+    LonLat,
+    /// The whole geometry as WKT (CRS84), in a `wkt` column.
+    Wkt,
+}
+
+/// How CSV is written: [`CsvOptions::default`] is what Excel opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    pub encoding: CsvEncoding,
+    /// A UTF-8 byte-order mark first (UTF-8 only).
+    pub bom: bool,
+    pub geometry: CsvGeometry,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            encoding: CsvEncoding::Utf8,
+            bom: true,
+            geometry: CsvGeometry::LonLat,
+        }
+    }
+}
+
+impl CsvOptions {
+    pub fn content_type(&self) -> &'static str {
+        match self.encoding {
+            CsvEncoding::Utf8 => "text/csv; charset=utf-8",
+            CsvEncoding::Cp932 => "text/csv; charset=Shift_JIS",
+        }
+    }
+}
+
+/// Why CSV could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    #[error("writing CSV: {0}")]
+    Io(#[from] std::io::Error),
+    /// A value (or column name) with a character that CP932 lacks.
+    #[error("{}, field '{field}': '{character}' (U+{:04X}) has no Shift_JIS (CP932) form; ask for encoding=utf-8 (the default, which Excel opens too)", place(.fid), u32::from(*.character))]
+    Unmappable {
+        /// The feature, or `None` for the header.
+        fid: Option<i64>,
+        field: String,
+        character: char,
+    },
+}
+
+/// "feature N" or "the header", for [`CsvError::Unmappable`].
+fn place(fid: &Option<i64>) -> String {
+    match fid {
+        Some(f) => format!("feature {f}"),
+        None => "the header".to_string(),
+    }
+}
+
+/// `text` in `encoding`, or the first character it cannot hold.
+fn encode_field(text: &str, encoding: CsvEncoding) -> Result<std::borrow::Cow<'_, [u8]>, char> {
+    match encoding {
+        CsvEncoding::Utf8 => Ok(std::borrow::Cow::Borrowed(text.as_bytes())),
+        CsvEncoding::Cp932 => {
+            let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(text);
+            if !unmappable {
+                return Ok(bytes);
+            }
+            let mut buf = [0u8; 4];
+            Err(text
+                .chars()
+                .find(|c| encoding_rs::SHIFT_JIS.encode(c.encode_utf8(&mut buf)).2)
+                .unwrap_or(char::REPLACEMENT_CHARACTER))
+        }
+    }
+}
+
+/// `rows` of `layer` as CSV with the chosen `columns`, then the position:
+/// lon/lat (CRS84) of a point on each feature, or its WKT.
+///
+/// Shift_JIS bytes never look like the CSV's own (quote, comma, line
+/// break: all below 0x40, which no Shift_JIS byte of a multi-byte
+/// character is), so fields are encoded first and quoted as bytes.
 pub fn write_csv_rows(
     layer: &Layer,
     rows: impl Iterator<Item = usize>,
     columns: &[usize],
+    options: CsvOptions,
     out: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
+) -> Result<(), CsvError> {
     use geo::InteriorPoint;
+    use wkt::ToWkt;
+    if options.bom && options.encoding == CsvEncoding::Utf8 {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec!["id".to_string()];
     header.extend(columns.iter().map(|&c| layer.columns[c].name.clone()));
-    header.extend(["lon".into(), "lat".into()]);
-    w.write_record(&header).map_err(std::io::Error::other)?;
+    match options.geometry {
+        CsvGeometry::LonLat => header.extend(["lon".into(), "lat".into()]),
+        CsvGeometry::Wkt => header.push("wkt".into()),
+    }
+    let encoded: Vec<_> = header
+        .iter()
+        .map(|h| {
+            encode_field(h, options.encoding).map_err(|character| CsvError::Unmappable {
+                fid: None,
+                field: h.clone(),
+                character,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    w.write_record(&encoded).map_err(csv_io)?;
+    let mut record: Vec<String> = Vec::with_capacity(columns.len() + 3);
     for row in rows {
-        let mut record = vec![layer.fids[row].to_string()];
+        record.clear();
+        record.push(layer.fids[row].to_string());
         for &c in columns {
             record.push(match json_value(layer.columns[c].get(row)) {
                 serde_json::Value::Null => String::new(),
@@ -305,19 +431,131 @@ pub fn write_csv_rows(
                 v => v.to_string(),
             });
         }
-        let p = layer.geometries.get(row).interior_point();
-        record.push(p.map_or(String::new(), |p| format!("{:.7}", p.x())));
-        record.push(p.map_or(String::new(), |p| format!("{:.7}", p.y())));
-        w.write_record(&record).map_err(std::io::Error::other)?;
+        let geometry = layer.geometries.get(row);
+        match options.geometry {
+            CsvGeometry::LonLat => {
+                let p = geometry.interior_point();
+                record.push(p.map_or(String::new(), |p| format!("{:.7}", p.x())));
+                record.push(p.map_or(String::new(), |p| format!("{:.7}", p.y())));
+            }
+            CsvGeometry::Wkt => record.push(geometry.wkt_string()),
+        }
+        for (i, field) in record.iter().enumerate() {
+            let bytes = encode_field(field, options.encoding).map_err(|character| {
+                CsvError::Unmappable {
+                    fid: Some(layer.fids[row]),
+                    field: header[i].clone(),
+                    character,
+                }
+            })?;
+            w.write_field(bytes).map_err(csv_io)?;
+        }
+        w.write_record(None::<&[u8]>).map_err(csv_io)?;
     }
     w.flush()?;
     Ok(())
+}
+
+fn csv_io(e: csv::Error) -> CsvError {
+    CsvError::Io(std::io::Error::other(e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chiiki_core::layers::{Column, FieldType, LayerMeta, LayerParts, Value};
+
+    fn town_layer(name: &str) -> Layer {
+        let mut town = Column::new("町名", FieldType::Text);
+        town.push(Value::Text(name.into())).unwrap();
+        let mut n = Column::new("人口", FieldType::Integer);
+        n.push(Value::Integer(1200)).unwrap();
+        Layer::new(LayerParts {
+            meta: LayerMeta::default(),
+            fids: vec![7],
+            geometries: Geometries::Shapes(vec![geo::Geometry::Polygon(geo::Polygon::new(
+                geo::LineString::from(vec![
+                    (139.75, 35.70),
+                    (139.76, 35.70),
+                    (139.76, 35.71),
+                    (139.75, 35.70),
+                ]),
+                vec![],
+            ))]),
+            columns: vec![town, n],
+        })
+    }
+
+    fn csv_of(layer: &Layer, options: CsvOptions) -> Result<Vec<u8>, CsvError> {
+        let mut out = Vec::new();
+        write_csv_rows(layer, 0..layer.len(), &[0, 1], options, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn csv_starts_with_a_bom_unless_asked_not_to() {
+        let layer = town_layer("本郷一丁目");
+        let out = csv_of(&layer, CsvOptions::default()).unwrap();
+        assert!(out.starts_with(b"\xEF\xBB\xBFid,"), "{out:?}");
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("7,本郷一丁目,1200,139.75"), "{text}");
+        let plain = csv_of(
+            &layer,
+            CsvOptions {
+                bom: false,
+                ..CsvOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(plain.starts_with(b"id,"));
+    }
+
+    #[test]
+    fn csv_in_cp932_refuses_what_cp932_cannot_hold() {
+        let cp932 = CsvOptions {
+            encoding: CsvEncoding::Cp932,
+            ..CsvOptions::default()
+        };
+        // "−" (U+2212, common in addresses) is written as CP932's minus.
+        let out = csv_of(&town_layer("本郷一丁目−髙橋\"方\""), cp932).unwrap();
+        let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(&out);
+        assert!(!bad);
+        assert!(
+            text.starts_with("id,町名,人口,lon,lat\r\n")
+                || text.starts_with("id,町名,人口,lon,lat\n"),
+            "{text}"
+        );
+        assert!(text.contains("\"本郷一丁目－髙橋\"\"方\"\"\""), "{text}");
+        // 𠮷 (U+20BB7) is not in CP932: the feature and field are named.
+        let err = csv_of(&town_layer("𠮷野家"), cp932)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("feature 7") && err.contains("'町名'") && err.contains("U+20BB7"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn csv_with_wkt() {
+        let out = csv_of(
+            &town_layer("本郷"),
+            CsvOptions {
+                geometry: CsvGeometry::Wkt,
+                ..CsvOptions::default()
+            },
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(
+            reader.headers().unwrap().iter().collect::<Vec<_>>(),
+            ["id", "町名", "人口", "wkt"]
+        );
+        let row = reader.records().next().unwrap().unwrap();
+        let parsed: geo::Geometry<f64> = wkt::TryFromWkt::try_from_wkt_str(&row[3]).unwrap();
+        assert_eq!(parsed, town_layer("x").geometries.get(0));
+    }
 
     #[test]
     fn strings_are_escaped_like_serde_json() {

@@ -248,7 +248,7 @@ pub fn merge_config_tokens(path: &Path, tokens: &[TokenConfig]) -> Result<TokenF
 /// Why a presented token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("the Authorization header must be 'Bearer <token>'")]
+    #[error("the Authorization header must be 'Bearer <token>', or 'Basic' with the token as the password")]
     Malformed,
     #[error("unknown token")]
     Unknown,
@@ -354,18 +354,15 @@ impl TokenStore {
         })
     }
 
-    /// Resolves an `Authorization` header value (or its absence).
+    /// Resolves an `Authorization` header value (or its absence): `Bearer
+    /// <token>`, or `Basic` with the token as the password and any user
+    /// name ([`presented_token`]). Either way the caller is the token's.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, TokenError> {
         let Some(value) = header else {
             return Ok(Principal::anonymous(&self.roles));
         };
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES)
-            .ok_or(TokenError::Malformed)?;
-        let hash = sha256_hex(token);
+        let token = presented_token(value)?;
+        let hash = sha256_hex(&token);
         let record = self.record(&hash)?.ok_or(TokenError::Unknown)?;
         match record.status(chiiki_core::clock::now()) {
             "revoked" => return Err(TokenError::Revoked),
@@ -381,6 +378,44 @@ impl TokenStore {
             token_name: Some(record.name),
             role: role.clone(),
         })
+    }
+}
+
+/// The token an `Authorization` header value carries: `Bearer <token>`, or
+/// `Basic base64(user:token)` with any user name, for desktop clients (QGIS,
+/// GDAL's `GDAL_HTTP_USERPWD`) that offer a user name and password but no
+/// bearer token.
+pub fn presented_token(value: &str) -> Result<String, TokenError> {
+    use base64::Engine as _;
+    let usable = |t: &str| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES;
+    let scheme_len = value.find(' ').unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(scheme_len);
+    let credentials = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(credentials)
+            .filter(|t| usable(t))
+            .map(str::to_string)
+            .ok_or(TokenError::Malformed);
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(TokenError::Malformed);
+    }
+    // Base64 of at most `user:token` with a user name of reasonable length:
+    // a longer value is refused before it is decoded.
+    if credentials.len() > 2 * MAX_TOKEN_BYTES {
+        return Err(TokenError::Malformed);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .map_err(|_| TokenError::Malformed)?;
+    let text = String::from_utf8(decoded).map_err(|_| TokenError::Malformed)?;
+    // RFC 7617: the user name ends at the first colon; the password may hold more.
+    let (_user, password) = text.split_once(':').ok_or(TokenError::Malformed)?;
+    let password = password.trim();
+    if usable(password) {
+        Ok(password.to_string())
+    } else {
+        Err(TokenError::Malformed)
     }
 }
 
@@ -542,6 +577,57 @@ mod tests {
             store.authenticate(Some(&bearer(LAB))).unwrap().role.name,
             "analyst"
         );
+    }
+
+    #[test]
+    fn basic_with_the_token_as_password_is_the_token() {
+        use base64::Engine as _;
+        let basic = |credentials: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        };
+        let store =
+            TokenStore::new(Roles::default(), &[plain("desk", "planner", DESK)], None).unwrap();
+        let bearer = store.authenticate(Some(&bearer(DESK))).unwrap();
+        for user in ["any", "", "山田", "user:with:colons"] {
+            // The user name ends at the first colon (RFC 7617 forbids
+            // colons in it): the rest of a name with colons is read as
+            // part of the password.
+            let who = store.authenticate(Some(&basic(&format!("{user}:{DESK}"))));
+            if user.contains(':') {
+                assert_eq!(who, Err(TokenError::Unknown), "{user}");
+                continue;
+            }
+            let who = who.unwrap();
+            assert_eq!(who.token_id, bearer.token_id, "{user}");
+            assert_eq!(who.role.name, "planner");
+        }
+        assert_eq!(
+            store.authenticate(Some(&basic(&format!("any:{LAB}")))),
+            Err(TokenError::Unknown)
+        );
+        for malformed in [
+            "Basic".to_string(),
+            "Basic !!!".to_string(),
+            basic("no colon"),
+            basic("user:"),
+            basic(&format!("u:{}", "a".repeat(MAX_TOKEN_BYTES + 1))),
+            format!("Basic {}", "QUFB".repeat(200)),
+            "Digest abc".to_string(),
+        ] {
+            assert_eq!(
+                store.authenticate(Some(&malformed)),
+                Err(TokenError::Malformed),
+                "{malformed}"
+            );
+        }
+        // Schemes are case-insensitive (RFC 9110).
+        assert!(store.authenticate(Some(&format!("BEARER {DESK}"))).is_ok());
+        assert!(store
+            .authenticate(Some(&basic(&format!("x:{DESK}")).replace("Basic", "basic")))
+            .is_ok());
     }
 
     #[test]
