@@ -712,13 +712,15 @@ pub fn router(state: SharedState) -> Router {
     router
         .layer(compression())
         .layer(axum::middleware::from_fn(cache::etag_per_encoding))
-        .layer(axum::middleware::from_fn(access::access_log))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
                 ApiError::internal().into_response()
             },
         ))
+        // Outermost: every response is logged, a panic's 500 too, with the
+        // bytes as sent (compressed).
+        .layer(axum::middleware::from_fn(access::access_log))
         .with_state(state)
 }
 
