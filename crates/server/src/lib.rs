@@ -728,10 +728,15 @@ pub fn router(state: SharedState) -> Router {
 /// [`COMPRESS_ABOVE`] bytes and for streamed pages (their size is not
 /// known in advance). GDAL and QGIS ask for gzip; a 1,000-point page
 /// shrinks about fivefold.
+///
+/// At the fastest level: serving a page is CPU-bound, and gzip's default
+/// level (6) costs about three times as much CPU as level 1 for pages only
+/// a fifth smaller (195 KB: 35 KB at level 1, 28 KB at level 6).
 fn compression(
 ) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Fastest)
         .no_deflate()
         .no_zstd()
         .compress_when(
