@@ -523,6 +523,9 @@ fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
         store,
         history,
     ))?;
+    // Work still on the blocking threads (an analysis being computed, a
+    // request whose client went away) is abandoned rather than waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     Ok(())
 }
 

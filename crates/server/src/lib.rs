@@ -957,13 +957,15 @@ pub fn router(state: SharedState) -> Router {
     router
         .layer(compression())
         .layer(axum::middleware::from_fn(cache::etag_per_encoding))
-        .layer(axum::middleware::from_fn(access::access_log))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;
                 ApiError::internal().into_response()
             },
         ))
+        // Outermost: every response is logged, a panic's 500 too, with the
+        // bytes as sent (compressed).
+        .layer(axum::middleware::from_fn(access::access_log))
         .with_state(state)
 }
 
@@ -971,10 +973,15 @@ pub fn router(state: SharedState) -> Router {
 /// [`COMPRESS_ABOVE`] bytes and for streamed pages (their size is not
 /// known in advance). GDAL and QGIS ask for gzip; a 1,000-point page
 /// shrinks about fivefold.
+///
+/// At the fastest level: serving a page is CPU-bound, and gzip's default
+/// level (6) costs about three times as much CPU as level 1 for pages only
+/// a fifth smaller (195 KB: 35 KB at level 1, 28 KB at level 6).
 fn compression(
 ) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Fastest)
         .no_deflate()
         .no_zstd()
         .compress_when(

@@ -1,6 +1,7 @@
 //! What one request may ask of the service: the size of its URL and body,
-//! its duration, and how many requests a token (or, without one, an address)
-//! makes per minute. Every refusal is a JSON error like any other.
+//! its duration, how many requests a token (or, without one, an address)
+//! makes per minute, and a slot among the selections running at once.
+//! Every refusal is a JSON error like any other.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
