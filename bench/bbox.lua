@@ -22,3 +22,10 @@ request = function()
     layer, limit, x, y, x + w, y + h, extra)
   return wrk.format("GET", path)
 end
+
+-- Bytes per response (headers included) for bench/http.sh's compression rows.
+function done(summary, latency, requests)
+  if summary.requests > 0 then
+    io.write(string.format("bytes/response: %.0f\n", summary.bytes / summary.requests))
+  end
+end

@@ -7,9 +7,12 @@
 # Measures, on a synthetic 1M-point layer with five attributes
 # (examples/bench_layer.rs):
 #   - items with a random bbox and limit=1000 at 1, 8 and 64 concurrent clients (wrk)
+#   - the same at 64 clients with Accept-Encoding: gzip and br: req/s and
+#     bytes per response (as sent, headers included)
 #   - single-item requests/s
 #   - seconds for ogr2ogr to pull 100k features into a GeoPackage
-#   - resident memory of the server holding the 1M-point layer
+#   - resident memory of the server holding the 1M-point layer, after load
+#     and after the whole run
 # The load generator shares the machine's cores with the server, so compare
 # ratios within one run.
 set -euo pipefail
@@ -45,6 +48,15 @@ rps() { # url-base script connections
   wrk -t"$threads" -c"$3" -d"$DUR" -s "bench/$2" "$1" | awk '/Requests\/sec/ {printf "%.0f", $2}'
 }
 
+rps_bytes() { # url-base script connections [accept-encoding]: "<req/s> <bytes/response>"
+  local threads=2; [ "$3" -eq 1 ] && threads=1
+  local enc=(); [ -n "${4:-}" ] && enc=(-H "Accept-Encoding: $4")
+  wrk -t"$threads" -c"$3" -d"$DUR" "${enc[@]}" -s "bench/$2" "$1" |
+    awk '/Requests\/sec/ {r=$2} /bytes\/response/ {b=$2} END {printf "%.0f %.0f", r, b}'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
 pull_seconds() { # base-url layer
   rm -f "$WORK/pull.gpkg"
   /usr/bin/time -f "%e" -o "$WORK/time.txt" ogr2ogr -f GPKG "$WORK/pull.gpkg" "OAPIF:$1/" "$2" -oo PAGE_SIZE="${3:-10000}" 2>/dev/null
@@ -61,7 +73,13 @@ trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
 load_ms=$(grep -o 'in [0-9.]*ms' "$WORK/serve.log" | head -1 | tr -dc '0-9.')
 rss=$(rss_mb $SERVER_PID)
 URL="http://127.0.0.1:$PORT"
-c1=$(rps "$URL" bbox.lua 1); c8=$(rps "$URL" bbox.lua 8); c64=$(rps "$URL" bbox.lua 64)
+c1=$(rps "$URL" bbox.lua 1); c8=$(rps "$URL" bbox.lua 8)
+read -r c64 c64_bytes <<<"$(rps_bytes "$URL" bbox.lua 64)"
+read -r gz64 gz64_bytes <<<"$(rps_bytes "$URL" bbox.lua 64 gzip)"
+read -r br64 br64_bytes <<<"$(rps_bytes "$URL" bbox.lua 64 br)"
+# The server really compressed: one page, as curl decodes it.
+curl -sf --compressed -H 'Accept-Encoding: gzip' -o /dev/null -w '%{content_type}' \
+  "$URL/collections/points_1m/items?limit=1000&bbox=139.74,35.71,139.75,35.72" | grep -q geo+json
 item=$(BENCH_N=1000000 rps "$URL" item.lua 32)
 pull=$(pull_seconds "$URL" points_100k)
 rss_after=$(rss_mb $SERVER_PID)
@@ -92,8 +110,11 @@ Benchmark $(date -u +%Y-%m-%d), $(nproc) cores, wrk on the same machine, ${DUR} 
 | items, bbox + limit=1000, 1 client (req/s) | $c1 | $peer_c1 |
 | items, bbox + limit=1000, 8 clients (req/s) | $c8 | $peer_c8 |
 | items, bbox + limit=1000, 64 clients (req/s) | $c64 | $peer_c64 |
+| the same, Accept-Encoding: gzip (req/s) | $gz64 ($(ratio "$gz64" "$c64") × uncompressed) | |
+| the same, Accept-Encoding: br (req/s) | $br64 ($(ratio "$br64" "$c64") × uncompressed) | |
+| bytes per response at 64 clients: identity / gzip / br | $c64_bytes / $gz64_bytes / $br64_bytes (gzip $(ratio "$c64_bytes" "$gz64_bytes") × smaller, br $(ratio "$c64_bytes" "$br64_bytes") ×) | |
 | single item, 32 clients (req/s) | $item | $peer_item |
 | ogr2ogr pulls 100k features to GPKG (s) | $pull | $peer_pull |
-| resident memory, 1M points × 5 attributes (MB) | $rss after load, $rss_after after the run (empty server: $base_rss) | |
+| resident memory, 1M points × 5 attributes (MB) | $rss after load, $rss_after after the whole run, compressed rows included (empty server: $base_rss) | |
 | load 1M-point layer at start-up (ms) | $load_ms | |
 EOF

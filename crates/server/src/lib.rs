@@ -1025,10 +1025,18 @@ pub async fn serve(
     let warm = state.clone();
     state.warming.store(true, Ordering::SeqCst);
     tokio::task::spawn_blocking(move || {
+        /// Clears `warming` however the warm-up ends (a panicking analysis
+        /// must not leave the service unready for good).
+        struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        let _done = Done(&warm.warming);
         let started = std::time::Instant::now();
         let data = warm.data();
         warm.warm(&data);
-        warm.warming.store(false, Ordering::SeqCst);
         tracing::info!(
             "{} saved analyses computed in {:.1?}: ready",
             read(&data.analyses).len(),
