@@ -25,16 +25,6 @@ fn get(path: &str) -> Value {
     r.json().unwrap()
 }
 
-fn deltas() -> Vec<PathBuf> {
-    let dir = common::server().data.join("synthetic/deltas");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-}
-
 /// The 異動日 of a delta file, from its name (`idou_YYYYMMDD.csv`).
 fn day_of(file: &Path) -> String {
     let stem = file.file_stem().unwrap().to_str().unwrap();
@@ -54,16 +44,8 @@ fn fresh_cut(day: &str) -> (tempfile::TempDir, PathBuf, i64) {
         data.join("layers/flood_depth.parquet"),
     )
     .unwrap();
-    common::run_ok(&[
-        "registry",
-        "import",
-        s(&demo.join("synthetic/registry.csv")),
-        "--as-of",
-        "2026-10-01",
-        "--data",
-        s(&data),
-    ]);
-    let files: Vec<PathBuf> = deltas()
+    common::import_demo_registry(&data);
+    let files: Vec<PathBuf> = common::demo_deltas()
         .into_iter()
         .filter(|f| day_of(f).as_str() <= day)
         .collect();
@@ -71,17 +53,7 @@ fn fresh_cut(day: &str) -> (tempfile::TempDir, PathBuf, i64) {
     args.extend(files.iter().map(|f| s(f)));
     args.extend(["--data", s(&data)]);
     common::run_ok(&args);
-    let out = common::run_ok(&[
-        "registry",
-        "points",
-        "--data",
-        s(&data),
-        "--reference",
-        s(&demo.join("reference.chiiki")),
-        "--as-of",
-        day,
-    ]);
-    let placed = out.split_whitespace().next().unwrap().parse().unwrap();
+    let placed = common::registry_points(&data, Some(day));
     (dir, data, placed)
 }
 
@@ -199,7 +171,7 @@ fn changes_since_match_the_delta_files() {
     let (since, until) = ("2026-10-15", "2026-10-30");
     // What the 異動 files say happened after `since` up to `until`.
     let mut events: HashMap<String, Vec<String>> = HashMap::new();
-    for f in deltas() {
+    for f in common::demo_deltas() {
         let day = day_of(&f);
         if day.as_str() <= since || day.as_str() > until {
             continue;

@@ -47,40 +47,8 @@ fn fresh_city() -> (tempfile::TempDir, PathBuf, PathBuf) {
         ),
     )
     .unwrap();
-    common::run_ok(&[
-        "registry",
-        "import",
-        s(&demo.join("synthetic/registry.csv")),
-        "--as-of",
-        "2026-10-01",
-        "--data",
-        s(&data),
-    ]);
+    common::import_demo_registry(&data);
     (dir, data, config)
-}
-
-/// `registry points` on `data`: the number of residents placed.
-fn points(data: &Path) -> i64 {
-    let reference = common::server().data.join("reference.chiiki");
-    let out = common::run_ok(&[
-        "registry",
-        "points",
-        "--data",
-        s(data),
-        "--reference",
-        s(&reference),
-    ]);
-    out.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-fn deltas() -> Vec<PathBuf> {
-    let dir = common::server().data.join("synthetic/deltas");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
 }
 
 /// (status, generation, numberMatched) of one read of the residents.
@@ -125,7 +93,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn daily_deltas_reach_a_running_server_one_generation_at_a_time() {
     let (_dir, data, config) = fresh_city();
-    let baseline = points(&data);
+    let baseline = common::registry_points(&data, None);
     let (mut child, base) = serve(&config, &data);
     let (status, _, matched) = read_residents(&base);
     assert_eq!((status, matched), (200, baseline));
@@ -166,9 +134,9 @@ fn daily_deltas_reach_a_running_server_one_generation_at_a_time() {
     let mut generation = first;
     let mut rss = Vec::new();
     let started = Instant::now();
-    for delta in deltas() {
+    for delta in common::demo_deltas() {
         common::run_ok(&["registry", "apply", s(&delta), "--data", s(&data)]);
-        let placed = points(&data);
+        let placed = common::registry_points(&data, None);
         // The registry and then the layer changed: one or two reloads,
         // after which the generation served holds what the files hold.
         let waited = Instant::now();
@@ -242,12 +210,12 @@ fn daily_deltas_reach_a_running_server_one_generation_at_a_time() {
 #[test]
 fn a_kill_during_a_rebuild_leaves_the_last_complete_data() {
     let (_dir, data, config) = fresh_city();
-    points(&data);
+    common::registry_points(&data, None);
     let (mut child, base) = serve(&config, &data);
     let (_, generation, _) = read_residents(&base);
-    let files = deltas();
+    let files = common::demo_deltas();
     common::run_ok(&["registry", "apply", s(&files[0]), "--data", s(&data)]);
-    let placed = points(&data);
+    let placed = common::registry_points(&data, None);
     // The watcher notices within a second; kill it while it rebuilds (or
     // about to), with no chance to finish anything.
     std::thread::sleep(Duration::from_millis(900));
@@ -266,7 +234,7 @@ fn a_kill_during_a_rebuild_leaves_the_last_complete_data() {
 #[test]
 fn admins_reload_by_hand_and_a_failed_reload_keeps_serving() {
     let (_dir, data, config) = fresh_city();
-    let placed = points(&data);
+    let placed = common::registry_points(&data, None);
     let (mut child, base) = serve(&config, &data);
     let client = common::client();
     let post = |token: Option<&str>| {

@@ -241,3 +241,48 @@ pub fn tool(program: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The demo's daily 異動 files, in date order.
+pub fn demo_deltas() -> Vec<PathBuf> {
+    let dir = server().data.join("synthetic/deltas");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Imports the demo's registry export into `data` as its baseline (the
+/// demo's first day, before any 異動).
+pub fn import_demo_registry(data: &Path) {
+    let export = server().data.join("synthetic/registry.csv");
+    run_ok(&[
+        "registry",
+        "import",
+        export.to_str().unwrap(),
+        "--as-of",
+        "2026-10-01",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+}
+
+/// `registry points` on `data` (on `day`, else today): the number of
+/// residents placed.
+pub fn registry_points(data: &Path, day: Option<&str>) -> i64 {
+    let reference = server().data.join("reference.chiiki");
+    let mut args = vec![
+        "registry",
+        "points",
+        "--data",
+        data.to_str().unwrap(),
+        "--reference",
+        reference.to_str().unwrap(),
+    ];
+    if let Some(d) = day {
+        args.extend(["--as-of", d]);
+    }
+    let out = run_ok(&args);
+    out.split_whitespace().next().unwrap().parse().unwrap()
+}

@@ -132,19 +132,8 @@ pub async fn collection(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    only_format_parameter(query.clone())?;
-    let path = format!("/collections/{id}");
-    let reader = state.clone();
-    let layer = state
-        .blocking
-        .run(move || reader.readable(&data, &who, &id))
-        .await?;
-    let query = query.unwrap_or_default();
-    crate::cache::conditional(&layer, &base, &path, &query, &headers, || {
-        let mut response = json_response(collection_json(&layer, &base), JSON);
-        crate::mark_people(&mut response, &layer);
-        Ok(response)
-    })
+    let doc = ("", JSON, collection_json as Render);
+    layer_document(state, data, who, id, (base, headers, query), doc).await
 }
 
 pub async fn queryables(
@@ -156,8 +145,31 @@ pub async fn queryables(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let doc = (
+        "/queryables",
+        "application/schema+json",
+        queryables_json as Render,
+    );
+    layer_document(state, data, who, id, (base, headers, query), doc).await
+}
+
+/// Renders a document about a layer, given the service's base URL.
+type Render = fn(&Layer, &str) -> Value;
+
+/// A document about one collection (its description, its queryables) as
+/// the caller's view of it: validators for open data, `no-store` for
+/// anything about people. `doc` is the path suffix, content type and
+/// renderer; `ask` the base URL, headers and query of the request.
+async fn layer_document(
+    state: SharedState,
+    data: std::sync::Arc<crate::Data>,
+    who: chiiki_policy::auth::Principal,
+    id: String,
+    (base, headers, query): (String, HeaderMap, Option<String>),
+    (suffix, content_type, render): (&str, &'static str, Render),
+) -> Result<Response, ApiError> {
     only_format_parameter(query.clone())?;
-    let path = format!("/collections/{id}/queryables");
+    let path = format!("/collections/{id}{suffix}");
     let reader = state.clone();
     let layer = state
         .blocking
@@ -165,7 +177,7 @@ pub async fn queryables(
         .await?;
     let query = query.unwrap_or_default();
     crate::cache::conditional(&layer, &base, &path, &query, &headers, || {
-        let mut response = json_response(queryables_json(&layer, &base), "application/schema+json");
+        let mut response = json_response(render(&layer, &base), content_type);
         crate::mark_people(&mut response, &layer);
         Ok(response)
     })
