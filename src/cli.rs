@@ -295,7 +295,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reference {
             command: ReferenceCommand::Build(args),
         } => crate::commands::geocode::build_reference(args),
-        Command::Geocode(args) => crate::commands::geocode::geocode(*args),
+        Command::Geocode(args) => crate::commands::geocode::geocode(*args, &config),
         Command::Registry { command } => crate::commands::registry::run(command, &config),
         Command::Token { command } => crate::commands::token::run(command, &config),
         Command::Audit { command } => crate::commands::audit::run(command, &config),

@@ -56,10 +56,14 @@ impl ResidentHistory for RegistryHistory {
         let geocoder = self.geocoder.get().expect("set above");
         let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(&self.data_dir)
             .map_err(|e| e.to_string())?;
+        let context = geocoder
+            .context(&registry.baseline.city)
+            .map_err(|e| e.to_string())?;
         let (mut layer, _) = chiiki_registry::points::resident_layer(
             &registry,
             geocoder,
             date,
+            &context,
             &self.layer_id,
             Vec::new(),
             &keys,

@@ -82,6 +82,11 @@ pub struct GeocodeArgs {
     /// Reference index from `chiiki reference build`.
     #[arg(long, default_value = "reference.chiiki")]
     reference: PathBuf,
+    /// The city (name or 全国地方公共団体コード) of addresses that name none,
+    /// as a municipality's own lists write them (「上京区…」, 「本郷1-2-3」);
+    /// repeatable. Default: the config's [registry] city.
+    #[arg(long = "city", value_name = "NAME|LG_CODE")]
+    cities: Vec<String>,
     /// Report of unmatched and low-level rows (default: <output>.report.txt, or standard error).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -117,7 +122,7 @@ pub fn build_reference(args: ReferenceBuildArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn geocode(args: GeocodeArgs) -> Result<()> {
+pub fn geocode(args: GeocodeArgs, config: &crate::config::Config) -> Result<()> {
     let encoding = match (args.encoding, args.format) {
         (Encoding::Utf8, _) => batch::CsvEncoding::Utf8 { bom: !args.no_bom },
         (Encoding::Cp932, Format::Csv) => batch::CsvEncoding::Cp932,
@@ -134,6 +139,13 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
         )
     })?;
     let geocoder = Geocoder::new(data);
+    // The flag, else the municipality of the config.
+    let cities = if args.cities.is_empty() {
+        &config.registry.city
+    } else {
+        &args.cities
+    };
+    let context = geocoder.context(cities).context("--city")?;
     let loaded = started.elapsed();
 
     let text = read_text(&args.input)?;
@@ -149,6 +161,7 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
         &text,
         &args.input,
         args.address_column.as_deref(),
+        &context,
         args.format.into(),
         &progress,
     )?;
@@ -174,8 +187,11 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
 
     // Summary and report for the 住民課.
     let mut levels: BTreeMap<Level, usize> = BTreeMap::new();
+    let mut by_context = 0;
     for (id, _, _) in &input.rows {
-        *levels.entry(answers.get(*id).level).or_default() += 1;
+        let g = answers.get(*id);
+        *levels.entry(g.level).or_default() += 1;
+        by_context += usize::from(g.used_context);
     }
     let n = input.rows.len().max(1);
     eprintln!(
@@ -193,6 +209,17 @@ pub fn geocode(args: GeocodeArgs) -> Result<()> {
             count,
             100.0 * *count as f64 / n as f64
         );
+    }
+    if !context.is_empty() {
+        eprintln!(
+            "  {by_context} rows used the --city context ({})",
+            context.label()
+        );
+    } else if levels.get(&Level::Ambiguous).copied().unwrap_or(0)
+        + levels.get(&Level::None).copied().unwrap_or(0)
+        > 0
+    {
+        eprintln!("  rows that name no city are read in a city given with --city NAME|LG_CODE");
     }
     let report = build_report(
         input

@@ -44,6 +44,11 @@ pub struct PointsArgs {
     /// Roles that may read the layer (admin always may).
     #[arg(long, value_delimiter = ',', default_value = "planner")]
     roles: Vec<String>,
+    /// The city of addresses that name none (name or 全国地方公共団体コード;
+    /// repeatable). Default: the registry's own (`import --city`), else the
+    /// config's [registry] city, else the city most addresses name.
+    #[arg(long = "city", value_name = "NAME|LG_CODE")]
+    cities: Vec<String>,
 }
 
 #[derive(Args)]
@@ -69,6 +74,11 @@ pub struct ImportArgs {
     /// The export's date (history of rows without 異動日 starts here; default today).
     #[arg(long, value_parser = parse_date_arg)]
     as_of: Option<NaiveDate>,
+    /// The municipality the registry is of (name or 全国地方公共団体コード;
+    /// repeatable): its addresses that name no city are read there.
+    /// Default: the config's [registry] city.
+    #[arg(long = "city", value_name = "NAME|LG_CODE")]
+    cities: Vec<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -112,6 +122,11 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 encoding: args.common.encoding,
                 strict: args.common.strict,
                 as_of: args.as_of.unwrap_or_else(chiiki_core::clock::today),
+                city: if args.cities.is_empty() {
+                    config.registry.city.clone()
+                } else {
+                    args.cities.clone()
+                },
             };
             let data = data_dir(&args.common.data);
             let report = import_file(&data, &args.file, aliases, &options)?;
@@ -178,12 +193,19 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
             let registry = store::load(&data)?;
             let reference = chiiki_geocode::reference::load(&args.reference)?;
             let geocoder = chiiki_geocode::Geocoder::new(reference);
+            let cities = [&args.cities, &registry.baseline.city, &config.registry.city]
+                .into_iter()
+                .find(|c| !c.is_empty())
+                .cloned()
+                .unwrap_or_default();
+            let context = geocoder.context(&cities).context("the registry's city")?;
             let date = args.as_of.unwrap_or_else(chiiki_core::clock::today);
             let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(&data)?;
             let (layer, report) = chiiki_registry::points::resident_layer(
                 &registry,
                 &geocoder,
                 date,
+                &context,
                 &args.layer,
                 args.roles,
                 &keys,
@@ -199,6 +221,17 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
             );
             for (level, n) in report.levels.iter().rev() {
                 println!("  {:<20} {:>9}", level.as_str(), n);
+            }
+            if let Some((label, inferred)) = &report.context {
+                println!(
+                    "  {} residents' addresses name no city: read in {label}{}",
+                    report.by_context,
+                    if *inferred {
+                        " (inferred: the city most addresses name; set it with --city)"
+                    } else {
+                        ""
+                    }
+                );
             }
             for (reason, ids) in &report.unplaced {
                 eprintln!(

@@ -154,11 +154,13 @@ pub fn build_city(real: &Path, data_dir: &Path, opts: &SynthOptions) -> Result<C
     if registry_counts.is_some() || current.as_deref() != Some(residents_stamp.as_str()) {
         let registry = chiiki_registry::store::load(data_dir)?;
         let geocoder = Geocoder::new(reference::load(&reference_path)?);
+        let context = geocoder.context(&registry.baseline.city)?;
         let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(data_dir)?;
         let (mut layer, report) = chiiki_registry::points::resident_layer(
             &registry,
             &geocoder,
             on,
+            &context,
             RESIDENTS_LAYER,
             vec!["planner".into()],
             &keys,
@@ -215,6 +217,8 @@ fn import_registry(
             encoding: None,
             strict: false,
             as_of,
+            // The demo city is 文京区 (全国地方公共団体コード 131059).
+            city: vec!["131059".into()],
         },
     )?;
     if let Some(why) = report.refused {

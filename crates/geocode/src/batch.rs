@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::error::{GeocodeError, Result};
 use crate::reference::{self, BuildSources};
-use crate::{Geocoded, Geocoder, Level};
+use crate::{Context, Geocoded, Geocoder, Level};
 
 /// What [`write_results`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +70,12 @@ pub fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-/// Geocodes each distinct address once, on all cores.
+/// Geocodes each distinct address once, on all cores, reading addresses
+/// that name no city in the `context`'s cities.
 pub fn geocode_distinct(
     geocoder: &Geocoder,
     distinct: &[String],
+    context: &Context,
     progress: &indicatif::ProgressBar,
 ) -> Vec<Geocoded> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -85,7 +87,7 @@ pub fn geocode_distinct(
                 s.spawn(move || {
                     let mut results = Vec::with_capacity(part.len());
                     for (i, a) in part.iter().enumerate() {
-                        results.push(geocoder.geocode(a));
+                        results.push(geocoder.geocode_in(a, context));
                         if i % 1024 == 1023 {
                             progress.inc(1024);
                         }
@@ -101,6 +103,66 @@ pub fn geocode_distinct(
         progress.finish_and_clear();
         out
     })
+}
+
+/// Geocodes the addresses of one municipality (a registry): in `context`
+/// when given, else in the city most of the addresses are found in, which
+/// becomes the context of those that name no city. Returns the answers and
+/// the context inferred, if one was.
+pub fn geocode_municipality(
+    geocoder: &Geocoder,
+    distinct: &[String],
+    context: &Context,
+    progress: &indicatif::ProgressBar,
+) -> (Vec<Geocoded>, Option<Context>) {
+    let mut results = geocode_distinct(geocoder, distinct, context, progress);
+    if !context.is_empty() {
+        return (results, None);
+    }
+    let Some(inferred) = infer_context(geocoder, &results) else {
+        return (results, None);
+    };
+    // Only addresses that named no city can read differently in a context.
+    let again: Vec<usize> = (0..results.len())
+        .filter(|&i| {
+            results[i].level < Level::OazaChome
+                || results[i].reason.contains(crate::matcher::CITY_INFERRED)
+        })
+        .collect();
+    let texts: Vec<String> = again.iter().map(|&i| distinct[i].clone()).collect();
+    let redone = geocode_distinct(
+        geocoder,
+        &texts,
+        &inferred,
+        &indicatif::ProgressBar::hidden(),
+    );
+    for (i, g) in again.into_iter().zip(redone) {
+        if g.level >= results[i].level {
+            results[i] = g;
+        }
+    }
+    (results, Some(inferred))
+}
+
+/// The city that at least half of the placed answers (at 町字 level or
+/// finer, their city not from a context) lie in, as a context.
+pub fn infer_context(geocoder: &Geocoder, results: &[Geocoded]) -> Option<Context> {
+    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut placed = 0;
+    for g in results
+        .iter()
+        .filter(|g| g.level >= Level::OazaChome && !g.used_context)
+    {
+        placed += 1;
+        *counts
+            .entry((g.pref.as_str(), g.city.as_str()))
+            .or_default() += 1;
+    }
+    let ((pref, city), n) = counts.into_iter().max_by_key(|(_, n)| *n)?;
+    if n * 2 < placed {
+        return None;
+    }
+    geocoder.context(&[format!("{pref}{city}")]).ok()
 }
 
 /// The input rows: each row's distinct-address id, where its line starts,
@@ -340,6 +402,7 @@ pub fn read_and_geocode(
     text: &str,
     input_path: &Path,
     address_column: Option<&str>,
+    context: &Context,
     format: Format,
     progress: &indicatif::ProgressBar,
 ) -> Result<(InputRows, Answers)> {
@@ -353,7 +416,10 @@ pub fn read_and_geocode(
     let work = || loop {
         let next = rx.lock().expect("queue lock").recv();
         let Ok((first, addresses)) = next else { break };
-        let results: Vec<Geocoded> = addresses.iter().map(|a| geocoder.geocode(a)).collect();
+        let results: Vec<Geocoded> = addresses
+            .iter()
+            .map(|a| geocoder.geocode_in(a, context))
+            .collect();
         progress.inc(results.len() as u64);
         let batch = if with_csv {
             CsvFragments::encode(&results).map(Some)

@@ -77,6 +77,12 @@ pub enum GeocodeError {
     /// Writing the geocoded rows to their output failed.
     #[error("writing the results: {0}")]
     Output(#[source] std::io::Error),
+    /// A `--city` (or configured context) that names no city, or several.
+    #[error("no city '{name}' in the reference{}", if candidates.is_empty() { " (give a name such as 文京区, 京都市 or 大阪市北区, or a 全国地方公共団体コード such as 131059)".to_string() } else { format!(": it could be {}; add the prefecture", candidates.join(", ")) })]
+    UnknownCity {
+        name: String,
+        candidates: Vec<String>,
+    },
     /// A broken invariant.
     #[error("internal error: {0}")]
     Internal(String),

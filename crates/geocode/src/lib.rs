@@ -13,4 +13,4 @@ pub mod normalize;
 pub mod reference;
 
 pub use error::GeocodeError;
-pub use matcher::{Geocoded, Geocoder, Level};
+pub use matcher::{Context, Geocoded, Geocoder, Level};

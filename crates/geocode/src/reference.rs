@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::normalize::{canonical, kanji_chome, parse_chome, Folds};
 use crate::error::{GeocodeError, Result};
 
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pref {
@@ -39,26 +39,136 @@ impl City {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Town {
+/// One town as the matcher reads it, borrowed from [`Towns`].
+#[derive(Debug, Clone, Copy)]
+pub struct Town<'a> {
     pub city: u32,
     /// 大字・町 + 丁目 as displayed (白山一丁目); for 小字-only towns the 小字.
-    pub name: String,
-    pub koaza: String,
-    /// 丁目 number, 0 when the town has none.
+    pub name: &'a str,
+    pub koaza: &'a str,
+    /// 丁目 (or 丁, as 堺市 numbers its towns) number, 0 when the town has none.
     pub chome: u32,
     /// Canonical name without 丁目 (and without a leading 大字/字), for the
     /// "丁目 omitted" reading.
-    pub oaza_key: String,
+    pub oaza_key: &'a str,
     /// Canonical name and 小字 as the matcher looks them up (no spaces, no
-    /// leading 大字/字), computed once here rather than at every load.
-    pub name_key: String,
-    pub koaza_key: String,
+    /// leading 大字/字), computed once at build time rather than at every load.
+    pub name_key: &'a str,
+    pub koaza_key: &'a str,
     /// ABR 町字ID, when the town comes from the ABR.
-    pub machiaza_id: String,
+    pub machiaza_id: &'a str,
     /// Representative point; NaN when none is known.
     pub lon: f64,
     pub lat: f64,
+}
+
+/// The names of a town, in the order [`Towns`] stores them.
+const TOWN_TEXTS: usize = 6;
+
+/// All towns, with their names in one string: a few large allocations to
+/// decode instead of six per town, and a third of the memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Towns {
+    text: String,
+    rows: Vec<TownRow>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct TownRow {
+    city: u32,
+    chome: u32,
+    lon: f64,
+    lat: f64,
+    /// Where the town's names start in `text`, and their lengths in bytes:
+    /// name, koaza, oaza_key, name_key, koaza_key, machiaza_id.
+    start: u32,
+    lens: [u16; TOWN_TEXTS],
+}
+
+impl Towns {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Town `id`; panics when there is no such town (ids come from the index).
+    pub fn get(&self, id: u32) -> Town<'_> {
+        let row = &self.rows[id as usize];
+        let mut at = row.start as usize;
+        let mut texts = [""; TOWN_TEXTS];
+        for (text, len) in texts.iter_mut().zip(row.lens) {
+            *text = &self.text[at..at + len as usize];
+            at += len as usize;
+        }
+        let [name, koaza, oaza_key, name_key, koaza_key, machiaza_id] = texts;
+        Town {
+            city: row.city,
+            name,
+            koaza,
+            chome: row.chome,
+            oaza_key,
+            name_key,
+            koaza_key,
+            machiaza_id,
+            lon: row.lon,
+            lat: row.lat,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Town<'_>> + '_ {
+        (0..self.rows.len() as u32).map(|i| self.get(i))
+    }
+
+    fn from_built(built: Vec<BuiltTown>) -> Towns {
+        let mut towns = Towns::default();
+        for t in built {
+            let start = towns.text.len() as u32;
+            let mut lens = [0u16; TOWN_TEXTS];
+            let texts = [
+                &t.name,
+                &t.koaza,
+                &t.oaza_key,
+                &t.name_key,
+                &t.koaza_key,
+                &t.machiaza_id,
+            ];
+            for (len, text) in lens.iter_mut().zip(texts) {
+                // Names are short; a longer one is cut at a character boundary.
+                let mut end = text.len().min(u16::MAX as usize);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                towns.text.push_str(&text[..end]);
+                *len = end as u16;
+            }
+            towns.rows.push(TownRow {
+                city: t.city,
+                chome: t.chome,
+                lon: t.lon,
+                lat: t.lat,
+                start,
+                lens,
+            });
+        }
+        towns
+    }
+}
+
+/// A town while the index is being built.
+struct BuiltTown {
+    city: u32,
+    name: String,
+    koaza: String,
+    chome: u32,
+    oaza_key: String,
+    name_key: String,
+    koaza_key: String,
+    machiaza_id: String,
+    lon: f64,
+    lat: f64,
 }
 
 /// A 住居表示 address: town, 街区, 住居番号, 枝番 (0 when none).
@@ -91,7 +201,11 @@ pub struct ReferenceData {
     pub folds: Vec<(char, char)>,
     pub prefs: Vec<Pref>,
     pub cities: Vec<City>,
-    pub towns: Vec<Town>,
+    pub towns: Towns,
+    /// Variant characters, for matching a name among the towns of a city:
+    /// sorted pairs (a, b) of canonical characters that may stand for each
+    /// other (ja-itaiji families and Unihan variants).
+    pub variants: Vec<(char, char)>,
     /// Sorted by (town, block, number, number2).
     pub residences: Vec<Residence>,
     /// Sorted by (town, n1, n2, n3).
@@ -105,8 +219,10 @@ pub struct BuildSources {
     pub abr_dirs: Vec<PathBuf>,
     /// The `towns/api` directory (ja.json and ja/<都道府県>/<市区町村>.json).
     pub towns_dir: Option<PathBuf>,
-    /// The variant-character table (itaiji_jageocoder.json).
+    /// The variant-character table (itaiji_jageocoder.json): folds.
     pub itaiji: Option<PathBuf>,
+    /// Broader variant relations, for matching names within a city.
+    pub variants: VariantSources,
 }
 
 /// Rows of an ABR CSV, read whole, with a header index.
@@ -256,7 +372,7 @@ struct Builder {
     folds: Folds,
     prefs: Vec<Pref>,
     cities: Vec<City>,
-    towns: Vec<Town>,
+    towns: Vec<BuiltTown>,
     /// (city, canonical display name, canonical koaza) → town
     town_index: HashMap<(u32, String, String), u32>,
     /// (lg_code, machiaza_id) → town
@@ -312,12 +428,12 @@ impl Builder {
             return t;
         }
         let id = self.towns.len() as u32;
-        self.towns.push(Town {
+        self.towns.push(BuiltTown {
             city,
             name: name.to_string(),
             koaza: koaza.to_string(),
             chome,
-            oaza_key: strip_aza(&canonical(oaza, &self.folds)).to_string(),
+            oaza_key: strip_aza(&canonical(oaza, &self.folds).replace(' ', "")).to_string(),
             name_key: lookup_key(&key.1),
             koaza_key: lookup_key(&key.2),
             machiaza_id: machiaza_id.to_string(),
@@ -329,9 +445,13 @@ impl Builder {
     }
 }
 
-/// Splits a towns-JSON town name into 大字・町 and 丁目 (大塚一丁目 → 大塚, 1).
+/// Splits a towns-JSON town name into 大字・町 and 丁目 (大塚一丁目 → 大塚, 1),
+/// or 丁 as 堺市 numbers its towns (北長尾町二丁 → 北長尾町, 2).
 fn split_chome(name: &str) -> (String, u32) {
-    if let Some(head) = name.strip_suffix("丁目") {
+    let head = name
+        .strip_suffix("丁目")
+        .or_else(|| name.strip_suffix('丁'));
+    if let Some(head) = head {
         let chars: Vec<char> = head.chars().collect();
         let mut i = chars.len();
         while i > 0
@@ -340,13 +460,87 @@ fn split_chome(name: &str) -> (String, u32) {
         {
             i -= 1;
         }
-        if i < chars.len() {
+        // A name that is only a number (八丁) has no 大字・町 to split off.
+        if i > 0 && i < chars.len() {
             if let Some(n) = super::normalize::kanji_number(&chars[i..]) {
                 return (chars[..i].iter().collect(), n);
             }
         }
     }
     (name.to_string(), 0)
+}
+
+/// Where the variant-character relations come from.
+#[derive(Debug, Clone, Default)]
+pub struct VariantSources {
+    /// ja-itaiji's families: a JSON map from a kanji to its family.
+    pub families: Option<PathBuf>,
+    /// Unihan_Variants.txt.
+    pub unihan: Option<PathBuf>,
+}
+
+/// Pairs of canonical characters that may stand for each other, for the
+/// characters the reference's names use: the families are broad, so they
+/// only ever compare a written name with the towns of the city being read,
+/// never fold text.
+fn variant_pairs(
+    sources: &VariantSources,
+    folds: &Folds,
+    used: &std::collections::HashSet<char>,
+) -> Result<Vec<(char, char)>> {
+    let mut pairs: Vec<(char, char)> = Vec::new();
+    let fold = |c: char| canonical(&c.to_string(), folds).chars().next().unwrap_or(c);
+    let mut add = |a: char, b: char| {
+        let (a, b) = (fold(a), fold(b));
+        if a != b && (used.contains(&a) || used.contains(&b)) {
+            pairs.push((a, b));
+            pairs.push((b, a));
+        }
+    };
+    if let Some(path) = &sources.families {
+        let text = std::fs::read_to_string(path)
+            .map_err(chiiki_core::error::IoError::at(path, "reading"))?;
+        let families: HashMap<String, Vec<String>> =
+            serde_json::from_str(&text).map_err(GeocodeError::json(path))?;
+        for (key, members) in &families {
+            let Some(a) = single_char(key) else { continue };
+            for m in members.iter().filter_map(|m| single_char(m)) {
+                add(a, m);
+            }
+        }
+    }
+    if let Some(path) = &sources.unihan {
+        let text = std::fs::read_to_string(path)
+            .map_err(chiiki_core::error::IoError::at(path, "reading"))?;
+        for line in text.lines().filter(|l| l.starts_with("U+")) {
+            let mut fields = line.split('\t');
+            let (Some(from), Some(_kind), Some(to)) = (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let Some(a) = unihan_char(from) else { continue };
+            // `U+5DF3 U+5DF1<kMatthews`: each target, without its sources.
+            for target in to.split(' ') {
+                if let Some(b) = unihan_char(target.split('<').next().unwrap_or("")) {
+                    add(a, b);
+                }
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    Ok(pairs)
+}
+
+fn single_char(s: &str) -> Option<char> {
+    let mut chars = s.chars();
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
+}
+
+/// `U+9A52` → '驒'.
+fn unihan_char(code: &str) -> Option<char> {
+    char::from_u32(u32::from_str_radix(code.strip_prefix("U+")?, 16).ok()?)
 }
 
 /// Representative points of a prefecture or city `_pos` master, by lg_code.
@@ -648,12 +842,24 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
         .dedup_by_key(|r| (r.town, r.block, r.number, r.number2));
     b.parcels.sort_by_key(|p| (p.town, p.n1, p.n2, p.n3));
     b.parcels.dedup_by_key(|p| (p.town, p.n1, p.n2, p.n3));
+    let used: std::collections::HashSet<char> = b
+        .towns
+        .iter()
+        .flat_map(|t| t.name_key.chars().chain(t.koaza_key.chars()))
+        .chain(b.cities.iter().flat_map(|c| {
+            canonical(&c.full_name(), &b.folds)
+                .chars()
+                .collect::<Vec<_>>()
+        }))
+        .collect();
+    let variants = variant_pairs(&sources.variants, &b.folds, &used)?;
     Ok(ReferenceData {
         version: FORMAT_VERSION,
         folds: b.folds.pairs(),
         prefs: b.prefs,
         cities: b.cities,
-        towns: b.towns,
+        variants,
+        towns: Towns::from_built(b.towns),
         residences: b.residences,
         parcels: b.parcels,
     })
@@ -766,5 +972,9 @@ pub fn sources_in_real_data(real: &Path) -> BuildSources {
         abr_dirs,
         towns_dir: Some(real.join("towns/api")),
         itaiji: Some(real.join("normalize/itaiji_jageocoder.json")),
+        variants: VariantSources {
+            families: Some(real.join("normalize/ja-itaiji.json")),
+            unihan: Some(real.join("normalize/Unihan_Variants.txt")),
+        },
     }
 }

@@ -28,6 +28,9 @@ pub struct ImportOptions {
     pub strict: bool,
     /// The export's date: the baseline.
     pub as_of: NaiveDate,
+    /// The municipality the registry is of (names or 全国地方公共団体コード):
+    /// the city its addresses are read in when they name none.
+    pub city: Vec<String>,
 }
 
 /// Imports `path` as the registry of `data_dir`. The report says whether
@@ -46,7 +49,7 @@ pub fn import_file(
     table.columns.require(&IMPORT_COLUMNS, aliases)?;
     tracing::debug!("read {} in {:.2?}", table.file, started.elapsed());
     let started = std::time::Instant::now();
-    let (registry, mut report) = build(&table, options.as_of);
+    let (registry, mut report) = build(&table, options.as_of, &options.city);
     drop(table);
     tracing::debug!(
         "parsed {} rows in {:.2?}",
@@ -70,7 +73,7 @@ pub fn import_file(
 }
 
 /// The baseline registry built from the rows of `table`, and the report.
-pub fn build(table: &Table, as_of: NaiveDate) -> (Registry, ImportReport) {
+pub fn build(table: &Table, as_of: NaiveDate, city: &[String]) -> (Registry, ImportReport) {
     // With the line each came from, to report duplicates.
     let mut rows_in: Vec<(Resident, u64)> = Vec::new();
     let mut rejections: Vec<Rejection> = Vec::new();
@@ -123,6 +126,7 @@ pub fn build(table: &Table, as_of: NaiveDate) -> (Registry, ImportReport) {
         Baseline {
             source: table.file.clone(),
             as_of,
+            city: city.to_vec(),
         },
         residents,
     );
@@ -191,7 +195,7 @@ mod tests {
              3,H2,鈴木 蓮,H10.7.7,男,世帯主,本郷二丁目3-5,2025-02-01,転出(国外)\n\
              4,H3,田中 結衣,H5.5.5,女,世帯主,根津一丁目2-3,,\n",
         );
-        let (registry, report) = build(&t, ymd(2025, 4, 1));
+        let (registry, report) = build(&t, ymd(2025, 4, 1), &[]);
         assert_eq!((report.imported, report.rejections.len()), (4, 0));
         let status = |id: &str| registry.resident(id).unwrap().current().status;
         assert_eq!(status("2"), Status::Dead);
@@ -214,7 +218,7 @@ mod tests {
              8,H1,b,1980-01-01,F,head,x\n\
              7,H2,c,1981-01-01,M,head,y\n",
         );
-        let (registry, report) = build(&t, ymd(2025, 4, 1));
+        let (registry, report) = build(&t, ymd(2025, 4, 1), &[]);
         assert_eq!(report.imported, 2);
         assert_eq!(registry.resident("7").unwrap().person.name, "a");
         assert_eq!(report.rejections[0].line, 4);

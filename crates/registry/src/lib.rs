@@ -100,6 +100,11 @@ pub struct RegistryConfig {
     /// Extra header names per field, added to the defaults.
     #[serde(default, skip_serializing_if = "ColumnAliases::is_empty")]
     pub columns: ColumnAliases,
+    /// The municipality (names or 全国地方公共団体コード, e.g. ["文京区"] or
+    /// ["131059"]): the city its registry's and lists' addresses are read in
+    /// when they name none. A registry imported with `--city` keeps its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub city: Vec<String>,
 }
 
 #[cfg(test)]

@@ -94,6 +94,10 @@ pub struct Baseline {
     /// The export's date; history of rows without 異動日 starts here.
     #[serde(with = "days")]
     pub as_of: NaiveDate,
+    /// The municipality the registry is of (a name or 全国地方公共団体コード,
+    /// as given at import): the city of its addresses that name none.
+    /// Empty when not given; it is then inferred from the addresses.
+    pub city: Vec<String>,
 }
 
 /// The whole registry.
@@ -258,6 +262,7 @@ pub(crate) mod tests {
             Baseline {
                 source: source.into(),
                 as_of: ymd(2025, 4, 1),
+                city: Vec::new(),
             },
             vec![resident],
         )
@@ -289,6 +294,7 @@ pub(crate) mod tests {
             Baseline {
                 source: "test".into(),
                 as_of: ymd(2024, 1, 1),
+                city: Vec::new(),
             },
             vec![r],
         );

@@ -18,7 +18,7 @@ use chiiki_core::layers::column::days_from_date;
 use chiiki_core::layers::{
     Access, Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value,
 };
-use chiiki_geocode::{Geocoder, Level};
+use chiiki_geocode::{Context, Geocoder, Level};
 
 /// What became of the residents.
 #[derive(Debug, Default)]
@@ -29,6 +29,11 @@ pub struct PointsReport {
     pub levels: BTreeMap<Level, usize>,
     /// Residents without a position, by reason, with example 住民票コード.
     pub unplaced: BTreeMap<String, Vec<String>>,
+    /// The city of addresses that name none, and whether it was inferred
+    /// from the addresses (no municipality given).
+    pub context: Option<(String, bool)>,
+    /// Residents whose address named no city and was read in the context.
+    pub by_context: usize,
 }
 
 /// The registry on `date` as a point layer `layer_id`, readable by `roles`.
@@ -36,6 +41,7 @@ pub fn resident_layer(
     registry: &Registry,
     geocoder: &Geocoder,
     date: NaiveDate,
+    context: &Context,
     layer_id: &str,
     roles: Vec<String>,
     keys: &crate::record_keys::RecordKeys,
@@ -53,9 +59,12 @@ pub fn resident_layer(
             })
         })
         .collect();
-    let results = chiiki_geocode::batch::geocode_distinct(
+    // A registry is one municipality's: addresses written from the town on
+    // are read there (given, or inferred from the addresses that say).
+    let (results, inferred) = chiiki_geocode::batch::geocode_municipality(
         geocoder,
         &distinct,
+        context,
         &indicatif::ProgressBar::hidden(),
     );
 
@@ -83,11 +92,16 @@ pub fn resident_layer(
     let mut fids = Vec::new();
     let mut report = PointsReport {
         residents: views.len(),
+        context: match &inferred {
+            Some(c) => Some((c.label().to_string(), true)),
+            None => (!context.is_empty()).then(|| (context.label().to_string(), false)),
+        },
         ..Default::default()
     };
     for (row, (view, id)) in views.iter().zip(&ids).enumerate() {
         let g = &results[*id as usize];
         *report.levels.entry(g.level).or_default() += 1;
+        report.by_context += usize::from(g.used_context);
         if g.lon.is_nan() || g.level < Level::OazaChome {
             let examples = report
                 .unplaced

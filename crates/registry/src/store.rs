@@ -29,7 +29,7 @@ use super::model::Registry;
 const MAGIC: &[u8; 8] = b"CHIIKIRG";
 /// Bump when the stored types change; an old file then fails to load with
 /// a clear message instead of decoding into nonsense.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const FILE_NAME: &str = "registry.bin";
 const TMP_PREFIX: &str = ".registry.bin.tmp-";
 

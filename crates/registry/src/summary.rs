@@ -181,6 +181,7 @@ mod tests {
             Baseline {
                 source: "t".into(),
                 as_of: ymd(2025, 1, 1),
+                city: Vec::new(),
             },
             residents,
         );
