@@ -1,6 +1,5 @@
 //! `chiiki reference build` and `chiiki geocode`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -8,9 +7,8 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use crate::config::real_data_dir;
-use chiiki_geocode::batch::{
-    self, build_from, build_report, read_and_geocode, read_text, write_results,
-};
+use chiiki_geocode::batch::build_from;
+use chiiki_geocode::file;
 use chiiki_geocode::reference;
 use chiiki_geocode::{Geocoder, Level};
 
@@ -40,12 +38,12 @@ pub enum Format {
     Geojson,
 }
 
-impl From<Format> for batch::Format {
-    fn from(f: Format) -> batch::Format {
+impl From<Format> for file::Format {
+    fn from(f: Format) -> file::Format {
         match f {
-            Format::Csv => batch::Format::Csv,
-            Format::Jsonl => batch::Format::Jsonl,
-            Format::Geojson => batch::Format::Geojson,
+            Format::Csv => file::Format::Csv,
+            Format::Jsonl => file::Format::Jsonl,
+            Format::Geojson => file::Format::Geojson,
         }
     }
 }
@@ -124,31 +122,32 @@ pub fn build_reference(args: ReferenceBuildArgs) -> Result<()> {
 
 pub fn geocode(args: GeocodeArgs, config: &crate::config::Config) -> Result<()> {
     let encoding = match (args.encoding, args.format) {
-        (Encoding::Utf8, _) => batch::CsvEncoding::Utf8 { bom: !args.no_bom },
-        (Encoding::Cp932, Format::Csv) => batch::CsvEncoding::Cp932,
+        (Encoding::Utf8, _) => file::CsvEncoding::Utf8 { bom: !args.no_bom },
+        (Encoding::Cp932, Format::Csv) => file::CsvEncoding::Cp932,
         (Encoding::Cp932, _) => {
             anyhow::bail!("--encoding cp932 applies to CSV output; JSON is UTF-8")
         }
     };
-    let started = std::time::Instant::now();
-    let data = reference::load(&args.reference).with_context(|| {
-        format!(
+    if !args.reference.is_file() {
+        anyhow::bail!(
             "no reference index at {}; build one with `chiiki reference build -o {}`",
             args.reference.display(),
             args.reference.display()
-        )
-    })?;
-    let geocoder = Geocoder::new(data);
+        );
+    }
     // The flag, else the municipality of the config.
     let cities = if args.cities.is_empty() {
         &config.registry.city
     } else {
         &args.cities
     };
-    let context = geocoder.context(cities).context("--city")?;
-    let loaded = started.elapsed();
-
-    let text = read_text(&args.input)?;
+    let job = file::Job {
+        input: &args.input,
+        address_column: args.address_column.as_deref(),
+        format: args.format.into(),
+        encoding,
+        cities,
+    };
     let progress = indicatif::ProgressBar::new_spinner();
     progress.set_style(
         indicatif::ProgressStyle::with_template(
@@ -156,17 +155,6 @@ pub fn geocode(args: GeocodeArgs, config: &crate::config::Config) -> Result<()> 
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let (input, answers) = read_and_geocode(
-        &geocoder,
-        &text,
-        &args.input,
-        args.address_column.as_deref(),
-        &context,
-        args.format.into(),
-        &progress,
-    )?;
-    progress.finish_and_clear();
-
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::with_capacity(
             1 << 20,
@@ -174,35 +162,29 @@ pub fn geocode(args: GeocodeArgs, config: &crate::config::Config) -> Result<()> 
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    write_results(
-        &mut out,
-        args.format.into(),
-        encoding,
-        &text,
-        &input,
-        &answers,
-    )?;
+    let load = || Ok(Geocoder::new(reference::load(&args.reference)?));
+    let (summary, geocoder) =
+        file::geocode_file(&job, load, &mut out, &progress).map_err(|e| match e {
+            chiiki_geocode::GeocodeError::UnknownCity { .. } => {
+                anyhow::Error::new(e).context("--city")
+            }
+            e => e.into(),
+        })?;
     out.flush()?;
-    let elapsed = started.elapsed();
+    // The index is dropped with the process, not piece by piece.
+    std::mem::forget(geocoder);
 
     // Summary and report for the 住民課.
-    let mut levels: BTreeMap<Level, usize> = BTreeMap::new();
-    let mut by_context = 0;
-    for (id, _, _) in &input.rows {
-        let g = answers.get(*id);
-        *levels.entry(g.level).or_default() += 1;
-        by_context += usize::from(g.used_context);
-    }
-    let n = input.rows.len().max(1);
+    let n = summary.rows.max(1);
     eprintln!(
         "geocoded {} rows ({} distinct addresses) in {:.2?}, {:.0} rows/s end to end (index loaded in {:.2?})",
-        input.rows.len(),
-        input.distinct,
-        elapsed,
-        input.rows.len() as f64 / elapsed.as_secs_f64().max(1e-9),
-        loaded
+        summary.rows,
+        summary.distinct,
+        summary.elapsed,
+        summary.rows as f64 / summary.elapsed.as_secs_f64().max(1e-9),
+        summary.index_loaded
     );
-    for (level, count) in levels.iter().rev() {
+    for (level, count) in summary.levels.iter().rev() {
         eprintln!(
             "  {:<20} {:>9}  {:>6.2} %",
             level.as_str(),
@@ -210,23 +192,17 @@ pub fn geocode(args: GeocodeArgs, config: &crate::config::Config) -> Result<()> 
             100.0 * *count as f64 / n as f64
         );
     }
-    if !context.is_empty() {
-        eprintln!(
-            "  {by_context} rows used the --city context ({})",
-            context.label()
-        );
-    } else if levels.get(&Level::Ambiguous).copied().unwrap_or(0)
-        + levels.get(&Level::None).copied().unwrap_or(0)
-        > 0
-    {
-        eprintln!("  rows that name no city are read in a city given with --city NAME|LG_CODE");
+    let unplaced = |l: Level| summary.levels.get(&l).copied().unwrap_or(0);
+    match &summary.context {
+        Some(label) => eprintln!(
+            "  {} rows used the --city context ({label})",
+            summary.by_context
+        ),
+        None if unplaced(Level::Ambiguous) + unplaced(Level::None) > 0 => {
+            eprintln!("  rows that name no city are read in a city given with --city NAME|LG_CODE")
+        }
+        None => {}
     }
-    let report = build_report(
-        input
-            .rows
-            .iter()
-            .map(|(id, _, line)| (answers.get(*id), *line)),
-    );
     let report_path = args.report.clone().or_else(|| {
         args.output
             .as_ref()
@@ -234,10 +210,11 @@ pub fn geocode(args: GeocodeArgs, config: &crate::config::Config) -> Result<()> 
     });
     match report_path {
         Some(p) => {
-            std::fs::write(&p, &report).with_context(|| format!("writing {}", p.display()))?;
+            std::fs::write(&p, &summary.report)
+                .with_context(|| format!("writing {}", p.display()))?;
             eprintln!("report of rows below 号/地番 level: {}", p.display());
         }
-        None => eprint!("{report}"),
+        None => eprint!("{}", summary.report),
     }
     Ok(())
 }

@@ -73,7 +73,7 @@ pub enum GeocodeError {
     Encode(#[source] postcard::Error),
     /// A row that CSV in CP932 cannot hold.
     #[error(transparent)]
-    Unmappable(#[from] crate::batch::Unmappable),
+    Unmappable(#[from] crate::file::Unmappable),
     /// Writing the geocoded rows to their output failed.
     #[error("writing the results: {0}")]
     Output(#[source] std::io::Error),

@@ -26,8 +26,32 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Variant-character folds (e.g. 髙→高, ヶ→が), one character to one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "FxHashMap<char, char>", into = "FxHashMap<char, char>")]
 pub struct Folds {
     map: FxHashMap<char, char>,
+    /// One bit per character of the Basic Multilingual Plane: set when the
+    /// character folds. Most characters of an address do not, and a bit
+    /// test is cheaper than a hash lookup per character.
+    folds_bmp: Vec<u64>,
+}
+
+impl From<FxHashMap<char, char>> for Folds {
+    fn from(map: FxHashMap<char, char>) -> Folds {
+        let mut folds_bmp = vec![0u64; 0x10000 / 64];
+        for &c in map.keys() {
+            let c = c as usize;
+            if c < 0x10000 {
+                folds_bmp[c / 64] |= 1 << (c % 64);
+            }
+        }
+        Folds { map, folds_bmp }
+    }
+}
+
+impl From<Folds> for FxHashMap<char, char> {
+    fn from(folds: Folds) -> Self {
+        folds.map
+    }
 }
 
 impl Folds {
@@ -45,7 +69,7 @@ impl Folds {
                 map.insert(a, b);
             }
         }
-        Ok(Folds { map })
+        Ok(Folds::from(map))
     }
 
     pub fn len(&self) -> usize {
@@ -57,6 +81,15 @@ impl Folds {
     }
 
     fn fold(&self, c: char) -> char {
+        let i = c as usize;
+        if i < 0x10000
+            && self
+                .folds_bmp
+                .get(i / 64)
+                .is_none_or(|w| w & (1 << (i % 64)) == 0)
+        {
+            return c;
+        }
         *self.map.get(&c).unwrap_or(&c)
     }
 
@@ -68,9 +101,7 @@ impl Folds {
     }
 
     pub fn from_pairs(pairs: &[(char, char)]) -> Folds {
-        Folds {
-            map: pairs.iter().copied().collect(),
-        }
+        Folds::from(pairs.iter().copied().collect::<FxHashMap<char, char>>())
     }
 }
 
@@ -165,8 +196,22 @@ fn followed_by_number_word(chars: &[char], at: usize) -> bool {
             .enumerate()
             .all(|(k, w)| chars.get(at + k) == Some(&w))
     };
+    // After a space, what follows decides: 「白山 一 丁目」 is a number,
+    // 「千 駄木」 a name with a stray space.
+    let after_space = chars[at..].iter().position(|&c| c != ' ').map(|k| at + k);
+    let numeric_after_space = chars[at] == ' '
+        && after_space.is_none_or(|k| {
+            chars[k].is_ascii_digit()
+                || chars[k] == '-'
+                || is_kanji_numeral(chars[k])
+                || NUMBER_SUFFIXES.iter().any(|s| {
+                    s.chars()
+                        .enumerate()
+                        .all(|(j, w)| chars.get(k + j) == Some(&w))
+                })
+        });
     NUMBER_SUFFIXES.iter().any(|s| starts_with(s))
-        || chars[at] == ' '
+        || numeric_after_space
         || chars[at].is_ascii_digit()
         || (chars[at] == 'ー'
             && chars
@@ -229,7 +274,8 @@ fn fold_chars(
             changed |= f != c;
             f
         };
-        if c.is_whitespace() {
+        // Kanji and kana are never whitespace: test only what can be.
+        if c.is_ascii_whitespace() || ((c as u32) < 0x3001 && !c.is_ascii() && c.is_whitespace()) {
             if chars.last().is_some_and(|l| *l != ' ') {
                 chars.push(' ');
             }
@@ -252,11 +298,19 @@ pub fn canonical_tracked(text: &str, folds: &Folds) -> (String, bool) {
     let mut chars: Vec<char> = Vec::with_capacity(text.len());
     // NFKC only where it can change something (half-width katakana and their
     // sound marks, circled digits, …); the rest is a fixed mapping.
-    let folded = if text.chars().all(is_simple_width) {
-        fold_chars(text.chars().map(simple_width), folds, &mut chars)
-    } else {
-        fold_chars(text.nfkc(), folds, &mut chars)
-    };
+    // One decoding pass in the usual case; text that needs NFKC is read again.
+    let simple = std::cell::Cell::new(true);
+    let width_folded = text.chars().map(|c| {
+        if !is_simple_width(c) {
+            simple.set(false);
+        }
+        simple_width(c)
+    });
+    let mut folded = fold_chars(width_folded, folds, &mut chars);
+    if !simple.get() {
+        chars.clear();
+        folded = fold_chars(text.nfkc(), folds, &mut chars);
+    }
     while chars.last() == Some(&' ') {
         chars.pop();
     }
@@ -329,11 +383,44 @@ pub fn parse_chome(field: &str) -> Option<u32> {
     kanji_number(&head.chars().collect::<Vec<_>>())
 }
 
+/// Up to three numbers of an address (街区-住居番号-枝番, or 地番
+/// 本番-枝番-孫番), kept without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Numbers {
+    values: [u32; 3],
+    len: u8,
+}
+
+impl Numbers {
+    /// Appends `n`; a fourth number is not kept.
+    pub fn push(&mut self, n: u32) {
+        if let Some(slot) = self.values.get_mut(self.len as usize) {
+            *slot = n;
+            self.len += 1;
+        }
+    }
+
+    /// The first `n` numbers.
+    pub fn prefix(&self, n: usize) -> Numbers {
+        let mut out = *self;
+        out.len = n.min(self.len as usize) as u8;
+        out.values[out.len as usize..].fill(0);
+        out
+    }
+}
+
+impl std::ops::Deref for Numbers {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        &self.values[..self.len as usize]
+    }
+}
+
 /// What a run of numbers after the town looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberTail {
     /// Up to three numbers: 街区-住居番号-枝番 or 地番 本番-枝番-枝番.
-    pub numbers: Vec<u32>,
+    pub numbers: Numbers,
     /// Byte offset in the tail where the address numbers end.
     pub consumed: usize,
 }
@@ -347,7 +434,7 @@ const BUILDING_AFTER_GOU: [char; 4] = ['棟', '館', '室', '地'];
 /// address number (a building name, a room, a space).
 pub fn parse_number_tail(tail: &str) -> NumberTail {
     let bytes = tail.as_bytes();
-    let mut numbers = Vec::new();
+    let mut numbers = Numbers::default();
     let mut pos = 0;
     let mut consumed = 0;
     let read_number = |pos: usize| -> Option<(u32, usize)> {
@@ -483,7 +570,7 @@ mod tests {
     fn number_tails() {
         fn t(s: &str) -> (Vec<u32>, &str) {
             let r = parse_number_tail(s);
-            (r.numbers, &s[r.consumed..])
+            (r.numbers.to_vec(), &s[r.consumed..])
         }
         assert_eq!(t("12番34号"), (vec![12, 34], ""));
         assert_eq!(t("12-34"), (vec![12, 34], ""));

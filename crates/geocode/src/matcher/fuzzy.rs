@@ -4,9 +4,6 @@
 //! the variant families are broad, and a one-character slip is only
 //! believed when what was written is no place name at all.
 
-/// Characters that stand for one lost in a conversion.
-const REPLACEMENT: [char; 4] = ['\u{FFFD}', '〓', '?', '□'];
-
 /// How a written name differs from the reference's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Likeness {
@@ -88,6 +85,11 @@ fn compare<'n>(
         if w == k {
             continue;
         }
+        // A digit or a hyphen is a number, not a misspelt character
+        // (吹上1丁目 is no 吹上町).
+        if w.is_ascii() {
+            return None;
+        }
         if !variants.related(w, k) {
             wrong += 1;
             if wrong > 1 {
@@ -103,9 +105,9 @@ fn compare<'n>(
     let likeness = if wrong == 0 {
         Likeness::Variant
     } else {
-        // One character of two is too much of the name (本町, 本郷) unless
-        // it is visibly a lost character.
-        if n < 3 && !REPLACEMENT.contains(&w) {
+        // One character of two is too much of the name (本町, 本郷), even a
+        // visibly lost one (円� could be 円山 or 円町 of another city).
+        if n < 3 {
             return None;
         }
         Likeness::OneCharacter
@@ -150,14 +152,13 @@ mod tests {
     }
 
     #[test]
-    fn short_names_need_a_lost_character() {
-        let names = ["本郷", "西町"];
+    fn short_names_are_not_guessed() {
+        let names = ["本郷", "西町", "吹上町"];
         assert!(find(&names, "本町1-1").is_empty());
-        assert_eq!(
-            find(&names, "本\u{FFFD}1"),
-            [("本郷", Likeness::OneCharacter, 6)]
-        );
+        assert!(find(&names, "本\u{FFFD}1").is_empty());
         assert!(find(&names, "東町").is_empty());
+        // A number where the name has a character.
+        assert!(find(&names, "吹上1丁目").is_empty());
     }
 
     #[test]

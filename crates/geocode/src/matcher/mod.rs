@@ -14,12 +14,13 @@ mod prefix;
 mod streets;
 mod town_index;
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use super::normalize::{canonical, canonical_tracked, parse_number_tail, Folds};
+use super::normalize::{canonical, canonical_tracked, parse_number_tail, Folds, Numbers};
 use super::reference::{strip_aza, Parcel, ReferenceData, Residence};
 pub use context::Context;
 use prefix::PrefixMap;
@@ -93,22 +94,81 @@ pub struct Geocoded {
     pub used_context: bool,
 }
 
-impl Geocoded {
-    fn empty(reason: &str, remainder: &str) -> Geocoded {
+impl From<&Found<'_, '_>> for Geocoded {
+    fn from(f: &Found) -> Geocoded {
         Geocoded {
+            level: f.level,
+            pref: f.pref.to_string(),
+            city: f.city.to_string(),
+            town: f.town.to_string(),
+            koaza: f.koaza.to_string(),
+            addr: f.addr(),
+            lon: f.lon,
+            lat: f.lat,
+            score: f.score,
+            remainder: f.remainder.to_string(),
+            reason: f.reason.to_string(),
+            candidates: f.candidates.clone(),
+            used_context: f.used_context,
+        }
+    }
+}
+
+/// An answer as the matcher makes it, borrowing the reference's names
+/// (`'g`) and the address text (`'t`): [`Geocoder::geocode_with`] hands it
+/// to a caller that encodes it at once, without the allocations of a
+/// [`Geocoded`].
+#[derive(Debug, Clone)]
+pub struct Found<'g, 't> {
+    pub level: Level,
+    pub pref: &'g str,
+    /// 郡 + 市区町村 + 政令市の区.
+    pub city: &'g str,
+    /// 大字・町 + 丁目.
+    pub town: &'g str,
+    pub koaza: &'g str,
+    /// The numbers matched below the town.
+    pub numbers: Numbers,
+    pub lon: f64,
+    pub lat: f64,
+    pub score: f64,
+    pub remainder: Cow<'t, str>,
+    pub reason: Cow<'static, str>,
+    pub candidates: Vec<String>,
+    pub used_context: bool,
+}
+
+impl<'g, 't> Found<'g, 't> {
+    fn empty(reason: impl Into<Cow<'static, str>>, remainder: &'t str) -> Found<'g, 't> {
+        Found {
             level: Level::None,
-            pref: String::new(),
-            city: String::new(),
-            town: String::new(),
-            koaza: String::new(),
-            addr: String::new(),
+            pref: "",
+            city: "",
+            town: "",
+            koaza: "",
+            numbers: Numbers::default(),
             lon: f64::NAN,
             lat: f64::NAN,
             score: 0.0,
-            remainder: remainder.to_string(),
-            reason: reason.to_string(),
+            remainder: Cow::Borrowed(remainder),
+            reason: reason.into(),
             candidates: Vec::new(),
             used_context: false,
+        }
+    }
+
+    /// The numbers as `N-N-N`.
+    pub fn addr(&self) -> String {
+        dash_joined(&self.numbers)
+    }
+
+    /// Adds a note to the reason.
+    fn add_reason(&mut self, note: impl Into<Cow<'static, str>>) {
+        let note = note.into();
+        if self.reason.is_empty() {
+            self.reason = note;
+        } else if !note.is_empty() {
+            self.reason = Cow::Owned(format!("{}; {note}", self.reason));
         }
     }
 }
@@ -156,6 +216,15 @@ pub struct Geocoder {
     known_names: OnceLock<FxHashSet<u64>>,
     /// The wards of 京都市.
     kyoto_wards: Vec<u32>,
+    /// Per town: where its 住居表示 addresses and its 地番 start and end in
+    /// the reference's sorted tables (a lookup, not two binary searches).
+    residence_ranges: Vec<(u32, u32)>,
+    parcel_ranges: Vec<(u32, u32)>,
+    /// 住居表示 addresses and 地番 by (town, numbers), built on first use:
+    /// one hash probe instead of a dozen cache misses of a binary search
+    /// over half a million parcels.
+    residence_index: OnceLock<FxHashMap<[u32; 4], u32>>,
+    parcel_index: OnceLock<FxHashMap<[u32; 4], u32>>,
     /// Per city: 郡 + 市区町村 + 政令市の区.
     city_names: Vec<String>,
 }
@@ -205,7 +274,14 @@ impl Geocoder {
             .map(|(i, _)| i as u32)
             .collect();
         let city_names = data.cities.iter().map(|c| c.full_name()).collect();
+        let residence_ranges =
+            ranges_by_town(data.towns.len(), data.residences.iter().map(|r| r.town));
+        let parcel_ranges = ranges_by_town(data.towns.len(), data.parcels.iter().map(|p| p.town));
         Geocoder {
+            residence_ranges,
+            parcel_ranges,
+            residence_index: OnceLock::new(),
+            parcel_index: OnceLock::new(),
             town_indexes: (0..data.cities.len()).map(|_| OnceLock::new()).collect(),
             city_names,
             data,
@@ -233,6 +309,17 @@ impl Geocoder {
     /// Geocodes an address, reading it in the `context`'s cities when it
     /// names none (or names a ward several cities have).
     pub fn geocode_in(&self, input: &str, context: &Context) -> Geocoded {
+        self.geocode_with(input, context, |f| Geocoded::from(f))
+    }
+
+    /// Geocodes an address and hands the answer to `f`, borrowed: the fast
+    /// path for callers that encode it at once.
+    pub fn geocode_with<R>(
+        &self,
+        input: &str,
+        context: &Context,
+        f: impl FnOnce(&Found<'_, '_>) -> R,
+    ) -> R {
         let (canon, variants_folded) = canonical_tracked(input, &self.folds);
         let folded = address_text(canon);
         let mut g = self.geocode_canonical(&folded, context);
@@ -240,13 +327,13 @@ impl Geocoder {
             // The remainder is reported as written (width-folded, but without
             // variant folding: 「ハイツ」, not 「ハイっ」).
             let display = address_text(canonical(input, &Folds::default()));
-            if folded.ends_with(&g.remainder) {
+            if folded.ends_with(g.remainder.as_ref()) {
                 let n = g.remainder.chars().count();
                 let skip = display.chars().count().saturating_sub(n);
-                g.remainder = display.chars().skip(skip).collect();
+                g.remainder = Cow::Owned(display.chars().skip(skip).collect());
             }
         }
-        g
+        f(&g)
     }
 
     fn town_index(&self, city: u32) -> &TownIndex {
@@ -282,9 +369,9 @@ impl Geocoder {
     }
 
     /// Geocodes text already in canonical form with its head compacted.
-    fn geocode_canonical(&self, text: &str, context: &Context) -> Geocoded {
+    fn geocode_canonical<'t>(&self, text: &'t str, context: &Context) -> Found<'_, 't> {
         if text.is_empty() {
-            return Geocoded::empty("empty address", "");
+            return Found::empty("empty address", "");
         }
 
         // Prefecture, if written.
@@ -295,33 +382,47 @@ impl Geocoder {
         let in_pref = |c: &u32| pref.is_none_or(|p| self.data.cities[*c as usize].pref == p);
 
         // City: the longest name that follows, within the prefecture if known.
-        let (mut written, mut after_city): (Vec<u32>, &str) = match self.cities.longest(after_pref)
-        {
-            Some((ids, rest)) => (ids.iter().copied().filter(in_pref).collect(), rest),
-            None => (Vec::new(), after_pref),
-        };
-        let respelled;
-        if written.is_empty() {
-            // A city written with variant characters (飛驒市).
-            if let Some((c, rest)) = self.city_by_variants(after_pref, pref) {
-                respelled = rest;
-                written = vec![c];
-                after_city = &respelled;
+        let (mut written, mut after_city): (Cow<[u32]>, &str) =
+            match self.cities.longest(after_pref) {
+                Some((ids, rest)) if ids.iter().all(in_pref) => (Cow::Borrowed(ids), rest),
+                Some((ids, rest)) => (ids.iter().copied().filter(in_pref).collect(), rest),
+                None => (Cow::Borrowed(&[]), after_pref),
+            };
+        // A city or ward written with variant characters (飛驒市, 綠区), or
+        // a 政令市 followed by such a ward (北九州市戶畑区).
+        let mut city_respelled = false;
+        if written.iter().all(|&c| !self.wards_of(c).is_empty()) {
+            let exact_len = after_pref.len() - after_city.len();
+            let exact = &after_pref[..exact_len];
+            if let Some((ids, written_len)) = self.city_by_variants(after_pref, exact, pref) {
+                if written_len > exact_len {
+                    written = Cow::Owned(ids);
+                    after_city = &after_pref[written_len..];
+                    city_respelled = true;
+                }
             }
         }
         let (cities, rest, source) = if !written.is_empty() {
-            let in_context: Vec<u32> = written
-                .iter()
-                .copied()
-                .filter(|c| context.cities.contains(c))
-                .collect();
-            if written.len() > 1 && !in_context.is_empty() {
+            let in_context: Cow<[u32]> = if written.len() > 1 && !context.is_empty() {
+                written
+                    .iter()
+                    .copied()
+                    .filter(|c| context.cities.contains(c))
+                    .collect()
+            } else {
+                Cow::Borrowed(&[])
+            };
+            if !in_context.is_empty() {
                 (in_context, after_city, CitySource::WrittenInContext)
             } else {
                 (written, after_city, CitySource::Written)
             }
         } else if !context.is_empty() {
-            let cities: Vec<u32> = context.cities.iter().copied().filter(in_pref).collect();
+            let cities: Cow<[u32]> = if pref.is_none() {
+                Cow::Borrowed(&context.cities)
+            } else {
+                context.cities.iter().copied().filter(in_pref).collect()
+            };
             if cities.is_empty() {
                 let p = pref.expect("only a written prefecture empties the context");
                 return self.at_prefecture(p, after_pref, "city not found in the prefecture");
@@ -335,30 +436,35 @@ impl Geocoder {
             })
         {
             (
-                self.kyoto_wards.clone(),
+                Cow::Borrowed(self.kyoto_wards.as_slice()),
                 after_pref,
                 CitySource::KyotoStreets,
             )
         } else {
-            (Vec::new(), after_pref, CitySource::Anywhere)
+            (Cow::Borrowed(&[][..]), after_pref, CitySource::Anywhere)
         };
 
         if source == CitySource::Anywhere {
             return self.anywhere_in(pref, after_pref, text);
         }
         // A 政令市 written without its ward: its wards' towns.
-        let mut search: Vec<u32> = Vec::with_capacity(cities.len());
-        for &c in &cities {
-            let wards = self.wards_of(c);
-            if wards.is_empty() {
-                search.push(c);
-            } else {
-                search.extend(wards.iter().copied().filter(|w| !cities.contains(w)));
+        let search: Cow<[u32]> = if cities.iter().all(|&c| self.wards_of(c).is_empty()) {
+            Cow::Borrowed(&cities)
+        } else {
+            let mut search = Vec::with_capacity(cities.len());
+            for &c in cities.iter() {
+                let wards = self.wards_of(c);
+                if wards.is_empty() {
+                    search.push(c);
+                } else {
+                    search.extend(wards.iter().copied().filter(|w| !cities.contains(w)));
+                }
             }
-        }
+            Cow::Owned(search)
+        };
 
         let mut readings: Vec<TownMatch> = Vec::new();
-        for &c in &search {
+        for &c in search.iter() {
             readings.extend(self.town_readings(c, rest));
         }
         let mut spelled = None;
@@ -368,17 +474,20 @@ impl Geocoder {
             }
         }
         let respelled_rest;
-        let mut notes: Vec<String> = Vec::new();
+        let mut notes: Vec<Cow<'static, str>> = Vec::new();
+        if city_respelled {
+            notes.push("city matched by a variant character".into());
+        }
         if let Some((rewritten, note)) = spelled {
             respelled_rest = rewritten;
-            for &c in &search {
+            for &c in search.iter() {
                 readings.extend(
                     self.town_readings(c, &respelled_rest)
                         .into_iter()
                         .map(|m| m.rest_in(rest)),
                 );
             }
-            notes.push(note);
+            notes.push(note.into());
         }
         if readings.is_empty() {
             if source == CitySource::KyotoStreets {
@@ -388,7 +497,7 @@ impl Geocoder {
         }
         match source {
             CitySource::Context | CitySource::WrittenInContext => {
-                notes.push(format!("city from the context ({})", context.label()))
+                notes.push(format!("city from the context ({})", context.label()).into())
             }
             CitySource::KyotoStreets => {
                 notes.push("city read from the street description (京都市)".into())
@@ -403,7 +512,7 @@ impl Geocoder {
             && source == CitySource::Written
             && cities.len() > 1
         {
-            g.reason = join_reason(&g.reason, "prefecture inferred from the town");
+            g.add_reason("prefecture inferred from the town");
         }
         g
     }
@@ -424,19 +533,19 @@ impl Geocoder {
     }
 
     /// No town found in the cities: the city, or the cities it could be.
-    fn no_town(
+    fn no_town<'t>(
         &self,
         cities: &[u32],
         pref: Option<u32>,
-        rest: &str,
+        rest: &'t str,
         source: CitySource,
-    ) -> Geocoded {
+    ) -> Found<'_, 't> {
         match (cities, source) {
             ([c], CitySource::Written) => {
                 self.at_city(*c, rest, "town (町字) not found in the city")
             }
             (_, CitySource::Written) => {
-                let mut g = Geocoded::empty("the city name exists in several places", rest);
+                let mut g = Found::empty("the city name exists in several places", rest);
                 g.level = Level::Ambiguous;
                 g.candidates = cities.iter().map(|&c| self.city_label(c)).collect();
                 g
@@ -448,32 +557,32 @@ impl Geocoder {
             }
             _ => match pref {
                 Some(p) => self.at_prefecture(p, rest, "town (町字) not found"),
-                None => Geocoded::empty("town (町字) not found in the context's cities", rest),
+                None => Found::empty("town (町字) not found in the context's cities", rest),
             },
         }
     }
 
     /// An address naming no city and with no context: the town alone, where
     /// its name is found in Japan (or in the prefecture written).
-    fn anywhere_in(&self, pref: Option<u32>, rest: &str, text: &str) -> Geocoded {
+    fn anywhere_in<'t>(&self, pref: Option<u32>, rest: &'t str, text: &'t str) -> Found<'_, 't> {
         let index = self.anywhere();
         let mut readings = index.readings(&self.data.towns, rest);
         for m in &mut readings {
             if let Some(p) = pref {
                 m.towns
-                    .retain(|&t| self.data.cities[self.data.towns.get(t).city as usize].pref == p);
+                    .retain(|t| self.data.cities[self.data.towns.get(t).city as usize].pref == p);
             }
         }
         readings.retain(|m| !m.towns.is_empty() && plausible_after_town(m.rest));
         if readings.is_empty() {
             return match pref {
                 Some(p) => self.at_prefecture(p, rest, "city not found in the prefecture"),
-                None => Geocoded::empty("neither prefecture nor city recognised", text),
+                None => Found::empty("neither prefecture nor city recognised", text),
             };
         }
         let towns: usize = readings.iter().map(|m| m.towns.len()).sum();
         if towns > MAX_TOWNS_ANYWHERE {
-            let mut g = Geocoded::empty(
+            let mut g = Found::empty(
                 "no city written and the town name exists in many places: give the city (--city)",
                 rest,
             );
@@ -486,11 +595,13 @@ impl Geocoder {
             g.candidates.push(format!("… {} places in all", all.len()));
             return g;
         }
-        let mut g = self.best_reading(readings, &[CITY_INFERRED.to_string()]);
+        let mut g = self.best_reading(readings, &[Cow::Borrowed(CITY_INFERRED)]);
         if g.level > Level::Ambiguous {
             g.score -= 0.1;
         } else {
-            g.reason = "no city written and the town name exists in several places: give the city (--city)".into();
+            g.reason = Cow::Borrowed(
+                "no city written and the town name exists in several places: give the city (--city)",
+            );
         }
         g
     }
@@ -499,10 +610,14 @@ impl Geocoder {
     /// level wins; among equals the reading that used more of the text,
     /// then the one that did not have to read a number as 丁目. Several
     /// winners in different places make an ambiguous answer.
-    fn best_reading(&self, readings: Vec<TownMatch>, notes: &[String]) -> Geocoded {
+    fn best_reading<'t>(
+        &self,
+        readings: Vec<TownMatch<'t>>,
+        notes: &[Cow<'static, str>],
+    ) -> Found<'_, 't> {
         let mut scored: Vec<Resolved> = Vec::new();
         for m in &readings {
-            for &town in &m.towns {
+            for &town in m.towns.iter() {
                 scored.push(self.resolve_numbers(town, m.rest, m.chome_from_number));
             }
         }
@@ -527,20 +642,34 @@ impl Geocoder {
             .map(|x| x.level)
             .max()
             .unwrap_or(Level::None);
-        // Only the winners become full answers.
-        let mut top: Vec<Geocoded> = scored
-            .into_iter()
+        // Only the winners become full answers; one winner (nearly always)
+        // without a vector of them.
+        let winners = scored
+            .iter()
             .filter(|x| rank(x) == best_rank && x.level == finest)
-            .map(|x| self.answer(x))
-            .collect();
+            .count();
+        let mut winning = scored
+            .into_iter()
+            .filter(|x| rank(x) == best_rank && x.level == finest);
+        if winners == 1 {
+            let mut g = self.answer(winning.next().expect("one winner"));
+            for note in notes {
+                g.add_reason(note.clone());
+                if is_respelling(note) {
+                    g.score -= 0.1;
+                }
+            }
+            return g;
+        }
+        let mut top: Vec<Found> = winning.map(|x| self.answer(x)).collect();
         top.dedup_by(|a, b| {
-            a.town == b.town && a.city == b.city && a.koaza == b.koaza && a.addr == b.addr
+            a.town == b.town && a.city == b.city && a.koaza == b.koaza && a.numbers == b.numbers
         });
         if top.len() == 1 {
             let mut g = top.pop().expect("one answer");
             for note in notes {
-                g.reason = join_reason(&g.reason, note);
-                if note.starts_with("町字 ") {
+                g.add_reason(note.clone());
+                if is_respelling(note) {
                     g.score -= 0.1;
                 }
             }
@@ -548,19 +677,17 @@ impl Geocoder {
         }
         if let Some(mut g) = self.merge_chome_towns(&readings, &top) {
             for note in notes {
-                g.reason = join_reason(&g.reason, note);
+                g.add_reason(note.clone());
             }
             return g;
         }
-        let mut g = Geocoded::empty(
-            "the address matches several places",
-            top[0].remainder.as_str(),
-        );
+        let mut g = Found::empty("the address matches several places", "");
+        g.remainder = top[0].remainder.clone();
         g.level = Level::Ambiguous;
         g.candidates = top
             .iter()
             .map(|a| {
-                format!("{}{}{}{} {}", a.pref, a.city, a.town, a.koaza, a.addr)
+                format!("{}{}{}{} {}", a.pref, a.city, a.town, a.koaza, a.addr())
                     .trim()
                     .to_string()
             })
@@ -570,7 +697,11 @@ impl Geocoder {
 
     /// 「府中市宮町」 where only 宮町一丁目…三丁目 exist: the 大字・町 is known,
     /// the 丁目 is not. One answer at the centre of its 丁目s, not "ambiguous".
-    fn merge_chome_towns(&self, best: &[TownMatch], top: &[Geocoded]) -> Option<Geocoded> {
+    fn merge_chome_towns<'g, 't>(
+        &'g self,
+        best: &[TownMatch],
+        top: &[Found<'g, 't>],
+    ) -> Option<Found<'g, 't>> {
         let towns: Vec<u32> = best.iter().flat_map(|m| m.towns.iter().copied()).collect();
         let first = self.data.towns.get(*towns.first()?);
         let same_oaza = towns.iter().all(|&t| {
@@ -583,7 +714,7 @@ impl Geocoder {
         if !same_oaza
             || top
                 .iter()
-                .any(|a| a.level != Level::OazaChome || !a.addr.is_empty())
+                .any(|a| a.level != Level::OazaChome || !a.numbers.is_empty())
         {
             return None;
         }
@@ -604,37 +735,38 @@ impl Geocoder {
             .name
             .trim_end_matches("丁目")
             .trim_end_matches('丁')
-            .trim_end_matches(|c: char| "〇一二三四五六七八九十".contains(c))
-            .to_string();
-        g.reason = "丁目 not given: the centre of the town's 丁目s".into();
+            .trim_end_matches(|c: char| "〇一二三四五六七八九十".contains(c));
+        g.reason = Cow::Borrowed("丁目 not given: the centre of the town's 丁目s");
         g.score = Level::OazaChome.base_score() - 0.1;
         Some(g)
     }
 
-    /// A city written with variant characters, among the prefecture's
-    /// cities (or Japan's): the city and the text rewritten with its name.
-    fn city_by_variants(&self, text: &str, pref: Option<u32>) -> Option<(u32, String)> {
-        let names: Vec<(String, u32)> = self
-            .data
+    /// A city (or ward) written with variant characters, among the names of
+    /// the prefecture's cities (or Japan's): the cities of that name and the
+    /// length of text that names them.
+    /// Only names that start with `exact` (the 政令市 found as written) are
+    /// compared.
+    fn city_by_variants(
+        &self,
+        text: &str,
+        exact: &str,
+        pref: Option<u32>,
+    ) -> Option<(Vec<u32>, usize)> {
+        let in_pref = |c: &u32| pref.is_none_or(|p| self.data.cities[*c as usize].pref == p);
+        let names = self
             .cities
             .iter()
-            .enumerate()
-            .filter(|(_, c)| pref.is_none_or(|p| c.pref == p))
-            .map(|(i, c)| {
-                (
-                    canonical(&c.full_name(), &self.folds).replace(' ', ""),
-                    i as u32,
-                )
-            })
-            .collect();
+            .filter(|(name, ids)| name.starts_with(exact) && ids.iter().any(in_pref))
+            .map(|(name, _)| name);
         let variants = fuzzy::Variants(&self.data.variants);
-        let found = fuzzy::spellings(names.iter().map(|(n, _)| n.as_str()), text, &variants);
+        let found = fuzzy::spellings(names, text, &variants);
         let [only] = found[..] else { return None };
         if only.likeness != fuzzy::Likeness::Variant {
             return None;
         }
-        let city = names.iter().find(|(n, _)| n == only.key)?.1;
-        Some((city, text[only.written_len..].to_string()))
+        let (ids, _) = self.cities.longest(only.key)?;
+        let ids: Vec<u32> = ids.iter().copied().filter(in_pref).collect();
+        Some((ids, only.written_len))
     }
 
     /// A town of `cities` written with variant characters or one wrong
@@ -660,8 +792,15 @@ impl Geocoder {
         if found.iter().filter(same).any(|s| s.key != best.key) {
             return None;
         }
-        // What was written must not be a place of its own somewhere else.
-        if self.is_known_name(&text[..best.written_len]) {
+        // What follows must be the numbers or more of the address, not
+        // more name (台原町 is not in 磯原町本町); and what was written must
+        // not be a place of its own somewhere else.
+        let written = &text[..best.written_len];
+        let written_name = written.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        if !plausible_after_respelling(&text[best.written_len..])
+            || self.is_known_name(written)
+            || self.is_known_name(written_name)
+        {
             return None;
         }
         let note = match best.likeness {
@@ -691,22 +830,32 @@ impl Geocoder {
         format!("{}{}{}", self.city_label(town.city), town.name, town.koaza)
     }
 
-    fn at_prefecture(&self, p: u32, rest: &str, reason: &str) -> Geocoded {
+    fn at_prefecture<'t>(
+        &self,
+        p: u32,
+        rest: &'t str,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Found<'_, 't> {
         let pref = &self.data.prefs[p as usize];
-        let mut g = Geocoded::empty(reason, rest);
+        let mut g = Found::empty(reason, rest);
         g.level = Level::Prefecture;
-        g.pref = pref.name.clone();
+        g.pref = &pref.name;
         g.lon = pref.lon;
         g.lat = pref.lat;
         g.score = Level::Prefecture.base_score();
         g
     }
 
-    fn at_city(&self, c: u32, rest: &str, reason: &str) -> Geocoded {
+    fn at_city<'t>(
+        &self,
+        c: u32,
+        rest: &'t str,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Found<'_, 't> {
         let city = &self.data.cities[c as usize];
         let mut g = self.at_prefecture(city.pref, rest, reason);
         g.level = Level::City;
-        g.city = self.city_names[c as usize].clone();
+        g.city = &self.city_names[c as usize];
         g.lon = city.lon;
         g.lat = city.lat;
         g.score = Level::City.base_score();
@@ -750,12 +899,7 @@ impl Geocoder {
         } else if !residences.is_empty() {
             // 住居表示: 街区-住居番号(-枝番).
             let (b, n, n2) = (nums[0], nums.get(1).copied(), nums.get(2).copied());
-            let exact = |n: u32, n2: u32| {
-                residences
-                    .binary_search_by_key(&(b, n, n2), |x| (x.block, x.number, x.number2))
-                    .ok()
-                    .map(|i| residences[i])
-            };
+            let exact = |n: u32, n2: u32| self.residence(town_id, [b, n, n2]);
             let found = match (n, n2) {
                 (Some(n), Some(n2)) => exact(n, n2)
                     .map(|x| (x, 3))
@@ -777,13 +921,16 @@ impl Geocoder {
                     r.lon = lon / count as f64;
                     r.lat = lat / count as f64;
                     r.used = 1;
-                    r.reasons.push(match n {
-                        Some(n) => format!("住居番号 {b}-{n} not in the ABR; matched the 街区"),
-                        None => "no 住居番号 after the 街区".to_string(),
-                    });
+                    r.reasons.push(
+                        match n {
+                            Some(n) => format!("住居番号 {b}-{n} not in the ABR; matched the 街区"),
+                            None => "no 住居番号 after the 街区".to_string(),
+                        }
+                        .into(),
+                    );
                 } else {
                     r.reasons
-                        .push(format!("街区 {b} not in the ABR for this town"));
+                        .push(format!("街区 {b} not in the ABR for this town").into());
                 }
             }
         }
@@ -796,12 +943,7 @@ impl Geocoder {
                     n.get(2).copied().unwrap_or(0),
                 )
             };
-            let lookup = |k: (u32, u32, u32)| {
-                parcels
-                    .binary_search_by_key(&k, |p| (p.n1, p.n2, p.n3))
-                    .ok()
-                    .map(|i| parcels[i])
-            };
+            let lookup = |k: (u32, u32, u32)| self.parcel(town_id, [k.0, k.1, k.2]);
             let found: Option<(Parcel, usize)> = lookup(key(nums))
                 .map(|p| (p, nums.len().min(3)))
                 .or_else(|| {
@@ -816,13 +958,16 @@ impl Geocoder {
                     (r.lon, r.lat) = (p.lon, p.lat);
                     r.used = used;
                 }
-                Some(_) => r.reasons.push(format!(
-                    "地番 {} is in the ABR without a position",
-                    dash_joined(nums)
-                )),
+                Some(_) => r.reasons.push(
+                    format!(
+                        "地番 {} is in the ABR without a position",
+                        dash_joined(nums)
+                    )
+                    .into(),
+                ),
                 None => r
                     .reasons
-                    .push(format!("地番 {} not in the ABR", dash_joined(nums))),
+                    .push(format!("地番 {} not in the ABR", dash_joined(nums)).into()),
             }
         } else if !nums.is_empty() && residences.is_empty() && parcels.is_empty() {
             r.reasons
@@ -849,32 +994,76 @@ impl Geocoder {
     }
 
     /// The full answer for a resolved reading.
-    fn answer(&self, r: Resolved) -> Geocoded {
+    fn answer<'t>(&self, r: Resolved<'t>) -> Found<'_, 't> {
         let town = self.data.towns.get(r.town);
-        let mut g = self.at_city(town.city, &r.remainder, "");
+        let mut g = self.at_city(town.city, "", "");
         g.level = r.level;
-        g.town = town.name.to_string();
-        g.koaza = town.koaza.to_string();
+        g.town = town.name;
+        g.koaza = town.koaza;
         (g.lon, g.lat) = (r.lon, r.lat);
-        g.addr = dash_joined(&r.nums[..r.used]);
+        g.numbers = r.nums.prefix(r.used);
         g.score = r.level.base_score() - if r.remainder.is_empty() { 0.0 } else { 0.05 };
-        g.reason = r.reasons.join("; ");
+        g.remainder = r.remainder;
+        let mut reasons = r.reasons.into_iter();
+        if let Some(first) = reasons.next() {
+            g.reason = first;
+            for more in reasons {
+                g.add_reason(more);
+            }
+        }
         g
     }
 
+    /// The 住居表示 address `numbers` (街区, 住居番号, 枝番) of `town`.
+    fn residence(&self, town: u32, numbers: [u32; 3]) -> Option<Residence> {
+        let index = self.residence_index.get_or_init(|| {
+            let rows = self.data.residences.iter();
+            rows.enumerate()
+                .map(|(i, r)| ([r.town, r.block, r.number, r.number2], i as u32))
+                .collect()
+        });
+        let [a, b, c] = numbers;
+        let i = *index.get(&[town, a, b, c])?;
+        Some(self.data.residences[i as usize])
+    }
+
+    /// The 地番 `numbers` (本番, 枝番, 孫番) of `town`.
+    fn parcel(&self, town: u32, numbers: [u32; 3]) -> Option<Parcel> {
+        let index = self.parcel_index.get_or_init(|| {
+            let rows = self.data.parcels.iter();
+            rows.enumerate()
+                .map(|(i, p)| ([p.town, p.n1, p.n2, p.n3], i as u32))
+                .collect()
+        });
+        let [a, b, c] = numbers;
+        let i = *index.get(&[town, a, b, c])?;
+        Some(self.data.parcels[i as usize])
+    }
+
     fn residences_of(&self, town: u32) -> &[Residence] {
-        let r = &self.data.residences;
-        let lo = r.partition_point(|x| x.town < town);
-        let hi = r.partition_point(|x| x.town <= town);
-        &r[lo..hi]
+        let (lo, hi) = self.residence_ranges[town as usize];
+        &self.data.residences[lo as usize..hi as usize]
     }
 
     fn parcels_of(&self, town: u32) -> &[Parcel] {
-        let p = &self.data.parcels;
-        let lo = p.partition_point(|x| x.town < town);
-        let hi = p.partition_point(|x| x.town <= town);
-        &p[lo..hi]
+        let (lo, hi) = self.parcel_ranges[town as usize];
+        &self.data.parcels[lo as usize..hi as usize]
     }
+}
+
+/// Per town, the range of rows of a table sorted by town.
+fn ranges_by_town(towns: usize, rows: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
+    let mut ranges = vec![(0u32, 0u32); towns];
+    for (i, town) in rows.enumerate() {
+        let Some(range) = ranges.get_mut(town as usize) else {
+            continue;
+        };
+        if range.1 == 0 {
+            range.0 = i as u32;
+        }
+        range.1 = i as u32 + 1;
+    }
+    ranges
 }
 
 /// A town reading with its numbers looked up, before it becomes an answer.
@@ -883,12 +1072,12 @@ struct Resolved<'t> {
     level: Level,
     lon: f64,
     lat: f64,
-    nums: Vec<u32>,
+    nums: Numbers,
     /// How many of `nums` the match used.
     used: usize,
     /// What was not used: building, room, or text that matched nothing.
     remainder: std::borrow::Cow<'t, str>,
-    reasons: Vec<String>,
+    reasons: Vec<Cow<'static, str>>,
     /// Length of the text after the town name.
     town_rest_len: usize,
     chome_from_number: bool,
@@ -902,16 +1091,19 @@ struct Resolved<'t> {
 fn address_text(mut canon: String) -> String {
     let start = canon.len() - strip_postal_code(strip_leading_notes(&canon)).len();
     canon.drain(..start);
-    let mut head_end = canon
-        .find(|c: char| c.is_ascii_digit())
-        .unwrap_or(canon.len());
-    if canon[..head_end].contains(' ') {
+    // Digits and spaces are ASCII: bytes of other characters never match.
+    let bytes = canon.as_bytes();
+    let mut head_end = bytes
+        .iter()
+        .position(u8::is_ascii_digit)
+        .unwrap_or(bytes.len());
+    if memchr::memchr(b' ', &bytes[..head_end]).is_some() {
         let tail = canon.split_off(head_end);
         canon.retain(|c| c != ' ');
         head_end = canon.len();
         canon.push_str(&tail);
     }
-    if canon[head_end..].contains(' ') {
+    if memchr::memchr(b' ', &canon.as_bytes()[head_end..]).is_some() {
         canon = close_number_spaces(&canon);
     }
     canon
@@ -943,23 +1135,24 @@ fn strip_leading_notes(s: &str) -> &str {
 }
 
 /// Removes the spaces inside the address numbers: around a hyphen between
-/// numbers, and after 丁目/番/番地 before the next number — but not before
-/// a room number (「1-2-3 302」).
+/// numbers, between a number and the word after it (「5 丁目」, 「12 番」), and
+/// after 丁目/番/番地 before the next number of the address — but not before
+/// a room number (「1-2-3 302」) or a building (「41番地 12番丁ハイツ」).
 fn close_number_spaces(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         if c == ' ' {
-            let before = &s[..i];
-            let after = &s[i + 1..];
-            let after = after.trim_start_matches(' ');
+            // What is already written, and what comes.
+            let before = out.as_str();
+            let after = s[i + 1..].trim_start_matches(' ');
             let digit_before = before.ends_with(|c: char| c.is_ascii_digit());
             let closes = (before.ends_with('-') && after.starts_with(|c: char| c.is_ascii_digit()))
                 || (digit_before && after.starts_with('-'))
-                || ((before.ends_with("丁目")
-                    || before.ends_with('番')
-                    || before.ends_with("番地"))
-                    && starts_numbered(after));
+                || (digit_before && NUMBER_WORDS.iter().any(|w| after.starts_with(w)))
+                || (before.ends_with("丁目") && starts_numbered(after, &["番", "号", "-", ""]))
+                || ((before.ends_with('番') || before.ends_with("番地"))
+                    && starts_numbered(after, &["号", "-"]));
             if closes {
                 while chars.peek().is_some_and(|(_, c)| *c == ' ') {
                     chars.next();
@@ -972,12 +1165,24 @@ fn close_number_spaces(s: &str) -> String {
     out
 }
 
-/// `3号`, `3番`, `3-`: a number that is part of the address, not a room.
-fn starts_numbered(s: &str) -> bool {
+/// Words that end a number of the address.
+const NUMBER_WORDS: [&str; 7] = ["丁目", "丁", "番地", "番", "号", "条", "地割"];
+
+/// A number followed by one of `words` (`""` for the end of the text): part
+/// of the address, not a room or a building (「2番 3号」, not 「1番 302」 or
+/// 「12番丁ハイツ」).
+fn starts_numbered(s: &str, words: &[&str]) -> bool {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     digits > 0 && {
-        let rest = &s[digits..];
-        rest.starts_with('号') || rest.starts_with('番') || rest.starts_with('-') || rest.is_empty()
+        // 「4 番」: the space before the word is closed in its turn.
+        let rest = s[digits..].trim_start_matches(' ');
+        words.iter().any(|w| {
+            if w.is_empty() {
+                rest.is_empty()
+            } else {
+                rest.starts_with(w)
+            }
+        })
     }
 }
 
@@ -987,6 +1192,21 @@ fn plausible_after_town(rest: &str) -> bool {
     rest.is_empty()
         || rest.starts_with(|c: char| c.is_ascii_digit() || c == ' ' || c == '-')
         || rest.starts_with('第')
+}
+
+/// Whether a note says a name was matched though not written as the
+/// reference writes it: such answers score 0.1 less.
+fn is_respelling(note: &str) -> bool {
+    note.contains("variant character") || note.contains("character differing")
+}
+
+/// What may follow a town name that was not written as the reference
+/// writes it: the numbers, a 小字, or nothing.
+fn plausible_after_respelling(rest: &str) -> bool {
+    plausible_after_town(rest)
+        || ["字", "小字", "大字", "丁目", "丁", "番", "号", "条"]
+            .iter()
+            .any(|w| rest.starts_with(w))
 }
 
 /// A stable hash of a name, for sets of names.
@@ -1035,14 +1255,6 @@ fn dash_joined(nums: &[u32]) -> String {
     s
 }
 
-fn join_reason(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_string()
-    } else {
-        format!("{a}; {b}")
-    }
-}
-
 fn join_text(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (true, _) => b.to_string(),
@@ -1073,6 +1285,12 @@ mod tests {
         assert_eq!(t("【新住所】 (仮称) 文京区白山1"), "文京区白山1");
         assert_eq!(t("文京区 白 山1 - 1 - 1"), "文京区白山1-1-1");
         assert_eq!(t("白山1丁目 2番 3号"), "白山1丁目2番3号");
+        assert_eq!(t("今福 5 丁目 4 番 26 号"), "今福5丁目4番26号");
+        assert_eq!(
+            t("十二番丁41番地 12番丁ハイツ"),
+            "十二番丁41番地 12番丁ハイツ"
+        );
+        assert_eq!(t("白山1番 302"), "白山1番 302");
         assert_eq!(t("白山1-2-3 302"), "白山1-2-3 302");
         assert_eq!(t("白山1-2-3 メゾン 201"), "白山1-2-3 メゾン 201");
         // A note that never closes is text, not a note.

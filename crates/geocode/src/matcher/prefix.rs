@@ -6,12 +6,14 @@ use rustc_hash::FxHashMap;
 #[derive(Default)]
 pub(crate) struct PrefixMap {
     keys: FxHashMap<String, Vec<u32>>,
-    /// `has_length[n]`: some key is `n` characters long.
-    has_length: Vec<bool>,
-    /// Longest key (in characters) beginning with each first character:
-    /// most texts need only a few probes.
-    max_by_first: FxHashMap<char, usize>,
+    /// For each first character, the lengths (in characters, bit n − 1 for
+    /// length n, up to 64) of the keys that begin with it: a text is looked
+    /// up at those lengths only — mostly one.
+    lengths_by_first: FxHashMap<char, u64>,
 }
+
+/// Keys longer than this many characters are never found.
+const MAX_CHARS: usize = 64;
 
 impl PrefixMap {
     pub(crate) fn insert(&mut self, key: &str, id: u32) {
@@ -19,12 +21,10 @@ impl PrefixMap {
             return;
         };
         let n = key.chars().count();
-        if self.has_length.len() <= n {
-            self.has_length.resize(n + 1, false);
+        if n > MAX_CHARS {
+            return;
         }
-        self.has_length[n] = true;
-        let longest = self.max_by_first.entry(first).or_default();
-        *longest = (*longest).max(n);
+        *self.lengths_by_first.entry(first).or_default() |= 1 << (n - 1);
         match self.keys.get_mut(key) {
             Some(ids) if !ids.contains(&id) => ids.push(id),
             Some(_) => {}
@@ -36,19 +36,24 @@ impl PrefixMap {
 
     /// The longest key that `text` starts with, and what follows it.
     pub(crate) fn longest<'t>(&self, text: &'t str) -> Option<(&[u32], &'t str)> {
+        let mut lengths = *self.lengths_by_first.get(&text.chars().next()?)?;
         // Byte offsets of the ends of the first characters, up to the
         // longest key starting with the text's first character.
-        let mut ends = [0usize; 64];
+        let longest = 64 - lengths.leading_zeros() as usize;
+        let mut ends = [0usize; MAX_CHARS];
         let mut n = 0;
-        let limit = *self.max_by_first.get(&text.chars().next()?)?;
-        for (i, c) in text.char_indices().take(limit.min(ends.len())) {
+        for (i, c) in text.char_indices().take(longest) {
             ends[n] = i + c.len_utf8();
             n += 1;
         }
-        for (len, &end) in ends[..n].iter().enumerate().rev() {
-            if !self.has_length[len + 1] {
+        // Longest first, at the lengths some key has.
+        while lengths != 0 {
+            let len = 64 - lengths.leading_zeros() as usize;
+            lengths &= !(1 << (len - 1));
+            if len > n {
                 continue;
             }
+            let end = ends[len - 1];
             if let Some(ids) = self.keys.get(&text[..end]) {
                 return Some((ids, &text[end..]));
             }

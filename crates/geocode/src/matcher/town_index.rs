@@ -4,9 +4,47 @@
 use super::prefix::PrefixMap;
 use crate::reference::{strip_aza, Towns};
 
+/// Town ids: nearly always one, kept without allocating.
+#[derive(Debug, Clone)]
+pub(crate) enum Ids {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ids {
+    pub fn from_slice(ids: &[u32]) -> Ids {
+        match ids {
+            [one] => Ids::One(*one),
+            many => Ids::Many(many.to_vec()),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(one) => std::slice::from_ref(one),
+            Ids::Many(many) => many,
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        match self {
+            Ids::One(one) if !keep(*one) => *self = Ids::Many(Vec::new()),
+            Ids::One(_) => {}
+            Ids::Many(many) => many.retain(|&t| keep(t)),
+        }
+    }
+}
+
+impl std::ops::Deref for Ids {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
 /// How a reading found its towns.
 pub(crate) struct TownMatch<'t> {
-    pub towns: Vec<u32>,
+    pub towns: Ids,
     /// The text after the town name (and after the 丁目 number when it was
     /// read from the first number).
     pub rest: &'t str,
@@ -80,36 +118,37 @@ impl TownIndex {
     pub fn readings<'t>(&self, towns: &Towns, text: &'t str) -> Vec<TownMatch<'t>> {
         let stripped = strip_aza(text);
         let mut readings = self.plain_readings(towns, stripped);
-        if readings.is_empty() {
-            // Short forms of 条・丁目 names, rewritten in full.
-            for rewritten in [self.jo_short_form(stripped), expand_sapporo_jo(stripped)]
-                .into_iter()
-                .flatten()
-            {
-                readings = self
-                    .plain_readings(towns, &rewritten)
+        // Short forms of 条・丁目 names, rewritten in full: readings beside
+        // that of a bare town of the same base (北郷 and 北郷1条8丁目).
+        for rewritten in [self.jo_short_form(stripped), expand_sapporo_jo(stripped)]
+            .into_iter()
+            .flatten()
+        {
+            readings.extend(
+                self.plain_readings(towns, &rewritten)
                     .into_iter()
-                    .map(|m| m.rest_in(stripped))
-                    .collect();
-                if !readings.is_empty() {
-                    break;
-                }
-            }
+                    .map(|m| m.rest_in(stripped)),
+            );
         }
         readings
     }
 
     fn plain_readings<'t>(&self, towns: &Towns, stripped: &'t str) -> Vec<TownMatch<'t>> {
         let mut readings = Vec::new();
-        if let Some((ids, rest)) = self.names.longest(stripped) {
+        let direct = self.names.longest(stripped);
+        if let Some((ids, rest)) = direct {
             readings.push(TownMatch {
-                towns: ids.to_vec(),
+                towns: Ids::from_slice(ids),
                 rest,
                 chome_from_number: false,
             });
         }
         if let Some(m) = self.chome_reading(towns, stripped) {
-            readings.push(m);
+            // 白山1丁目 found as written and as 白山 + 1丁目: one reading.
+            let same = direct.is_some_and(|(ids, rest)| rest == m.rest && *ids == *m.towns);
+            if !same {
+                readings.push(m);
+            }
         }
         readings
     }
@@ -126,7 +165,7 @@ impl TownIndex {
                 .next()
                 .is_some_and(|c| !c.is_ascii_digit() && c != '-');
             return (rest.is_empty() || rest_is_name).then(|| TownMatch {
-                towns: ids.to_vec(),
+                towns: Ids::from_slice(ids),
                 rest,
                 chome_from_number: true,
             });
@@ -135,20 +174,18 @@ impl TownIndex {
         let after = &rest[digits..];
         // 丁目 or 丁 written after a town known by another spelling of its
         // number: the number is the 丁目 as written.
-        let (after, from_number) = if let Some(a) = after.strip_prefix("丁目") {
-            (a, false)
-        } else if let Some(a) = after.strip_prefix('丁') {
+        let written = after
+            .strip_prefix("丁目")
+            .or_else(|| after.strip_prefix('丁'));
+        let (after, from_number) = if let Some(a) = written {
             (a, false)
         } else if let Some(a) = after.strip_prefix('-').or_else(|| after.strip_prefix("の")) {
             (a, true)
         } else {
             return None;
         };
-        let found: Vec<u32> = ids
-            .iter()
-            .copied()
-            .filter(|&t| towns.get(t).chome == n)
-            .collect();
+        let mut found = Ids::from_slice(ids);
+        found.retain(|t| towns.get(t).chome == n);
         (!found.is_empty()).then_some(TownMatch {
             towns: found,
             rest: after,
@@ -166,16 +203,26 @@ impl TownIndex {
             return None;
         }
         let after = &rest[n1..];
-        let after = after
-            .strip_prefix('条')
-            .or_else(|| after.strip_prefix('-'))?;
+        let jo_written = after.starts_with('条');
+        let after = after.strip_prefix('条').unwrap_or(after);
+        let dash = after.starts_with('-');
+        let after = after.strip_prefix('-').unwrap_or(after);
+        // 八軒7条西6丁目: a side of the 条 between the numbers.
+        let side = after.chars().next().filter(|c| "東西南北".contains(*c));
+        let after = &after[side.map_or(0, char::len_utf8)..];
         let n2 = after.bytes().take_while(u8::is_ascii_digit).count();
-        if n2 == 0 {
+        // The numbers need something between them (月寒東3-18, 八軒2西3).
+        if n2 == 0 || !(jo_written || dash || side.is_some()) {
             return None;
         }
         let tail = &after[n2..];
         let tail = tail.strip_prefix("丁目").unwrap_or(tail);
-        Some(format!("{base}{}条{}丁目{tail}", &rest[..n1], &after[..n2]))
+        let side = side.map(String::from).unwrap_or_default();
+        Some(format!(
+            "{base}{}条{side}{}丁目{tail}",
+            &rest[..n1],
+            &after[..n2]
+        ))
     }
 }
 
@@ -212,9 +259,14 @@ pub(crate) fn expand_sapporo_jo(text: &str) -> Option<String> {
     Some(format!("{d1}{n1}条{d2}{n2}丁目{}", &text[pos..]))
 }
 
-/// 「月寒東3条」 → 「月寒東」: the base of a 条 name, if it is one.
+/// 「月寒東3条」 → 「月寒東」, 「八軒7条西」 → 「八軒」: the base of a 条 name,
+/// if it is one.
 fn jo_base(oaza_key: &str) -> Option<&str> {
-    let head = oaza_key.strip_suffix('条')?;
+    // 八軒7条西: the side of the 条 after it.
+    let head = oaza_key
+        .strip_suffix(|c: char| "東西南北".contains(c))
+        .unwrap_or(oaza_key);
+    let head = head.strip_suffix('条')?;
     let base = head.trim_end_matches(|c: char| c.is_ascii_digit());
     (base.len() < head.len() && !base.is_empty()).then_some(base)
 }
@@ -240,7 +292,8 @@ mod tests {
     #[test]
     fn jo_bases() {
         assert_eq!(jo_base("月寒東3条"), Some("月寒東"));
-        assert_eq!(jo_base("北1条西"), None);
+        assert_eq!(jo_base("八軒7条西"), Some("八軒"));
+        assert_eq!(jo_base("北1条西"), Some("北"));
         assert_eq!(jo_base("3条"), None);
         assert_eq!(jo_base("白山"), None);
     }
