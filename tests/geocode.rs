@@ -377,3 +377,455 @@ fn missing_reference_index_is_explained() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("chiiki reference build"));
 }
+
+// ── Issue 15: what registries leave out ────────────────────────────────────
+//
+// The cases come from tests/address_styles/unwritten.rs, built from the real
+// data with the answer all of Japan's town names allow (a name written
+// without its city lands only where no other city has a reading for it).
+// Every test allows no wrong confident answer: a town (or finer) that is not
+// the expected one, or any town where the expected answer is `ambiguous` or
+// stops at the city.
+
+use address_styles::unwritten::{self, same_town, Case, Compare, Expect};
+use chiiki_geocode::Context;
+
+fn context_of(entries: &[String]) -> Context {
+    geocoder()
+        .context(entries)
+        .unwrap_or_else(|e| panic!("--city {entries:?}: {e}"))
+}
+
+fn run_case(c: &Case) -> Geocoded {
+    if c.context.is_empty() {
+        geocoder().geocode(&c.input)
+    } else {
+        geocoder().geocode_in(&c.input, &context_of(&c.context))
+    }
+}
+
+fn describe(r: &Geocoded) -> String {
+    format!(
+        "{:?} {}{} {} {} (score {}, used_context {}, candidates {}, reason {:?})",
+        r.level,
+        r.pref,
+        r.city,
+        r.town,
+        r.addr,
+        r.score,
+        r.used_context,
+        r.candidates.len(),
+        r.reason
+    )
+}
+
+/// How one case came out: Ok(()) right, Err((true, why)) a wrong confident
+/// answer, Err((false, why)) short of the expected answer.
+fn judge(c: &Case, r: &Geocoded) -> Result<(), (bool, String)> {
+    let fine = r.level >= Level::OazaChome;
+    let got = describe(r);
+    match &c.expect {
+        Expect::Town {
+            pref,
+            city,
+            town,
+            level,
+            addr,
+        } => {
+            let place = r.pref == *pref && r.city == *city && same_town(&r.town, town);
+            if fine && !place {
+                return Err((
+                    true,
+                    format!("wrong place: {got}, want {pref}{city} {town}"),
+                ));
+            }
+            if place && r.level >= Level::ResidentialNumber && !addr.is_empty() && r.addr != *addr {
+                return Err((true, format!("wrong number: {got}, want {addr}")));
+            }
+            if !fine || (!level.is_empty() && r.level.as_str() != *level) {
+                return Err((
+                    false,
+                    format!("{got}, want {pref}{city} {town} {addr} {level}"),
+                ));
+            }
+            if let Some(want) = c.used_context.filter(|&u| u != r.used_context) {
+                return Err((false, format!("used_context should be {want}: {got}")));
+            }
+            if let Some((exact, compare)) = &c.exact {
+                let e = geocoder().geocode(exact);
+                if !(e.city == *city && same_town(&e.town, town)) {
+                    return Err((
+                        false,
+                        format!("the exact spelling {exact} → {}", describe(&e)),
+                    ));
+                }
+                let score_ok = match compare {
+                    Compare::VariantReason => r.score <= e.score,
+                    Compare::LowerWithReason => r.score < e.score,
+                };
+                if !score_ok || r.reason.is_empty() || r.reason == e.reason {
+                    return Err((
+                        false,
+                        format!(
+                            "{got}; exact spelling: score {} reason {:?} ({compare:?})",
+                            e.score, e.reason
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Expect::Ambiguous { or_none } => {
+            if fine {
+                return Err((true, format!("guessed one reading: {got}")));
+            }
+            let ambiguous = r.level == Level::Ambiguous
+                && r.candidates.len() >= 2
+                && r.lon.is_nan()
+                && r.lat.is_nan();
+            if ambiguous || (*or_none && r.level == Level::None) {
+                Ok(())
+            } else {
+                Err((false, format!("want ambiguous: {got}")))
+            }
+        }
+        Expect::NoTown { city } => {
+            if fine {
+                return Err((true, format!("matched a town: {got}, want {city} only")));
+            }
+            if r.level == Level::City && r.city == *city && r.town.is_empty() {
+                Ok(())
+            } else {
+                Err((false, format!("want city level {city}: {got}")))
+            }
+        }
+    }
+}
+
+/// Runs the cases; prints one summary line (and one per class); fails on
+/// any wrong confident answer, or when a class is right less than `min_right`.
+fn check_cases(what: &str, cases: &[Case], min_right: f64) {
+    assert!(!cases.is_empty(), "{what}: no cases");
+    let mut wrong = Vec::new();
+    // class → (cases, right, examples of shortfalls)
+    let mut classes: BTreeMap<&str, (usize, usize, Vec<String>)> = BTreeMap::new();
+    for c in cases {
+        let r = run_case(c);
+        let entry = classes.entry(c.class).or_default();
+        entry.0 += 1;
+        let ctx = if c.context.is_empty() {
+            String::new()
+        } else {
+            format!(" [--city {}]", c.context.join(" --city "))
+        };
+        match judge(c, &r) {
+            Ok(()) => entry.1 += 1,
+            Err((true, why)) => wrong.push(format!("{}{ctx} [{}]: {why}", c.input, c.class)),
+            Err((false, why)) => entry.2.push(format!("{}{ctx}: {why}", c.input)),
+        }
+    }
+    let right: usize = classes.values().map(|v| v.1).sum();
+    println!(
+        "{what}: {} cases, {:.2} % right, {} wrong",
+        cases.len(),
+        100.0 * right as f64 / cases.len() as f64,
+        wrong.len()
+    );
+    let mut failing = Vec::new();
+    for (class, (n, ok, short)) in &classes {
+        let rate = *ok as f64 / *n as f64;
+        println!("  {class}: {ok}/{n} ({:.2} %)", 100.0 * rate);
+        for s in short.iter().take(3) {
+            println!("    e.g. {s}");
+        }
+        if rate < min_right {
+            failing.push(format!(
+                "{class}: {ok}/{n} right, e.g.\n    {}",
+                short
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n    ")
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{what}: {} wrong confident answers:\n{}",
+        wrong.len(),
+        wrong
+            .iter()
+            .take(15)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        failing.is_empty(),
+        "{what}: classes below {:.0} % right:\n{}",
+        100.0 * min_right,
+        failing.join("\n")
+    );
+}
+
+#[test]
+fn context_names_and_codes() {
+    let g = geocoder();
+    // Names and codes `--city` takes: a 政令市 (all its wards), a ward, a
+    // special ward with or without 東京都, lg_codes with and without the
+    // check digit.
+    for entries in [
+        vec!["京都市"],
+        vec!["261009"],
+        vec!["26100"],
+        vec!["261025"],
+        vec!["大阪市北区"],
+        vec!["文京区"],
+        vec!["東京都文京区"],
+        vec!["東京都北区"],
+        vec!["131172"],
+        vec!["堺市"],
+        vec!["札幌市"],
+        vec!["京都市", "堺市"],
+    ] {
+        assert!(g.context(&entries).is_ok(), "--city {entries:?} refused");
+    }
+    // Unknown or ambiguous: 北区 is a ward of 10 cities and 東京都's special
+    // ward; 府中市 is in 東京都 and 広島県; 261008 has a wrong check digit.
+    for entries in [
+        vec!["北区"],
+        vec!["府中市"],
+        vec!["ほげ市"],
+        vec!["999999"],
+        vec!["261008"],
+        vec!["京都市", "ほげ市"],
+    ] {
+        assert!(g.context(&entries).is_err(), "--city {entries:?} accepted");
+    }
+    // The text wins over the context when it names its city.
+    let kyoto = g.context(&["京都市"]).unwrap();
+    let r = g.geocode_in("東京都文京区白山一丁目1番1号", &kyoto);
+    assert_eq!(
+        (r.city.as_str(), r.town.as_str(), r.addr.as_str(), r.level),
+        ("文京区", "白山一丁目", "1-1", Level::ResidentialNumber),
+        "{r:?}"
+    );
+    assert!(!r.used_context, "{r:?}");
+    // A ward's own code narrows to the ward; a bare town of it lands there.
+    let rows = unwritten::kyoto_context_rows();
+    let (input, city, town) = &rows[0];
+    let ward_code = address_styles::data::cities()
+        .iter()
+        .find(|c| format!("{}{}", c.city, c.ward) == *city)
+        .unwrap()
+        .lg_code
+        .clone();
+    let r = g.geocode_in(input, &g.context(&[ward_code.as_str()]).unwrap());
+    assert!(
+        r.city == *city && same_town(&r.town, town) && r.used_context,
+        "{input} [--city {ward_code}]: {r:?}"
+    );
+    // Without context that name is no single place.
+    let r = g.geocode(input);
+    assert!(r.level < Level::OazaChome, "{input}: {r:?}");
+}
+
+#[test]
+fn ward_written_without_its_city() {
+    // 政令市 wards unique in Japan alone; shared ward names (北区 ×11 …)
+    // with --city, or alone when only one has the town, else ambiguous.
+    check_cases("ward without its city", &unwritten::ward_cases(8), 0.98);
+}
+
+#[test]
+fn bare_towns_with_and_without_context() {
+    check_cases("bare towns", &unwritten::bare_town_cases(600), 0.98);
+}
+
+#[test]
+fn kyoto_street_descriptions() {
+    check_cases("京都 通り名", &unwritten::kyoto_cases(), 0.98);
+}
+
+#[test]
+fn sakai_n_cho_towns() {
+    check_cases("堺市 N丁", &unwritten::sakai_cases(), 0.98);
+}
+
+#[test]
+fn sapporo_jo_chome_short_forms() {
+    check_cases("札幌 条・丁目", &unwritten::sapporo_cases(150), 0.98);
+}
+
+#[test]
+fn variant_characters_in_town_and_city_names() {
+    let problems = unwritten::check_pair_tables();
+    assert!(problems.is_empty(), "{problems:#?}");
+    check_cases("旧字体/異体字", &unwritten::variant_cases(12), 0.95);
+}
+
+#[test]
+fn lookalike_typos_and_replacement_characters() {
+    check_cases(
+        "look-alikes and U+FFFD",
+        &unwritten::typo_cases(15, 400, 60),
+        0.95,
+    );
+}
+
+#[test]
+fn noise_before_and_inside_the_address() {
+    let mut cases = Vec::new();
+    let rows = address_styles::load_bunkyo_rsdt(200)
+        .into_iter()
+        .chain(address_styles::load_wakayama_rsdt(100));
+    for (i, a) in rows.enumerate() {
+        for j in [i, i + unwritten::NOISE_FORMS / 2] {
+            let Some(input) = unwritten::noisy_rendering(&a, j) else {
+                continue;
+            };
+            cases.push(Case {
+                input,
+                context: Vec::new(),
+                expect: Expect::Town {
+                    pref: a.pref.clone(),
+                    city: a.city_full(),
+                    town: a.town(),
+                    level: "residential_number",
+                    addr: a.addr(),
+                },
+                used_context: Some(false),
+                exact: None,
+                class: match j % unwritten::NOISE_FORMS {
+                    0..=2 => "bracketed prefix",
+                    3 | 8 | 9 => "bracketed prefix and spaces",
+                    _ => "odd spaces",
+                },
+            });
+        }
+    }
+    assert!(cases.len() >= 500, "{} noisy renderings", cases.len());
+    check_cases("noise", &cases, 0.99);
+}
+
+#[test]
+fn near_misses_are_not_matched() {
+    // A town of another city (文京区本町1-1), a real name one character from
+    // a town of the city, two-character names (本町/本郷), U+FFFD in a
+    // two-character name: city level, never a town.
+    check_cases("near misses", &unwritten::near_miss_cases(600), 0.99);
+}
+
+#[test]
+fn geocode_command_takes_city_context() {
+    let dir = scratch("city-context");
+    let kyoto_rows = unwritten::kyoto_context_rows();
+    let sakai = unwritten::sakai_context_row();
+    let mut csv = String::from("住所\n");
+    for (input, _, _) in &kyoto_rows {
+        csv.push_str(&format!("{input}\n"));
+    }
+    csv.push_str("東京都文京区白山一丁目1番1号\n和歌山市秋月1番地3\n");
+    csv.push_str(&format!("{}\n", sakai.0));
+    let input = dir.join("registry.csv");
+    std::fs::write(&input, &csv).unwrap();
+
+    // Runs `chiiki geocode` with these --city; returns (stderr, rows as (city, town, level)).
+    let geocode = |cities: &[&str], name: &str| {
+        let out = dir.join(name);
+        let mut args = vec![
+            "geocode".to_string(),
+            input.to_str().unwrap().into(),
+            "--reference".into(),
+            index_path().to_str().unwrap().into(),
+            "-o".into(),
+            out.to_str().unwrap().into(),
+        ];
+        for c in cities {
+            args.push("--city".into());
+            args.push(c.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let res = run(&args);
+        let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
+        assert!(res.status.success(), "--city {cities:?}: {stderr}");
+        let mut reader = csv::Reader::from_path(&out).unwrap();
+        let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+        let rows: Vec<(String, String, String)> = reader
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| {
+                (
+                    r[col("city")].to_string(),
+                    r[col("town")].to_string(),
+                    r[col("level")].to_string(),
+                )
+            })
+            .collect();
+        (stderr, rows)
+    };
+    let is_town_level = |level: &str| {
+        matches!(
+            level,
+            "oaza_chome" | "block" | "residential_number" | "parcel"
+        )
+    };
+    // The count on the summary line that mentions the context.
+    let used = |stderr: &str| -> Option<usize> {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("used the --city context"))?;
+        line.split_whitespace().next()?.parse().ok()
+    };
+
+    for cities in [&["京都市"][..], &["261009"][..]] {
+        let (stderr, rows) = geocode(cities, "kyoto.csv");
+        assert_eq!(used(&stderr), Some(3), "--city {cities:?}:\n{stderr}");
+        assert!(stderr.contains("京都市"), "{stderr}");
+        for (i, (input, city, town)) in kyoto_rows.iter().enumerate() {
+            assert!(
+                rows[i].0 == *city && same_town(&rows[i].1, town) && rows[i].2 == "oaza_chome",
+                "{input} --city {cities:?}: {:?}",
+                rows[i]
+            );
+        }
+        assert_eq!(rows[3].2, "residential_number");
+        assert_eq!(rows[4].2, "parcel");
+        // 堺市 is not in the context, and its bare town is in several cities:
+        // no town may be named.
+        assert!(!is_town_level(&rows[5].2), "{}: {:?}", sakai.0, rows[5]);
+    }
+
+    // Repeated --city: both cities' rows land.
+    let (stderr, rows) = geocode(&["京都市", "堺市"], "two.csv");
+    assert_eq!(used(&stderr), Some(4), "{stderr}");
+    assert!(
+        rows[5].0 == sakai.1 && same_town(&rows[5].1, &sakai.2),
+        "{}: {:?}",
+        sakai.0,
+        rows[5]
+    );
+
+    // Without context the bare rows are not guessed.
+    let (stderr, rows) = geocode(&[], "none.csv");
+    assert!(matches!(used(&stderr), None | Some(0)), "{stderr}");
+    for (i, (input, _, _)) in kyoto_rows.iter().enumerate() {
+        assert!(!is_town_level(&rows[i].2), "{input}: {:?}", rows[i]);
+    }
+
+    // An ambiguous --city is refused, naming it.
+    let res = run(&[
+        "geocode",
+        input.to_str().unwrap(),
+        "--reference",
+        index_path().to_str().unwrap(),
+        "-o",
+        dir.join("bad.csv").to_str().unwrap(),
+        "--city",
+        "北区",
+    ]);
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("北区"));
+}
