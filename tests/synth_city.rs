@@ -374,3 +374,102 @@ fn vaccination_uptake_is_low_in_some_meshes() {
         "{low} cells with 30+ eligible below half the average"
     );
 }
+
+/// The residents at each level, from `registry points`' summary.
+fn points_levels(out: &str) -> BTreeMap<String, usize> {
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let (level, n) = (words.next()?, words.next()?.parse().ok()?);
+            words.next().is_none().then(|| (level.to_string(), n))
+        })
+        .collect()
+}
+
+#[test]
+fn a_registry_written_without_prefecture_and_city_geocodes_as_well() {
+    // A municipality's own registry writes addresses from the town on:
+    // drop 東京都文京区 from every other row of the synthetic export.
+    let (dir, truth) = city();
+    let export = dir.join(synth::REGISTRY);
+    let text = chiiki_geocode::file::read_text(&export).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let address = header.iter().position(|h| h == "住所").unwrap();
+    let scratch_dir = scratch("no-city");
+    let bare = scratch_dir.join("registry_without_city.csv");
+    let mut writer = csv::Writer::from_path(&bare).unwrap();
+    writer.write_record(&header).unwrap();
+    let mut dropped = 0;
+    for (i, r) in reader.records().enumerate() {
+        let r = r.unwrap();
+        let mut row: Vec<String> = r.iter().map(String::from).collect();
+        if i % 2 == 0 {
+            let a = row[address].trim_start_matches("東京都");
+            if let Some(rest) = a.strip_prefix("文京区") {
+                row[address] = rest.to_string();
+                dropped += 1;
+            }
+        }
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    assert!(
+        dropped * 3 > truth.len(),
+        "{dropped} rows without their city"
+    );
+
+    // The full reference: a bare 本郷 or 白山 exists in many cities.
+    let reference = scratch_dir.join("reference.chiiki");
+    run_ok(&["reference", "build", "-o", reference.to_str().unwrap()]);
+    let points = |file: &Path, name: &str, city: &[&str]| {
+        let data = scratch_dir.join(name);
+        let _ = std::fs::remove_dir_all(&data);
+        let mut args = vec![
+            "registry",
+            "import",
+            file.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--as-of",
+            "2026-10-01",
+        ];
+        for c in city {
+            args.extend(["--city", c]);
+        }
+        run_ok(&args);
+        run_ok(&[
+            "registry",
+            "points",
+            "--data",
+            data.to_str().unwrap(),
+            "--reference",
+            reference.to_str().unwrap(),
+            "--as-of",
+            "2026-10-01",
+        ])
+    };
+    let written = points_levels(&points(&export, "with-city", &[]));
+    let given = points(&bare, "given", &["131059"]);
+    let inferred = points(&bare, "inferred", &[]);
+    let at_number = |levels: &BTreeMap<String, usize>| levels["residential_number"];
+    println!(
+        "号 level: {} with the city written, {} with --city, {} with the city inferred ({} rows without it)",
+        at_number(&written),
+        at_number(&points_levels(&given)),
+        at_number(&points_levels(&inferred)),
+        dropped
+    );
+    assert_eq!(points_levels(&given), written, "{given}");
+    assert_eq!(points_levels(&inferred), written, "{inferred}");
+    let by_context: usize = given
+        .lines()
+        .find(|l| l.contains("residents' addresses name no city: read in 東京都文京区"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{given}"));
+    assert_eq!(by_context, dropped, "{given}");
+    assert!(
+        inferred.contains("read in 東京都文京区 (inferred"),
+        "{inferred}"
+    );
+}
