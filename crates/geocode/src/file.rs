@@ -114,14 +114,7 @@ pub fn geocode_file(
     let (input, answers) = geocode_and_write(&geocoder, &text, job, &context, out, progress)?;
     progress.finish_and_clear();
 
-    let mut levels: BTreeMap<Level, usize> = BTreeMap::new();
-    let mut by_context = 0;
-    for &id in &input.ids {
-        let meta = answers.meta(id);
-        *levels.entry(meta.level).or_default() += 1;
-        by_context += usize::from(meta.used_context);
-    }
-    let report = build_report(&text, &input, &answers);
+    let (levels, by_context, report) = tally(&text, &input, &answers);
     let elapsed = started.elapsed();
     let summary = Summary {
         rows: input.ids.len(),
@@ -133,7 +126,9 @@ pub fn geocode_file(
         index_loaded,
         elapsed,
     };
-    // The rows and answers are dropped here; the caller may keep the index.
+    // Half a million answers are freed on another thread: the summary need
+    // not wait for it (and a process that ends does not either).
+    std::thread::spawn(move || drop((text, input, answers)));
     Ok((summary, geocoder))
 }
 
@@ -173,6 +168,7 @@ const BATCH: usize = 2048;
 /// be geocoded while the rest of the file is read.
 fn read_rows<'t>(
     text: &'t str,
+    expected_rows: usize,
     input: &Path,
     address_column: Option<&str>,
     mut emit: impl FnMut(u32, Vec<Cow<'t, str>>),
@@ -205,7 +201,8 @@ fn read_rows<'t>(
             })?,
     };
     let mut rows = Rows {
-        distinct: Distinct::new(text),
+        // A registry has about two residents per address.
+        distinct: Distinct::with_capacity(text, expected_rows / 2 + 16),
         batch,
         ids: Vec::new(),
         starts: Vec::new(),
@@ -221,7 +218,7 @@ fn read_rows<'t>(
             let line = &text[at..end];
             let line = line.strip_suffix('\r').unwrap_or(line);
             if !line.is_empty() {
-                let address = line.split(',').nth(column).unwrap_or("");
+                let address = nth_field(line, column);
                 rows.push(at, Cow::Borrowed(address));
             }
             at = end + 1;
@@ -266,6 +263,28 @@ fn read_rows<'t>(
     })
 }
 
+/// Field `n` of an unquoted CSV line ("" when the line is shorter). Lines
+/// are short: a byte loop beats a search per comma.
+fn nth_field(line: &str, n: usize) -> &str {
+    let bytes = line.as_bytes();
+    let mut start = 0;
+    let mut field = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b',' {
+            if field == n {
+                return &line[start..i];
+            }
+            field += 1;
+            start = i + 1;
+        }
+    }
+    if field == n {
+        &line[start..]
+    } else {
+        ""
+    }
+}
+
 /// Whether `bytes` is CSV without quoting and with \n line ends (\r\n
 /// allowed), so that lines are records.
 fn plain_lines(bytes: &[u8]) -> bool {
@@ -274,32 +293,40 @@ fn plain_lines(bytes: &[u8]) -> bool {
 }
 
 /// The distinct addresses of a file, numbered in order of first
-/// appearance: a hash table of ids over the text itself (4 bytes a slot)
-/// rather than a map of copied strings.
+/// appearance: a hash table over the text itself rather than a map of
+/// copied strings; each slot says where its address is, so that a lookup
+/// reads the table and the text, nothing between.
 struct Distinct<'t> {
     text: &'t str,
-    table: hashbrown::HashTable<u32>,
-    /// Per id: where the address is in the text, or (with [`OWNED`]) its
-    /// index among `owned`.
-    spans: Vec<(usize, u32)>,
+    table: hashbrown::HashTable<Slot>,
+    /// Addresses not in the text as written (a quoted field with quotes).
     owned: Vec<String>,
 }
 
-/// Marks a span whose address is not in the text as written.
+/// Where an address is: `start` in the text, or (with [`OWNED`]) its index
+/// among the owned ones; and its id.
+#[derive(Clone, Copy)]
+struct Slot {
+    start: usize,
+    len: u32,
+    id: u32,
+}
+
+/// Marks a slot whose address is not in the text as written.
 const OWNED: usize = 1 << (usize::BITS - 1);
 
 impl<'t> Distinct<'t> {
-    fn new(text: &'t str) -> Distinct<'t> {
+    /// Room for `expected` addresses without growing.
+    fn with_capacity(text: &'t str, expected: usize) -> Distinct<'t> {
         Distinct {
             text,
-            table: hashbrown::HashTable::new(),
-            spans: Vec::new(),
+            table: hashbrown::HashTable::with_capacity(expected),
             owned: Vec::new(),
         }
     }
 
     fn len(&self) -> usize {
-        self.spans.len()
+        self.table.len()
     }
 
     /// The id of `address`, and whether it is new. (A `Cow`, not a `str`:
@@ -309,42 +336,41 @@ impl<'t> Distinct<'t> {
         use std::hash::BuildHasher;
         let hasher = rustc_hash::FxBuildHasher;
         let hash = hasher.hash_one(address.as_ref());
-        let Distinct {
-            text,
-            table,
-            spans,
-            owned,
-        } = self;
-        let read = |id: u32| -> &str {
-            let (start, len) = spans[id as usize];
-            if start & OWNED != 0 {
-                &owned[start & !OWNED]
+        let text = self.text;
+        let owned = &mut self.owned;
+        let same = |slot: &Slot, owned: &[String]| {
+            if slot.start & OWNED != 0 {
+                owned[slot.start & !OWNED] == address.as_ref()
             } else {
-                &text[start..start + len as usize]
+                text.get(slot.start..slot.start + slot.len as usize) == Some(address.as_ref())
             }
         };
-        if let Some(&id) = table.find(hash, |&id| read(id) == address.as_ref()) {
-            return (id, false);
+        if let Some(slot) = self.table.find(hash, |slot| same(slot, owned)) {
+            return (slot.id, false);
         }
-        let id = spans.len() as u32;
-        let span = match address {
-            Cow::Borrowed(a) => (a.as_ptr() as usize - text.as_ptr() as usize, a.len() as u32),
+        let id = self.table.len() as u32;
+        let slot = match address {
+            Cow::Borrowed(a) => Slot {
+                start: a.as_ptr() as usize - text.as_ptr() as usize,
+                len: a.len() as u32,
+                id,
+            },
             Cow::Owned(a) => {
                 owned.push(a.clone());
-                ((owned.len() - 1) | OWNED, a.len() as u32)
+                Slot {
+                    start: (owned.len() - 1) | OWNED,
+                    len: a.len() as u32,
+                    id,
+                }
             }
         };
-        spans.push(span);
-        let spans = &*spans;
         let owned = &*owned;
-        table.insert_unique(hash, id, |&id| {
-            let (start, len) = spans[id as usize];
-            let s = if start & OWNED != 0 {
-                owned[start & !OWNED].as_str()
+        self.table.insert_unique(hash, slot, |slot| {
+            if slot.start & OWNED != 0 {
+                hasher.hash_one(owned[slot.start & !OWNED].as_str())
             } else {
-                &text[start..start + len as usize]
-            };
-            hasher.hash_one(s)
+                hasher.hash_one(&text[slot.start..slot.start + slot.len as usize])
+            }
         });
         (id, true)
     }
@@ -578,11 +604,34 @@ fn csv_field(out: &mut Vec<u8>, field: &str) {
     }
 }
 
-/// Writes `v` with `decimals` decimals, or nothing for NaN.
+/// Writes `v` with `decimals` decimals exactly as `format!("{v:.7}")`
+/// does, or nothing for NaN. Scaling and rounding is exact unless the
+/// scaled value lies within float error of a half: only then is the
+/// (slower) formatter asked.
 fn fixed(out: &mut Vec<u8>, v: f64, decimals: usize) {
     use std::io::Write as _;
-    if v.is_finite() {
+    if !v.is_finite() {
+        return;
+    }
+    let scale = 10f64.powi(decimals as i32);
+    let scaled = v.abs() * scale;
+    let fraction = scaled.fract();
+    if scaled >= 1e15 || (fraction - 0.5).abs() < 1e-6 {
         let _ = write!(out, "{v:.decimals$}");
+        return;
+    }
+    let units = scaled.round() as u64;
+    let unit = 10u64.pow(decimals as u32);
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(units / unit).as_bytes());
+    if decimals > 0 {
+        out.push(b'.');
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(units % unit).as_bytes();
+        out.resize(out.len() + decimals - digits.len(), b'0');
+        out.extend_from_slice(digits);
     }
 }
 
@@ -667,10 +716,17 @@ pub fn geocode_and_write(
     type Batch<'t> = (u32, Vec<Cow<'t, str>>);
     let (tx, rx) = mpsc::channel::<Batch>();
     let rx = Mutex::new(rx);
-    // A slot per batch there can be: at most one batch per BATCH lines.
-    let lines = memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1;
+    // A slot per batch there can be: a row takes at least two bytes. The
+    // rows expected, from the length of the first lines, size the table of
+    // distinct addresses.
+    let bytes = text.as_bytes();
+    let sample = &bytes[..bytes.len().min(1 << 16)];
+    let sample_lines = memchr::memchr_iter(b'\n', sample).count().max(1);
+    let lines = bytes.len() / (sample.len() / sample_lines).max(1) + 1;
     let answers = Answers {
-        batches: (0..lines / BATCH + 2).map(|_| OnceLock::new()).collect(),
+        batches: (0..bytes.len() / 2 / BATCH + 2)
+            .map(|_| OnceLock::new())
+            .collect(),
     };
     let encode = |(first, addresses): Batch| {
         let batch = encode_batch(geocoder, context, job.format, &addresses);
@@ -706,9 +762,15 @@ pub fn geocode_and_write(
         .max(1);
     let (input, written) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
-        let input = read_rows(text, job.input, job.address_column, |first, batch| {
-            let _ = tx.send((first, batch));
-        });
+        let input = read_rows(
+            text,
+            lines,
+            job.input,
+            job.address_column,
+            |first, batch| {
+                let _ = tx.send((first, batch));
+            },
+        );
         drop(tx);
         let written = match &input {
             Ok(input) => write_results(out, job.format, job.encoding, text, input, &|id| {
@@ -769,7 +831,15 @@ impl<'a> LineCounter<'a> {
 }
 
 /// Rows below 号/地番 level grouped by reason, with their first line numbers.
-fn build_report(text: &str, input: &InputRows, answers: &Answers) -> String {
+/// In one pass over the rows: rows by level, rows whose city came from the
+/// context, and the report of the rows below 号/地番 level.
+fn tally(
+    text: &str,
+    input: &InputRows,
+    answers: &Answers,
+) -> (BTreeMap<Level, usize>, usize, String) {
+    let mut by_level = [0usize; 8];
+    let mut by_context = 0;
     // Reasons are numbered per batch; one group per (level, reason) text.
     let mut group_of: FxHashMap<(Level, &str), usize> = FxHashMap::default();
     let mut groups: Vec<(Level, &str, usize, Vec<u64>)> = Vec::new();
@@ -781,6 +851,8 @@ fn build_report(text: &str, input: &InputRows, answers: &Answers) -> String {
     let mut lines = LineCounter::new(text);
     for (&id, &start) in input.ids.iter().zip(&input.starts) {
         let meta = answers.meta(id);
+        by_level[meta.level as usize] += 1;
+        by_context += usize::from(meta.used_context);
         if meta.level > Level::Block {
             continue;
         }
@@ -820,7 +892,12 @@ fn build_report(text: &str, input: &InputRows, answers: &Answers) -> String {
             if count > 10 { ", …" } else { "" }
         ));
     }
-    out
+    let levels = Level::ALL
+        .into_iter()
+        .filter(|l| by_level[*l as usize] > 0)
+        .map(|l| (l, by_level[l as usize]))
+        .collect();
+    (levels, by_context, out)
 }
 
 /// The raw text of row `i`, without its line ending.
@@ -998,13 +1075,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixed_decimals() {
+    fn fixed_decimals_as_format_writes_them() {
         let mut out = Vec::new();
-        fixed(&mut out, 139.75223815, 7);
-        out.push(b' ');
         fixed(&mut out, f64::NAN, 7);
-        fixed(&mut out, 0.95, 2);
-        assert_eq!(String::from_utf8(out).unwrap(), "139.7522382 0.95");
+        assert!(out.is_empty());
+        // Coordinates across Japan, and scores.
+        let mut v = 122.93;
+        while v < 154.0 {
+            for (x, d) in [(v, 7), (v - 100.0, 7), (v / 200.0, 2), (-v, 7)] {
+                out.clear();
+                fixed(&mut out, x, d);
+                assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("{x:.d$}"));
+            }
+            v += 0.000_123_457_1;
+        }
+        for (x, d) in [(0.95, 2), (0.55, 2), (1.0, 2), (35.00000005, 7), (-0.0, 7)] {
+            out.clear();
+            fixed(&mut out, x, d);
+            assert_eq!(
+                String::from_utf8(out.clone()).unwrap(),
+                format!("{x:.d$}"),
+                "{x}"
+            );
+        }
     }
 
     #[test]
@@ -1034,7 +1127,7 @@ mod tests {
     #[test]
     fn distinct_addresses_are_numbered_in_order() {
         let text = "白山1-1-1,本郷2-2-2,白山1-1-1";
-        let mut d = Distinct::new(text);
+        let mut d = Distinct::with_capacity(text, 2);
         let parts: Vec<&str> = text.split(',').collect();
         let (a, b, again) = (
             Cow::Borrowed(parts[0]),
@@ -1054,6 +1147,16 @@ mod tests {
             assert_eq!(d.id_of(&Cow::Owned(m.clone())), (3 + i as u32, true));
         }
         assert_eq!(d.id_of(&Cow::Owned("白山4999".into())), (5002, false));
+    }
+
+    #[test]
+    fn fields_of_plain_lines() {
+        assert_eq!(nth_field("a,b,c", 0), "a");
+        assert_eq!(nth_field("a,b,c", 1), "b");
+        assert_eq!(nth_field("a,b,c", 2), "c");
+        assert_eq!(nth_field("a,b,c", 3), "");
+        assert_eq!(nth_field("a,,c", 1), "");
+        assert_eq!(nth_field("住民,文京区白山1-1-1", 1), "文京区白山1-1-1");
     }
 
     #[test]

@@ -294,8 +294,22 @@ pub fn canonical(text: &str, folds: &Folds) -> String {
 /// [`canonical`], and whether a variant fold changed any character (when
 /// none did, the text reads the same without folding).
 pub fn canonical_tracked(text: &str, folds: &Folds) -> (String, bool) {
+    thread_local! {
+        /// The characters of the text being folded, kept between calls: an
+        /// allocation per address costs more than the folding.
+        static CHARS: std::cell::RefCell<Vec<char>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    CHARS.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut chars) => {
+            chars.clear();
+            fold_text(text, folds, &mut chars)
+        }
+        Err(_) => fold_text(text, folds, &mut Vec::new()),
+    })
+}
+
+fn fold_text(text: &str, folds: &Folds, chars: &mut Vec<char>) -> (String, bool) {
     // Pass 1: width, variants, hyphens, spaces.
-    let mut chars: Vec<char> = Vec::with_capacity(text.len());
     // NFKC only where it can change something (half-width katakana and their
     // sound marks, circled digits, …); the rest is a fixed mapping.
     // One decoding pass in the usual case; text that needs NFKC is read again.
@@ -306,10 +320,10 @@ pub fn canonical_tracked(text: &str, folds: &Folds) -> (String, bool) {
         }
         simple_width(c)
     });
-    let mut folded = fold_chars(width_folded, folds, &mut chars);
+    let mut folded = fold_chars(width_folded, folds, chars);
     if !simple.get() {
         chars.clear();
-        folded = fold_chars(text.nfkc(), folds, &mut chars);
+        folded = fold_chars(text.nfkc(), folds, chars);
     }
     while chars.last() == Some(&' ') {
         chars.pop();
@@ -319,7 +333,7 @@ pub fn canonical_tracked(text: &str, folds: &Folds) -> (String, bool) {
     // used as a hyphen between numbers.
     let mut out = String::with_capacity(text.len());
     if !chars.iter().any(|&c| c == 'ー' || is_kanji_numeral(c)) {
-        out.extend(chars);
+        out.extend(chars.iter());
         return (out, folded);
     }
     let mut i = 0;
@@ -332,7 +346,7 @@ pub fn canonical_tracked(text: &str, folds: &Folds) -> (String, bool) {
             }
             let run = &chars[start..i];
             let numeric_context =
-                followed_by_number_word(&chars, i) || preceded_by_number_word(&out);
+                followed_by_number_word(chars, i) || preceded_by_number_word(&out);
             match kanji_number(run) {
                 Some(n) if numeric_context => out.push_str(itoa::Buffer::new().format(n)),
                 _ => out.extend(run),

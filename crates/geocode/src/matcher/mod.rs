@@ -41,6 +41,18 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, coarsest first.
+    pub const ALL: [Level; 8] = [
+        Level::None,
+        Level::Ambiguous,
+        Level::Prefecture,
+        Level::City,
+        Level::OazaChome,
+        Level::Block,
+        Level::ResidentialNumber,
+        Level::Parcel,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Level::None => "none",
