@@ -232,11 +232,7 @@ pub struct Geocoder {
     /// the reference's sorted tables (a lookup, not two binary searches).
     residence_ranges: Vec<(u32, u32)>,
     parcel_ranges: Vec<(u32, u32)>,
-    /// 住居表示 addresses and 地番 by (town, numbers), built on first use:
-    /// one hash probe instead of a dozen cache misses of a binary search
-    /// over half a million parcels.
-    residence_index: OnceLock<FxHashMap<[u32; 4], u32>>,
-    parcel_index: OnceLock<FxHashMap<[u32; 4], u32>>,
+
     /// Per city: 郡 + 市区町村 + 政令市の区.
     city_names: Vec<String>,
 }
@@ -292,8 +288,7 @@ impl Geocoder {
         Geocoder {
             residence_ranges,
             parcel_ranges,
-            residence_index: OnceLock::new(),
-            parcel_index: OnceLock::new(),
+
             town_indexes: (0..data.cities.len()).map(|_| OnceLock::new()).collect(),
             city_names,
             data,
@@ -1026,30 +1021,26 @@ impl Geocoder {
         g
     }
 
-    /// The 住居表示 address `numbers` (街区, 住居番号, 枝番) of `town`.
+    /// The 住居表示 address `numbers` (街区, 住居番号, 枝番) of `town`: a
+    /// binary search among the town's addresses only (a few hundred, in a
+    /// few cache lines).
     fn residence(&self, town: u32, numbers: [u32; 3]) -> Option<Residence> {
-        let index = self.residence_index.get_or_init(|| {
-            let rows = self.data.residences.iter();
-            rows.enumerate()
-                .map(|(i, r)| ([r.town, r.block, r.number, r.number2], i as u32))
-                .collect()
-        });
+        let rows = self.residences_of(town);
         let [a, b, c] = numbers;
-        let i = *index.get(&[town, a, b, c])?;
-        Some(self.data.residences[i as usize])
+        let i = rows
+            .binary_search_by_key(&(a, b, c), |r| (r.block, r.number, r.number2))
+            .ok()?;
+        Some(rows[i])
     }
 
     /// The 地番 `numbers` (本番, 枝番, 孫番) of `town`.
     fn parcel(&self, town: u32, numbers: [u32; 3]) -> Option<Parcel> {
-        let index = self.parcel_index.get_or_init(|| {
-            let rows = self.data.parcels.iter();
-            rows.enumerate()
-                .map(|(i, p)| ([p.town, p.n1, p.n2, p.n3], i as u32))
-                .collect()
-        });
+        let rows = self.parcels_of(town);
         let [a, b, c] = numbers;
-        let i = *index.get(&[town, a, b, c])?;
-        Some(self.data.parcels[i as usize])
+        let i = rows
+            .binary_search_by_key(&(a, b, c), |p| (p.n1, p.n2, p.n3))
+            .ok()?;
+        Some(rows[i])
     }
 
     fn residences_of(&self, town: u32) -> &[Residence] {
