@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::numerals::{fullwidth, kanji};
 use super::universe::{
     core, edit_distance, key, loosely_related, split_chome, universe, variant_equal,
-    variant_in_tables, UCity, UTown,
+    variant_in_tables, UCity, UTown, Universe,
 };
 use super::{data, AbrAddress, SplitMix};
 
@@ -531,6 +531,16 @@ pub const KYOTO_DIRECTIONS: [&str; 10] = [
     "西入る",
 ];
 
+/// The wards of a 政令市, as indexes of the universe's cities.
+fn wards_of(u: &Universe, pref: &str, city: &str) -> Vec<usize> {
+    u.cities
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.pref == pref && c.city == city && !c.ward.is_empty())
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Every town of 上京区, 中京区, 下京区 and 東山区 behind a street
 /// description (`{通}{交差する通}{方向}`, or `…{方向}より{通}{方向}まで`),
 /// with 京都府京都市+区, 京都市+区, the ward alone, 京都市 alone or nothing
@@ -540,13 +550,7 @@ pub const KYOTO_DIRECTIONS: [&str; 10] = [
 /// out.
 pub fn kyoto_cases() -> Vec<Case> {
     let u = universe();
-    let kyoto: Vec<usize> = u
-        .cities
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.pref == "京都府" && c.city == "京都市" && !c.ward.is_empty())
-        .map(|(i, _)| i)
-        .collect();
+    let kyoto = wards_of(u, "京都府", "京都市");
     assert_eq!(kyoto.len(), 11, "京都市 has 11 wards");
     let mut out = Vec::new();
     let mut j = 0usize;
@@ -659,13 +663,7 @@ pub fn kyoto_cases() -> Vec<Case> {
 /// nothing but `--city 堺市`.
 pub fn sakai_cases() -> Vec<Case> {
     let u = universe();
-    let sakai: Vec<usize> = u
-        .cities
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.pref == "大阪府" && c.city == "堺市" && !c.ward.is_empty())
-        .map(|(i, _)| i)
-        .collect();
+    let sakai = wards_of(u, "大阪府", "堺市");
     assert_eq!(sakai.len(), 7, "堺市 has 7 wards");
     let mut out = Vec::new();
     let mut j = 0usize;

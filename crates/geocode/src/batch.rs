@@ -3,7 +3,6 @@
 //! pipeline (read a CSV, geocode, write it back) is [`crate::file`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use crate::error::{GeocodeError, Result};
 use crate::reference::{self, BuildSources};
@@ -16,20 +15,6 @@ pub fn build_from(sources: &BuildSources) -> Result<reference::ReferenceData> {
         }
     }
     reference::build(sources)
-}
-
-/// Reads a CSV file as text, UTF-8 (with or without BOM) or CP932.
-pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(chiiki_core::error::IoError::at(path, "reading"))?;
-    Ok(match String::from_utf8(bytes) {
-        Ok(mut t) => {
-            if t.starts_with('\u{feff}') {
-                t.drain(..'\u{feff}'.len_utf8());
-            }
-            t
-        }
-        Err(e) => encoding_rs::SHIFT_JIS.decode(e.as_bytes()).0.into_owned(),
-    })
 }
 
 /// Geocodes each distinct address once, on all cores, reading addresses

@@ -956,6 +956,16 @@ pub fn load(path: &Path) -> Result<ReferenceData> {
     Ok(data)
 }
 
+/// `path`, if there is a file there; a note in the log if not.
+fn existing(path: PathBuf) -> Option<PathBuf> {
+    if path.is_file() {
+        Some(path)
+    } else {
+        tracing::warn!("no {}: variant characters only as folded", path.display());
+        None
+    }
+}
+
 /// The sources as laid out in the real data directory.
 pub fn sources_in_real_data(real: &Path) -> BuildSources {
     let abr = real.join("abr");
@@ -972,9 +982,11 @@ pub fn sources_in_real_data(real: &Path) -> BuildSources {
         abr_dirs,
         towns_dir: Some(real.join("towns/api")),
         itaiji: Some(real.join("normalize/itaiji_jageocoder.json")),
+        // The broader variant tables are optional: without them names are
+        // still matched as folded, and by one wrong character.
         variants: VariantSources {
-            families: Some(real.join("normalize/ja-itaiji.json")),
-            unihan: Some(real.join("normalize/Unihan_Variants.txt")),
+            families: existing(real.join("normalize/ja-itaiji.json")),
+            unihan: existing(real.join("normalize/Unihan_Variants.txt")),
         },
     }
 }
