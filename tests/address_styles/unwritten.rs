@@ -1123,10 +1123,6 @@ pub fn variant_cases(per_pair: usize) -> Vec<Case> {
 pub fn typo_cases(per_pair: usize, n_fffd: usize, n_abr: usize) -> Vec<Case> {
     let u = universe();
     let mut out = Vec::new();
-    let with_exact = |mut case: Case, exact: String| {
-        case.exact = Some((exact, Compare::LowerWithReason));
-        case
-    };
     let long_enough = |name: &str| {
         let (base, _) = split_chome(name);
         core(&base).chars().count() >= 3
@@ -1148,15 +1144,7 @@ pub fn typo_cases(per_pair: usize, n_fffd: usize, n_abr: usize) -> Vec<Case> {
                     continue;
                 }
                 taken += 1;
-                out.push(with_exact(
-                    Case::town(
-                        "look-alike typo",
-                        format!("{}{}{w}", c.pref, c.full()),
-                        c,
-                        &t.name,
-                    ),
-                    format!("{}{}{}", c.pref, c.full(), t.name),
-                ));
+                out.push(typo_case("look-alike typo", c, &t.name, &w));
             }
         }
     }
@@ -1184,15 +1172,7 @@ pub fn typo_cases(per_pair: usize, n_fffd: usize, n_abr: usize) -> Vec<Case> {
             continue;
         }
         taken += 1;
-        out.push(with_exact(
-            Case::town(
-                "U+FFFD in the town",
-                format!("{}{}{w}", c.pref, c.full()),
-                c,
-                &t.name,
-            ),
-            format!("{}{}{}", c.pref, c.full(), t.name),
-        ));
+        out.push(typo_case("U+FFFD in the town", c, &t.name, &w));
     }
     // ABR rows: down to the 号.
     for rows in [super::all_bunkyo_rsdt(), super::all_wakayama_rsdt()] {
@@ -1568,4 +1548,20 @@ pub fn sakai_context_row() -> (String, String, String) {
         }
     }
     panic!("no 堺市 town name that other cities have too");
+}
+
+/// `case`, compared with `exact`, the same address spelt right: it must
+/// score lower and give a reason the right spelling does not.
+fn with_exact(mut case: Case, exact: String) -> Case {
+    case.exact = Some((exact, Compare::LowerWithReason));
+    case
+}
+
+/// Town `name` of `c` written `written` (a typo): expected to land on the
+/// town, compared with the same address spelt right.
+fn typo_case(class: &'static str, c: &UCity, name: &str, written: &str) -> Case {
+    with_exact(
+        Case::town(class, format!("{}{}{written}", c.pref, c.full()), c, name),
+        format!("{}{}{}", c.pref, c.full(), name),
+    )
 }
