@@ -829,3 +829,42 @@ fn geocode_command_takes_city_context() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("北区"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+    /// Any text made of the pieces addresses are made of — names, numbers,
+    /// separators, street directions, brackets, lost characters — is
+    /// answered without a panic, with or without a context; an ambiguous
+    /// answer never has a position, and a confident one always has.
+    #[test]
+    fn any_address_like_text_gets_an_answer(
+        pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "東京都", "文京区", "京都市", "北区", "中央区", "上京区", "堺市", "札幌市",
+                "白山", "本郷", "千駄木", "北長尾町", "月寒東", "八軒", "北", "西", "条",
+                "一", "二", "十", "丁目", "丁", "番", "番地", "号", "の", "-", "－", "ー",
+                "1", "12", "３", " ", "　", "(", ")", "【", "】", "通", "上る", "東入",
+                "より", "まで", "\u{FFFD}", "驒", "麴", "字", "大字", "ハイツ", "室",
+            ]),
+            0..14,
+        ),
+        with_context in proptest::bool::ANY,
+    ) {
+        let g = geocoder();
+        let text: String = pieces.concat();
+        let context = if with_context {
+            g.context(&["京都市", "131059"]).unwrap()
+        } else {
+            chiiki_geocode::Context::none()
+        };
+        let r = g.geocode_in(&text, &context);
+        if r.level == Level::Ambiguous {
+            proptest::prop_assert!(r.lon.is_nan() && !r.candidates.is_empty(), "{text}: {r:?}");
+        }
+        if r.level >= Level::OazaChome {
+            proptest::prop_assert!(!r.lon.is_nan() && !r.town.is_empty(), "{text}: {r:?}");
+        }
+        proptest::prop_assert!((0.0..=1.0).contains(&r.score), "{text}: {r:?}");
+    }
+}

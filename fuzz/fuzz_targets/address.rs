@@ -10,8 +10,10 @@ use std::sync::OnceLock;
 use chiiki_geocode::normalize::{
     canonical, canonical_tracked, kanji_number, parse_chome, parse_number_tail, Folds,
 };
-use chiiki_geocode::reference::{strip_aza, City, Parcel, Pref, ReferenceData, Residence, Town};
-use chiiki_geocode::Geocoder;
+use chiiki_geocode::reference::{
+    strip_aza, City, Parcel, Pref, ReferenceData, Residence, TownRecord, Towns,
+};
+use chiiki_geocode::{Context, Geocoder};
 use libfuzzer_sys::fuzz_target;
 
 const FOLDS: [(char, char); 4] = [('髙', '高'), ('ヶ', 'が'), ('ケ', 'が'), ('之', 'の')];
@@ -54,7 +56,7 @@ fn geocoder() -> &'static Geocoder {
         let towns = towns
             .iter()
             .enumerate()
-            .map(|(i, &(city, name, koaza, chome, oaza))| Town {
+            .map(|(i, &(city, name, koaza, chome, oaza))| TownRecord {
                 city,
                 name: name.into(),
                 koaza: koaza.into(),
@@ -67,6 +69,7 @@ fn geocoder() -> &'static Geocoder {
                 lat: if i == 5 { f64::NAN } else { 35.7 },
             })
             .collect();
+        let towns = Towns::from_records(towns);
         let mut residences = Vec::new();
         for town in [0, 1, 4] {
             for block in 1..=3 {
@@ -100,8 +103,10 @@ fn geocoder() -> &'static Geocoder {
             }
         }
         Geocoder::new(ReferenceData {
-            version: 2,
+            version: 3,
             folds: FOLDS.to_vec(),
+            // 關/関 as ja-itaiji relates them, both ways.
+            variants: vec![('関', '關'), ('關', '関')],
             prefs: ["東京都", "北海道", "京都府"].map(pref).to_vec(),
             cities: vec![
                 city(0, "131059", "", "文京区", ""),
@@ -134,5 +139,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let chars: Vec<char> = text.chars().take(64).collect();
     let _ = kanji_number(&chars);
-    let _ = geocoder().geocode(text);
+    let g = geocoder();
+    let _ = g.geocode(text);
+    // The same text read in a context: 文京区, and 京都市中京区 by its code.
+    static CONTEXT: OnceLock<Context> = OnceLock::new();
+    let context = CONTEXT.get_or_init(|| {
+        g.context(&["東京都文京区", "261041"])
+            .expect("both cities are in the index")
+    });
+    let _ = g.geocode_in(text, context);
 });

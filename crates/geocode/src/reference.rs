@@ -122,7 +122,8 @@ impl Towns {
         (0..self.rows.len() as u32).map(|i| self.get(i))
     }
 
-    fn from_built(built: Vec<BuiltTown>) -> Towns {
+    /// The towns of `records`, in order: town `i` is `records[i]`.
+    pub fn from_records(built: Vec<TownRecord>) -> Towns {
         let mut towns = Towns::default();
         for t in built {
             let start = towns.text.len() as u32;
@@ -157,18 +158,20 @@ impl Towns {
     }
 }
 
-/// A town while the index is being built.
-struct BuiltTown {
-    city: u32,
-    name: String,
-    koaza: String,
-    chome: u32,
-    oaza_key: String,
-    name_key: String,
-    koaza_key: String,
-    machiaza_id: String,
-    lon: f64,
-    lat: f64,
+/// A town as it goes into [`Towns`]: the fields of [`Town`], owned (the
+/// index builder's, and hand-made indexes' in tests and fuzzing).
+#[derive(Debug, Clone)]
+pub struct TownRecord {
+    pub city: u32,
+    pub name: String,
+    pub koaza: String,
+    pub chome: u32,
+    pub oaza_key: String,
+    pub name_key: String,
+    pub koaza_key: String,
+    pub machiaza_id: String,
+    pub lon: f64,
+    pub lat: f64,
 }
 
 /// A 住居表示 address: town, 街区, 住居番号, 枝番 (0 when none).
@@ -372,7 +375,7 @@ struct Builder {
     folds: Folds,
     prefs: Vec<Pref>,
     cities: Vec<City>,
-    towns: Vec<BuiltTown>,
+    towns: Vec<TownRecord>,
     /// (city, canonical display name, canonical koaza) → town
     town_index: HashMap<(u32, String, String), u32>,
     /// (lg_code, machiaza_id) → town
@@ -428,7 +431,7 @@ impl Builder {
             return t;
         }
         let id = self.towns.len() as u32;
-        self.towns.push(BuiltTown {
+        self.towns.push(TownRecord {
             city,
             name: name.to_string(),
             koaza: koaza.to_string(),
@@ -859,7 +862,7 @@ pub fn build(sources: &BuildSources) -> Result<ReferenceData> {
         prefs: b.prefs,
         cities: b.cities,
         variants,
-        towns: Towns::from_built(b.towns),
+        towns: Towns::from_records(b.towns),
         residences: b.residences,
         parcels: b.parcels,
     })
