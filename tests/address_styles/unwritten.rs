@@ -346,17 +346,7 @@ pub fn ward_cases(per_city: usize) -> Vec<Case> {
                     Case::town("shared ward name, --city", input.clone(), c, &t.name)
                         .in_context(ctx),
                 );
-                let k = key(&t.name);
-                let named: Vec<usize> = owners[ward]
-                    .iter()
-                    .copied()
-                    .filter(|&o| u.cities[o].keys.contains(&k))
-                    .collect();
-                let reads: Vec<usize> = owners[ward]
-                    .iter()
-                    .copied()
-                    .filter(|&o| u.cities[o].reads(&k))
-                    .collect();
+                let (named, reads) = who_has(u, &owners[ward], &t.name);
                 if reads == [ci] {
                     out.push(Case::town(
                         "shared ward name, only one has the town",
@@ -364,7 +354,7 @@ pub fn ward_cases(per_city: usize) -> Vec<Case> {
                         c,
                         &t.name,
                     ));
-                } else if named.len() >= 2 {
+                } else if named >= 2 {
                     out.push(Case::ambiguous(
                         "shared ward name, several have the town",
                         input,
@@ -531,6 +521,22 @@ pub const KYOTO_DIRECTIONS: [&str; 10] = [
     "西入る",
 ];
 
+/// Among `wards`: how many have a town named `name`, and which read it
+/// (as a name or a spelling of one).
+fn who_has(u: &Universe, wards: &[usize], name: &str) -> (usize, Vec<usize>) {
+    let k = key(name);
+    let named = wards
+        .iter()
+        .filter(|&&i| u.cities[i].keys.contains(&k))
+        .count();
+    let reads = wards
+        .iter()
+        .copied()
+        .filter(|&i| u.cities[i].reads(&k))
+        .collect();
+    (named, reads)
+}
+
 /// The wards of a 政令市, as indexes of the universe's cities.
 fn wards_of(u: &Universe, pref: &str, city: &str) -> Vec<usize> {
     u.cities
@@ -590,16 +596,7 @@ pub fn kyoto_cases() -> Vec<Case> {
                 2 => format!("{}番地", 1 + j % 700),
                 _ => format!("{}番地の{}", 1 + j % 700, 1 + j % 9),
             };
-            let k = key(&t.name);
-            let named = kyoto
-                .iter()
-                .filter(|&&i| u.cities[i].keys.contains(&k))
-                .count();
-            let reads: Vec<usize> = kyoto
-                .iter()
-                .copied()
-                .filter(|&i| u.cities[i].reads(&k))
-                .collect();
+            let (named, reads) = who_has(u, &kyoto, &t.name);
             let in_city = |class, prefix: &str, ctx: Vec<String>| -> Option<Case> {
                 let input = format!("{prefix}{description}{}{number}", t.name);
                 if reads == [ci] {
@@ -696,16 +693,7 @@ pub fn sakai_cases() -> Vec<Case> {
                 ),
                 _ => format!("{base}{n}丁"),
             };
-            let k = key(&t.name);
-            let named = sakai
-                .iter()
-                .filter(|&&i| u.cities[i].keys.contains(&k))
-                .count();
-            let reads: Vec<usize> = sakai
-                .iter()
-                .copied()
-                .filter(|&i| u.cities[i].reads(&k))
-                .collect();
+            let (named, reads) = who_has(u, &sakai, &t.name);
             let whole_city = |class, prefix: &str, ctx: Vec<String>| {
                 let input = format!("{prefix}{body}");
                 if reads == [ci] {

@@ -866,7 +866,8 @@ pub fn geocode_and_write(
             Ok(input) => write_results(out, job.format, job.encoding, text, input, &|id| {
                 wait_for(id);
                 answers.columns(id)
-            }),
+            })
+            .map_err(output_error),
             Err(_) => {
                 // Nothing to write: let the queue drain.
                 work();
@@ -997,28 +998,19 @@ fn raw_line<'t>(text: &'t str, starts: &[usize], i: usize) -> &'t str {
     text[start..end].trim_matches(['\r', '\n'])
 }
 
-/// Writes the rows with their matches; `encoding` applies to CSV (JSON
-/// lines and GeoJSON are UTF-8).
-fn write_results<'a>(
-    out: &mut dyn Write,
-    format: Format,
-    encoding: CsvEncoding,
-    text: &str,
-    input: &InputRows,
-    columns: &dyn Fn(u32) -> (&'a [u8], &'a [u8]),
-) -> Result<()> {
-    write_all_results(out, format, encoding, text, input, columns).map_err(|e| {
-        match e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<Unmappable>())
-        {
-            Some(u) => GeocodeError::Unmappable(Unmappable {
-                line: u.line,
-                character: u.character,
-            }),
-            None => GeocodeError::Output(e),
-        }
-    })
+/// The error of a failed output: a character CP932 lacks, with its line,
+/// or the writer's own.
+fn output_error(e: std::io::Error) -> GeocodeError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Unmappable>())
+    {
+        Some(u) => GeocodeError::Unmappable(Unmappable {
+            line: u.line,
+            character: u.character,
+        }),
+        None => GeocodeError::Output(e),
+    }
 }
 
 /// `line` (UTF-8) in CP932, or the [`Unmappable`] error for input line `at`.
@@ -1042,7 +1034,9 @@ fn cp932_line(line: &[u8], at: u64) -> std::io::Result<Vec<u8>> {
     ))
 }
 
-fn write_all_results<'a>(
+/// Writes the rows with their matches; `encoding` applies to CSV (JSON
+/// lines and GeoJSON are UTF-8).
+fn write_results<'a>(
     out: &mut dyn Write,
     format: Format,
     encoding: CsvEncoding,
