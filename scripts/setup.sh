@@ -6,6 +6,9 @@
 set -euo pipefail
 
 packages=(pkg-config libgdal-dev gdal-bin libproj-dev proj-bin libclang-dev python3-pip)
+# Node.js and npm fetch the web map's assets (MapLibre GL JS, Swagger UI)
+# from the npm registry; they are embedded into the binary at build time.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -34,6 +37,12 @@ for module in owslib jismesh; do
     python3 -m pip install -q "$module" || python3 -m pip install -q --break-system-packages "$module"
   fi
 done
+
+# The web map's assets, as package-lock.json pins them (again when it changes).
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "installing the web map's assets from npm (web/package-lock.json)"
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (stable) with rustup, then run this again" >&2

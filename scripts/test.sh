@@ -5,6 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The web map's browser tests drive Debian's Chromium with playwright-core
+# (web/node_modules); CJK fonts so Japanese renders in their screenshots.
+browser=()
+command -v chromium >/dev/null 2>&1 || browser+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || browser+=(fonts-noto-cjk)
+if ((${#browser[@]})); then
+  echo "installing for the browser tests: ${browser[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser[@]}"; } \
+    || { echo "chromium could not be installed: the browser tests cannot run" >&2; exit 1; }
+fi
 # Keep the build cache outside the clone so repeated runs (and CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chiiki/target}"
 cargo test --release --workspace "$@"

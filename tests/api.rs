@@ -625,28 +625,35 @@ fn web_mercator_output() {
 }
 
 #[test]
-fn browsers_get_an_html_landing_page() {
+fn browsers_get_the_map_page_and_gis_clients_json() {
     let s = server();
-    let r = client()
-        .get(s.url("/"))
-        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-        .send()
-        .unwrap();
+    let html_get = |path: &str| {
+        client()
+            .get(s.url(path))
+            .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+            .unwrap()
+    };
+    let r = html_get("/");
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    let html = r.text().unwrap();
-    for id in ["bunkyo_towns", "flood_a31_tokyo", "shelters_emergency"] {
-        assert!(
-            html.contains(&format!("collections/{id}/items")),
-            "{id} not linked"
-        );
+    let page = r.text().unwrap();
+    // Every script and style the page loads is served by the binary.
+    for asset in ["assets/maplibre-gl.js", "assets/maplibre-gl.css", "assets/app.js"] {
+        assert!(page.contains(asset), "the page does not load {asset}");
+        let a = get(&s.url(&format!("/{asset}")));
+        assert_eq!(a.status(), 200, "{asset}");
+        assert!(a.bytes().unwrap().len() > 1000, "{asset} is empty");
     }
-    assert!(
-        !html.contains("bridge_inspections"),
-        "private layers stay hidden"
-    );
+    assert!(!page.contains("http://") && !page.contains("https://"), "the page links outside");
+    // The service description lists the open layers, not the private ones.
+    let doc = html_get("/api.html").text().unwrap();
+    for id in ["bunkyo_towns", "flood_a31_tokyo", "shelters_emergency"] {
+        assert!(doc.contains(&format!("collections/{id}/items")), "{id} not linked");
+    }
+    assert!(!doc.contains("bridge_inspections"), "private layers stay hidden");
     // GIS clients still get JSON.
     let j = client()
         .get(s.url("/"))

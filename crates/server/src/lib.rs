@@ -25,6 +25,7 @@ mod openapi;
 pub mod reload;
 pub mod settings;
 pub mod source;
+pub mod web;
 #[cfg(test)]
 mod tests;
 pub mod writer;
@@ -904,6 +905,8 @@ pub const COMPRESS_ABOVE: u16 = 1024;
 pub fn router(state: SharedState) -> Router {
     let mut router = Router::new()
         .route("/", get(meta::landing))
+        .route("/map", get(web::map_page))
+        .route("/assets/{name}", get(web::assets::serve))
         .route("/conformance", get(meta::conformance))
         .route("/api", get(openapi::document))
         .route("/openapi", get(openapi::document))

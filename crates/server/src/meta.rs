@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use serde_json::{json, Value};
 
 use super::{json_response, ApiError, BaseUrl, Caller, Current, SharedState};
@@ -57,8 +57,6 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 pub async fn landing(
     State(state): State<SharedState>,
-    current: Current,
-    Caller(who): Caller,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -66,9 +64,7 @@ pub async fn landing(
     let explicit_json = query.as_deref().is_some_and(|q| q.contains("f=json"));
     only_format_parameter(query)?;
     if wants_html(&headers) && !explicit_json {
-        return Ok(service_doc(State(state), current, Caller(who))
-            .await
-            .into_response());
+        return Ok(crate::web::page());
     }
     let body = json!({
         "title": state.server.title,

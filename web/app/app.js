@@ -1,0 +1,1 @@
+// the map page (filled in below)
