@@ -31,9 +31,11 @@ use std::sync::Arc;
 
 pub mod disclosure;
 mod error;
+pub mod parameters;
 pub mod polygon_grid;
 
 pub use error::AnalysisError;
+pub use parameters::{ParamValue, Parameter, Setting};
 
 /// Results of this crate.
 pub type Result<T, E = AnalysisError> = std::result::Result<T, E>;
@@ -71,6 +73,9 @@ pub struct Analysis {
     pub saved_by: Option<SavedBy>,
     #[serde(flatten)]
     pub operation: Operation,
+    /// Values a reader may change when asking ([`parameters`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Parameter>,
 }
 
 /// The author of a saved analysis.
@@ -339,6 +344,10 @@ impl Sources<'_> {
     }
 
     fn run_detailed_at(&self, a: &Analysis, depth: usize) -> Result<Outcome> {
+        if !a.parameters.is_empty() && a.filters().iter().any(|f| f.contains("${")) {
+            // As saved: with its parameters' defaults.
+            return self.run_detailed_at(&a.with_values(&[])?, depth);
+        }
         let by = By {
             author: a.author(),
             depth,
