@@ -406,10 +406,15 @@ pub fn parse_items_query(
                     csv = true;
                 } else if !matches!(
                     value.as_str(),
-                    "json" | "geojson" | "application/geo+json" | "application/json"
+                    "json"
+                        | "geojson"
+                        | "application/geo+json"
+                        | "application/json"
+                        | "html"
+                        | "text/html"
                 ) {
                     return Err(ApiError::bad_request(format!(
-                        "unsupported format f={value}; use f=json or f=csv"
+                        "unsupported format f={value}; use f=json, f=csv or f=html"
                     )));
                 }
             }
@@ -661,8 +666,11 @@ pub async fn items(
             let raw = raw.as_deref().unwrap_or("");
             let layer = dated_view(&reader, &data, &who, &id, raw)?;
             let path = format!("/collections/{id}/items");
-            crate::cache::conditional(&layer, &base, &path, raw, &headers, || {
-                items_page(&reader, &data, &who, &base, &id, layer.clone(), raw)
+            let html = crate::html::wanted(&headers, raw);
+            let tag = crate::html::tag_query(raw, html);
+            crate::cache::conditional(&layer, &base, &path, &tag, &headers, || {
+                let page = (layer.clone(), html);
+                items_page(&reader, &data, &who, &base, &id, page, raw)
             })
         })
         .await
@@ -674,7 +682,7 @@ fn items_page(
     who: &chiiki_policy::auth::Principal,
     base: &str,
     id: &str,
-    layer: Arc<Layer>,
+    (layer, html): (Arc<Layer>, bool),
     raw: &str,
 ) -> Result<Response, ApiError> {
     let q = parse_items_query(
@@ -702,6 +710,14 @@ fn items_page(
             &rows,
         )?;
         return Ok(csv_response(body, q.csv_options, id, &layer));
+    }
+    if html {
+        // The same rows, audited alike; only the serialisation differs.
+        let mut response = crate::html::items(&layer, &rows, matched, &q);
+        let path = format!("/collections/{id}/items");
+        state.audit(data, who, &path, raw, &layer, &rows)?;
+        crate::mark_people(&mut response, &layer);
+        return Ok(response);
     }
     state.audit(
         data,
@@ -831,8 +847,11 @@ pub async fn item(
             let raw = raw.as_deref().unwrap_or("");
             let layer = dated_view(&reader, &data, &who, &id, raw)?;
             let path = format!("/collections/{id}/items/{fid}");
-            crate::cache::conditional(&layer, &base, &path, raw, &headers, || {
-                one_item(&reader, &data, &who, &base, (&id, &fid), layer.clone(), raw)
+            let html = crate::html::wanted(&headers, raw);
+            let tag = crate::html::tag_query(raw, html);
+            crate::cache::conditional(&layer, &base, &path, &tag, &headers, || {
+                let one = (layer.clone(), html);
+                one_item(&reader, &data, &who, &base, (&id, &fid), one, raw)
             })
         })
         .await
@@ -844,7 +863,7 @@ fn one_item(
     who: &chiiki_policy::auth::Principal,
     base: &str,
     (id, fid): (&str, &str),
-    layer: Arc<Layer>,
+    (layer, html): (Arc<Layer>, bool),
     raw: &str,
 ) -> Result<Response, ApiError> {
     let mut crs = Crs::Crs84;
@@ -860,6 +879,7 @@ fn one_item(
         match key.as_ref() {
             "f" if matches!(value.as_ref(), "json" | "geojson" | "application/geo+json") => {}
             "f" if matches!(value.as_ref(), "csv" | "text/csv") => csv = true,
+            "f" if matches!(value.as_ref(), "html" | "text/html") => {}
             "f" => {
                 return Err(ApiError::bad_request(format!(
                     "unsupported format f={value}"
@@ -914,6 +934,11 @@ fn one_item(
     }
     if let Some(body) = body {
         return Ok(csv_response(body, csv_options, id, &layer));
+    }
+    if html {
+        let mut response = crate::html::item(&layer, fid, row, &columns);
+        crate::mark_people(&mut response, &layer);
+        return Ok(response);
     }
     let writer = FeatureWriter::new(&layer, columns, coords);
     let links = serde_json::json!([

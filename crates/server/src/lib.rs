@@ -18,6 +18,7 @@ mod cache;
 mod error;
 mod health;
 pub mod history;
+pub mod html;
 pub mod items;
 pub mod limits;
 mod meta;
@@ -25,9 +26,9 @@ mod openapi;
 pub mod reload;
 pub mod settings;
 pub mod source;
-pub mod web;
 #[cfg(test)]
 mod tests;
+pub mod web;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -911,6 +912,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api", get(openapi::document))
         .route("/openapi", get(openapi::document))
         .route("/api.html", get(meta::service_doc))
+        .route("/signin", get(html::signin))
         .route("/collections", get(meta::collections))
         .route("/collections/{id}", get(meta::collection))
         .route("/collections/{id}/queryables", get(meta::queryables))
@@ -934,6 +936,7 @@ pub fn router(state: SharedState) -> Router {
             limits::guard,
         ))
         .layer(axum::middleware::from_fn(privacy_headers))
+        .layer(axum::middleware::from_fn(html::vary_accept))
         // Probes answer without a token, outside the rate limit and the
         // time-out: a busy service must still say that it is alive.
         .route("/health", get(health::health))

@@ -84,8 +84,13 @@ pub async fn landing(
     Ok(json_response(body, JSON))
 }
 
-pub async fn conformance(RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    only_format_parameter(query)?;
+pub async fn conformance(
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    if crate::html::negotiate(query.as_deref(), &headers)? {
+        return Ok(crate::html::conformance(CONFORMANCE));
+    }
     Ok(json_response(json!({ "conformsTo": CONFORMANCE }), JSON))
 }
 
@@ -94,21 +99,20 @@ pub async fn collections(
     Current(data): Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    only_format_parameter(query)?;
-    let b = base.clone();
-    let collections: Vec<Value> = state
+    let html = crate::html::negotiate(query.as_deref(), &headers)?;
+    let reader = state.clone();
+    let layers = state
         .blocking
         .clone()
-        .run(move || {
-            Ok(state
-                .visible(&data, &who)
-                .iter()
-                .map(|l| collection_json(l, &b))
-                .collect())
-        })
+        .run(move || Ok(reader.visible(&data, &who)))
         .await?;
+    if html {
+        return Ok(crate::html::collections(&layers, &state.server.title));
+    }
+    let collections: Vec<Value> = layers.iter().map(|l| collection_json(l, &base)).collect();
     let body = json!({
         "links": [
             {"href": format!("{base}/collections"), "rel": "self", "type": JSON},
@@ -128,6 +132,20 @@ pub async fn collection(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if crate::html::negotiate(query.as_deref(), &headers)? {
+        let path = format!("/collections/{id}");
+        let reader = state.clone();
+        let layer = state
+            .blocking
+            .run(move || reader.readable(&data, &who, &id))
+            .await?;
+        let tag = crate::html::tag_query(query.as_deref().unwrap_or_default(), true);
+        return crate::cache::conditional(&layer, &base, &path, &tag, &headers, || {
+            let mut response = crate::html::collection(&layer);
+            crate::mark_people(&mut response, &layer);
+            Ok(response)
+        });
+    }
     let doc = ("", JSON, collection_json as Render);
     layer_document(state, data, who, id, (base, headers, query), doc).await
 }
@@ -309,7 +327,8 @@ pub async fn service_doc(
          <h1>{title} — OGC API – Features</h1>\
          <p>Load any collection in QGIS (Layer → Add WFS / OGC API – Features) or GDAL \
          (<code>ogrinfo OAPIF:&lt;this server&gt;/</code>). The machine-readable definition is at \
-         <a href=\"openapi\">/openapi</a>.</p>\
+         <a href=\"openapi\">/openapi</a> (in the browser: <a href=\"api?f=html\">Swagger UI</a>; \
+         the collections as pages: <a href=\"collections?f=html\">collections</a>).</p>\
          <table border=\"1\" cellpadding=\"4\"><tr><th>collection</th><th>title</th><th>features</th><th>geometry</th></tr>\n{rows}</table>\
          <p>Parameters on <code>/collections/{{id}}/items</code>: bbox, bbox-crs, crs, limit, offset, datetime, properties, \
          <code>&lt;property&gt;=&lt;value&gt;</code> for every queryable, and <code>filter</code> in CQL2-text \

@@ -14,13 +14,19 @@ pub async fn document(
     super::Current(data): super::Current,
     Caller(who): Caller,
     BaseUrl(base): BaseUrl,
+    headers: axum::http::HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    let query = query.unwrap_or_default();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
-            "f" if v == "json" => {}
+            "f" if v == "json" || v == "html" => {}
             other => return Err(ApiError::unknown_parameter(other)),
         }
+    }
+    // Browsers get Swagger UI, which reads this document as JSON.
+    if crate::html::wanted(&headers, &query) {
+        return Ok(crate::html::swagger());
     }
     let mut paths = Map::new();
     let json_ok = |description: &str| {
@@ -30,9 +36,9 @@ pub async fn document(
     paths.insert("/".into(), json!({"get": {"summary": "Landing page", "operationId": "getLandingPage",
         "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("Links to the API")}}));
     paths.insert("/conformance".into(), json!({"get": {"summary": "Conformance classes", "operationId": "getConformance",
-        "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("Conformance classes")}}));
+        "parameters": [{"$ref": "#/components/parameters/f-page"}], "responses": json_ok("Conformance classes")}}));
     paths.insert("/collections".into(), json!({"get": {"summary": "Feature collections", "operationId": "getCollections",
-        "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("The collections")}}));
+        "parameters": [{"$ref": "#/components/parameters/f-page"}], "responses": json_ok("The collections")}}));
     paths.insert("/health".into(), json!({"get": {"summary": "Liveness: 200 while the process answers", "operationId": "getHealth",
         "security": [], "responses": json_ok("{\"status\": \"ok\"}")}}));
     paths.insert("/ready".into(), json!({"get": {"summary": "Readiness: 200 when the data is loaded and the audit log writable, else 503 with the reasons",
@@ -70,7 +76,7 @@ pub async fn document(
             json!({"get": {
                 "summary": format!("Describe {}", layer.meta.title),
                 "operationId": format!("describeCollection_{id}"),
-                "parameters": [{"$ref": "#/components/parameters/f"}],
+                "parameters": [{"$ref": "#/components/parameters/f-page"}],
                 "responses": json_ok("The collection"),
             }}),
         );
@@ -130,9 +136,12 @@ pub async fn document(
             "parameters": {
                 "f": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
                       "schema": {"type": "string", "enum": ["json"]}},
+                "f-page": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
+                           "description": "JSON (the default) or an HTML page (also for a browser's Accept: text/html).",
+                           "schema": {"type": "string", "enum": ["json", "html"]}},
                 "f-features": {"name": "f", "in": "query", "required": false, "style": "form", "explode": false,
-                               "description": "GeoJSON (the default) or CSV: the id, the properties, then lon/lat (CRS84) of a point on each feature.",
-                               "schema": {"type": "string", "enum": ["json", "csv"]}},
+                               "description": "GeoJSON (the default), CSV (the id, the properties, then lon/lat (CRS84) of a point on each feature) or an HTML page with a map and a table (also for a browser's Accept: text/html).",
+                               "schema": {"type": "string", "enum": ["json", "csv", "html"]}},
                 "encoding": {"name": "encoding", "in": "query", "required": false, "style": "form", "explode": false,
                              "description": "With f=csv: UTF-8 (with a byte-order mark, so Excel reads it as UTF-8) or CP932 (Shift_JIS); a value CP932 cannot hold is a 400 naming the feature and field.",
                              "schema": {"type": "string", "enum": ["utf-8", "cp932"], "default": "utf-8"}},

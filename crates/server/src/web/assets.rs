@@ -36,7 +36,11 @@ macro_rules! own {
         Asset {
             name: $name,
             content_type: $type,
-            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/app/", $name)),
+            bytes: include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../web/app/",
+                $name
+            )),
         }
     };
 }
@@ -48,10 +52,17 @@ const CSS: &str = "text/css; charset=utf-8";
 pub static ASSETS: &[Asset] = &[
     vendor!("maplibre-gl.js", JS, "maplibre-gl/dist/maplibre-gl.js"),
     vendor!("maplibre-gl.css", CSS, "maplibre-gl/dist/maplibre-gl.css"),
-    vendor!("swagger-ui-bundle.js", JS, "swagger-ui-dist/swagger-ui-bundle.js"),
+    vendor!(
+        "swagger-ui-bundle.js",
+        JS,
+        "swagger-ui-dist/swagger-ui-bundle.js"
+    ),
     vendor!("swagger-ui.css", CSS, "swagger-ui-dist/swagger-ui.css"),
     own!("app.js", JS),
     own!("app.css", CSS),
+    own!("ogc.js", JS),
+    own!("ogc.css", CSS),
+    own!("swagger-init.js", JS),
 ];
 
 /// The asset called `name`.
@@ -91,7 +102,10 @@ pub async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Result<Respo
         asset.bytes.into_response()
     };
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
