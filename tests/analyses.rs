@@ -574,3 +574,259 @@ fn queryables_offer_the_age_of_residents() {
     assert_eq!(page("age >= 65"), expected);
     assert_eq!(page("NOT age < 65"), expected);
 }
+
+/// A request's status and JSON body.
+fn ask(path: &str, role: Option<&str>) -> (u16, Value) {
+    let s = server();
+    let mut req = common::client().get(s.url(path));
+    if let Some(role) = role {
+        req = req.bearer_auth(s.token(role));
+    }
+    let r = req.send().unwrap();
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn questions_asked_with_other_parameters_match_brute_force() {
+    // Q1 with depth rank ≥ 3 and ages 70+.
+    let zones = flood_zones();
+    let mut expected: HashMap<i64, i64> = HashMap::new();
+    for r in residents() {
+        if r.age >= 70 || r.support {
+            if let Some(rank) = deepest(&zones, &r.p, 3) {
+                expected.insert(r.id, rank);
+            }
+        }
+    }
+    let got: HashMap<i64, i64> = all_features(
+        "elderly_in_flood",
+        Some("admin"),
+        "&param.depth_rank=3&param.age=70",
+    )
+    .iter()
+    .map(|f| {
+        (
+            f["id"].as_i64().unwrap(),
+            f["properties"]["depth_rank"].as_i64().unwrap(),
+        )
+    })
+    .collect();
+    assert!(expected.len() > 100, "{} expected", expected.len());
+    assert_eq!(got, expected);
+    let saved = all_features("elderly_in_flood", Some("admin"), "").len();
+    assert!(
+        got.len() < saved,
+        "rank 3 and 70+ narrow the saved question"
+    );
+
+    // Q2 by 500 m cells, with an ageing rate of 20 % or more.
+    use chiiki_core::mesh::{code, MeshLevel};
+    let mut cells: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+    for r in residents() {
+        let c = cells
+            .entry(code(r.p.x(), r.p.y(), MeshLevel::M500m).unwrap())
+            .or_default();
+        c.0 += 1;
+        c.1 += (r.age >= 65) as i64;
+    }
+    let expected: BTreeMap<String, (i64, i64)> = cells
+        .iter()
+        .filter(|(_, (n, old))| *old as f64 / *n as f64 >= 0.2)
+        .map(|(c, v)| (c.to_string(), *v))
+        .collect();
+    let got: BTreeMap<String, (i64, i64)> = all_features(
+        "aging_mesh_250m",
+        Some("admin"),
+        "&param.mesh=500m&param.rate=0.2",
+    )
+    .iter()
+    .map(|f| {
+        let p = &f["properties"];
+        (
+            p["mesh_code"].as_str().unwrap().to_string(),
+            (
+                p["population"].as_i64().unwrap(),
+                p["aged_65"].as_i64().unwrap(),
+            ),
+        )
+    })
+    .collect();
+    assert!(expected.len() > 5, "{} cells expected", expected.len());
+    assert_eq!(got, expected);
+    assert!(
+        got.keys().all(|c| c.len() == 9),
+        "500 m codes have 9 digits"
+    );
+
+    // Q4 at 500 m: residents 60+ with no shelter within 500 m.
+    let shelters: Vec<Point<f64>> = all_features("shelters_evacuation", None, "")
+        .iter()
+        .map(|f| match geometry(f) {
+            Geometry::Point(p) => p,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let got: HashSet<i64> = all_features(
+        "elderly_beyond_shelters_300m",
+        Some("admin"),
+        "&param.distance=500&param.age=60",
+    )
+    .iter()
+    .map(|f| f["id"].as_i64().unwrap())
+    .collect();
+    let (mut checked, mut beyond) = (0, 0);
+    for r in residents().iter().filter(|r| r.age >= 60) {
+        let d = shelters
+            .iter()
+            .map(|s| haversine(&r.p, s))
+            .fold(f64::INFINITY, f64::min);
+        // Plane against sphere, as in q4: a few decimetres at 500 m.
+        if (d - 500.0).abs() < 3.0 {
+            continue;
+        }
+        checked += 1;
+        beyond += (d > 500.0) as usize;
+        assert_eq!(
+            got.contains(&r.id),
+            d > 500.0,
+            "resident {} at {d:.1} m",
+            r.id
+        );
+    }
+    assert!(
+        checked > 40_000 && beyond > 50,
+        "{checked} checked, {beyond} beyond"
+    );
+}
+
+#[test]
+fn parameters_cannot_widen_a_grant_inject_or_reveal_a_question() {
+    // Health reads the outreach list within the bounds its author set (75+
+    // by default, 65 at the lowest): not below them.
+    let (status, body) = ask(
+        "/collections/care_outreach_flood/items?param.age=60",
+        Some("health"),
+    );
+    assert_eq!(status, 400);
+    assert!(body["description"]
+        .as_str()
+        .unwrap()
+        .contains("param.age=60: expected 65 to 95"));
+    let (status, wider) = ask(
+        "/collections/care_outreach_flood/items?param.age=65&limit=1",
+        Some("health"),
+    );
+    assert_eq!(status, 200);
+    let (_, saved) = ask(
+        "/collections/care_outreach_flood/items?limit=1",
+        Some("health"),
+    );
+    assert!(wider["numberMatched"].as_i64() > saved["numberMatched"].as_i64());
+    // …and it still sees them as health does: no codes, no birth dates.
+    let props = &wider["features"][0]["properties"];
+    for hidden in ["resident_id", "birth_date", "household_id"] {
+        assert!(props.get(hidden).is_none(), "health sees {hidden}");
+    }
+    // What a filter is made of stays a number or one of the choices.
+    for bad in [
+        "param.depth_rank=1%20OR%201%3D1",
+        "param.depth_rank=2)%20OR%20(TRUE",
+        "param.age=inf",
+        "param.nothing=1",
+    ] {
+        let (status, _) = ask(
+            &format!("/collections/care_outreach_flood/items?{bad}"),
+            Some("health"),
+        );
+        assert_eq!(status, 400, "{bad}");
+    }
+    // A question the role may not read is as missing with parameters as
+    // without: its parameters are not told.
+    for role in [Some("analyst"), Some("health"), None] {
+        let (status, body) = ask(
+            "/collections/elderly_in_flood/items?param.depth_rank=1",
+            role,
+        );
+        assert_eq!(status, 404, "{role:?}");
+        assert!(!body.to_string().contains("depth_rank"));
+    }
+    // Layers take no parameters.
+    let (status, _) = ask("/collections/residents/items?param.age=1", Some("planner"));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn an_analyst_cannot_difference_protected_aggregates_across_parameters() {
+    // Cells of the ageing question at the lowest threshold, by 250 m and
+    // by 500 m, as the analyst (protected) and the admin (exact) read them.
+    let cells = |role: &str, mesh: &str| -> BTreeMap<String, i64> {
+        all_features(
+            "aging_mesh_250m",
+            Some(role),
+            &format!("&param.rate=0.2&param.mesh={mesh}"),
+        )
+        .iter()
+        .filter_map(|f| {
+            let p = &f["properties"];
+            Some((
+                p["mesh_code"].as_str()?.to_string(),
+                p["population"].as_i64()?,
+            ))
+        })
+        .collect()
+    };
+    let (exact, protected) = (cells("admin", "250m"), cells("analyst", "250m"));
+    assert!(protected.len() > 10);
+    assert!(
+        protected.values().all(|&n| n == 0 || n >= 3),
+        "a count of 1 or 2 was published"
+    );
+    let perturbed = protected
+        .iter()
+        .filter(|(c, n)| exact.get(*c) != Some(n))
+        .count();
+    assert!(
+        perturbed * 4 > protected.len(),
+        "only {perturbed} cells perturbed"
+    );
+    // Asked again with another threshold, a cell keeps its protected value:
+    // repeating the question cannot average the noise away.
+    let again: BTreeMap<String, i64> = all_features(
+        "aging_mesh_250m",
+        Some("analyst"),
+        "&param.rate=0.25&param.mesh=250m",
+    )
+    .iter()
+    .filter_map(|f| {
+        let p = &f["properties"];
+        Some((
+            p["mesh_code"].as_str()?.to_string(),
+            p["population"].as_i64()?,
+        ))
+    })
+    .collect();
+    assert!(!again.is_empty());
+    for (cell, n) in &again {
+        assert_eq!(protected.get(cell), Some(n), "{cell}");
+    }
+    // A 500 m cell less three of its 250 m cells does not give the fourth.
+    let coarse = cells("analyst", "500m");
+    let mut differenced = 0;
+    let mut revealed = 0;
+    for (code500, total) in &coarse {
+        let quarters: Vec<String> = (1..=4).map(|q| format!("{code500}{q}")).collect();
+        let parts: Vec<Option<&i64>> = quarters.iter().map(|c| protected.get(c)).collect();
+        if parts.iter().all(Option::is_some) {
+            for q in 0..4 {
+                let others: i64 = (0..4).filter(|&o| o != q).map(|o| *parts[o].unwrap()).sum();
+                differenced += 1;
+                revealed += (total - others == exact[&quarters[q]]) as usize;
+            }
+        }
+    }
+    assert!(differenced > 8, "{differenced} differences tried");
+    assert!(
+        revealed * 2 < differenced,
+        "{revealed} of {differenced} differences gave the exact count"
+    );
+}

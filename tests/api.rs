@@ -641,19 +641,32 @@ fn browsers_get_the_map_page_and_gis_clients_json() {
         .starts_with("text/html"));
     let page = r.text().unwrap();
     // Every script and style the page loads is served by the binary.
-    for asset in ["assets/maplibre-gl.js", "assets/maplibre-gl.css", "assets/app.js"] {
+    for asset in [
+        "assets/maplibre-gl.js",
+        "assets/maplibre-gl.css",
+        "assets/app.js",
+    ] {
         assert!(page.contains(asset), "the page does not load {asset}");
         let a = get(&s.url(&format!("/{asset}")));
         assert_eq!(a.status(), 200, "{asset}");
         assert!(a.bytes().unwrap().len() > 1000, "{asset} is empty");
     }
-    assert!(!page.contains("http://") && !page.contains("https://"), "the page links outside");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page links outside"
+    );
     // The service description lists the open layers, not the private ones.
     let doc = html_get("/api.html").text().unwrap();
     for id in ["bunkyo_towns", "flood_a31_tokyo", "shelters_emergency"] {
-        assert!(doc.contains(&format!("collections/{id}/items")), "{id} not linked");
+        assert!(
+            doc.contains(&format!("collections/{id}/items")),
+            "{id} not linked"
+        );
     }
-    assert!(!doc.contains("bridge_inspections"), "private layers stay hidden");
+    assert!(
+        !doc.contains("bridge_inspections"),
+        "private layers stay hidden"
+    );
     // GIS clients still get JSON.
     let j = client()
         .get(s.url("/"))

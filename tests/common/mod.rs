@@ -286,3 +286,30 @@ pub fn registry_points(data: &Path, day: Option<&str>) -> i64 {
     let out = run_ok(&args);
     out.split_whitespace().next().unwrap().parse().unwrap()
 }
+
+/// Runs `tests/browser/<script>` with Node.js against the test server: the
+/// script drives headless Chromium (tests/browser/browser.mjs) and prints
+/// one JSON line of findings, which this returns. Screenshots go to
+/// `out`.
+pub fn browser_script(script: &str, out: &Path) -> serde_json::Value {
+    let s = server();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    let result = Command::new("node")
+        .arg(&path)
+        .env("CHIIKI_URL", &s.base)
+        .env("CHIIKI_TOKENS", serde_json::to_string(&s.tokens).unwrap())
+        .env("CHIIKI_OUT", out)
+        .output()
+        .expect("running node (scripts/setup.sh installs it)");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{script} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
+}

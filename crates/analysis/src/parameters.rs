@@ -101,7 +101,8 @@ fn number_text(n: f64) -> String {
 impl Parameter {
     /// `text` as this parameter's value, or why not.
     pub fn parse(&self, text: &str) -> Result<ParamValue> {
-        let bad = |why: String| AnalysisError::Definition(format!("param.{}={text}: {why}", self.name));
+        let bad =
+            |why: String| AnalysisError::Definition(format!("param.{}={text}: {why}", self.name));
         match &self.default {
             ParamValue::Text(_) => {
                 if self.choices.iter().any(|c| c == text) {
@@ -135,7 +136,11 @@ impl Parameter {
         if let Some(step) = self.step {
             let k = (n - min) / step;
             if (k - k.round()).abs() > 1e-9 {
-                return Err(format!("expected a multiple of {} from {}", number_text(step), number_text(min)));
+                return Err(format!(
+                    "expected a multiple of {} from {}",
+                    number_text(step),
+                    number_text(min)
+                ));
             }
         }
         Ok(())
@@ -159,7 +164,8 @@ impl Parameter {
                 if self.step.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
                     return Err("step must be positive".into());
                 }
-                self.check_number(*n).map_err(|e| format!("the default: {e}"))?;
+                self.check_number(*n)
+                    .map_err(|e| format!("the default: {e}"))?;
                 if !self.choices.is_empty() {
                     return Err("choices are for text parameters".into());
                 }
@@ -202,13 +208,20 @@ impl Analysis {
                         }
                     ) && matches!(p.default, ParamValue::Number(_));
                     if !ok {
-                        return Err(fail(&p.name, "sets a distance, but this is not a join by distance (or not a number)".into()));
+                        return Err(fail(
+                            &p.name,
+                            "sets a distance, but this is not a join by distance (or not a number)"
+                                .into(),
+                        ));
                     }
                 }
                 Some(Setting::Mesh) => {
                     let ok = matches!(
                         &self.operation,
-                        Operation::Aggregate { to: Target::Mesh { .. }, .. }
+                        Operation::Aggregate {
+                            to: Target::Mesh { .. },
+                            ..
+                        }
                     ) && p
                         .choices
                         .iter()
@@ -218,7 +231,10 @@ impl Analysis {
                     }
                 }
                 None if !in_filters => {
-                    return Err(fail(&p.name, "not used: write ${name} in a filter, or say what it sets".into()))
+                    return Err(fail(
+                        &p.name,
+                        "not used: write ${name} in a filter, or say what it sets".into(),
+                    ))
                 }
                 None => {}
             }
@@ -227,7 +243,10 @@ impl Analysis {
             let mut rest = f;
             while let Some(start) = rest.find("${") {
                 let end = rest[start..].find('}').map(|e| start + e).ok_or_else(|| {
-                    AnalysisError::Definition(format!("analysis '{}': an unclosed ${{ in '{f}'", self.id))
+                    AnalysisError::Definition(format!(
+                        "analysis '{}': an unclosed ${{ in '{f}'",
+                        self.id
+                    ))
                 })?;
                 let name = &rest[start + 2..end];
                 if !self.parameters.iter().any(|p| p.name == name) {
@@ -245,14 +264,16 @@ impl Analysis {
     /// was asked with, so the answer says what it is.
     pub fn with_values(&self, given: &[(String, String)]) -> Result<Analysis> {
         self.check_parameters()?;
-        let mut values: Vec<ParamValue> = self.parameters.iter().map(|p| p.default.clone()).collect();
+        let mut values: Vec<ParamValue> =
+            self.parameters.iter().map(|p| p.default.clone()).collect();
         for (name, text) in given {
             let i = self
                 .parameters
                 .iter()
                 .position(|p| &p.name == name)
                 .ok_or_else(|| {
-                    let known: Vec<&str> = self.parameters.iter().map(|p| p.name.as_str()).collect();
+                    let known: Vec<&str> =
+                        self.parameters.iter().map(|p| p.name.as_str()).collect();
                     AnalysisError::Definition(format!(
                         "param.{name}: '{}' has no such parameter{}",
                         self.id,
@@ -275,18 +296,25 @@ impl Analysis {
         for (p, v) in out.parameters.iter_mut().zip(&values) {
             p.default = v.clone();
             match (p.sets, v, &mut out.operation) {
-                (Some(Setting::Distance), ParamValue::Number(n), Operation::Join { relation, .. }) => {
-                    match relation {
-                        Relation::WithinDistance { metres } | Relation::BeyondDistance { metres } => {
-                            *metres = *n
-                        }
-                        Relation::Nearest { max_metres } => *max_metres = *n,
-                        Relation::Within => {}
+                (
+                    Some(Setting::Distance),
+                    ParamValue::Number(n),
+                    Operation::Join { relation, .. },
+                ) => match relation {
+                    Relation::WithinDistance { metres } | Relation::BeyondDistance { metres } => {
+                        *metres = *n
                     }
-                }
-                (Some(Setting::Mesh), ParamValue::Text(level), Operation::Aggregate { to: Target::Mesh { mesh }, .. }) => {
-                    *mesh = level.clone()
-                }
+                    Relation::Nearest { max_metres } => *max_metres = *n,
+                    Relation::Within => {}
+                },
+                (
+                    Some(Setting::Mesh),
+                    ParamValue::Text(level),
+                    Operation::Aggregate {
+                        to: Target::Mesh { mesh },
+                        ..
+                    },
+                ) => *mesh = level.clone(),
                 _ => {}
             }
         }
@@ -350,7 +378,9 @@ mod tests {
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -358,9 +388,13 @@ mod tests {
         let a = aging();
         let d = a.with_values(&[]).unwrap();
         assert_eq!(d.filters(), vec!["age >= 65", "aging_rate >= 0.4"]);
-        let v = a.with_values(&pairs(&[("rate", "0.35"), ("mesh", "500m"), ("age", "70")])).unwrap();
+        let v = a
+            .with_values(&pairs(&[("rate", "0.35"), ("mesh", "500m"), ("age", "70")]))
+            .unwrap();
         assert_eq!(v.filters(), vec!["age >= 70", "aging_rate >= 0.35"]);
-        assert!(matches!(&v.operation, Operation::Aggregate { to: Target::Mesh { mesh }, .. } if mesh == "500m"));
+        assert!(
+            matches!(&v.operation, Operation::Aggregate { to: Target::Mesh { mesh }, .. } if mesh == "500m")
+        );
         // The answer says what it was asked with.
         assert_eq!(v.parameters[1].default, ParamValue::Number(0.35));
     }
@@ -378,8 +412,14 @@ mod tests {
             ("mesh", "' OR 1=1 --", "expected one of"),
             ("depth", "2", "no such parameter (it has age, rate, mesh)"),
         ] {
-            let e = a.with_values(&pairs(&[(name, value)])).unwrap_err().to_string();
-            assert!(e.contains(says) && e.contains(&format!("param.{name}")), "{name}={value}: {e}");
+            let e = a
+                .with_values(&pairs(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(says) && e.contains(&format!("param.{name}")),
+                "{name}={value}: {e}"
+            );
         }
     }
 
@@ -387,10 +427,18 @@ mod tests {
     fn declarations_are_checked() {
         let mut a = aging();
         a.parameters[0].default = ParamValue::Number(80.0);
-        assert!(a.check_parameters().unwrap_err().to_string().contains("the default"));
+        assert!(a
+            .check_parameters()
+            .unwrap_err()
+            .to_string()
+            .contains("the default"));
         let mut a = aging();
         a.parameters.remove(0);
-        assert!(a.check_parameters().unwrap_err().to_string().contains("'age': used in a filter but not declared"));
+        assert!(a
+            .check_parameters()
+            .unwrap_err()
+            .to_string()
+            .contains("'age': used in a filter but not declared"));
         let mut a = aging();
         a.parameters[2].sets = Some(Setting::Distance);
         assert!(a.check_parameters().is_err());

@@ -199,6 +199,9 @@ fn read_definition(
     }
     check_roles(state.tokens.roles(), &analysis)?;
     check_table_path(&analysis)?;
+    analysis
+        .check_parameters()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // The author is who saves it, whatever the body says.
     analysis.saved_by = Some(chiiki_analysis::SavedBy {
         role: who.role.name.clone(),

@@ -303,6 +303,11 @@ fn parse_filter_value(layer: &Layer, col: usize, raw: &str) -> Result<Value, Api
 /// Collection `id` as `who` sees it on the day the request's `as_of`
 /// names (today without one), narrowed to the people who changed since
 /// `changes_since` when it names a day.
+/// Query parameters that set a saved question's parameters
+/// (`param.depth_rank=3`), applied before the view is taken (see
+/// [`AppState::asked`](crate::AppState::asked)).
+pub const PARAM_PREFIX: &str = "param.";
+
 fn dated_view(
     state: &SharedState,
     data: &Arc<Data>,
@@ -316,12 +321,21 @@ fn dated_view(
         })
     };
     let (mut as_of, mut since) = (None, None);
+    let mut values = Vec::new();
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
         match k.as_ref() {
             "as_of" => as_of = Some(day("as_of", &v)?),
             "changes_since" => since = Some(day("changes_since", &v)?),
-            _ => {}
+            other => {
+                if let Some(name) = other.strip_prefix(PARAM_PREFIX) {
+                    values.push((name.to_string(), v.into_owned()));
+                }
+            }
         }
+    }
+    if !values.is_empty() {
+        // Only a caller who may read the question learns what it takes.
+        state.readable(data, who, id)?;
     }
     // Asked of the collection as served first: a past day is built only
     // for people the caller may read.
@@ -341,6 +355,7 @@ fn dated_view(
         Some(d) => state.dated(data, d)?,
         None => data.clone(),
     };
+    let data = state.asked(&data, id, &values)?;
     let layer = state.readable(&data, who, id)?;
     let Some(since) = since else {
         return Ok(layer);
@@ -448,6 +463,16 @@ pub fn parse_items_query(
             // The day and the changes asked for: applied by the caller
             // before the view is taken (see `dated_view`).
             "as_of" | "changes_since" => {}
+            name if name.starts_with(PARAM_PREFIX) => {}
+            // Why the page is read (the web map's downloads and prints):
+            // kept in the audit log with the rest of the query.
+            "purpose" => {
+                if !matches!(value.as_ref(), "view" | "download" | "print") {
+                    return Err(ApiError::bad_request(format!(
+                        "purpose={value}: expected view, download or print"
+                    )));
+                }
+            }
             "datetime" => {
                 if layer.time_column().is_some() {
                     q.datetime = Some(parse_datetime(&value)?);
@@ -887,6 +912,7 @@ fn one_item(
             }
             "crs" => crs = parse_crs("crs", &value)?,
             "as_of" | "changes_since" => {}
+            name if name.starts_with(PARAM_PREFIX) => {}
             "properties" => {
                 columns = value
                     .split(',')

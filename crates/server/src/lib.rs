@@ -113,10 +113,16 @@ pub struct Data {
     day: Option<NaiveDate>,
     /// Dated copies of this generation, by day (a few, the latest asked).
     dated: Mutex<Vec<(NaiveDate, Arc<Data>)>>,
+    /// Copies with a saved question asked with other values, by the
+    /// definition's hash (a few, the latest asked).
+    asked: Mutex<Vec<(String, Arc<Data>)>>,
 }
 
 /// How many dated copies of a generation are kept.
 const DATED_KEPT: usize = 4;
+
+/// How many copies with other parameter values a generation keeps.
+const ASKED_KEPT: usize = 8;
 
 /// Something computed for a reference date and a generation of analyses.
 type Dated<T> = (NaiveDate, u64, T);
@@ -188,6 +194,10 @@ fn assemble(
             id: a.id.clone(),
             message: e.description,
         })?;
+        a.check_parameters().map_err(|e| StartError::Analysis {
+            id: a.id.clone(),
+            message: e.to_string(),
+        })?;
     }
     Ok((by_id, analyses))
 }
@@ -211,6 +221,7 @@ impl Data {
             saves: AtomicU64::new(0),
             day: None,
             dated: Default::default(),
+            asked: Default::default(),
         }
     }
 
@@ -341,6 +352,48 @@ impl AppState {
             kept.remove(0);
         }
         Ok(dated)
+    }
+
+    /// `data` with saved question `id` asked with `values` (its
+    /// parameters, `(name, value)` as the request wrote them): a copy in
+    /// which `id` is that definition, so its answer goes through the same
+    /// views, perturbation and audit as the saved one. Kept for a few
+    /// values per generation and day.
+    pub fn asked(
+        &self,
+        data: &Arc<Data>,
+        id: &str,
+        values: &[(String, String)],
+    ) -> Result<Arc<Data>, ApiError> {
+        if values.is_empty() {
+            return Ok(data.clone());
+        }
+        let Some(saved) = read(&data.analyses).get(id).cloned() else {
+            return Err(ApiError::bad_request(format!(
+                "param.*: '{id}' is a layer; only saved questions (analyses) take parameters"
+            )));
+        };
+        let bad = |e: chiiki_analysis::AnalysisError| ApiError::bad_request(e.to_string());
+        let asked = saved.with_values(values).map_err(bad)?;
+        let key = definition_hash(&asked);
+        if key == definition_hash(&saved.with_values(&[]).map_err(bad)?) {
+            return Ok(data.clone());
+        }
+        if let Some((_, d)) = lock(&data.asked).iter().find(|(k, _)| *k == key) {
+            return Ok(d.clone());
+        }
+        let mut analyses = read(&data.analyses).clone();
+        analyses.insert(id.to_string(), asked);
+        let mut copy = Data::new(data.number, data.layers.clone(), analyses);
+        copy.day = data.day;
+        copy.loaded_at = data.loaded_at.clone();
+        let copy = Arc::new(copy);
+        let mut kept = lock(&data.asked);
+        kept.push((key, copy.clone()));
+        if kept.len() > ASKED_KEPT {
+            kept.remove(0);
+        }
+        Ok(copy)
     }
 
     /// The data served now.
@@ -825,9 +878,24 @@ async fn privacy_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "));
     let mut response = next.run(request).await;
     let about_people = response.extensions().get::<AboutPeople>().is_some();
+    let unauthorized = response.status() == axum::http::StatusCode::UNAUTHORIZED;
     let headers = response.headers_mut();
+    if bearer && unauthorized {
+        // A caller that sent a bearer token (the web map's fetches) is not
+        // asked for a password: a Basic challenge would make the browser
+        // open its own sign-in dialog over the page's.
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"chiiki\""),
+        );
+    }
     headers.append(header::VARY, HeaderValue::from_static("Authorization"));
     if about_people {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -908,6 +976,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/", get(meta::landing))
         .route("/map", get(web::map_page))
         .route("/assets/{name}", get(web::assets::serve))
+        .route("/session", get(web::session))
         .route("/conformance", get(meta::conformance))
         .route("/api", get(openapi::document))
         .route("/openapi", get(openapi::document))

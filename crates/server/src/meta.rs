@@ -64,7 +64,7 @@ pub async fn landing(
     let explicit_json = query.as_deref().is_some_and(|q| q.contains("f=json"));
     only_format_parameter(query)?;
     if wants_html(&headers) && !explicit_json {
-        return Ok(crate::web::page());
+        return Ok(crate::web::page(state.server.basemap.as_ref()));
     }
     let body = json!({
         "title": state.server.title,
@@ -237,6 +237,8 @@ pub fn collection_json(layer: &Layer, base: &str) -> Value {
         "storageCrs": Crs::Epsg(STORAGE_EPSG).uri(),
         "chiiki:featureCount": layer.len(),
         "chiiki:geometryType": layer.geometries.type_name(),
+        "chiiki:privacy": crate::web::privacy_kind(layer),
+        "chiiki:group": crate::web::group(layer),
     });
     if !layer.meta.attribution.is_empty() {
         body["attribution"] = json!(layer.meta.attribution);

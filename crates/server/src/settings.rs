@@ -24,6 +24,40 @@ pub struct ServerConfig {
     /// written by the command line (0: never; `POST /admin/reload` still works).
     #[serde(default = "default_watch_seconds")]
     pub watch_seconds: u64,
+    /// A base map under the web map's layers, for deployments online; none
+    /// by default (町丁目 boundaries and the layers orient the eye).
+    #[serde(default)]
+    pub basemap: Option<BaseMap>,
+}
+
+/// An online base map for the web map: a MapLibre style URL, or XYZ raster
+/// tiles such as 地理院タイル
+/// (`https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png`, attribution
+/// 「地理院タイル」); the vector 地理院地図Vector is a style URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseMap {
+    #[serde(default)]
+    pub style: Option<String>,
+    #[serde(default)]
+    pub tiles: Option<String>,
+    #[serde(default)]
+    pub attribution: String,
+}
+
+impl BaseMap {
+    /// The origin (`https://host[:port]`) the browser fetches it from.
+    pub fn origin(&self) -> Option<String> {
+        let url = self.style.as_deref().or(self.tiles.as_deref())?;
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        };
+        (matches!(scheme, "http" | "https") && safe(host)).then(|| format!("{scheme}://{host}"))
+    }
 }
 
 fn default_watch_seconds() -> u64 {
@@ -72,6 +106,7 @@ impl Default for ServerConfig {
             title: default_title(),
             cors_origins: Vec::new(),
             watch_seconds: default_watch_seconds(),
+            basemap: None,
         }
     }
 }

@@ -208,6 +208,19 @@ fn unauthorized_offers_bearer_and_basic() {
         );
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["description"], "unknown token");
+        // A caller that sent a bearer token is not asked for a password
+        // (a browser would open its own dialog over the web map's).
+        let (r, _) = h
+            .get("/collections", &[("authorization", "Bearer not-a-token")])
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenges: Vec<&str> = r
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(challenges, ["Bearer realm=\"chiiki\""]);
     });
 }
 
