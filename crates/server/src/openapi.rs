@@ -39,6 +39,8 @@ pub async fn document(
         "parameters": [{"$ref": "#/components/parameters/f-page"}], "responses": json_ok("Conformance classes")}}));
     paths.insert("/collections".into(), json!({"get": {"summary": "Feature collections", "operationId": "getCollections",
         "parameters": [{"$ref": "#/components/parameters/f-page"}], "responses": json_ok("The collections")}}));
+    paths.insert("/session".into(), json!({"get": {"summary": "The caller's role and what it may do (the web map's sign-in)",
+        "operationId": "getSession", "responses": json_ok("The role, token id and name, and the base map configured")}}));
     paths.insert("/health".into(), json!({"get": {"summary": "Liveness: 200 while the process answers", "operationId": "getHealth",
         "security": [], "responses": json_ok("{\"status\": \"ok\"}")}}));
     paths.insert("/ready".into(), json!({"get": {"summary": "Readiness: 200 when the data is loaded and the audit log writable, else 503 with the reasons",
@@ -71,6 +73,11 @@ pub async fn document(
                 "schema": c.field_type().json_schema(),
             }));
         }
+        // A saved question's parameters (`param.<name>`), with their bounds.
+        if let Some(a) = super::read(&data.analyses).get(id) {
+            params.extend(a.parameters.iter().map(question_parameter));
+        }
+        params.push(json!({"$ref": "#/components/parameters/purpose"}));
         paths.insert(
             format!("/collections/{id}"),
             json!({"get": {
@@ -176,6 +183,9 @@ pub async fn document(
     S_DISJOINT, S_EQUALS, S_TOUCHES, S_OVERLAPS, S_CROSSES, S_DWITHIN (distance in meters) on the geometry with WKT or BBOX literals.",
                            "schema": {"type": "string"},
                            "example": "JINKO > 5000 AND S_NAME LIKE '白山%'"},
+                "purpose": {"name": "purpose", "in": "query", "required": false, "style": "form", "explode": false,
+                            "description": "Why the page is read (the web map's downloads and prints); kept in the audit log.",
+                            "schema": {"type": "string", "enum": ["view", "download", "print"]}},
                 "filter-lang": {"name": "filter-lang", "in": "query", "required": false, "style": "form", "explode": false,
                                 "description": "The language of 'filter'.",
                                 "schema": {"type": "string", "enum": [super::items::FILTER_LANG], "default": super::items::FILTER_LANG}},
@@ -212,4 +222,29 @@ pub async fn document(
         doc,
         "application/vnd.oai.openapi+json;version=3.0",
     ))
+}
+
+/// `param.<name>` of a saved question, as an OpenAPI query parameter.
+fn question_parameter(p: &chiiki_analysis::Parameter) -> serde_json::Value {
+    use chiiki_analysis::ParamValue;
+    let schema = match &p.default {
+        ParamValue::Number(n) => {
+            let whole = p.step.is_some_and(|s| s.fract() == 0.0) && n.fract() == 0.0;
+            let mut schema = json!({"type": if whole { "integer" } else { "number" },
+                                    "minimum": p.min, "maximum": p.max, "default": n});
+            // Fractional steps (0.05) are not exact in binary: left to the service.
+            if whole {
+                schema["multipleOf"] = json!(p.step);
+            }
+            schema
+        }
+        ParamValue::Text(t) => json!({"type": "string", "enum": p.choices, "default": t}),
+    };
+    json!({
+        "name": format!("{}{}", super::items::PARAM_PREFIX, p.name), "in": "query", "required": false,
+        "style": "form", "explode": false,
+        "description": format!("{}{}: asks the saved question with this value instead of its default",
+            p.label, p.unit.as_deref().map(|u| format!(" ({u})")).unwrap_or_default()),
+        "schema": schema,
+    })
 }
