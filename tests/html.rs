@@ -483,3 +483,82 @@ fn swagger_ui_and_signing_in() {
         assert_eq!(r.headers()["location"], to, "{next}");
     }
 }
+
+#[test]
+fn pages_in_a_browser() {
+    let out = common::scratch("html-shots");
+    let found = common::browser_script("html.mjs", &out);
+    assert_eq!(found["failure"], Value::Null, "{found:#}");
+    assert_eq!(found["plannerFailure"], Value::Null, "{found:#}");
+    assert_eq!(
+        found["errors"],
+        serde_json::json!([]),
+        "page errors: {found:#}"
+    );
+    assert_eq!(
+        found["outside"],
+        serde_json::json!([]),
+        "outside requests: {found:#}"
+    );
+    assert_eq!(found["collections"]["lang"], "ja");
+    let ids: Vec<&str> = found["collections"]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"bunkyo_towns") && !ids.contains(&"residents"),
+        "{ids:?}"
+    );
+    assert!(
+        found["collection"]["map"]["width"].as_u64().unwrap() > 300,
+        "{found:#}"
+    );
+    assert!(found["collection"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/collections/bunkyo_towns?f=html"));
+    let items = &found["items"];
+    assert!(items["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/collections/bunkyo_towns/items?f=html"));
+    assert_eq!(items["rows"], 10, "{items}");
+    assert_eq!(items["next"], 1);
+    assert!(items["map"]["width"].as_u64().unwrap() > 300, "{items}");
+    assert_eq!(items["map"]["error"], Value::Null);
+    assert!(found["next"]["url"].as_str().unwrap().contains("offset=10"));
+    assert_eq!(found["next"]["prev"], 1);
+    assert!(found["item"]["url"]
+        .as_str()
+        .unwrap()
+        .contains("/collections/bunkyo_towns/items/"));
+    assert!(found["item"]["properties"].as_u64().unwrap() > 10);
+    assert!(
+        found["swagger"]["operations"].as_u64().unwrap() >= 10,
+        "{found:#}"
+    );
+    let paths = found["swagger"]["paths"].to_string();
+    assert!(paths.contains("/collections/bunkyo_towns/items"), "{paths}");
+    // The planner, signed in with HTTP Basic, reads residents as HTML.
+    let residents = &found["residents"];
+    assert_eq!(residents["status"], 200, "{residents}");
+    assert!(residents["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/collections/residents/items?f=html&limit=5"));
+    assert_eq!(residents["cacheControl"], "no-store");
+    assert_eq!(residents["rows"], 5);
+    let planner_ids = found["plannerIds"].to_string();
+    assert!(planner_ids.contains("\"residents\""), "{planner_ids}");
+    for name in [
+        "collections",
+        "items",
+        "item",
+        "swagger",
+        "residents-planner",
+    ] {
+        assert!(out.join(format!("{name}.png")).exists(), "{name}.png");
+    }
+}

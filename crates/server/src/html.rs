@@ -371,8 +371,17 @@ pub fn collection(layer: &Layer) -> Response {
             escape(layer.label(&c.name).as_str()),
         ));
     }
+    // The extent as a rectangle on the small map.
+    let map = layer.extent.map_or(String::new(), |e| {
+        let (x0, y0, x1, y1) = (e.min().x, e.min().y, e.max().x, e.max().y);
+        let extent = serde_json::json!({"type": "FeatureCollection", "features": [{
+            "type": "Feature", "id": 0, "properties": {},
+            "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+        }]});
+        map_block(&extent.to_string(), "範囲の地図 (map of the extent)")
+    });
     let body = format!(
-        "<p class=\"desc\">{desc}</p>\n\
+        "<p class=\"desc\">{desc}</p>\n{map}\n\
          <p class=\"actions\"><a class=\"button\" href=\"{id}/items?f=html\">地物を見る (view items)</a> \
          <a href=\"{id}/items?f=json\">GeoJSON</a> · <a href=\"{id}/items?f=csv\">CSV</a> · \
          <a href=\"{id}/queryables\">queryables</a></p>\n\
@@ -382,12 +391,17 @@ pub fn collection(layer: &Layer) -> Response {
          <th scope=\"col\">ラベル (label)</th></tr></thead>\n<tbody>{props}</tbody></table>",
         desc = escape(&layer.meta.description),
     );
+    let (head, scripts): (&[&str], &[&str]) = if map.is_empty() {
+        (&[], &[])
+    } else {
+        (&["maplibre-gl.css"], &["maplibre-gl.js", "ogc.js"])
+    };
     Page {
         title: title_of(layer),
         root: r.clone(),
         trail: collection_trail(&r, layer, true),
-        head: &[],
-        scripts: &[],
+        head,
+        scripts,
         alternates: vec![("JSON", format!("{id}?f=json"))],
     }
     .render(&body)
@@ -482,7 +496,7 @@ fn cell_class(v: &Value) -> &'static str {
 /// The map block of a page: the features as JSON, drawn by `ogc.js`.
 fn map_block(json: &str, label: &str) -> String {
     format!(
-        "<div id=\"map\" class=\"map\" role=\"img\" aria-label=\"{label}\"></div>\n\
+        "<div id=\"map\" class=\"map\" role=\"region\" aria-label=\"{label}\"></div>\n\
          <script type=\"application/json\" id=\"features\">{}</script>",
         script_json(json)
     )
