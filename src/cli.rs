@@ -122,6 +122,10 @@ struct AnalyseArgs {
     /// List the analyses.
     #[arg(long)]
     list: bool,
+    /// Ask the question with another value of one of its parameters
+    /// (`--param depth_rank=3`; repeatable; `--list` shows them).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -346,17 +350,39 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
     .collect();
     if args.list || args.id.is_none() {
         for a in analyses.values() {
+            let params: Vec<String> = a
+                .parameters
+                .iter()
+                .map(|p| match &p.default {
+                    chiiki_analysis::ParamValue::Number(n) => format!("{}={n}", p.name),
+                    chiiki_analysis::ParamValue::Text(t) => format!("{}={t}", p.name),
+                })
+                .collect();
             println!("{:<32} {}", a.id, a.title);
+            if !params.is_empty() {
+                println!("{:<32}   --param {}", "", params.join(" --param "));
+            }
         }
         return Ok(());
     }
     let id = args.id.as_deref().unwrap_or_default();
-    let analysis = analyses.get(id).with_context(|| {
+    let saved = analyses.get(id).with_context(|| {
         format!(
             "no analysis '{id}' (there are: {})",
             analyses.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     })?;
+    let values = args
+        .params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| format!("--param {p}: expected NAME=VALUE"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let asked = saved.with_values(&values)?;
+    let analysis = &asked;
     let layers: std::collections::BTreeMap<String, std::sync::Arc<Layer>> =
         GeoParquetStore::new(&data)
             .load_all()?

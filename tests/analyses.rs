@@ -618,6 +618,33 @@ fn questions_asked_with_other_parameters_match_brute_force() {
         got.len() < saved,
         "rank 3 and 70+ narrow the saved question"
     );
+    // The command line asks the same question the same way.
+    let data = server().data.to_str().unwrap().to_string();
+    let csv = common::run_ok(&[
+        "analyse",
+        "elderly_in_flood",
+        "--param",
+        "depth_rank=3",
+        "--param",
+        "age=70",
+        "--data",
+        &data,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv.trim_end().lines().count() - 1, got.len(), "CLI rows");
+    let refused = common::run(&[
+        "analyse",
+        "elderly_in_flood",
+        "--param",
+        "depth_rank=9",
+        "--data",
+        &data,
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("param.depth_rank=9: expected 1 to 5")
+    );
 
     // Q2 by 500 m cells, with an ageing rate of 20 % or more.
     use chiiki_core::mesh::{code, MeshLevel};
