@@ -60,6 +60,7 @@ fn main() -> Result<()> {
     };
     let analysis = Analysis {
         saved_by: None,
+        parameters: Vec::new(),
         id: "age_bands_250m".into(),
         title: "age bands per 250 m cell".into(),
         description: String::new(),
