@@ -303,7 +303,7 @@ fn parse_filter_value(layer: &Layer, col: usize, raw: &str) -> Result<Value, Api
 /// Collection `id` as `who` sees it on the day the request's `as_of`
 /// names (today without one), narrowed to the people who changed since
 /// `changes_since` when it names a day.
-fn dated_view(
+pub(crate) fn dated_view(
     state: &SharedState,
     data: &Arc<Data>,
     who: &chiiki_policy::auth::Principal,
