@@ -21,6 +21,7 @@ pub mod history;
 pub mod items;
 pub mod limits;
 mod meta;
+mod mvt_writer;
 mod openapi;
 pub mod reload;
 pub mod settings;

@@ -504,10 +504,7 @@ fn tile_bytes(
         return Ok(hit);
     }
     let rows = crate::vector_tile::candidates(layer, tile);
-    let encoded = crate::vector_tile::encode(layer, &rows, tile).map_err(|e| {
-        tracing::error!("tile {path} of '{}': {e}", layer.meta.id);
-        ApiError::internal()
-    })?;
+    let encoded = crate::vector_tile::encode(layer, &rows, tile);
     state.audit(data, who, path, raw, layer, &encoded.rows)?;
     let bytes = Bytes::from(encoded.bytes);
     if let Some(k) = key {

@@ -1,7 +1,7 @@
 //! One layer's features as a Mapbox Vector Tile (MVT 2.1) of the
 //! WebMercatorQuad tile matrix set: tile addressing, projection into tile
-//! units, clipping to the tile and its buffer, and encoding (the `mvt`
-//! crate writes the protobuf and the geometry commands).
+//! units, clipping to the tile and its buffer, and encoding
+//! ([`crate::mvt_writer`] writes the protobuf).
 //!
 //! Geometries are projected to tile units (4096 a side), clipped to the
 //! tile grown by [`BUFFER`] units (so that strokes and symbols at an edge
@@ -13,7 +13,8 @@ use std::f64::consts::PI;
 
 use chiiki_core::layers::{ColumnData, Geometries, Layer};
 use geo::{Coord, Geometry, LineString, Polygon, Rect};
-use mvt::{GeomEncoder, GeomType};
+
+use crate::mvt_writer::{GeomType, LayerWriter, Value};
 
 /// Tile units a side.
 pub const EXTENT: u32 = 4096;
@@ -23,13 +24,6 @@ pub const BUFFER: f64 = 64.0;
 pub const MAX_ZOOM: u8 = 22;
 /// Web Mercator's latitude limit.
 const MAX_LAT: f64 = 85.051_128_779_806_59;
-
-/// Why a tile could not be encoded.
-#[derive(Debug, thiserror::Error)]
-pub enum TileError {
-    #[error("encoding the tile: {0}")]
-    Encode(#[from] mvt::Error),
-}
 
 /// A tile of WebMercatorQuad: matrix `z`, column `x`, row `y` (from the top).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -245,16 +239,30 @@ impl Clip {
 }
 
 /// Rounds to whole tile units, dropping a vertex that lands on the one
-/// before it.
+/// before it or on the straight line through its neighbours (a grid-like
+/// A31 polygon keeps only its corners).
 fn snap(coords: impl Iterator<Item = Coord<f64>>) -> Vec<(i32, i32)> {
     let mut out: Vec<(i32, i32)> = Vec::new();
     for c in coords {
         let p = (c.x.round() as i32, c.y.round() as i32);
-        if out.last() != Some(&p) {
-            out.push(p);
+        if out.last() == Some(&p) {
+            continue;
         }
+        if let [.., a, b] = out[..] {
+            if straight(a, b, p) {
+                out.pop();
+            }
+        }
+        out.push(p);
     }
     out
+}
+
+/// Whether `b` lies on the segment from `a` to `c`, between them.
+fn straight(a: (i32, i32), b: (i32, i32), c: (i32, i32)) -> bool {
+    let (ab, bc) = ((b.0 - a.0, b.1 - a.1), (c.0 - b.0, c.1 - b.1));
+    i64::from(ab.0) * i64::from(bc.1) == i64::from(ab.1) * i64::from(bc.0)
+        && i64::from(ab.0) * i64::from(bc.0) + i64::from(ab.1) * i64::from(bc.1) > 0
 }
 
 /// Twice the signed area of a ring in tile units (y down): positive for
@@ -354,22 +362,22 @@ fn ring(coords: &[Coord<f64>], clip: Clip, exterior: bool) -> Option<Vec<(i32, i
     Some(snapped)
 }
 
-fn encode_geometry(g: TileGeometry) -> Result<mvt::GeomData, mvt::Error> {
-    let (kind, parts) = match g {
-        TileGeometry::Points(p) => (GeomType::Point, vec![p]),
-        TileGeometry::Lines(l) => (GeomType::Linestring, l),
-        TileGeometry::Polygons(r) => (GeomType::Polygon, r),
-    };
-    let mut enc = GeomEncoder::<i32>::new(kind);
-    for part in parts {
-        for (x, y) in part {
-            enc.add_point(x, y)?;
+/// Writes `g` as the geometry of the feature being written.
+fn write_geometry(w: &mut LayerWriter<'_>, g: &TileGeometry) -> GeomType {
+    match g {
+        TileGeometry::Points(p) => {
+            w.geometry.points(p);
+            GeomType::Point
         }
-        if kind != GeomType::Point {
-            enc.complete_geom()?;
+        TileGeometry::Lines(lines) => {
+            lines.iter().for_each(|l| w.geometry.line(l));
+            GeomType::LineString
+        }
+        TileGeometry::Polygons(rings) => {
+            rings.iter().for_each(|r| w.geometry.ring(r));
+            GeomType::Polygon
         }
     }
-    enc.encode()
 }
 
 /// Rows of `layer` that may reach tile `tile`: those whose bounding box
@@ -388,63 +396,53 @@ pub struct Encoded {
 /// Encodes `rows` of `layer` into tile `tile`: one MVT layer named as the
 /// collection, every column of the layer as a property (nulls left out),
 /// the feature id where it is a non-negative integer.
-pub fn encode(layer: &Layer, rows: &[u32], tile: TileId) -> Result<Encoded, TileError> {
+pub fn encode(layer: &Layer, rows: &[u32], tile: TileId) -> Encoded {
     let p = tile.projector();
     let clip = Clip::new();
-    let t = mvt::Tile::new(EXTENT);
-    let mut out = t.create_layer(&layer.meta.id);
+    let keys = layer.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut w = LayerWriter::new(keys, rows.len());
     let mut kept = Vec::with_capacity(rows.len());
     for &row in rows {
         let r = row as usize;
-        let geometry = match &layer.geometries {
+        w.begin();
+        let kind = match &layer.geometries {
             Geometries::Points(pts) => {
                 let c = p.apply(pts[r][0], pts[r][1]);
-                clip.contains(c)
-                    .then(|| TileGeometry::Points(vec![(c.x.round() as i32, c.y.round() as i32)]))
+                if !clip.contains(c) {
+                    continue;
+                }
+                w.geometry
+                    .points(&[(c.x.round() as i32, c.y.round() as i32)]);
+                GeomType::Point
             }
-            Geometries::Shapes(shapes) => tile_geometry(&shapes[r], &p, clip),
+            Geometries::Shapes(shapes) => match tile_geometry(&shapes[r], &p, clip) {
+                Some(g) => write_geometry(&mut w, &g),
+                None => continue,
+            },
         };
-        let Some(geometry) = geometry else { continue };
-        let mut feature = out.into_feature(encode_geometry(geometry)?);
-        if let Ok(id) = u64::try_from(layer.fids[r]) {
-            feature.set_id(id);
+        for (i, c) in layer.columns.iter().enumerate() {
+            if c.is_null(r) {
+                continue;
+            }
+            let value = match &c.data {
+                ColumnData::Integer(v) => Value::Int(v[r]),
+                ColumnData::Real(v) => Value::double(v[r]),
+                ColumnData::Text(v) => Value::Text(v.get(r)),
+                ColumnData::Boolean(v) => Value::Bool(v[r]),
+                ColumnData::Date(v) => Value::Date(v[r]),
+                ColumnData::DateTime(v) => Value::DateTime(v[r]),
+            };
+            w.tag(i, value);
         }
-        add_properties(&mut feature, layer, r);
-        out = feature.into_layer();
+        w.end(u64::try_from(layer.fids[r]).ok(), kind);
         kept.push(row);
     }
-    if kept.is_empty() {
-        return Ok(Encoded {
-            bytes: Vec::new(),
-            rows: kept,
-        });
-    }
-    let mut t = t;
-    t.add_layer(out)?;
-    Ok(Encoded {
-        bytes: t.to_bytes()?,
-        rows: kept,
-    })
-}
-
-/// The row's values as the items endpoint writes them: dates and times as
-/// ISO 8601 text, nulls omitted.
-fn add_properties(feature: &mut mvt::Feature, layer: &Layer, row: usize) {
-    use chiiki_core::layers::column::{format_date, format_datetime};
-    for c in &layer.columns {
-        if c.is_null(row) {
-            continue;
-        }
-        let key = c.name.as_str();
-        match &c.data {
-            ColumnData::Integer(v) => feature.add_tag_sint(key, v[row]),
-            ColumnData::Real(v) => feature.add_tag_double(key, v[row]),
-            ColumnData::Text(v) => feature.add_tag_string(key, v.get(row)),
-            ColumnData::Boolean(v) => feature.add_tag_bool(key, v[row]),
-            ColumnData::Date(v) => feature.add_tag_string(key, &format_date(v[row])),
-            ColumnData::DateTime(v) => feature.add_tag_string(key, &format_datetime(v[row])),
-        }
-    }
+    let bytes = if w.is_empty() {
+        Vec::new()
+    } else {
+        w.finish(&layer.meta.id, EXTENT)
+    };
+    Encoded { bytes, rows: kept }
 }
 
 #[cfg(test)]
