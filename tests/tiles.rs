@@ -84,10 +84,15 @@ fn get_as(role: Option<&str>, path: &str) -> reqwest::blocking::Response {
 
 /// Every feature the items endpoint gives `role` in `bbox`, all pages.
 fn items(role: Option<&str>, id: &str, bbox: &str) -> Vec<Value> {
+    items_as_of(role, id, bbox, "")
+}
+
+/// The same with more parameters (`extra`: "&as_of=…").
+fn items_as_of(role: Option<&str>, id: &str, bbox: &str, extra: &str) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
         let path = format!(
-            "/collections/{id}/items?bbox={bbox}&limit=10000&offset={}",
+            "/collections/{id}/items?bbox={bbox}&limit=10000&offset={}{extra}",
             out.len()
         );
         let r = get_as(role, &path);
@@ -191,16 +196,19 @@ fn same_value(item: &Value, tile: Option<&Value>) -> bool {
 
 /// The residents tile of `tile` for the planner holds exactly the
 /// residents the items endpoint gives the planner for the tile and its
-/// buffer, at their positions, with their properties; and it is audited.
-fn planner_residents_tile_matches_items(tile: Tile) {
+/// buffer (on day `as_of`, else today), at their positions, with their
+/// properties; and it is audited.
+fn planner_residents_tile_matches_items(tile: Tile, as_of: Option<&str>) -> BTreeSet<u64> {
+    let query = as_of.map(|d| format!("?as_of={d}")).unwrap_or_default();
     let path = tile.path("residents");
-    let (status, headers, body) = fetch(Some("planner"), &path);
+    let (status, headers, body) = fetch(Some("planner"), &format!("{path}{query}"));
     assert_eq!(status, 200, "{path}");
     assert_eq!(headers["content-type"], MVT);
     assert_eq!(headers["cache-control"], "no-store");
     assert!(headers.get("etag").is_none(), "no validators on people");
     let decoded = decode(&body, tile, "residents");
-    let expected = items(Some("planner"), "residents", &tile.bbox(BUFFER));
+    let extra = query.replace('?', "&");
+    let expected = items_as_of(Some("planner"), "residents", &tile.bbox(BUFFER), &extra);
     assert!(
         expected.len() > 20,
         "{path}: only {} residents",
@@ -249,20 +257,35 @@ fn planner_residents_tile_matches_items(tile: Tile) {
         .lines()
         .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|e| e["request"].as_str() == Some(&format!("GET {path}")))
+        .find(|e| e["request"].as_str() == Some(&format!("GET {path}{query}")))
         .unwrap_or_else(|| panic!("no audit entry for {path}"));
     assert_eq!(entry["records"], decoded.len());
     assert_eq!(entry["role"], "planner");
+    got
 }
 
 #[test]
 fn planner_z14_residents_tile_is_the_items_of_its_box() {
-    planner_residents_tile_matches_items(Tile::at(139.745, 35.715, 14));
+    planner_residents_tile_matches_items(Tile::at(139.745, 35.715, 14), None);
 }
 
 #[test]
 fn planner_z16_residents_tile_is_the_items_of_its_box() {
-    planner_residents_tile_matches_items(Tile::at(139.745, 35.715, 16));
+    planner_residents_tile_matches_items(Tile::at(139.745, 35.715, 16), None);
+}
+
+#[test]
+fn residents_tiles_as_of_a_past_day_are_that_day_s_items() {
+    let tile = Tile::at(139.745, 35.715, 14);
+    let today = planner_residents_tile_matches_items(tile, None);
+    let then = planner_residents_tile_matches_items(tile, Some("2026-10-01"));
+    assert_ne!(today, then, "people moved since the registry's first day");
+    // Only the layers of people have past days.
+    let r = get_as(
+        None,
+        &format!("{}?as_of=2026-10-01", tile.path("flood_a31_tokyo")),
+    );
+    assert_eq!(r.status(), 400);
 }
 
 #[test]
