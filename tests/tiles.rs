@@ -628,3 +628,33 @@ fn tileset_metadata_and_tile_matrix_set_are_well_formed_and_link_up() {
         )
         .is_some());
 }
+
+#[test]
+fn open_polygon_tiles_carry_the_items_properties() {
+    let id = "bunkyo_towns";
+    let tile = Tile::at(139.745, 35.715, 14);
+    let (status, _, body) = fetch(None, &tile.path(id));
+    assert_eq!(status, 200);
+    let decoded = decode(&body, tile, id);
+    let expected = items(None, id, &tile.bbox(BUFFER));
+    assert!(decoded.len() > 5, "{} towns", decoded.len());
+    let by_id: BTreeMap<u64, &Decoded> = decoded.iter().map(|d| (d.id.unwrap(), d)).collect();
+    let mut compared = 0;
+    for f in &expected {
+        let Some(d) = by_id.get(&f["id"].as_u64().unwrap()) else {
+            continue;
+        };
+        let props = f["properties"].as_object().unwrap();
+        assert!(!props.is_empty());
+        for (name, value) in props {
+            assert!(
+                same_value(value, d.properties.get(name)),
+                "{id} {}: {name}: items {value}, tile {:?}",
+                f["id"],
+                d.properties.get(name)
+            );
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, decoded.len(), "every town in the tile is an item");
+}
