@@ -308,7 +308,7 @@ fn parse_filter_value(layer: &Layer, col: usize, raw: &str) -> Result<Value, Api
 /// [`AppState::asked`](crate::AppState::asked)).
 pub const PARAM_PREFIX: &str = "param.";
 
-fn dated_view(
+pub(crate) fn dated_view(
     state: &SharedState,
     data: &Arc<Data>,
     who: &chiiki_policy::auth::Principal,

@@ -22,12 +22,15 @@ pub mod html;
 pub mod items;
 pub mod limits;
 mod meta;
+mod mvt_writer;
 mod openapi;
 pub mod reload;
 pub mod settings;
 pub mod source;
 #[cfg(test)]
 mod tests;
+pub mod tiles;
+mod vector_tile;
 pub mod web;
 pub mod writer;
 
@@ -77,6 +80,8 @@ pub struct AppState {
     history: Option<Arc<dyn history::ResidentHistory>>,
     /// The cap on work running on the blocking threads ([`limits::BlockingPool`]).
     pub blocking: limits::BlockingPool,
+    /// Encoded vector tiles of open layers ([`tiles::TileCache`]).
+    pub tiles: tiles::TileCache,
     /// Set while the saved analyses are computed at start-up: until then a
     /// first request may wait for them, and `/ready` says not yet.
     pub warming: std::sync::atomic::AtomicBool,
@@ -269,6 +274,7 @@ impl AppState {
             reload: reload::Source::new(config.clone(), store),
             history: None,
             blocking: limits::BlockingPool::from_limits(&config.limits),
+            tiles: tiles::TileCache::new(tiles::TILE_CACHE_BYTES),
             warming: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -986,6 +992,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/collections/{id}", get(meta::collection))
         .route("/collections/{id}/queryables", get(meta::queryables))
         .route("/collections/{id}/items", get(items::items))
+        .route("/collections/{id}/tiles", get(tiles::tilesets))
+        .route("/collections/{id}/tiles/{tms}", get(tiles::tileset))
+        .route(
+            "/collections/{id}/tiles/{tms}/{z}/{y}/{x}",
+            get(tiles::tile),
+        )
+        .route("/tileMatrixSets", get(tiles::tile_matrix_sets))
+        .route("/tileMatrixSets/{tms}", get(tiles::tile_matrix_set))
         .route("/analyses", get(analyses::list).post(analyses::create))
         .route("/collections/{id}/items/{fid}", get(items::item))
         .route("/admin/reload", axum::routing::post(admin_reload))

@@ -26,6 +26,14 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tmxr",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ];
 
 const JSON: &str = "application/json";
@@ -79,6 +87,8 @@ pub async fn landing(
              "title": "Conformance classes implemented"},
             {"href": format!("{base}/collections"), "rel": "data", "type": JSON,
              "title": "The feature collections"},
+            {"href": format!("{base}/tileMatrixSets"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+             "type": JSON, "title": "The tile matrix sets of the vector tiles"},
         ],
     });
     Ok(json_response(body, JSON))
@@ -231,6 +241,8 @@ pub fn collection_json(layer: &Layer, base: &str) -> Value {
              "title": "Features as CSV (UTF-8 with BOM; encoding=cp932, geometry=wkt)"},
             {"href": format!("{href}/queryables"), "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
              "type": "application/schema+json", "title": "Queryable properties"},
+            {"href": crate::tiles::tiles_href(base, id), "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+             "type": JSON, "title": "Vector tiles (MVT, WebMercatorQuad)"},
         ],
         "extent": extent,
         "crs": supported_crs_uris(),

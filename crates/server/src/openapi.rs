@@ -48,6 +48,14 @@ pub async fn document(
         "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": {"type": "object"}}}},
                       "503": {"description": "Not ready", "content": {"application/json": {"schema": {"type": "object"}}}}}}}));
 
+    paths.insert("/tileMatrixSets".into(), json!({"get": {"summary": "Tile matrix sets", "operationId": "getTileMatrixSets",
+        "parameters": [{"$ref": "#/components/parameters/f"}], "responses": json_ok("The tile matrix sets (WebMercatorQuad)")}}));
+    paths.insert("/tileMatrixSets/{tileMatrixSetId}".into(), json!({"get": {"summary": "A tile matrix set (OGC TMS 2.0 JSON)",
+        "operationId": "getTileMatrixSet",
+        "parameters": [{"$ref": "#/components/parameters/tileMatrixSetId"}, {"$ref": "#/components/parameters/f"}],
+        "responses": {"200": {"description": "The tile matrix set", "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "404": {"$ref": "#/components/responses/Error"}}}}));
+
     for layer in state.visible(&data, &who) {
         let id = &layer.meta.id;
         let mut params = vec![
@@ -109,6 +117,7 @@ pub async fn document(
                 "404": {"$ref": "#/components/responses/Error"},
             },
         }}));
+        tile_paths(&mut paths, &layer);
         paths.insert(format!("/collections/{id}/items/{{featureId}}"), json!({"get": {
             "summary": format!("One feature of {}", layer.meta.title),
             "operationId": format!("getFeature_{id}"),
@@ -189,6 +198,11 @@ pub async fn document(
                 "filter-lang": {"name": "filter-lang", "in": "query", "required": false, "style": "form", "explode": false,
                                 "description": "The language of 'filter'.",
                                 "schema": {"type": "string", "enum": [super::items::FILTER_LANG], "default": super::items::FILTER_LANG}},
+                "tileMatrixSetId": {"name": "tileMatrixSetId", "in": "path", "required": true,
+                                    "schema": {"type": "string", "enum": [crate::tiles::WEB_MERCATOR_QUAD]}},
+                "as_of": {"name": "as_of", "in": "query", "required": false, "style": "form", "explode": false,
+                          "description": "The residents layer and analyses over people as they were on this day.",
+                          "schema": {"type": "string", "format": "date"}},
                 "filter-crs": {"name": "filter-crs", "in": "query", "required": false, "style": "form", "explode": false,
                                "description": "The CRS of the geometry literals in 'filter', in its axis order (default CRS84).",
                                "schema": {"type": "string", "format": "uri", "enum": crs_enum,
@@ -247,4 +261,49 @@ fn question_parameter(p: &chiiki_analysis::Parameter) -> serde_json::Value {
             p.label, p.unit.as_deref().map(|u| format!(" ({u})")).unwrap_or_default()),
         "schema": schema,
     })
+}
+
+/// The tile resources of one collection: its tilesets, the tileset and a tile.
+fn tile_paths(paths: &mut Map<String, serde_json::Value>, layer: &chiiki_core::layers::Layer) {
+    let id = &layer.meta.id;
+    let title = &layer.meta.title;
+    let json_200 = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}});
+    paths.insert(format!("/collections/{id}/tiles"), json!({"get": {
+        "summary": format!("Tilesets of {title}"),
+        "operationId": format!("getTilesets_{id}"),
+        "parameters": [{"$ref": "#/components/parameters/f"}, {"$ref": "#/components/parameters/as_of"}],
+        "responses": {"200": json_200("The vector tileset"), "404": {"$ref": "#/components/responses/Error"}},
+    }}));
+    paths.insert(format!("/collections/{id}/tiles/{{tileMatrixSetId}}"), json!({"get": {
+        "summary": format!("Vector tileset of {title} (also TileJSON 3.0)"),
+        "operationId": format!("getTileset_{id}"),
+        "parameters": [{"$ref": "#/components/parameters/tileMatrixSetId"}, {"$ref": "#/components/parameters/f"},
+                       {"$ref": "#/components/parameters/as_of"}],
+        "responses": {"200": json_200("The tileset metadata"), "404": {"$ref": "#/components/responses/Error"}},
+    }}));
+    let index = |name: &str, what: &str| {
+        json!({"name": name, "in": "path", "required": true, "description": what,
+        "schema": {"type": "integer", "minimum": 0}})
+    };
+    paths.insert(
+        format!("/collections/{id}/tiles/{{tileMatrixSetId}}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"),
+        json!({"get": {
+            "summary": format!("A vector tile of {title}"),
+            "operationId": format!("getTile_{id}"),
+            "parameters": [
+                {"$ref": "#/components/parameters/tileMatrixSetId"},
+                index("tileMatrix", "The zoom level, 0 to 22"),
+                index("tileRow", "The row, from the top"),
+                index("tileCol", "The column, from the left"),
+                {"$ref": "#/components/parameters/as_of"},
+            ],
+            "responses": {
+                "200": {"description": "The tile: one layer named as the collection, extent 4096, the properties the items endpoint gives the caller",
+                        "content": {crate::tiles::MVT: {"schema": {"type": "string", "format": "binary"}}}},
+                "204": {"description": "No feature in the tile"},
+                "400": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"},
+            },
+        }}),
+    );
 }
