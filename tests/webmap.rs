@@ -51,6 +51,7 @@ fn planner_health_and_analyst_use_the_map() {
     let s = server();
     let out = scratch("webmap-shots");
     let found = browser_script("webmap.mjs", &out);
+    std::fs::write(out.join("found.json"), found.to_string()).unwrap();
     assert!(
         found.get("failure").is_none(),
         "the browser run failed: {}",
@@ -121,6 +122,7 @@ fn planner_health_and_analyst_use_the_map() {
             "rgb(255, 145, 145)"
         ]
     );
+    assert_eq!(found["base_on_at_first"], true, "町丁目 boundaries on at first");
     let drawn: Vec<&str> = found["map_layers"]
         .as_array()
         .unwrap()
@@ -173,6 +175,29 @@ fn planner_health_and_analyst_use_the_map() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(page_ids, api_ids);
+
+    // A resident clicked on the map: the popup shows the attributes the
+    // API serves the planner for that resident (from the vector tile).
+    let clicked = &found["clicked"];
+    assert!(clicked.is_object(), "no resident drawn to click");
+    let fid = clicked["id"].as_i64().unwrap();
+    let item: Value = client()
+        .get(s.url(&format!(
+            "/collections/elderly_in_flood/items/{fid}?param.depth_rank=3"
+        )))
+        .bearer_auth(planner)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let popup = found["popup"].as_object().unwrap();
+    for key in ["name", "address", "depth_rank", "birth_date"] {
+        let api = match &item["properties"][key] {
+            Value::String(v) => v.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(popup[key].as_str().unwrap(), api, "{key}");
+    }
 
     // Downloads: every feature of the answer, GeoJSON and Excel's CSV.
     assert_eq!(found["download_geojson"]["features"], rank3);
@@ -232,8 +257,13 @@ fn planner_health_and_analyst_use_the_map() {
     assert!(analyst_readable
         .values()
         .all(|p| p == "open" || p == "aggregate"));
-    for q in ids_of(&found["analyst_questions"]) {
-        assert_eq!(analyst_readable[&q], "aggregate", "{q}");
+    let analyst_questions = ids_of(&found["analyst_questions"]);
+    assert!(analyst_questions.contains(&"aging_mesh_250m".to_string()));
+    for q in &analyst_questions {
+        assert!(
+            matches!(analyst_readable[q].as_str(), "aggregate" | "open"),
+            "{q}"
+        );
     }
     assert!(found["analyst_layers"]
         .as_array()

@@ -64,8 +64,9 @@ try {
   found.token_in_session_storage = await page.evaluate(() => sessionStorage.getItem('chiiki-token') !== null);
   found.token_in_local_storage = await page.evaluate(() => JSON.stringify(localStorage).includes('demo-'));
   found.planner_layers = await layerList(page);
-  // Keyboard: tab to the first layer's box and turn it on with the space bar.
-  for (const id of ['flood_depth', 'bunkyo_towns', 'shelters_evacuation']) {
+  // 町丁目 boundaries are on from the start; the keyboard turns on more.
+  found.base_on_at_first = await page.isChecked('[data-layer="bunkyo_towns"]');
+  for (const id of ['flood_depth', 'shelters_evacuation']) {
     await page.focus(`[data-layer="${id}"]`);
     await page.keyboard.press('Space');
     await page.waitForSelector(`[data-legend="${id}"]`);

@@ -207,6 +207,11 @@
     }
     sessionStorage.setItem('chiiki-token', token);
     await loadCollections();
+    // Boundaries orient the eye where there is no base map: on at first.
+    if (sessionStorage.getItem('chiiki-shown') === null) {
+      for (const c of collections) if (c['chiiki:group'] === 'base') shown.add(c.id);
+      sessionStorage.setItem('chiiki-shown', JSON.stringify([...shown]));
+    }
     render();
   }
 
