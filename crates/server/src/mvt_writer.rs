@@ -219,35 +219,46 @@ impl<'a> LayerWriter<'a> {
     }
 }
 
-/// Appends `value` as a layer's `values` entry (field 4, a Value message).
+/// Bytes of `v` as a varint.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Appends `value` as a layer's `values` entry (field 4, a Value message),
+/// lengths computed in advance so nothing is allocated but the text of a
+/// date.
 fn write_value(out: &mut Vec<u8>, value: Value<'_>) {
     let text = |out: &mut Vec<u8>, s: &str| {
-        // Value { string_value (1): s }, its length known in advance.
-        let mut inner = Vec::with_capacity(10);
-        key(&mut inner, 1, 2);
-        varint(&mut inner, s.len() as u64);
+        let len = s.len() as u64;
         key(out, 4, 2);
-        varint(out, (inner.len() + s.len()) as u64);
-        out.extend_from_slice(&inner);
+        varint(out, 1 + varint_len(len) as u64 + len);
+        key(out, 1, 2);
+        varint(out, len);
         out.extend_from_slice(s.as_bytes());
     };
-    let scalar = |out: &mut Vec<u8>, field: u32, wire: u32, payload: &[u8]| {
-        key(out, 4, 2);
-        varint(out, (1 + payload.len()) as u64);
-        key(out, field, wire);
-        out.extend_from_slice(payload);
-    };
-    let mut n = Vec::with_capacity(10);
     match value {
         Value::Text(s) => text(out, s),
         Value::Date(d) => text(out, &format_date(d)),
         Value::DateTime(t) => text(out, &format_datetime(t)),
-        Value::Double(bits) => scalar(out, 3, 1, &bits.to_le_bytes()),
-        Value::Int(i) => {
-            varint(&mut n, ((i << 1) ^ (i >> 63)) as u64);
-            scalar(out, 6, 0, &n);
+        Value::Double(bits) => {
+            key(out, 4, 2);
+            varint(out, 9);
+            key(out, 3, 1);
+            out.extend_from_slice(&bits.to_le_bytes());
         }
-        Value::Bool(b) => scalar(out, 7, 0, &[u8::from(b)]),
+        Value::Int(i) => {
+            let z = ((i << 1) ^ (i >> 63)) as u64;
+            key(out, 4, 2);
+            varint(out, 1 + varint_len(z) as u64);
+            key(out, 6, 0);
+            varint(out, z);
+        }
+        Value::Bool(b) => {
+            key(out, 4, 2);
+            varint(out, 2);
+            key(out, 7, 0);
+            varint(out, u64::from(b));
+        }
     }
 }
 
@@ -272,6 +283,37 @@ mod tests {
         let mut g = Geometry::default();
         g.ring(&[(3, 6), (8, 12), (20, 34)]);
         assert_eq!(g.commands, [9, 6, 12, 18, 10, 12, 24, 44, 15]);
+    }
+
+    #[test]
+    fn value_lengths_match_what_is_written() {
+        for v in [0u64, 1, 127, 128, 300, 16_383, 16_384, u64::MAX] {
+            let mut out = Vec::new();
+            varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+        }
+        let long = "あ".repeat(100);
+        for value in [
+            Value::Text(&long),
+            Value::Int(-70_000),
+            Value::double(1.5),
+            Value::Bool(true),
+        ] {
+            let mut out = Vec::new();
+            write_value(&mut out, value);
+            // Field 4, length-delimited: the length covers the rest.
+            assert_eq!(out[0], 0x22);
+            let mut len = 0usize;
+            let mut at = 1;
+            for shift in (0..).step_by(7) {
+                len |= usize::from(out[at] & 0x7f) << shift;
+                at += 1;
+                if out[at - 1] < 0x80 {
+                    break;
+                }
+            }
+            assert_eq!(out.len() - at, len);
+        }
     }
 
     #[test]
