@@ -115,12 +115,32 @@ impl Geometry {
     }
 }
 
+/// How many of a column's first values decide whether it is worth
+/// deduplicating.
+const SAMPLE: u32 = 64;
+
+/// A column's values written so far, while they repeat enough to be
+/// worth looking up (a flag, a town, a rank); a column of mostly distinct
+/// values (names, addresses, ids) is written without the lookup.
+#[derive(Default)]
+struct ColumnValues<'a> {
+    index: FxHashMap<Value<'a>, u32>,
+    seen: u32,
+    distinct: bool,
+    /// The value written last, for a distinct column: features come in
+    /// spatial order, so a household's members (one address, one
+    /// household id) follow each other.
+    last: Option<(Value<'a>, u32)>,
+}
+
 /// One layer being written: features as they come, then keys and values.
 pub struct LayerWriter<'a> {
     features: Vec<u8>,
     count: usize,
     values: Vec<u8>,
-    index: FxHashMap<Value<'a>, u32>,
+    /// How many values are written (the next value's index).
+    value_count: u32,
+    columns: Vec<ColumnValues<'a>>,
     keys: Vec<&'a str>,
     /// Scratch for the feature being written.
     tags: Vec<u32>,
@@ -139,7 +159,8 @@ impl<'a> LayerWriter<'a> {
             features: Vec::with_capacity(features * 32),
             count: 0,
             values: Vec::with_capacity(values * 8),
-            index: FxHashMap::with_capacity_and_hasher(values / 2, Default::default()),
+            value_count: 0,
+            columns: keys.iter().map(|_| ColumnValues::default()).collect(),
             keys,
             tags: Vec::new(),
             feature: Vec::new(),
@@ -156,11 +177,36 @@ impl<'a> LayerWriter<'a> {
 
     /// Property `key` (an index into the keys) of the feature = `value`.
     pub fn tag(&mut self, key: usize, value: Value<'a>) {
-        let next = self.index.len() as u32;
-        let index = *self.index.entry(value).or_insert_with(|| {
-            write_value(&mut self.values, value);
-            next
-        });
+        let next = self.value_count;
+        let column = &mut self.columns[key];
+        let index = if column.distinct {
+            match column.last {
+                Some((last, index)) if last == value => index,
+                _ => {
+                    write_value(&mut self.values, value);
+                    self.value_count += 1;
+                    column.last = Some((value, next));
+                    next
+                }
+            }
+        } else {
+            let values = &mut self.values;
+            let mut added = false;
+            let index = *column.index.entry(value).or_insert_with(|| {
+                write_value(values, value);
+                added = true;
+                next
+            });
+            self.value_count += u32::from(added);
+            column.seen += 1;
+            // Mostly distinct in its first values: looking each up costs
+            // more than the few repeats would save.
+            if column.seen == SAMPLE && column.index.len() as u32 > SAMPLE * 15 / 16 {
+                column.distinct = true;
+                column.index = FxHashMap::default();
+            }
+            index
+        };
         self.tags.push(key as u32);
         self.tags.push(index);
     }
@@ -202,19 +248,26 @@ impl<'a> LayerWriter<'a> {
 
     /// The tile: this one layer, named `name`, `extent` units a side.
     pub fn finish(self, name: &str, extent: u32) -> Vec<u8> {
-        let mut layer = Vec::with_capacity(self.features.len() + self.values.len() + 256);
-        key(&mut layer, 15, 0);
-        varint(&mut layer, 2);
-        bytes_field(&mut layer, 1, name.as_bytes());
-        layer.extend_from_slice(&self.features);
+        // The layer's small parts, then its length: the features and values
+        // are copied once, straight into the tile.
+        let mut head = Vec::with_capacity(name.len() + 8);
+        key(&mut head, 15, 0);
+        varint(&mut head, 2);
+        bytes_field(&mut head, 1, name.as_bytes());
+        let mut keys = Vec::new();
         for k in &self.keys {
-            bytes_field(&mut layer, 3, k.as_bytes());
+            bytes_field(&mut keys, 3, k.as_bytes());
         }
-        layer.extend_from_slice(&self.values);
-        key(&mut layer, 5, 0);
-        varint(&mut layer, u64::from(extent));
-        let mut tile = Vec::with_capacity(layer.len() + 8);
-        bytes_field(&mut tile, 3, &layer);
+        let mut tail = Vec::with_capacity(8);
+        key(&mut tail, 5, 0);
+        varint(&mut tail, u64::from(extent));
+        let length = head.len() + self.features.len() + keys.len() + self.values.len() + tail.len();
+        let mut tile = Vec::with_capacity(length + 11);
+        key(&mut tile, 3, 2);
+        varint(&mut tile, length as u64);
+        for part in [&head, &self.features, &keys, &self.values, &tail] {
+            tile.extend_from_slice(part);
+        }
         tile
     }
 }
@@ -326,9 +379,25 @@ mod tests {
             w.tag(1, Value::Int(-3));
             w.end(Some(7), GeomType::Point);
         }
-        assert_eq!(w.index.len(), 2);
+        assert_eq!(w.value_count, 2);
         let tile = w.finish("towns", 4096);
         let text = tile.windows(6).filter(|b| *b == "白山".as_bytes()).count();
         assert_eq!(text, 1);
+    }
+
+    #[test]
+    fn a_column_of_distinct_values_is_written_without_lookups() {
+        let names: Vec<String> = (0..200).map(|i| format!("住民{i}")).collect();
+        let mut w = LayerWriter::new(vec!["name", "town"], names.len());
+        for (i, name) in names.iter().enumerate() {
+            w.begin();
+            w.geometry.points(&[(1, 1)]);
+            w.tag(0, Value::Text(name));
+            w.tag(1, Value::Text(if i % 2 == 0 { "白山" } else { "本郷" }));
+            w.end(Some(i as u64), GeomType::Point);
+        }
+        assert!(w.columns[0].distinct && !w.columns[1].distinct);
+        // Every name once, the two towns once each.
+        assert_eq!(w.value_count, 202);
     }
 }

@@ -252,9 +252,31 @@ impl Column {
 
 /// Days since 1970-01-01 as `YYYY-MM-DD`.
 pub fn format_date(days: i32) -> String {
+    use chrono::Datelike;
     let date =
         chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(days as i64);
-    date.format("%Y-%m-%d").to_string()
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    if !(0..=9999).contains(&y) {
+        return date.format("%Y-%m-%d").to_string();
+    }
+    // By hand: chrono's formatter parses "%Y-%m-%d" on every call, and a
+    // tile or page of residents writes thousands of birth dates.
+    let digit = |n: u32| char::from(b'0' + n as u8);
+    let y = y as u32;
+    [
+        digit(y / 1000),
+        digit(y / 100 % 10),
+        digit(y / 10 % 10),
+        digit(y % 10),
+        '-',
+        digit(m / 10),
+        digit(m % 10),
+        '-',
+        digit(d / 10),
+        digit(d % 10),
+    ]
+    .iter()
+    .collect()
 }
 
 /// Milliseconds since the epoch as RFC 3339 in UTC.
@@ -309,6 +331,11 @@ mod tests {
     fn dates_round_trip() {
         let d = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
         assert_eq!(format_date(days_from_date(d)), "2024-02-29");
+        // Written by hand in 0000–9999, as chrono writes it everywhere.
+        for days in [-719_528, -25_000, -1, 0, 1, 19_000, 2_932_896, 2_932_897] {
+            let chrono = date_from_days(days).format("%Y-%m-%d").to_string();
+            assert_eq!(format_date(days), chrono, "{days}");
+        }
         assert_eq!(format_datetime(86_400_000), "1970-01-02T00:00:00Z");
     }
 }
