@@ -104,7 +104,8 @@
         legend,
         layers: [{ type: 'circle', paint: {
           'circle-color': colour, 'circle-radius': person ? ['interpolate', ['linear'], ['zoom'], 13, 1.5, 17, 5] : 5,
-          'circle-stroke-color': '#ffffff', 'circle-stroke-width': person ? 0 : 1,
+          // People are small: a thin dark ring keeps pale classes visible.
+          'circle-stroke-color': person ? '#444444' : '#ffffff', 'circle-stroke-width': person ? 0.4 : 1,
         } }],
       };
     }
