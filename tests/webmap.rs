@@ -122,7 +122,10 @@ fn planner_health_and_analyst_use_the_map() {
             "rgb(255, 145, 145)"
         ]
     );
-    assert_eq!(found["base_on_at_first"], true, "町丁目 boundaries on at first");
+    assert_eq!(
+        found["base_on_at_first"], true,
+        "町丁目 boundaries on at first"
+    );
     let drawn: Vec<&str> = found["map_layers"]
         .as_array()
         .unwrap()
