@@ -2799,7 +2799,7 @@ fn malformed_and_oversized_requests_get_json_errors() {
             "/collections/flood_depth/items?properties=no_such",
             "an unknown property",
         ),
-        ("/collections?f=html", "an unknown format on /collections"),
+        ("/collections?f=xml", "an unknown format on /collections"),
     ] {
         check(get_as("anonymous", path), 400, what);
     }
