@@ -34,6 +34,10 @@ pub enum TokenCommand {
         /// A token that never expires (service accounts; revoke it by hand).
         #[arg(long)]
         no_expiry: bool,
+        /// For role shelter_staff (and only for it): the shelter whose
+        /// occupancy the token posts, a feature id of shelters_evacuation.
+        #[arg(long)]
+        shelter: Option<i64>,
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -77,6 +81,33 @@ pub enum TokenCommand {
     },
 }
 
+/// `--shelter` goes with role shelter_staff, always, and names a shelter
+/// of the data directory's shelters layer when there is one.
+fn check_shelter(role: &str, shelter: Option<i64>, data: &Path) -> Result<()> {
+    use chiiki_server::occupancy::{SHELTERS, STAFF_ROLE};
+    let Some(id) = shelter else {
+        anyhow::ensure!(
+            role != STAFF_ROLE,
+            "a {STAFF_ROLE} token needs --shelter <id> (a feature id of {SHELTERS})"
+        );
+        return Ok(());
+    };
+    anyhow::ensure!(
+        role == STAFF_ROLE,
+        "--shelter is only for role {STAFF_ROLE}, not '{role}'"
+    );
+    let path = chiiki_store::geoparquet::layer_path(data, SHELTERS);
+    if path.exists() {
+        let layer = chiiki_store::geoparquet::load(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(
+            layer.row_of(id).is_some(),
+            "no shelter {id} in {SHELTERS} (see /collections/{SHELTERS}/items)"
+        );
+    }
+    Ok(())
+}
+
 pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
     let dir = |d: &Option<PathBuf>| config.data_dir(d.as_deref());
     match command {
@@ -85,9 +116,11 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             role,
             expires,
             no_expiry,
+            shelter,
             data,
         } => {
             config.roles()?.check(&role)?;
+            check_shelter(&role, shelter, &dir(&data))?;
             let now = chiiki_core::clock::now();
             let expires = if no_expiry {
                 None
@@ -96,7 +129,11 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             };
             let path = token_file(&dir(&data));
             let mut file = TokenFile::load(&path)?;
-            let (record, token) = file.create(&name, &role, expires);
+            let (mut record, token) = file.create(&name, &role, expires);
+            if let Some(shelter) = shelter {
+                file.set_shelter(&record.id, shelter);
+                record.shelter = Some(shelter);
+            }
             file.save(&path)
                 .with_context(|| format!("saving {}", path.display()))?;
             eprintln!(

@@ -23,6 +23,8 @@ pub struct Principal {
     /// The token's name, for logs.
     pub token_name: Option<String>,
     pub role: RoleDef,
+    /// The shelter a `shelter_staff` token posts occupancy for.
+    pub shelter: Option<i64>,
 }
 
 impl Principal {
@@ -31,6 +33,7 @@ impl Principal {
             token_id: None,
             token_name: None,
             role: roles.public().clone(),
+            shelter: None,
         }
     }
 
@@ -74,6 +77,7 @@ mod tests {
             token_id: Some(format!("t-{role}")),
             token_name: Some(role.into()),
             role: roles.get(role).unwrap().clone(),
+            shelter: None,
         }
     }
 

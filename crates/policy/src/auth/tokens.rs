@@ -70,6 +70,10 @@ pub struct TokenRecord {
     /// and yields when the config says something else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_expires: Option<DateTime<Utc>>,
+    /// For a `shelter_staff` token: the one shelter (a feature id of
+    /// `shelters_evacuation`) whose occupancy it may post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelter: Option<i64>,
 }
 
 impl TokenRecord {
@@ -141,9 +145,16 @@ impl TokenFile {
             revoked: None,
             source: TokenSource::Issued,
             config_expires: None,
+            shelter: None,
         };
         self.tokens.push(record.clone());
         (record, token)
+    }
+
+    /// Ties the token with id `id` to one shelter; returns whether it exists.
+    pub fn set_shelter(&mut self, id: &str, shelter: i64) -> bool {
+        let found = self.tokens.iter_mut().find(|t| t.id == id);
+        found.map(|t| t.shelter = Some(shelter)).is_some()
     }
 
     /// Revokes the tokens with this id or name; returns how many.
@@ -210,6 +221,7 @@ impl TokenFile {
                 revoked: None,
                 source: TokenSource::Config,
                 config_expires: t.expires,
+                shelter: None,
             });
             changed = true;
         }
@@ -377,6 +389,7 @@ impl TokenStore {
             token_id: Some(record.id),
             token_name: Some(record.name),
             role: role.clone(),
+            shelter: record.shelter,
         })
     }
 }
