@@ -20,7 +20,7 @@ use chiiki_store::geoparquet as store;
 use chiiki_store::import::{read_files, ImportOptions};
 
 /// Bump when the import of demo layers changes, to force a rebuild.
-const DEMO_FORMAT: &str = "demo-layers-1";
+const DEMO_FORMAT: &str = "demo-layers-2";
 
 pub struct DemoLayer {
     pub id: &'static str,
@@ -104,6 +104,53 @@ pub(crate) fn fingerprint(files: &[PathBuf]) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The demo's shelter capacities (people), which the real data does not
+/// carry: invented, deterministic, from the kind of place its name says and
+/// seeded by its id. Schools 300–800, gymnasiums 200–600, community
+/// centres and halls 50–150, anything else (care homes, small facilities)
+/// 20–80. Served as the `capacity` column of `shelters_evacuation`; the
+/// occupancy of a shelter is shown against it.
+pub fn demo_capacity(id: i64, name: &str) -> i64 {
+    let (low, high) = if ["学校", "学園", "大学", "高校"]
+        .iter()
+        .any(|k| name.contains(k))
+    {
+        (300, 800)
+    } else if name.contains("体育館") || name.contains("アリーナ") {
+        (200, 600)
+    } else if ["公民館", "会館", "センター", "集会所", "交流館", "区民館"]
+        .iter()
+        .any(|k| name.contains(k))
+    {
+        (50, 150)
+    } else {
+        (20, 80)
+    };
+    let h = Sha256::digest(format!("chiiki demo capacity {id}").as_bytes());
+    let n = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+    // In steps of 10 people, as capacities are usually given.
+    low + (n % ((high - low) as u64 / 10 + 1)) as i64 * 10
+}
+
+fn add_demo_capacity(parts: &mut chiiki_core::layers::LayerParts) {
+    use chiiki_core::layers::{Column, FieldType, Value};
+    let names = parts
+        .columns
+        .iter()
+        .find(|c| c.name == "施設・場所名")
+        .cloned();
+    let mut capacity = Column::new("capacity", FieldType::Integer);
+    for (row, &fid) in parts.fids.iter().enumerate() {
+        let name = match names.as_ref().map(|c| c.get(row)) {
+            Some(Value::Text(s)) => s,
+            _ => String::new(),
+        };
+        let _ = capacity.push(Value::Integer(demo_capacity(fid, &name)));
+    }
+    parts.columns.retain(|c| c.name != "capacity");
+    parts.columns.push(capacity);
+}
+
 /// What `build` did to one layer.
 pub struct BuiltLayer {
     pub id: String,
@@ -163,6 +210,9 @@ pub fn build(real_data: &Path, data_dir: &Path) -> Result<Vec<BuiltLayer>> {
         let (mut parts, report) = read_files(&files, &opts)
             .with_context(|| format!("building demo layer {}", demo.id))?;
         parts.meta.fingerprint = print;
+        if demo.id == "shelters_evacuation" {
+            add_demo_capacity(&mut parts);
+        }
         let layer = Layer::new(parts);
         store::save(data_dir, &layer)?;
         let mut notes = report.warnings.clone();

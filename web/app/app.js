@@ -61,6 +61,8 @@
     uptake: { breaks: [0.1, 0.2, 0.3, 0.5], colours: ['#a50f15', '#ef3b2c', '#fc9272', '#c6dbef', '#2171b5'] },
     covered_share: { breaks: [0.5, 0.7, 0.9, 0.99], colours: ['#a50f15', '#ef3b2c', '#fc9272', '#c6dbef', '#2171b5'] },
     risk_score: { breaks: [0.2, 0.4, 0.6, 0.8], colours: ['#1a9850', '#91cf60', '#fee08b', '#fc8d59', '#d73027'] },
+    // Shelter crowding (count / capacity): grey where nothing was posted.
+    occupancy_rate: { breaks: [0.5, 0.8, 1.0], colours: ['#1a9850', '#fee08b', '#fc8d59', '#d73027'], unknown: '不明 (未報告)' },
   };
 
   /** How a collection is drawn: MapLibre paint and the legend's entries. */
@@ -92,6 +94,7 @@
         legend = colours.map((col, i) => [col,
           `${field} ${i === 0 ? '<' + breaks[0] : i === breaks.length ? '≥' + breaks[i - 1] : breaks[i - 1] + '–' + breaks[i]}`]);
         if (c['chiiki:privacy'] === 'aggregate') legend.push(['#cccccc', t('hidden')]);
+        if (CHOROPLETHS[field].unknown) legend.push(['#cccccc', CHOROPLETHS[field].unknown]);
       }
     }
     if (c.id.includes('flood') && !has('fill') && !has('depth_rank')) {

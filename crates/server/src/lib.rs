@@ -23,6 +23,7 @@ pub mod items;
 pub mod limits;
 mod meta;
 mod mvt_writer;
+pub mod occupancy;
 mod openapi;
 pub mod reload;
 pub mod settings;
@@ -85,6 +86,8 @@ pub struct AppState {
     /// Set while the saved analyses are computed at start-up: until then a
     /// first request may wait for them, and `/ready` says not yet.
     pub warming: std::sync::atomic::AtomicBool,
+    /// Live shelter occupancy ([`occupancy`]).
+    pub occupancy: occupancy::Occupancy,
 }
 
 /// One generation of the data: the layers, the saved analyses and all that
@@ -276,6 +279,15 @@ impl AppState {
             blocking: limits::BlockingPool::from_limits(&config.limits),
             tiles: tiles::TileCache::new(tiles::TILE_CACHE_BYTES),
             warming: std::sync::atomic::AtomicBool::new(false),
+            occupancy: occupancy::Occupancy::open(
+                &occupancy::history_path(&config.data_dir),
+                config.audit.fsync,
+            )
+            .map_err(|e| {
+                StartError::Serve(std::io::Error::other(format!(
+                    "the shelter occupancy history: {e}"
+                )))
+            })?,
         })
     }
 
@@ -633,6 +645,11 @@ impl AppState {
     /// not exist: the answer must not tell that it is there.
     pub fn readable(&self, data: &Data, who: &Principal, id: &str) -> Result<Arc<Layer>, ApiError> {
         let missing = || ApiError::not_found(format!("no collection '{id}'"));
+        if id == occupancy::COLLECTION {
+            if let Some(shelters) = data.layers.get(occupancy::SHELTERS) {
+                return Ok(self.occupancy.layer(shelters));
+            }
+        }
         let analysis = read(&data.analyses).get(id).cloned();
         let (access, layer) = match (data.layers.get(id), &analysis) {
             (Some(l), _) => (l.meta.access.clone(), Some(l.clone())),
@@ -683,6 +700,7 @@ impl AppState {
     pub fn visible(&self, data: &Data, who: &Principal) -> Vec<Arc<Layer>> {
         let mut ids: Vec<String> = data.layers.keys().cloned().collect();
         ids.extend(read(&data.analyses).keys().cloned());
+        ids.push(occupancy::COLLECTION.to_string());
         ids.sort();
         ids.dedup();
         ids.iter()
@@ -1003,6 +1021,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/analyses", get(analyses::list).post(analyses::create))
         .route("/collections/{id}/items/{fid}", get(items::item))
         .route("/admin/reload", axum::routing::post(admin_reload))
+        .route(
+            "/shelters/{id}/occupancy",
+            axum::routing::post(occupancy::post),
+        )
+        .route("/shelters/{id}/occupancy/history", get(occupancy::history))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             ApiError {
@@ -1183,6 +1206,7 @@ pub async fn serve(
         ),
     }
     state.audit.sync().map_err(StartError::Audit)?;
+    state.occupancy.sync().map_err(StartError::Serve)?;
     tracing::info!("stopped; the audit log is on disk");
     Ok(())
 }
