@@ -56,6 +56,24 @@ pub async fn document(
         "responses": {"200": {"description": "The tile matrix set", "content": {"application/json": {"schema": {"type": "object"}}}},
                       "404": {"$ref": "#/components/responses/Error"}}}}));
 
+    paths.insert("/shelters/{shelterId}/occupancy".into(), json!({"post": {
+        "summary": "Post a shelter's occupancy now (a shelter_staff token of that shelter, or admin); served in the collection shelter_occupancy",
+        "operationId": "postShelterOccupancy",
+        "parameters": [{"name": "shelterId", "in": "path", "required": true, "schema": {"type": "integer"},
+                        "description": "A feature id of shelters_evacuation"}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+            "required": ["count", "open", "accepts_care"], "additionalProperties": false,
+            "properties": {"count": {"type": "integer", "minimum": 0, "maximum": crate::occupancy::MAX_COUNT},
+                           "open": {"type": "boolean"}, "accepts_care": {"type": "boolean"}}}}}},
+        "responses": {"200": {"description": "The accepted post, with the service's time", "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+                      "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}}));
+    paths.insert("/shelters/{shelterId}/occupancy/history".into(), json!({"get": {
+        "summary": "A shelter's accepted occupancy posts, newest first", "operationId": "getShelterOccupancyHistory", "security": [],
+        "parameters": [{"name": "shelterId", "in": "path", "required": true, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "The posts", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
+                      "404": {"$ref": "#/components/responses/Error"}}}}));
+
     for layer in state.visible(&data, &who) {
         let id = &layer.meta.id;
         let mut params = vec![
