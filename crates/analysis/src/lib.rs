@@ -105,7 +105,16 @@ impl Analysis {
     /// The ids of the layers and analyses it reads.
     pub fn inputs(&self) -> Vec<&str> {
         match &self.operation {
-            Operation::Join { left, right, .. } => vec![&left.layer, &right.layer],
+            Operation::Join {
+                left,
+                right,
+                relation,
+                ..
+            } => {
+                let mut out = vec![left.layer.as_str(), right.layer.as_str()];
+                out.extend(relation.network());
+                out
+            }
             Operation::Aggregate { source, to, .. } => {
                 let mut out = vec![source.layer.as_str()];
                 if let Target::Layer { layer, .. } = to {
@@ -203,7 +212,7 @@ pub struct Side {
     pub filter: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Relation {
     /// Left features inside (intersecting) a right feature.
@@ -215,6 +224,25 @@ pub enum Relation {
     /// Every left feature, with `distance_m` to the nearest right feature
     /// (null when none is within `max_metres`).
     Nearest { max_metres: f64 },
+    /// Left points within `metres` walking of a right point along the
+    /// lines of layer `network` (e.g. `roads`); attaches `walking_distance`.
+    WithinWalking { metres: f64, network: String },
+    /// Left points with no right point within `metres` walking along
+    /// `network` (or none reachable); attaches `walking_distance` to the
+    /// nearest reachable one (null when none is).
+    BeyondWalking { metres: f64, network: String },
+}
+
+impl Relation {
+    /// The line layer a walking relation walks along.
+    pub fn network(&self) -> Option<&str> {
+        match self {
+            Relation::WithinWalking { network, .. } | Relation::BeyondWalking { network, .. } => {
+                Some(network)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -359,7 +387,7 @@ impl Sources<'_> {
                 relation,
                 attach,
                 prefer_max,
-            } => self.join(left, right, *relation, attach, prefer_max.as_deref(), by)?,
+            } => self.join(left, right, relation, attach, prefer_max.as_deref(), by)?,
             Operation::Aggregate {
                 source,
                 to,
@@ -494,7 +522,7 @@ impl Sources<'_> {
         &self,
         left: &Side,
         right: &Side,
-        relation: Relation,
+        relation: &Relation,
         attach: &[String],
         prefer_max: Option<&str>,
         by: By<'_>,
@@ -566,9 +594,27 @@ impl Sources<'_> {
                         .filter_map(|row| best.get(row).map(|&m| (*row, Some(m), None))),
                 );
             }
-            Relation::WithinDistance { metres }
-            | Relation::BeyondDistance { metres }
-            | Relation::Nearest { max_metres: metres } => {
+            &Relation::WithinWalking { metres, .. } | &Relation::BeyondWalking { metres, .. } => {
+                let network = relation.network().expect("a walking relation");
+                let net = self.input(network, by)?;
+                let nearest = nearest_walking(&l, &l_rows, &r, &r_rows, &net)?;
+                let within = matches!(relation, Relation::WithinWalking { .. });
+                for (&row, n) in l_rows.iter().zip(nearest) {
+                    match n {
+                        Some((d, rr)) if d <= metres => {
+                            if within {
+                                related.push((row, Some(rr), Some(d)))
+                            }
+                        }
+                        // Beyond: the nearest reachable, if any, and how far.
+                        n if !within => related.push((row, n.map(|x| x.1), n.map(|x| x.0))),
+                        _ => {}
+                    }
+                }
+            }
+            &Relation::WithinDistance { metres }
+            | &Relation::BeyondDistance { metres }
+            | &Relation::Nearest { max_metres: metres } => {
                 let nearest = nearest_within(&l, &l_rows, &r, &r_rows, metres);
                 for (&row, n) in l_rows.iter().zip(nearest) {
                     match (relation, n) {
@@ -613,8 +659,13 @@ impl Sources<'_> {
             columns.push(Column::new(name, c.field_type()));
         }
         let with_distance = !matches!(relation, Relation::Within | Relation::BeyondDistance { .. });
+        let distance_name = if relation.network().is_some() {
+            "walking_distance"
+        } else {
+            "distance_m"
+        };
         if with_distance {
-            columns.push(Column::new("distance_m", FieldType::Real));
+            columns.push(Column::new(distance_name, FieldType::Real));
         }
         let mut fids = Vec::with_capacity(related.len());
         let mut geoms = Vec::with_capacity(related.len());
@@ -666,7 +717,7 @@ impl Sources<'_> {
             } else {
                 Label::Open
             };
-            labels.insert("distance_m".into(), label);
+            labels.insert(distance_name.into(), label);
         }
         let picked_by_identifier = picked_by_identifier(&l, left.filter.as_deref())
             .or_else(|| picked_by_identifier(&r, right.filter.as_deref()));
@@ -1189,6 +1240,38 @@ fn nearest_within(
         }
     }
     best
+}
+
+/// For each of `l_rows`: the nearest of `r_rows` by walking along the lines
+/// of `network` ([`chiiki_network`]), with the distance in metres; `None`
+/// where none is reachable. Both sides must be points.
+fn nearest_walking(
+    l: &Layer,
+    l_rows: &[u32],
+    r: &Layer,
+    r_rows: &[u32],
+    network: &Layer,
+) -> Result<Vec<Option<(f64, u32)>>> {
+    let points = |layer: &Layer, rows: &[u32]| match &layer.geometries {
+        Geometries::Points(p) => Ok(rows.iter().map(|&i| p[i as usize]).collect::<Vec<_>>()),
+        Geometries::Shapes(_) if rows.is_empty() => Ok(Vec::new()),
+        Geometries::Shapes(_) => Err(AnalysisError::Definition(format!(
+            "walking distances join points; '{}' is not a layer of points",
+            layer.meta.id
+        ))),
+    };
+    let (from, to) = (points(l, l_rows)?, points(r, r_rows)?);
+    let net = chiiki_network::Network::from_layer(network, chiiki_network::TOLERANCE_M);
+    if net.edge_count() == 0 && !network.is_empty() {
+        return Err(AnalysisError::Definition(format!(
+            "'{}' has no lines to walk along",
+            network.meta.id
+        )));
+    }
+    Ok(chiiki_network::nearest_facilities(&net, &to, &from)
+        .into_iter()
+        .map(|a| a.map(|a| (a.metres, r_rows[a.facility as usize])))
+        .collect())
 }
 
 /// What a join's answer is, for disclosure control: people stay people (with
