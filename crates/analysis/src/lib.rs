@@ -600,15 +600,11 @@ impl Sources<'_> {
                 let nearest = nearest_walking(&l, &l_rows, &r, &r_rows, &net)?;
                 let within = matches!(relation, Relation::WithinWalking { .. });
                 for (&row, n) in l_rows.iter().zip(nearest) {
-                    match n {
-                        Some((d, rr)) if d <= metres => {
-                            if within {
-                                related.push((row, Some(rr), Some(d)))
-                            }
-                        }
-                        // Beyond: the nearest reachable, if any, and how far.
-                        n if !within => related.push((row, n.map(|x| x.1), n.map(|x| x.0))),
-                        _ => {}
+                    let near = n.is_some_and(|(d, _)| d <= metres);
+                    // Within: the nearest and how far; beyond: the nearest
+                    // reachable, if any, and how far.
+                    if near == within {
+                        related.push((row, n.map(|x| x.1), n.map(|x| x.0)));
                     }
                 }
             }
