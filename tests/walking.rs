@@ -345,3 +345,289 @@ fn elderly_beyond_shelters_300m_walking_is_the_brute_force() {
     }
     eprintln!("65+ beyond 600 m walking: {}", far.len());
 }
+
+/// A throwaway PostgreSQL cluster in a temporary directory, stopped when
+/// dropped. Root cannot run PostgreSQL: the server then runs as `postgres`.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn as_pg(program: &str) -> std::process::Command {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]);
+        c
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+impl Cluster {
+    /// A running cluster, or why there is none.
+    fn start() -> Result<Cluster, String> {
+        if !std::path::Path::new(&format!("{PG_BIN}/initdb")).exists() {
+            return Err(format!(
+                "{PG_BIN}/initdb not found (apt-get install postgresql-15-pgrouting)"
+            ));
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // The server (perhaps another user) writes its data and socket here.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "postgres", dir.path().to_str().unwrap()])
+            .status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let data = dir.path().join("db");
+        let out = as_pg(&format!("{PG_BIN}/initdb"))
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let cluster = Cluster { dir, port };
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=''",
+            cluster.dir.path().display()
+        );
+        let out = as_pg(&format!("{PG_BIN}/pg_ctl"))
+            .args(["-D", data.to_str().unwrap(), "-o", &options, "-w", "-l"])
+            .arg(cluster.dir.path().join("log"))
+            .arg("start")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(cluster.dir.path().join("log")).unwrap_or_default();
+            return Err(format!(
+                "pg_ctl start: {}{log}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(cluster)
+    }
+
+    /// Runs SQL with psql (input on stdin), returning unaligned rows.
+    fn psql(&self, sql: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args([
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("psql");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_pg(&format!("{PG_BIN}/pg_ctl"))
+            .args([
+                "-D",
+                self.dir.path().join("db").to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
+    }
+}
+
+/// pgRouting as a peer: the network's edges loaded into PostgreSQL, and
+/// `pgr_dijkstra` between the ends of the edges of 1,000 random resident–
+/// shelter pairs gives the same walking distances as chiiki.
+#[test]
+fn pgrouting_agrees_on_random_resident_shelter_pairs() {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: PostgreSQL with pgRouting cannot start here: {why}");
+            return;
+        }
+    };
+    let l = layers();
+    let (roads, residents, shelters) = (&l["roads"], &l["residents"], &l["shelters_evacuation"]);
+    let net = Network::from_layer(roads, TOLERANCE_M);
+    let (fs, ps) = (
+        net.snap_all(points(shelters)),
+        net.snap_all(points(residents)),
+    );
+
+    // 1,000 pairs from a fixed seed (a 64-bit LCG: no dependency needed).
+    let mut state = 0x2026_1207_u64;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % n
+    };
+    let pairs: Vec<(usize, usize)> = (0..1000)
+        .map(|_| (next(residents.len()), next(shelters.len())))
+        .collect();
+
+    // chiiki: per shelter, its residents with the library's pass.
+    let mut ours = vec![f64::INFINITY; pairs.len()];
+    let mut by_shelter: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (k, &(_, s)) in pairs.iter().enumerate() {
+        by_shelter.entry(s).or_default().push(k);
+    }
+    for (s, ks) in &by_shelter {
+        let pts: Vec<Option<Snap>> = ks.iter().map(|&k| ps[pairs[k].0]).collect();
+        let got = chiiki_network::nearest::nearest_snapped(&net, &[fs[*s]], &pts);
+        for (&k, g) in ks.iter().zip(got) {
+            ours[k] = g.map_or(f64::INFINITY, |a| a.metres);
+        }
+    }
+
+    // pgRouting: the same edges, the ends of each pair's edges.
+    let mut sql = String::from(
+        "CREATE EXTENSION pgrouting CASCADE;\n\
+         CREATE TABLE edges (id bigint, source bigint, target bigint, cost float8, reverse_cost float8);\n\
+         CREATE TABLE combos (source bigint, target bigint);\n\
+         COPY edges FROM stdin WITH (FORMAT csv);\n",
+    );
+    for (e, edge) in net.edges.iter().enumerate() {
+        let (a, b) = net.ends(e as u32);
+        sql += &format!(
+            "{},{},{},{:?},{:?}\n",
+            e + 1,
+            a.index() + 1,
+            b.index() + 1,
+            edge.metres,
+            edge.metres
+        );
+    }
+    sql += "\\.\nCOPY combos FROM stdin WITH (FORMAT csv);\n";
+    let ends = |s: &Snap| {
+        let (a, b) = net.ends(s.edge);
+        let len = net.edges[s.edge as usize].metres;
+        [(a.index() + 1, s.offset), (b.index() + 1, len - s.offset)]
+    };
+    let mut combos = HashSet::new();
+    for &(p, s) in &pairs {
+        if let (Some(p), Some(s)) = (&ps[p], &fs[s]) {
+            for (u, _) in ends(p) {
+                for (v, _) in ends(s) {
+                    if u != v && combos.insert((u, v)) {
+                        sql += &format!("{u},{v}\n");
+                    }
+                }
+            }
+        }
+    }
+    sql += "\\.\n\
+        SELECT start_vid, end_vid, agg_cost FROM pgr_dijkstra(\n\
+          'SELECT id, source, target, cost, reverse_cost FROM edges',\n\
+          'SELECT source, target FROM combos', directed => false)\n\
+        WHERE edge = -1;\n";
+    let started = std::time::Instant::now();
+    let rows = cluster.psql(&sql);
+    let between: HashMap<(usize, usize), f64> = rows
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (
+                (f[0].parse().unwrap(), f[1].parse().unwrap()),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    eprintln!(
+        "pgRouting: {} edges loaded, {} node pairs routed in {:?}",
+        net.edge_count(),
+        combos.len(),
+        started.elapsed()
+    );
+    let (mut compared, mut unreachable, mut worst) = (0, 0, 0.0f64);
+    for (k, &(p, s)) in pairs.iter().enumerate() {
+        let (Some(p), Some(s)) = (&ps[p], &fs[s]) else {
+            continue;
+        };
+        let mut theirs = f64::INFINITY;
+        for (u, pu) in ends(p) {
+            for (v, sv) in ends(s) {
+                let d = if u == v {
+                    Some(0.0)
+                } else {
+                    between.get(&(u, v)).copied()
+                };
+                if let Some(d) = d {
+                    theirs = theirs.min(p.distance + pu + d + sv + s.distance);
+                }
+            }
+        }
+        if p.edge == s.edge {
+            theirs = theirs.min(p.distance + (p.offset - s.offset).abs() + s.distance);
+        }
+        compared += 1;
+        if theirs.is_infinite() || ours[k].is_infinite() {
+            assert_eq!(
+                theirs.is_infinite(),
+                ours[k].is_infinite(),
+                "pair {k}: chiiki {}, pgRouting {theirs}",
+                ours[k]
+            );
+            unreachable += 1;
+            continue;
+        }
+        worst = worst.max((theirs - ours[k]).abs());
+        assert!(
+            (theirs - ours[k]).abs() <= TOLERANCE_M,
+            "pair {k}: chiiki {}, pgRouting {theirs}",
+            ours[k]
+        );
+    }
+    assert!(compared >= 990, "{compared} pairs compared");
+    eprintln!(
+        "pgRouting against chiiki: {compared} resident–shelter pairs, {unreachable} unreachable in both, largest difference {worst:.2e} m"
+    );
+}
