@@ -1519,3 +1519,117 @@ fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<Stri
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod walking_tests {
+    use super::*;
+
+    /// A layer of `geometries` with ids 1.. and no attributes.
+    fn layer(id: &str, geometries: Geometries) -> Arc<Layer> {
+        let fids = (1..=geometries.len() as i64).collect();
+        Arc::new(Layer::new(LayerParts {
+            meta: LayerMeta {
+                id: id.into(),
+                ..Default::default()
+            },
+            fids,
+            geometries,
+            columns: Vec::new(),
+        }))
+    }
+
+    /// One street east (≈ 905 m), a shelter at its west end, two homes on it.
+    fn sources() -> BTreeMap<String, Arc<Layer>> {
+        let street = geo::LineString::from(vec![(139.750, 35.700), (139.760, 35.700)]);
+        [
+            layer("roads", Geometries::Shapes(vec![street.into()])),
+            layer("shelters", Geometries::Points(vec![[139.750, 35.700]])),
+            layer(
+                "homes",
+                Geometries::Points(vec![[139.751, 35.7001], [139.759, 35.700]]),
+            ),
+        ]
+        .into_iter()
+        .map(|l| (l.meta.id.clone(), l))
+        .collect()
+    }
+
+    fn analysis(relation: &str) -> Analysis {
+        serde_json::from_str(&format!(
+            r#"{{"id": "a", "title": "a", "kind": "join",
+                "left": {{"layer": "homes"}}, "right": {{"layer": "shelters"}},
+                "relation": {relation},
+                "parameters": [{{"name": "d", "label": "d", "default": 300, "min": 100,
+                                 "max": 2000, "step": 50, "sets": "distance"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    struct NoRoads;
+
+    impl InputView for NoRoads {
+        fn view(&self, _author: &str, input: Arc<Layer>) -> Result<Arc<Layer>> {
+            if input.meta.id == "roads" {
+                return Err(AnalysisError::NotReadable {
+                    input: "roads".into(),
+                    reason: "not for this role".into(),
+                });
+            }
+            Ok(input)
+        }
+    }
+
+    fn run(a: &Analysis, view: &dyn InputView) -> Result<Layer> {
+        let layers = sources();
+        let analyses = BTreeMap::new();
+        Sources {
+            layers: &layers,
+            analyses: &analyses,
+            data_dir: std::path::Path::new("."),
+            as_of: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            view,
+        }
+        .run(a)
+    }
+
+    fn distances(l: &Layer) -> Vec<(i64, f64)> {
+        let (_, c) = l.column("walking_distance").unwrap();
+        let mut out: Vec<(i64, f64)> = (0..l.len())
+            .map(|i| (l.fids[i], numeric(&c.get(i))))
+            .collect();
+        out.sort_by_key(|x| x.0);
+        out
+    }
+
+    #[test]
+    fn walking_joins_attach_the_walk_and_obey_the_distance_parameter() {
+        let within = analysis(r#"{"type": "within_walking", "metres": 300, "network": "roads"}"#);
+        assert_eq!(within.inputs(), vec!["homes", "shelters", "roads"]);
+        let near = distances(&run(&within, &Unrestricted).unwrap());
+        // ≈ 11 m to the street, ≈ 90.5 m along it.
+        assert_eq!(near.len(), 1);
+        assert_eq!(near[0].0, 1);
+        assert!((near[0].1 - 101.6).abs() < 0.5, "{near:?}");
+        let beyond = analysis(r#"{"type": "beyond_walking", "metres": 300, "network": "roads"}"#);
+        let far = distances(&run(&beyond, &Unrestricted).unwrap());
+        assert_eq!(far.len(), 1);
+        assert!(far[0].0 == 2 && (far[0].1 - 814.5).abs() < 1.0, "{far:?}");
+        // Asked with 1 km, nobody is beyond.
+        let wide = beyond.with_values(&[("d".into(), "1000".into())]).unwrap();
+        assert_eq!(run(&wide, &Unrestricted).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn the_network_is_read_through_the_authors_view() {
+        let beyond = analysis(r#"{"type": "beyond_walking", "metres": 300, "network": "roads"}"#);
+        assert!(matches!(
+            run(&beyond, &NoRoads),
+            Err(AnalysisError::NotReadable { .. })
+        ));
+        let nowhere = analysis(r#"{"type": "beyond_walking", "metres": 300, "network": "paths"}"#);
+        assert!(matches!(
+            run(&nowhere, &Unrestricted),
+            Err(AnalysisError::UnknownInput(_))
+        ));
+    }
+}
