@@ -17,6 +17,18 @@ if ((${#browser[@]})); then
   { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser[@]}"; } \
     || { echo "chromium could not be installed: the browser tests cannot run" >&2; exit 1; }
 fi
+# tests/walking.rs compares walking distances with pgRouting in a throwaway
+# PostgreSQL cluster (skipped, with a message, when it cannot start).
+pg=()
+dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || pg+=(postgresql-15-postgis-3)
+dpkg -s postgresql-15-pgrouting >/dev/null 2>&1 || pg+=(postgresql-15-pgrouting)
+if ((${#pg[@]})); then
+  echo "installing for the pgRouting peer: ${pg[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pg[@]}"; } \
+    || echo "PostgreSQL/pgRouting could not be installed: the pgRouting peer test will skip" >&2
+fi
 # Keep the build cache outside the clone so repeated runs (and CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chiiki/target}"
 cargo test --release --workspace "$@"

@@ -2,7 +2,8 @@
 //! only on the floors below it, so a wrong-way import is a build error here
 //! first and a failing test if someone edits a Cargo.toml to allow it.
 //!
-//! binary → server → policy → analysis → query → store → core;
+//! binary → server → policy → analysis → query → store → network → core
+//! (the walking network needs only core's layers; analyses use it);
 //! producers (registry, geocode, risk, synth) → store → core, and on each
 //! other (cargo itself refuses cycles).
 
@@ -10,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 /// The main floors, bottom first: each may depend on any floor below it.
-const FLOORS: [&str; 7] = [
+const FLOORS: [&str; 8] = [
     "chiiki-core",
+    "chiiki-network",
     "chiiki-store",
     "chiiki-query",
     "chiiki-analysis",

@@ -105,7 +105,16 @@ impl Analysis {
     /// The ids of the layers and analyses it reads.
     pub fn inputs(&self) -> Vec<&str> {
         match &self.operation {
-            Operation::Join { left, right, .. } => vec![&left.layer, &right.layer],
+            Operation::Join {
+                left,
+                right,
+                relation,
+                ..
+            } => {
+                let mut out = vec![left.layer.as_str(), right.layer.as_str()];
+                out.extend(relation.network());
+                out
+            }
             Operation::Aggregate { source, to, .. } => {
                 let mut out = vec![source.layer.as_str()];
                 if let Target::Layer { layer, .. } = to {
@@ -203,7 +212,7 @@ pub struct Side {
     pub filter: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Relation {
     /// Left features inside (intersecting) a right feature.
@@ -215,6 +224,25 @@ pub enum Relation {
     /// Every left feature, with `distance_m` to the nearest right feature
     /// (null when none is within `max_metres`).
     Nearest { max_metres: f64 },
+    /// Left points within `metres` walking of a right point along the
+    /// lines of layer `network` (e.g. `roads`); attaches `walking_distance`.
+    WithinWalking { metres: f64, network: String },
+    /// Left points with no right point within `metres` walking along
+    /// `network` (or none reachable); attaches `walking_distance` to the
+    /// nearest reachable one (null when none is).
+    BeyondWalking { metres: f64, network: String },
+}
+
+impl Relation {
+    /// The line layer a walking relation walks along.
+    pub fn network(&self) -> Option<&str> {
+        match self {
+            Relation::WithinWalking { network, .. } | Relation::BeyondWalking { network, .. } => {
+                Some(network)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -359,7 +387,7 @@ impl Sources<'_> {
                 relation,
                 attach,
                 prefer_max,
-            } => self.join(left, right, *relation, attach, prefer_max.as_deref(), by)?,
+            } => self.join(left, right, relation, attach, prefer_max.as_deref(), by)?,
             Operation::Aggregate {
                 source,
                 to,
@@ -494,7 +522,7 @@ impl Sources<'_> {
         &self,
         left: &Side,
         right: &Side,
-        relation: Relation,
+        relation: &Relation,
         attach: &[String],
         prefer_max: Option<&str>,
         by: By<'_>,
@@ -566,9 +594,23 @@ impl Sources<'_> {
                         .filter_map(|row| best.get(row).map(|&m| (*row, Some(m), None))),
                 );
             }
-            Relation::WithinDistance { metres }
-            | Relation::BeyondDistance { metres }
-            | Relation::Nearest { max_metres: metres } => {
+            &Relation::WithinWalking { metres, .. } | &Relation::BeyondWalking { metres, .. } => {
+                let network = relation.network().expect("a walking relation");
+                let net = self.input(network, by)?;
+                let nearest = nearest_walking(&l, &l_rows, &r, &r_rows, &net)?;
+                let within = matches!(relation, Relation::WithinWalking { .. });
+                for (&row, n) in l_rows.iter().zip(nearest) {
+                    let near = n.is_some_and(|(d, _)| d <= metres);
+                    // Within: the nearest and how far; beyond: the nearest
+                    // reachable, if any, and how far.
+                    if near == within {
+                        related.push((row, n.map(|x| x.1), n.map(|x| x.0)));
+                    }
+                }
+            }
+            &Relation::WithinDistance { metres }
+            | &Relation::BeyondDistance { metres }
+            | &Relation::Nearest { max_metres: metres } => {
                 let nearest = nearest_within(&l, &l_rows, &r, &r_rows, metres);
                 for (&row, n) in l_rows.iter().zip(nearest) {
                     match (relation, n) {
@@ -613,8 +655,13 @@ impl Sources<'_> {
             columns.push(Column::new(name, c.field_type()));
         }
         let with_distance = !matches!(relation, Relation::Within | Relation::BeyondDistance { .. });
+        let distance_name = if relation.network().is_some() {
+            "walking_distance"
+        } else {
+            "distance_m"
+        };
         if with_distance {
-            columns.push(Column::new("distance_m", FieldType::Real));
+            columns.push(Column::new(distance_name, FieldType::Real));
         }
         let mut fids = Vec::with_capacity(related.len());
         let mut geoms = Vec::with_capacity(related.len());
@@ -666,7 +713,7 @@ impl Sources<'_> {
             } else {
                 Label::Open
             };
-            labels.insert("distance_m".into(), label);
+            labels.insert(distance_name.into(), label);
         }
         let picked_by_identifier = picked_by_identifier(&l, left.filter.as_deref())
             .or_else(|| picked_by_identifier(&r, right.filter.as_deref()));
@@ -1191,6 +1238,38 @@ fn nearest_within(
     best
 }
 
+/// For each of `l_rows`: the nearest of `r_rows` by walking along the lines
+/// of `network` ([`chiiki_network`]), with the distance in metres; `None`
+/// where none is reachable. Both sides must be points.
+fn nearest_walking(
+    l: &Layer,
+    l_rows: &[u32],
+    r: &Layer,
+    r_rows: &[u32],
+    network: &Layer,
+) -> Result<Vec<Option<(f64, u32)>>> {
+    let points = |layer: &Layer, rows: &[u32]| match &layer.geometries {
+        Geometries::Points(p) => Ok(rows.iter().map(|&i| p[i as usize]).collect::<Vec<_>>()),
+        Geometries::Shapes(_) if rows.is_empty() => Ok(Vec::new()),
+        Geometries::Shapes(_) => Err(AnalysisError::Definition(format!(
+            "walking distances join points; '{}' is not a layer of points",
+            layer.meta.id
+        ))),
+    };
+    let (from, to) = (points(l, l_rows)?, points(r, r_rows)?);
+    let net = chiiki_network::Network::from_layer(network, chiiki_network::TOLERANCE_M);
+    if net.edge_count() == 0 && !network.is_empty() {
+        return Err(AnalysisError::Definition(format!(
+            "'{}' has no lines to walk along",
+            network.meta.id
+        )));
+    }
+    Ok(chiiki_network::nearest_facilities(&net, &to, &from)
+        .into_iter()
+        .map(|a| a.map(|a| (a.metres, r_rows[a.facility as usize])))
+        .collect())
+}
+
 /// What a join's answer is, for disclosure control: people stay people (with
 /// the personal fields attached from the other side); features related to
 /// people are derived from their data.
@@ -1439,4 +1518,118 @@ fn read_id_table(data_dir: &std::path::Path, t: &IdTable) -> Result<HashSet<Stri
         out.insert(r[col].to_string());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod walking_tests {
+    use super::*;
+
+    /// A layer of `geometries` with ids 1.. and no attributes.
+    fn layer(id: &str, geometries: Geometries) -> Arc<Layer> {
+        let fids = (1..=geometries.len() as i64).collect();
+        Arc::new(Layer::new(LayerParts {
+            meta: LayerMeta {
+                id: id.into(),
+                ..Default::default()
+            },
+            fids,
+            geometries,
+            columns: Vec::new(),
+        }))
+    }
+
+    /// One street east (≈ 905 m), a shelter at its west end, two homes on it.
+    fn sources() -> BTreeMap<String, Arc<Layer>> {
+        let street = geo::LineString::from(vec![(139.750, 35.700), (139.760, 35.700)]);
+        [
+            layer("roads", Geometries::Shapes(vec![street.into()])),
+            layer("shelters", Geometries::Points(vec![[139.750, 35.700]])),
+            layer(
+                "homes",
+                Geometries::Points(vec![[139.751, 35.7001], [139.759, 35.700]]),
+            ),
+        ]
+        .into_iter()
+        .map(|l| (l.meta.id.clone(), l))
+        .collect()
+    }
+
+    fn analysis(relation: &str) -> Analysis {
+        serde_json::from_str(&format!(
+            r#"{{"id": "a", "title": "a", "kind": "join",
+                "left": {{"layer": "homes"}}, "right": {{"layer": "shelters"}},
+                "relation": {relation},
+                "parameters": [{{"name": "d", "label": "d", "default": 300, "min": 100,
+                                 "max": 2000, "step": 50, "sets": "distance"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    struct NoRoads;
+
+    impl InputView for NoRoads {
+        fn view(&self, _author: &str, input: Arc<Layer>) -> Result<Arc<Layer>> {
+            if input.meta.id == "roads" {
+                return Err(AnalysisError::NotReadable {
+                    input: "roads".into(),
+                    reason: "not for this role".into(),
+                });
+            }
+            Ok(input)
+        }
+    }
+
+    fn run(a: &Analysis, view: &dyn InputView) -> Result<Layer> {
+        let layers = sources();
+        let analyses = BTreeMap::new();
+        Sources {
+            layers: &layers,
+            analyses: &analyses,
+            data_dir: std::path::Path::new("."),
+            as_of: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            view,
+        }
+        .run(a)
+    }
+
+    fn distances(l: &Layer) -> Vec<(i64, f64)> {
+        let (_, c) = l.column("walking_distance").unwrap();
+        let mut out: Vec<(i64, f64)> = (0..l.len())
+            .map(|i| (l.fids[i], numeric(&c.get(i))))
+            .collect();
+        out.sort_by_key(|x| x.0);
+        out
+    }
+
+    #[test]
+    fn walking_joins_attach_the_walk_and_obey_the_distance_parameter() {
+        let within = analysis(r#"{"type": "within_walking", "metres": 300, "network": "roads"}"#);
+        assert_eq!(within.inputs(), vec!["homes", "shelters", "roads"]);
+        let near = distances(&run(&within, &Unrestricted).unwrap());
+        // ≈ 11 m to the street, ≈ 90.5 m along it.
+        assert_eq!(near.len(), 1);
+        assert_eq!(near[0].0, 1);
+        assert!((near[0].1 - 101.6).abs() < 0.5, "{near:?}");
+        let beyond = analysis(r#"{"type": "beyond_walking", "metres": 300, "network": "roads"}"#);
+        let far = distances(&run(&beyond, &Unrestricted).unwrap());
+        assert_eq!(far.len(), 1);
+        assert!(far[0].0 == 2 && (far[0].1 - 814.5).abs() < 1.0, "{far:?}");
+        // Asked with 1 km, nobody is beyond.
+        let wide = beyond.with_values(&[("d".into(), "1000".into())]).unwrap();
+        assert_eq!(run(&wide, &Unrestricted).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn the_network_is_read_through_the_authors_view() {
+        let beyond = analysis(r#"{"type": "beyond_walking", "metres": 300, "network": "roads"}"#);
+        assert!(matches!(
+            run(&beyond, &NoRoads),
+            Err(AnalysisError::NotReadable { .. })
+        ));
+        let nowhere = analysis(r#"{"type": "beyond_walking", "metres": 300, "network": "paths"}"#);
+        assert!(matches!(
+            run(&nowhere, &Unrestricted),
+            Err(AnalysisError::UnknownInput(_))
+        ));
+    }
 }

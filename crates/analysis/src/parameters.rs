@@ -73,7 +73,8 @@ pub enum ParamValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Setting {
-    /// The join's distance in metres (`within_distance`, `beyond_distance`, `nearest`).
+    /// The join's distance in metres (`within_distance`, `beyond_distance`, `nearest`,
+    /// `within_walking`, `beyond_walking`).
     Distance,
     /// The aggregate's JIS mesh level (`{"mesh": ...}`).
     Mesh,
@@ -203,7 +204,9 @@ impl Analysis {
                         Operation::Join {
                             relation: Relation::WithinDistance { .. }
                                 | Relation::BeyondDistance { .. }
-                                | Relation::Nearest { .. },
+                                | Relation::Nearest { .. }
+                                | Relation::WithinWalking { .. }
+                                | Relation::BeyondWalking { .. },
                             ..
                         }
                     ) && matches!(p.default, ParamValue::Number(_));
@@ -301,9 +304,10 @@ impl Analysis {
                     ParamValue::Number(n),
                     Operation::Join { relation, .. },
                 ) => match relation {
-                    Relation::WithinDistance { metres } | Relation::BeyondDistance { metres } => {
-                        *metres = *n
-                    }
+                    Relation::WithinDistance { metres }
+                    | Relation::BeyondDistance { metres }
+                    | Relation::WithinWalking { metres, .. }
+                    | Relation::BeyondWalking { metres, .. } => *metres = *n,
                     Relation::Nearest { max_metres } => *max_metres = *n,
                     Relation::Within => {}
                 },

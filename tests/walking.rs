@@ -1,0 +1,633 @@
+//! Walking distances on the demo city: the network built from `roads`, the
+//! nearest shelter by walking for every resident against an independent
+//! brute force (one Dijkstra per shelter), and the saved analysis
+//! `elderly_beyond_shelters_300m_walking` as the server answers it.
+
+mod common;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chiiki_core::layers::column::{date_from_days, Value};
+use chiiki_core::layers::{Geometries, Layer};
+use chiiki_network::{nearest_facilities, Network, Snap, TOLERANCE_M};
+use chiiki_store::{GeoParquetStore, LayerStore};
+use chrono::{Datelike, NaiveDate};
+use common::server;
+use serde_json::Value as Json;
+
+fn all_features(collection: &str, query: &str) -> Vec<Json> {
+    let s = server();
+    let mut url = s.url(&format!(
+        "/collections/{collection}/items?limit=10000{query}"
+    ));
+    let mut out = Vec::new();
+    loop {
+        let r = common::client()
+            .get(&url)
+            .bearer_auth(s.token("admin"))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        let page: Json = r.json().unwrap();
+        out.extend(page["features"].as_array().unwrap().iter().cloned());
+        match page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+        {
+            Some(next) => url = next["href"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    out
+}
+
+/// The demo's layers, as stored.
+fn layers() -> &'static HashMap<String, Arc<Layer>> {
+    static L: std::sync::OnceLock<HashMap<String, Arc<Layer>>> = std::sync::OnceLock::new();
+    L.get_or_init(|| {
+        GeoParquetStore::new(&server().data)
+            .load_all()
+            .unwrap()
+            .into_iter()
+            .filter(|l| ["roads", "residents", "shelters_evacuation"].contains(&l.meta.id.as_str()))
+            .map(|l| (l.meta.id.clone(), Arc::new(l)))
+            .collect()
+    })
+}
+
+fn points(layer: &Layer) -> &[[f64; 2]] {
+    match &layer.geometries {
+        Geometries::Points(p) => p,
+        Geometries::Shapes(_) => panic!("{} is not points", layer.meta.id),
+    }
+}
+
+/// Walking distance from a facility to every node of the network, by a
+/// textbook Dijkstra over the network's edges (no petgraph, no virtual
+/// source).
+fn from_facility(net: &Network, adj: &[Vec<(usize, f64)>], f: &Snap) -> Vec<f64> {
+    let mut d = vec![f64::INFINITY; adj.len()];
+    let mut heap = BinaryHeap::new();
+    let (a, b) = net.ends(f.edge);
+    let len = net.edges[f.edge as usize].metres;
+    for (v, w) in [
+        (a.index(), f.distance + f.offset),
+        (b.index(), f.distance + len - f.offset),
+    ] {
+        if w < d[v] {
+            d[v] = w;
+            heap.push(Reverse((w.to_bits(), v)));
+        }
+    }
+    while let Some(Reverse((w, v))) = heap.pop() {
+        let w = f64::from_bits(w);
+        if w > d[v] {
+            continue;
+        }
+        for &(u, l) in &adj[v] {
+            if w + l < d[u] {
+                d[u] = w + l;
+                heap.push(Reverse(((w + l).to_bits(), u)));
+            }
+        }
+    }
+    d
+}
+
+/// From a snapped point to a facility whose node distances are `d`.
+fn walk(net: &Network, d: &[f64], f: &Snap, p: &Snap) -> f64 {
+    let (a, b) = net.ends(p.edge);
+    let len = net.edges[p.edge as usize].metres;
+    let mut x = p.distance + (d[a.index()] + p.offset).min(d[b.index()] + len - p.offset);
+    if p.edge == f.edge {
+        x = x.min(p.distance + (p.offset - f.offset).abs() + f.distance);
+    }
+    x
+}
+
+/// Per facility, the walking distance to every node (`None` for a facility
+/// that did not snap).
+fn per_facility(net: &Network, facilities: &[Option<Snap>]) -> Vec<Option<Vec<f64>>> {
+    let mut adj: Vec<Vec<(usize, f64)>> = vec![Vec::new(); net.node_count()];
+    for (e, edge) in net.edges.iter().enumerate() {
+        let (a, b) = net.ends(e as u32);
+        adj[a.index()].push((b.index(), edge.metres));
+        adj[b.index()].push((a.index(), edge.metres));
+    }
+    facilities
+        .iter()
+        .map(|f| f.as_ref().map(|f| from_facility(net, &adj, f)))
+        .collect()
+}
+
+/// Walking distance from every point to its nearest facility: the minimum
+/// over one Dijkstra per facility.
+fn brute_force(net: &Network, facilities: &[Option<Snap>], points: &[Option<Snap>]) -> Vec<f64> {
+    let dists = per_facility(net, facilities);
+    points
+        .iter()
+        .map(|p| {
+            let Some(p) = p else { return f64::INFINITY };
+            facilities
+                .iter()
+                .zip(&dists)
+                .filter_map(|(f, d)| Some(walk(net, d.as_ref()?, f.as_ref()?, p)))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect()
+}
+
+#[test]
+fn walking_to_the_nearest_shelter_on_the_demo() {
+    let l = layers();
+    let (roads, residents, shelters) = (&l["roads"], &l["residents"], &l["shelters_evacuation"]);
+    let started = std::time::Instant::now();
+    let net = Network::from_layer(roads, TOLERANCE_M);
+    let c = net.components();
+    eprintln!(
+        "roads: {} lines → {} nodes, {} edges, {:.1} km, {} components (largest {:.1}% of the length), built in {:?}",
+        roads.len(),
+        net.node_count(),
+        net.edge_count(),
+        net.metres() / 1000.0,
+        c.count,
+        100.0 * c.largest_share,
+        started.elapsed()
+    );
+    assert!(net.edge_count() >= roads.len() && c.largest_share > 0.9);
+    let (people, sites) = (points(residents), points(shelters));
+    let started = std::time::Instant::now();
+    let got = nearest_facilities(&net, sites, people);
+    eprintln!(
+        "{} residents assigned in {:?}",
+        people.len(),
+        started.elapsed()
+    );
+
+    // Against one Dijkstra per shelter.
+    let (fs, ps) = (net.snap_all(sites), net.snap_all(people));
+    let brute = brute_force(&net, &fs, &ps);
+    let dists = per_facility(&net, &fs);
+    let mut unreachable = 0;
+    for (i, (g, b)) in got.iter().zip(&brute).enumerate() {
+        match g {
+            None => {
+                assert!(b.is_infinite(), "resident row {i}: none, brute force {b}");
+                unreachable += 1;
+            }
+            Some(a) => {
+                assert!(
+                    (a.metres - b).abs() < 1e-6,
+                    "resident row {i}: {a:?}, brute force {b}"
+                );
+                // The facility named is at that distance.
+                let f = a.facility as usize;
+                let one = walk(
+                    &net,
+                    dists[f].as_ref().unwrap(),
+                    fs[f].as_ref().unwrap(),
+                    ps[i].as_ref().unwrap(),
+                );
+                assert!((one - a.metres).abs() < 1e-6, "row {i}: {a:?} but {one}");
+            }
+        }
+    }
+    eprintln!("{unreachable} residents reach no shelter");
+
+    // Never shorter than the straight line (on the same plane), up to the
+    // vertices moved by merging.
+    let sites_m: Vec<[f64; 2]> = sites.iter().map(|&s| net.plane.project(s)).collect();
+    let mut longer = Vec::with_capacity(people.len());
+    for (p, g) in people.iter().zip(&got) {
+        let q = net.plane.project(*p);
+        let straight = sites_m
+            .iter()
+            .map(|s| (s[0] - q[0]).hypot(s[1] - q[1]))
+            .fold(f64::INFINITY, f64::min);
+        let walk = g.map_or(f64::INFINITY, |a| a.metres);
+        assert!(
+            walk >= straight - TOLERANCE_M,
+            "{p:?}: walking {walk}, straight {straight}"
+        );
+        if walk.is_finite() {
+            longer.push(walk / straight.max(1.0));
+        }
+    }
+    longer.sort_by(f64::total_cmp);
+    eprintln!(
+        "walking / straight line: median {:.2}, 90th percentile {:.2}",
+        longer[longer.len() / 2],
+        longer[longer.len() * 9 / 10]
+    );
+}
+
+/// Age on `on` from a birth date.
+fn age(birth: NaiveDate, on: NaiveDate) -> i32 {
+    on.year() - birth.year() - ((on.month(), on.day()) < (birth.month(), birth.day())) as i32
+}
+
+#[test]
+fn elderly_beyond_shelters_300m_walking_is_the_brute_force() {
+    let l = layers();
+    let (roads, residents, shelters) = (&l["roads"], &l["residents"], &l["shelters_evacuation"]);
+    let net = Network::from_layer(roads, TOLERANCE_M);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    let (_, birth) = residents.column("birth_date").unwrap();
+    let elderly: Vec<usize> = (0..residents.len())
+        .filter(|&i| match birth.get(i) {
+            Value::Date(d) => age(date_from_days(d), today) >= 65,
+            _ => false,
+        })
+        .collect();
+    let people: Vec<[f64; 2]> = elderly.iter().map(|&i| points(residents)[i]).collect();
+    let brute = brute_force(
+        &net,
+        &net.snap_all(points(shelters)),
+        &net.snap_all(&people),
+    );
+
+    let features = all_features("elderly_beyond_shelters_300m_walking", "");
+    let served: HashMap<i64, Option<f64>> = features
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_i64().unwrap(),
+                f["properties"]["walking_distance"].as_f64(),
+            )
+        })
+        .collect();
+    let (mut checked, mut beyond, mut close) = (0, 0, 0);
+    for (k, &row) in elderly.iter().enumerate() {
+        let (id, d) = (residents.fids[row], brute[k]);
+        // Distances are served to the decimetre.
+        if (d - 300.0).abs() < 0.1 {
+            close += 1;
+            continue;
+        }
+        checked += 1;
+        beyond += (d > 300.0) as usize;
+        assert_eq!(
+            served.contains_key(&id),
+            d > 300.0,
+            "resident {id} at {d:.2} m walking"
+        );
+        if let Some(w) = served.get(&id) {
+            match w {
+                Some(w) => assert!(
+                    (w - d).abs() <= 0.051,
+                    "resident {id}: served {w}, brute force {d}"
+                ),
+                None => assert!(d.is_infinite(), "resident {id}: null, brute force {d}"),
+            }
+        }
+    }
+    assert!(
+        checked > 40_000 && beyond > 1_000,
+        "{checked} checked, {beyond} beyond"
+    );
+    assert!(
+        (beyond..=beyond + close).contains(&served.len()),
+        "the answer holds only the 65+ beyond 300 m: {} served, {beyond} beyond, {close} at 300 m",
+        served.len()
+    );
+
+    // Straight line against walking: beyond 300 m as the crow flies is
+    // beyond 300 m on foot, up to the snapping tolerance.
+    let straight: HashSet<i64> = all_features("elderly_beyond_shelters_300m", "")
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    let walking: HashSet<i64> = served.keys().copied().collect();
+    let by_id: HashMap<i64, f64> = elderly
+        .iter()
+        .zip(&brute)
+        .map(|(&row, &d)| (residents.fids[row], d))
+        .collect();
+    for id in straight.difference(&walking) {
+        let d = by_id[id];
+        assert!(
+            d >= 300.0 - TOLERANCE_M,
+            "resident {id}: beyond 300 m straight, {d:.2} m walking"
+        );
+    }
+    eprintln!(
+        "65+: {} residents; beyond 300 m straight {}, walking {}; {} change class (beyond only on foot: {}, only straight: {})",
+        elderly.len(),
+        straight.len(),
+        walking.len(),
+        walking.symmetric_difference(&straight).count(),
+        walking.difference(&straight).count(),
+        straight.difference(&walking).count()
+    );
+
+    // The distance parameter moves the walking limit.
+    let far: HashSet<i64> = all_features(
+        "elderly_beyond_shelters_300m_walking",
+        "&param.distance=600",
+    )
+    .iter()
+    .map(|f| f["id"].as_i64().unwrap())
+    .collect();
+    assert!(far.is_subset(&walking));
+    for (&row, &d) in elderly.iter().zip(&brute) {
+        let id = residents.fids[row];
+        if (d - 600.0).abs() >= 0.1 {
+            assert_eq!(
+                far.contains(&id),
+                d > 600.0,
+                "resident {id} at {d:.2} m walking"
+            );
+        }
+    }
+    eprintln!("65+ beyond 600 m walking: {}", far.len());
+}
+
+/// A throwaway PostgreSQL cluster in a temporary directory, stopped when
+/// dropped. Root cannot run PostgreSQL: the server then runs as `postgres`.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn as_pg(program: &str) -> std::process::Command {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]);
+        c
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+impl Cluster {
+    /// A running cluster, or why there is none.
+    fn start() -> Result<Cluster, String> {
+        if !std::path::Path::new(&format!("{PG_BIN}/initdb")).exists() {
+            return Err(format!(
+                "{PG_BIN}/initdb not found (apt-get install postgresql-15-pgrouting)"
+            ));
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // The server (perhaps another user) writes its data and socket here.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "postgres", dir.path().to_str().unwrap()])
+            .status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let data = dir.path().join("db");
+        let out = as_pg(&format!("{PG_BIN}/initdb"))
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let cluster = Cluster { dir, port };
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=''",
+            cluster.dir.path().display()
+        );
+        let out = as_pg(&format!("{PG_BIN}/pg_ctl"))
+            .args(["-D", data.to_str().unwrap(), "-o", &options, "-w", "-l"])
+            .arg(cluster.dir.path().join("log"))
+            .arg("start")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(cluster.dir.path().join("log")).unwrap_or_default();
+            return Err(format!(
+                "pg_ctl start: {}{log}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(cluster)
+    }
+
+    /// Runs SQL with psql (input on stdin), returning unaligned rows.
+    fn psql(&self, sql: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args([
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("psql");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_pg(&format!("{PG_BIN}/pg_ctl"))
+            .args([
+                "-D",
+                self.dir.path().join("db").to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
+    }
+}
+
+/// pgRouting as a peer: the network's edges loaded into PostgreSQL, and
+/// `pgr_dijkstra` between the ends of the edges of 1,000 random resident–
+/// shelter pairs gives the same walking distances as chiiki.
+#[test]
+fn pgrouting_agrees_on_random_resident_shelter_pairs() {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: PostgreSQL with pgRouting cannot start here: {why}");
+            return;
+        }
+    };
+    let l = layers();
+    let (roads, residents, shelters) = (&l["roads"], &l["residents"], &l["shelters_evacuation"]);
+    let net = Network::from_layer(roads, TOLERANCE_M);
+    let (fs, ps) = (
+        net.snap_all(points(shelters)),
+        net.snap_all(points(residents)),
+    );
+
+    // 1,000 pairs from a fixed seed (a 64-bit LCG: no dependency needed).
+    let mut state = 0x2026_1207_u64;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % n
+    };
+    let pairs: Vec<(usize, usize)> = (0..1000)
+        .map(|_| (next(residents.len()), next(shelters.len())))
+        .collect();
+
+    // chiiki: per shelter, its residents with the library's pass.
+    let mut ours = vec![f64::INFINITY; pairs.len()];
+    let mut by_shelter: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (k, &(_, s)) in pairs.iter().enumerate() {
+        by_shelter.entry(s).or_default().push(k);
+    }
+    for (s, ks) in &by_shelter {
+        let pts: Vec<Option<Snap>> = ks.iter().map(|&k| ps[pairs[k].0]).collect();
+        let got = chiiki_network::nearest::nearest_snapped(&net, &[fs[*s]], &pts);
+        for (&k, g) in ks.iter().zip(got) {
+            ours[k] = g.map_or(f64::INFINITY, |a| a.metres);
+        }
+    }
+
+    // pgRouting: the same edges, the ends of each pair's edges.
+    let mut sql = String::from(
+        "CREATE EXTENSION pgrouting CASCADE;\n\
+         CREATE TABLE edges (id bigint, source bigint, target bigint, cost float8, reverse_cost float8);\n\
+         CREATE TABLE combos (source bigint, target bigint);\n\
+         COPY edges FROM stdin WITH (FORMAT csv);\n",
+    );
+    for (e, edge) in net.edges.iter().enumerate() {
+        let (a, b) = net.ends(e as u32);
+        sql += &format!(
+            "{},{},{},{:?},{:?}\n",
+            e + 1,
+            a.index() + 1,
+            b.index() + 1,
+            edge.metres,
+            edge.metres
+        );
+    }
+    sql += "\\.\nCOPY combos FROM stdin WITH (FORMAT csv);\n";
+    let ends = |s: &Snap| {
+        let (a, b) = net.ends(s.edge);
+        let len = net.edges[s.edge as usize].metres;
+        [(a.index() + 1, s.offset), (b.index() + 1, len - s.offset)]
+    };
+    let mut combos = HashSet::new();
+    for &(p, s) in &pairs {
+        if let (Some(p), Some(s)) = (&ps[p], &fs[s]) {
+            for (u, _) in ends(p) {
+                for (v, _) in ends(s) {
+                    if u != v && combos.insert((u, v)) {
+                        sql += &format!("{u},{v}\n");
+                    }
+                }
+            }
+        }
+    }
+    sql += "\\.\n\
+        SELECT start_vid, end_vid, agg_cost FROM pgr_dijkstra(\n\
+          'SELECT id, source, target, cost, reverse_cost FROM edges',\n\
+          'SELECT source, target FROM combos', directed => false)\n\
+        WHERE edge = -1;\n";
+    let started = std::time::Instant::now();
+    let rows = cluster.psql(&sql);
+    let between: HashMap<(usize, usize), f64> = rows
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (
+                (f[0].parse().unwrap(), f[1].parse().unwrap()),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    eprintln!(
+        "pgRouting: {} edges loaded, {} node pairs routed in {:?}",
+        net.edge_count(),
+        combos.len(),
+        started.elapsed()
+    );
+    let (mut compared, mut unreachable, mut worst) = (0, 0, 0.0f64);
+    for (k, &(p, s)) in pairs.iter().enumerate() {
+        let (Some(p), Some(s)) = (&ps[p], &fs[s]) else {
+            continue;
+        };
+        let mut theirs = f64::INFINITY;
+        for (u, pu) in ends(p) {
+            for (v, sv) in ends(s) {
+                let d = if u == v {
+                    Some(0.0)
+                } else {
+                    between.get(&(u, v)).copied()
+                };
+                if let Some(d) = d {
+                    theirs = theirs.min(p.distance + pu + d + sv + s.distance);
+                }
+            }
+        }
+        if p.edge == s.edge {
+            theirs = theirs.min(p.distance + (p.offset - s.offset).abs() + s.distance);
+        }
+        compared += 1;
+        if theirs.is_infinite() || ours[k].is_infinite() {
+            assert_eq!(
+                theirs.is_infinite(),
+                ours[k].is_infinite(),
+                "pair {k}: chiiki {}, pgRouting {theirs}",
+                ours[k]
+            );
+            unreachable += 1;
+            continue;
+        }
+        worst = worst.max((theirs - ours[k]).abs());
+        assert!(
+            (theirs - ours[k]).abs() <= TOLERANCE_M,
+            "pair {k}: chiiki {}, pgRouting {theirs}",
+            ours[k]
+        );
+    }
+    assert!(compared >= 990, "{compared} pairs compared");
+    eprintln!(
+        "pgRouting against chiiki: {compared} resident–shelter pairs, {unreachable} unreachable in both, largest difference {worst:.2e} m"
+    );
+}
