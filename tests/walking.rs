@@ -1,7 +1,8 @@
 //! Walking distances on the demo city: the network built from `roads`, the
 //! nearest shelter by walking for every resident against an independent
-//! brute force (one Dijkstra per shelter), and the saved analysis
-//! `elderly_beyond_shelters_300m_walking` as the server answers it.
+//! brute force (one Dijkstra per shelter), and the saved analyses
+//! `elderly_beyond_shelters_300m_walking`, `shelter_catchments_walking` and
+//! `shelters_over_capacity_walking` as the server answers them.
 
 mod common;
 
@@ -18,6 +19,11 @@ use common::server;
 use serde_json::Value as Json;
 
 fn all_features(collection: &str, query: &str) -> Vec<Json> {
+    all_features_as("admin", collection, query)
+}
+
+/// Every feature of `collection` as `role` reads it.
+fn all_features_as(role: &str, collection: &str, query: &str) -> Vec<Json> {
     let s = server();
     let mut url = s.url(&format!(
         "/collections/{collection}/items?limit=10000{query}"
@@ -26,7 +32,7 @@ fn all_features(collection: &str, query: &str) -> Vec<Json> {
     loop {
         let r = common::client()
             .get(&url)
-            .bearer_auth(s.token("admin"))
+            .bearer_auth(s.token(role))
             .send()
             .unwrap();
         assert!(r.status().is_success(), "{url}: {}", r.status());
@@ -344,6 +350,156 @@ fn elderly_beyond_shelters_300m_walking_is_the_brute_force() {
         }
     }
     eprintln!("65+ beyond 600 m walking: {}", far.len());
+}
+
+/// Per shelter (by row): the residents whose nearest shelter by walking it
+/// is, by the brute force; ties go to the shelter the one-pass search names
+/// (checked to be one of the nearest).
+#[test]
+fn shelter_catchments_walking_is_the_brute_force() {
+    let l = layers();
+    let (roads, residents, shelters) = (&l["roads"], &l["residents"], &l["shelters_evacuation"]);
+    let net = Network::from_layer(roads, TOLERANCE_M);
+    let (people, sites) = (points(residents), points(shelters));
+    let (fs, ps) = (net.snap_all(sites), net.snap_all(people));
+    let dists = per_facility(&net, &fs);
+    let fast = nearest_facilities(&net, sites, people);
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    let (_, birth) = residents.column("birth_date").unwrap();
+    let (_, support) = residents.column("needs_support").unwrap();
+    // Per shelter row: residents, 65+, 要支援者.
+    let mut exact = vec![[0i64; 3]; sites.len()];
+    let (mut reachable, mut ties) = (0i64, 0);
+    for (i, p) in ps.iter().enumerate() {
+        let walks: Vec<f64> = fs
+            .iter()
+            .zip(&dists)
+            .map(|(f, d)| match (p, f, d) {
+                (Some(p), Some(f), Some(d)) => walk(&net, d, f, p),
+                _ => f64::INFINITY,
+            })
+            .collect();
+        let best = walks.iter().copied().fold(f64::INFINITY, f64::min);
+        if best.is_infinite() {
+            assert!(fast[i].is_none(), "resident row {i} reaches none");
+            continue;
+        }
+        let a = fast[i].unwrap_or_else(|| panic!("resident row {i}: none, brute force {best}"));
+        let f = a.facility as usize;
+        assert!(
+            (walks[f] - best).abs() < 1e-6,
+            "resident row {i}: shelter {f} at {}, nearest {best}",
+            walks[f]
+        );
+        ties += (walks.iter().filter(|&&w| (w - best).abs() < 1e-6).count() > 1) as usize;
+        reachable += 1;
+        exact[f][0] += 1;
+        if matches!(birth.get(i), Value::Date(d) if age(date_from_days(d), today) >= 65) {
+            exact[f][1] += 1;
+        }
+        if support.get(i) == Value::Boolean(true) {
+            exact[f][2] += 1;
+        }
+    }
+    let row_of: HashMap<i64, usize> = shelters
+        .fids
+        .iter()
+        .enumerate()
+        .map(|(r, &f)| (f, r))
+        .collect();
+    let (_, capacity) = shelters.column("capacity").unwrap();
+    let capacity = |r: usize| match capacity.get(r) {
+        Value::Integer(c) => c,
+        v => panic!("capacity {v:?}"),
+    };
+    let measures = ["residents", "aged_65", "needs_support"];
+
+    // The admin reads the exact catchments, one per shelter.
+    let served = all_features("shelter_catchments_walking", "");
+    assert_eq!(served.len(), sites.len());
+    let mut total = 0;
+    for f in &served {
+        let id = f["id"].as_i64().unwrap();
+        let p = &f["properties"];
+        assert_eq!(p["facility_id"].as_i64(), Some(id));
+        let r = row_of[&id];
+        assert_eq!(p["capacity"].as_i64(), Some(capacity(r)));
+        assert!(p["施設・場所名"].is_string());
+        assert_eq!(f["geometry"]["type"], "Point");
+        for (m, name) in measures.iter().enumerate() {
+            assert_eq!(p[name].as_i64(), Some(exact[r][m]), "shelter {id}: {name}");
+        }
+        total += p["residents"].as_i64().unwrap();
+    }
+    assert_eq!(total, reachable);
+    assert!(reachable as usize > people.len() * 9 / 10);
+
+    // Over capacity: exactly the shelters whose catchment exceeds it.
+    let over: HashSet<i64> = all_features("shelters_over_capacity_walking", "")
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    let expected: HashSet<i64> = (0..sites.len())
+        .filter(|&r| exact[r][0] > capacity(r))
+        .map(|r| shelters.fids[r])
+        .collect();
+    assert_eq!(over, expected);
+    assert!(!over.is_empty() && over.len() < sites.len());
+    eprintln!(
+        "{} shelters, {} residents reach one ({} not, {ties} at a tie), largest catchment {}, {} over capacity",
+        sites.len(),
+        reachable,
+        people.len() as i64 - reachable,
+        exact.iter().map(|e| e[0]).max().unwrap(),
+        over.len()
+    );
+
+    // An analyst reads perturbed counts: never 1 or 2, some not the exact.
+    let perturbed = all_features_as("analyst", "shelter_catchments_walking", "");
+    assert_eq!(perturbed.len(), sites.len());
+    let (mut differ, mut small) = (0, 0);
+    for f in &perturbed {
+        let r = row_of[&f["id"].as_i64().unwrap()];
+        for (m, name) in measures.iter().enumerate() {
+            let v = &f["properties"][name];
+            if let Some(v) = v.as_i64() {
+                assert!(v != 1 && v != 2, "{name} = {v} published to an analyst");
+                differ += (v != exact[r][m]) as usize;
+            }
+            small += (exact[r][m] == 1 || exact[r][m] == 2) as usize;
+        }
+    }
+    assert!(differ > 0, "no perturbed value differs from the exact");
+    eprintln!(
+        "analyst: {differ} of {} values differ from the exact ({small} exact values are 1 or 2)",
+        3 * sites.len()
+    );
+    // The over-capacity question, for an analyst, selects on those values.
+    let over_perturbed = all_features_as("analyst", "shelters_over_capacity_walking", "");
+    for f in &over_perturbed {
+        let p = &f["properties"];
+        assert!(p["residents"].as_i64().unwrap() > p["capacity"].as_i64().unwrap());
+    }
+
+    // Health staff and analysts read the catchments, never the residents.
+    let s = server();
+    for role in ["health", "analyst"] {
+        let get = |path: &str| {
+            common::client()
+                .get(s.url(path))
+                .bearer_auth(s.token(role))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(
+            get("/collections/shelter_catchments_walking/items?limit=1"),
+            200,
+            "{role}"
+        );
+        assert_eq!(get("/collections/residents/items?limit=1"), 404, "{role}");
+    }
 }
 
 /// A throwaway PostgreSQL cluster in a temporary directory, stopped when

@@ -117,8 +117,12 @@ impl Analysis {
             }
             Operation::Aggregate { source, to, .. } => {
                 let mut out = vec![source.layer.as_str()];
-                if let Target::Layer { layer, .. } = to {
-                    out.push(layer);
+                match to {
+                    Target::Layer { layer, .. } => out.push(layer),
+                    Target::Nearest {
+                        nearest, network, ..
+                    } => out.extend([nearest.as_str(), network.as_str()]),
+                    Target::Mesh { .. } => {}
                 }
                 out
             }
@@ -257,7 +261,20 @@ pub enum Target {
         #[serde(default)]
         filter: Option<String>,
     },
+    /// Catchments: each point goes to its nearest point of layer `nearest`
+    /// (e.g. shelters) by walking along the lines of `network`; one group
+    /// per facility, at its point, with its id (`facility_id`) and the
+    /// `keep` attributes. Points that reach none are left out.
+    Nearest {
+        nearest: String,
+        network: String,
+        #[serde(default)]
+        keep: Vec<String>,
+    },
 }
+
+/// The column holding the facility's id in catchments ([`Target::Nearest`]).
+pub const FACILITY_ID: &str = "facility_id";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -823,7 +840,69 @@ impl Sources<'_> {
             .iter()
             .map(|&i| target.fids[i as usize] as u64)
             .collect();
-        Ok((groups, fids, geoms, Some(keys)))
+        Ok((groups, fids, geoms, vec![keys]))
+    }
+
+    /// Catchments: each selected row to its nearest point of layer
+    /// `nearest` by walking along `network`; every facility is a group (at
+    /// its point, with its id and the `keep` attributes), also one no
+    /// one reaches.
+    #[allow(clippy::too_many_arguments)]
+    fn group_by_nearest(
+        &self,
+        rows: &[u32],
+        points: &[[f64; 2]],
+        nearest: &str,
+        network: &str,
+        keep: &[String],
+        by: By<'_>,
+    ) -> Result<Groups> {
+        let target = self.input(nearest, by)?;
+        // Its points and attributes become the answer's: never anything
+        // computed from people.
+        if target.meta.privacy != Privacy::Open {
+            return Err(AnalysisError::Definition(format!(
+                "'{nearest}' is computed from people's data and cannot group an aggregate; catchments are of an open layer (shelters, schools)"
+            )));
+        }
+        let Geometries::Points(sites) = &target.geometries else {
+            return Err(AnalysisError::Definition(format!(
+                "catchments are of points; '{nearest}' is not a layer of points"
+            )));
+        };
+        let lines = self.input(network, by)?;
+        let chosen: Vec<[f64; 2]> = rows.iter().map(|&i| points[i as usize]).collect();
+        let assigned = walk_to_nearest(&chosen, sites, &lines)?;
+        let groups: Vec<u32> = assigned
+            .iter()
+            .map(|a| a.map_or(NO_GROUP, |a| a.facility))
+            .collect();
+        let unreached = assigned.iter().filter(|a| a.is_none()).count();
+        if unreached > 0 {
+            tracing::info!(
+                "catchments of '{nearest}' along '{network}': {unreached} of {} points reach none and are left out",
+                rows.len()
+            );
+        }
+        let mut ids = Column::new(FACILITY_ID, FieldType::Integer);
+        for &f in &target.fids {
+            ids.push(Value::Integer(f))
+                .map_err(AnalysisError::internal)?;
+        }
+        let mut columns = vec![ids];
+        for k in keep {
+            let (_, c) = target.column(k).ok_or_else(|| AnalysisError::NoAttribute {
+                layer: nearest.to_string(),
+                attribute: k.clone(),
+            })?;
+            columns.push(c.clone());
+        }
+        let geoms = sites
+            .iter()
+            .map(|p| geo::Geometry::Point(geo::Point::new(p[0], p[1])))
+            .collect();
+        let fids = target.fids.iter().map(|&f| f as u64).collect();
+        Ok((groups, fids, geoms, columns))
     }
 
     fn aggregate(
@@ -878,11 +957,16 @@ impl Sources<'_> {
                 .collect()
         });
         // The group of each selected row (by position in `rows`).
-        let (group_of, group_ids, group_geoms, key_column): Groups = match to {
+        let (group_of, group_ids, group_geoms, key_columns): Groups = match to {
             Target::Mesh { mesh: level } => group_by_mesh(&rows, points, level)?,
             Target::Layer { layer, key, filter } => {
                 self.group_by_layer(&rows, points, layer, key, filter.as_deref(), by)?
             }
+            Target::Nearest {
+                nearest,
+                network,
+                keep,
+            } => self.group_by_nearest(&rows, points, nearest, network, keep, by)?,
         };
         // Accumulate per group and measure (count, sum) and the group's rows,
         // on all cores.
@@ -974,10 +1058,7 @@ impl Sources<'_> {
                 }
             }
         }
-        let mut columns = Vec::new();
-        if let Some(k) = key_column {
-            columns.push(k);
-        }
+        let mut columns = key_columns;
         if matches!(to, Target::Mesh { .. }) {
             let mut codes = Column::new("mesh_code", FieldType::Text);
             for c in &group_ids {
@@ -995,8 +1076,9 @@ impl Sources<'_> {
         // attribute of them.
         let mut labels: BTreeMap<String, Label> = BTreeMap::new();
         labels.insert("mesh_code".into(), Label::Open);
-        if let Target::Layer { key, .. } = to {
-            labels.insert(key.clone(), Label::Open);
+        for c in &columns {
+            // The grouping layer's keys and attributes: open.
+            labels.insert(c.name.clone(), Label::Open);
         }
         for (m, kind) in measures.iter().zip(&kinds) {
             let label = match (src.meta.privacy.population(), kind) {
@@ -1024,9 +1106,21 @@ impl Sources<'_> {
             measure_names: measures.iter().map(|m| m.name.clone()).collect(),
             group_fids: fids.clone(),
         });
+        let geometries = match to {
+            Target::Nearest { .. } => Geometries::Points(
+                group_geoms
+                    .iter()
+                    .map(|g| match g {
+                        geo::Geometry::Point(p) => [p.x(), p.y()],
+                        _ => [f64::NAN; 2],
+                    })
+                    .collect(),
+            ),
+            _ => Geometries::Shapes(group_geoms),
+        };
         Ok(Parts {
             fids,
-            geometries: Geometries::Shapes(group_geoms),
+            geometries,
             columns,
             privacy,
             labels,
@@ -1095,8 +1189,21 @@ fn check_aggregate(src: &Layer, source: &Side, to: &Target, measures: &[Measure]
         )));
     }
     let mut names: HashSet<&str> = HashSet::from(["mesh_code", "as_of"]);
-    if let Target::Layer { key, .. } = to {
-        names.insert(key);
+    match to {
+        Target::Layer { key, .. } => {
+            names.insert(key);
+        }
+        Target::Nearest { keep, .. } => {
+            names.insert(FACILITY_ID);
+            for k in keep {
+                if !names.insert(k) {
+                    return Err(AnalysisError::Definition(format!(
+                        "'{k}' is kept twice, or is the facility's id"
+                    )));
+                }
+            }
+        }
+        Target::Mesh { .. } => {}
     }
     for m in measures {
         if !names.insert(&m.name) {
@@ -1257,6 +1364,19 @@ fn nearest_walking(
         ))),
     };
     let (from, to) = (points(l, l_rows)?, points(r, r_rows)?);
+    Ok(walk_to_nearest(&from, &to, network)?
+        .into_iter()
+        .map(|a| a.map(|a| (a.metres, r_rows[a.facility as usize])))
+        .collect())
+}
+
+/// For each of `from`: the nearest of `to` by walking along the lines of
+/// `network`, in one pass ([`chiiki_network::nearest_facilities`]).
+fn walk_to_nearest(
+    from: &[[f64; 2]],
+    to: &[[f64; 2]],
+    network: &Layer,
+) -> Result<Vec<Option<chiiki_network::Assignment>>> {
     let net = chiiki_network::Network::from_layer(network, chiiki_network::TOLERANCE_M);
     if net.edge_count() == 0 && !network.is_empty() {
         return Err(AnalysisError::Definition(format!(
@@ -1264,10 +1384,7 @@ fn nearest_walking(
             network.meta.id
         )));
     }
-    Ok(chiiki_network::nearest_facilities(&net, &to, &from)
-        .into_iter()
-        .map(|a| a.map(|a| (a.metres, r_rows[a.facility as usize])))
-        .collect())
+    Ok(chiiki_network::nearest_facilities(&net, to, from))
 }
 
 /// What a join's answer is, for disclosure control: people stay people (with
@@ -1310,8 +1427,8 @@ fn join_privacy(left: &Privacy, right: &Privacy, attach: &[String]) -> Privacy {
 }
 
 /// The group of each selected row (`u32::MAX` for none), the groups' ids and geometries, and the
-/// target's key column when grouping by polygons.
-type Groups = (Vec<u32>, Vec<u64>, Vec<geo::Geometry<f64>>, Option<Column>);
+/// target's columns (the key of polygons; a facility's id and kept attributes).
+type Groups = (Vec<u32>, Vec<u64>, Vec<geo::Geometry<f64>>, Vec<Column>);
 
 /// The columns of an aggregate's measures, one value per group, from the
 /// group sizes (`totals`) and each measure's counts and sums per group.
@@ -1443,7 +1560,7 @@ fn group_by_mesh(rows: &[u32], points: &[[f64; 2]], level: &str) -> Result<Group
         .iter()
         .map(|&c| geo::Geometry::Polygon(mesh::cell(c).expect("a valid code").to_polygon()))
         .collect();
-    Ok((groups, codes, geoms, None))
+    Ok((groups, codes, geoms, Vec::new()))
 }
 
 fn operation_name(op: &Operation) -> &'static str {
@@ -1631,5 +1748,209 @@ mod walking_tests {
             run(&nowhere, &Unrestricted),
             Err(AnalysisError::UnknownInput(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod catchment_tests {
+    use super::*;
+
+    fn column(name: &str, ty: FieldType, values: Vec<Value>) -> Column {
+        let mut c = Column::new(name, ty);
+        for v in values {
+            c.push(v).unwrap();
+        }
+        c
+    }
+
+    fn layer(id: &str, privacy: Privacy, geometries: Geometries, columns: Vec<Column>) -> Layer {
+        let fids = (1..=geometries.len() as i64).map(|i| i * 10).collect();
+        Layer::new(LayerParts {
+            meta: LayerMeta {
+                id: id.into(),
+                privacy,
+                ..Default::default()
+            },
+            fids,
+            geometries,
+            columns,
+        })
+    }
+
+    /// A street east (≈ 905 m) with a shelter at each end (ids 10 and 20,
+    /// capacities 2 and 5); a lane far north reaches neither. Five homes:
+    /// three near the west end (two aged), one near the east end, one on
+    /// the lane.
+    fn sources() -> BTreeMap<String, Arc<Layer>> {
+        let street = geo::LineString::from(vec![(139.750, 35.700), (139.760, 35.700)]);
+        let lane = geo::LineString::from(vec![(139.750, 35.710), (139.751, 35.710)]);
+        let people = Privacy::Individuals {
+            population: "homes".into(),
+            fields: BTreeMap::new(),
+        };
+        [
+            layer(
+                "roads",
+                Privacy::Open,
+                Geometries::Shapes(vec![street.into(), lane.into()]),
+                Vec::new(),
+            ),
+            layer(
+                "shelters",
+                Privacy::Open,
+                Geometries::Points(vec![[139.750, 35.700], [139.760, 35.700]]),
+                vec![
+                    column(
+                        "name",
+                        FieldType::Text,
+                        vec![Value::Text("西".into()), Value::Text("東".into())],
+                    ),
+                    column(
+                        "capacity",
+                        FieldType::Integer,
+                        vec![Value::Integer(2), Value::Integer(5)],
+                    ),
+                ],
+            ),
+            layer(
+                "homes",
+                people,
+                Geometries::Points(vec![
+                    [139.751, 35.7001],
+                    [139.752, 35.6999],
+                    [139.754, 35.7001],
+                    [139.758, 35.700],
+                    [139.7505, 35.7101],
+                ]),
+                vec![column(
+                    "aged",
+                    FieldType::Boolean,
+                    [true, false, true, true, true]
+                        .into_iter()
+                        .map(Value::Boolean)
+                        .collect(),
+                )],
+            ),
+        ]
+        .into_iter()
+        .map(|l| (l.meta.id.clone(), Arc::new(l)))
+        .collect()
+    }
+
+    fn catchments(having: Option<&str>, view: &dyn InputView) -> Result<Outcome> {
+        let mut a: Analysis = serde_json::from_str(
+            r#"{"id": "c", "title": "c", "kind": "aggregate",
+                "source": {"layer": "homes"},
+                "to": {"nearest": "shelters", "network": "roads", "keep": ["name", "capacity"]},
+                "measures": [{"name": "residents", "op": "count"},
+                             {"name": "aged", "op": "count", "filter": "aged = TRUE"}]}"#,
+        )
+        .unwrap();
+        if let Operation::Aggregate { having: h, .. } = &mut a.operation {
+            *h = having.map(String::from);
+        }
+        assert_eq!(a.inputs(), vec!["homes", "shelters", "roads"]);
+        let layers = sources();
+        let analyses = BTreeMap::new();
+        Sources {
+            layers: &layers,
+            analyses: &analyses,
+            data_dir: std::path::Path::new("."),
+            as_of: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            view,
+        }
+        .run_detailed(&a)
+    }
+
+    /// Per facility id: its name, capacity, residents and aged.
+    fn rows(l: &Layer) -> BTreeMap<i64, (String, i64, i64, i64)> {
+        let get = |name: &str, row: usize| l.column(name).unwrap().1.get(row);
+        (0..l.len())
+            .map(|r| {
+                let Value::Integer(id) = get(FACILITY_ID, r) else {
+                    panic!()
+                };
+                assert_eq!(id, l.fids[r]);
+                let (Value::Text(n), Value::Integer(c), Value::Integer(p), Value::Integer(a)) = (
+                    get("name", r),
+                    get("capacity", r),
+                    get("residents", r),
+                    get("aged", r),
+                ) else {
+                    panic!("row {r}")
+                };
+                (id, (n, c, p, a))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_home_is_counted_at_its_nearest_shelter_by_walking() {
+        let out = catchments(None, &Unrestricted).unwrap();
+        assert_eq!(
+            rows(&out.layer),
+            BTreeMap::from([(10, ("西".into(), 2, 3, 2)), (20, ("東".into(), 5, 1, 1)),])
+        );
+        // Groups at the shelters' points, in the properties' order.
+        let Geometries::Points(p) = &out.layer.geometries else {
+            panic!("points")
+        };
+        let west = out.layer.fids.iter().position(|&f| f == 10).unwrap();
+        assert_eq!(p[west], [139.750, 35.700]);
+        let names: Vec<&str> = out.layer.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "facility_id",
+                "name",
+                "capacity",
+                "residents",
+                "aged",
+                "as_of"
+            ]
+        );
+        // Who was counted where, for disclosure control: the four homes
+        // that reach a shelter (the lane's is left out).
+        let t = out.aggregate.expect("an aggregate of people").table;
+        assert_eq!(t.table.groups, 2);
+        assert_eq!(t.table.records.len(), 4);
+        assert_eq!(t.table.population, "homes");
+        let mut ids: Vec<i64> = t.table.records.iter().map(|r| r.0).collect();
+        ids.sort();
+        assert_eq!(ids, [10, 20, 30, 40]);
+        let mut fids = t.group_fids.clone();
+        fids.sort();
+        assert_eq!(fids, [10, 20]);
+    }
+
+    #[test]
+    fn having_compares_the_catchment_with_the_capacity() {
+        let out = catchments(Some("residents > capacity"), &Unrestricted).unwrap();
+        assert_eq!(out.layer.fids, [10]);
+        assert_eq!(out.aggregate.unwrap().unfiltered.len(), 2);
+    }
+
+    struct Closed(&'static str);
+
+    impl InputView for Closed {
+        fn view(&self, _author: &str, input: Arc<Layer>) -> Result<Arc<Layer>> {
+            if input.meta.id == self.0 {
+                return Err(AnalysisError::NotReadable {
+                    input: self.0.into(),
+                    reason: "not for this role".into(),
+                });
+            }
+            Ok(input)
+        }
+    }
+
+    #[test]
+    fn facilities_and_network_are_read_through_the_authors_view() {
+        for closed in ["shelters", "roads"] {
+            assert!(matches!(
+                catchments(None, &Closed(closed)),
+                Err(AnalysisError::NotReadable { .. })
+            ));
+        }
     }
 }
