@@ -386,6 +386,9 @@ fn catalogue(base: &str) -> Vec<Collection> {
                 group_key: d.filter(|_| aggregate).map(|d| {
                     if d["to"]["mesh"].is_string() {
                         "mesh_code".to_string()
+                    } else if d["to"]["nearest"].is_string() {
+                        // Catchments: one group per facility.
+                        "facility_id".to_string()
                     } else {
                         d["to"]["key"].as_str().unwrap().to_string()
                     }
