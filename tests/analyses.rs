@@ -14,34 +14,7 @@ use common::server;
 use geo::{Contains, Geometry, Point};
 use serde_json::Value;
 
-/// Every feature of a collection, paging through `next` links.
-fn all_features(collection: &str, role: Option<&str>, query: &str) -> Vec<Value> {
-    let s = server();
-    let mut url = s.url(&format!(
-        "/collections/{collection}/items?limit=10000{query}"
-    ));
-    let mut out = Vec::new();
-    loop {
-        let mut req = common::client().get(&url);
-        if let Some(role) = role {
-            req = req.bearer_auth(s.token(role));
-        }
-        let r = req.send().unwrap();
-        assert!(r.status().is_success(), "{url}: {}", r.status());
-        let page: Value = r.json().unwrap();
-        out.extend(page["features"].as_array().unwrap().iter().cloned());
-        match page["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-        {
-            Some(next) => url = next["href"].as_str().unwrap().to_string(),
-            None => break,
-        }
-    }
-    out
-}
+use common::all_features;
 
 fn geometry(f: &Value) -> Geometry<f64> {
     let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
@@ -276,6 +249,38 @@ fn q3_meshes_with_low_shingles_uptake_among_the_65_plus() {
     assert_eq!(got, expected);
 }
 
+/// Checks that `got` holds exactly the residents aged `min_age`+ with no
+/// shelter within `metres` on the sphere, leaving out those within `band`
+/// of it (the service measures on a local plane of the GRS80 ellipsoid,
+/// a few decimetres off the sphere). Returns (checked, beyond).
+fn check_beyond(
+    got: &HashSet<i64>,
+    shelters: &[Point<f64>],
+    min_age: i32,
+    metres: f64,
+    band: f64,
+) -> (usize, usize) {
+    let (mut checked, mut beyond) = (0, 0);
+    for r in residents().iter().filter(|r| r.age >= min_age) {
+        let d = shelters
+            .iter()
+            .map(|s| haversine(&r.p, s))
+            .fold(f64::INFINITY, f64::min);
+        if (d - metres).abs() < band {
+            continue;
+        }
+        checked += 1;
+        beyond += (d > metres) as usize;
+        assert_eq!(
+            got.contains(&r.id),
+            d > metres,
+            "resident {} at {d:.1} m",
+            r.id
+        );
+    }
+    (checked, beyond)
+}
+
 #[test]
 fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
     let shelters: Vec<Point<f64>> = all_features("shelters_evacuation", None, "")
@@ -289,26 +294,7 @@ fn q4_the_65_plus_beyond_300_m_of_every_shelter() {
         .iter()
         .map(|f| f["id"].as_i64().unwrap())
         .collect();
-    let (mut checked, mut beyond) = (0, 0);
-    for r in residents().iter().filter(|r| r.age >= 65) {
-        let d = shelters
-            .iter()
-            .map(|s| haversine(&r.p, s))
-            .fold(f64::INFINITY, f64::min);
-        // The service measures on a local plane of the GRS80 ellipsoid; a
-        // sphere differs by a few decimetres at 300 m.
-        if (d - 300.0).abs() < 2.0 {
-            continue;
-        }
-        checked += 1;
-        beyond += (d > 300.0) as usize;
-        assert_eq!(
-            got.contains(&r.id),
-            d > 300.0,
-            "resident {} at {d:.1} m",
-            r.id
-        );
-    }
+    let (checked, beyond) = check_beyond(&got, &shelters, 65, 300.0, 2.0);
     assert!(
         checked > 40_000 && beyond > 1_000,
         "{checked} checked, {beyond} beyond"
@@ -701,25 +687,8 @@ fn questions_asked_with_other_parameters_match_brute_force() {
     .iter()
     .map(|f| f["id"].as_i64().unwrap())
     .collect();
-    let (mut checked, mut beyond) = (0, 0);
-    for r in residents().iter().filter(|r| r.age >= 60) {
-        let d = shelters
-            .iter()
-            .map(|s| haversine(&r.p, s))
-            .fold(f64::INFINITY, f64::min);
-        // Plane against sphere, as in q4: a few decimetres at 500 m.
-        if (d - 500.0).abs() < 3.0 {
-            continue;
-        }
-        checked += 1;
-        beyond += (d > 500.0) as usize;
-        assert_eq!(
-            got.contains(&r.id),
-            d > 500.0,
-            "resident {} at {d:.1} m",
-            r.id
-        );
-    }
+    // Plane against sphere, as in q4: a few decimetres at 500 m.
+    let (checked, beyond) = check_beyond(&got, &shelters, 60, 500.0, 3.0);
     assert!(
         checked > 40_000 && beyond > 50,
         "{checked} checked, {beyond} beyond"

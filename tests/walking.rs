@@ -18,37 +18,14 @@ use chrono::{Datelike, NaiveDate};
 use common::server;
 use serde_json::Value as Json;
 
+/// Every feature of `collection` as the admin reads it.
 fn all_features(collection: &str, query: &str) -> Vec<Json> {
-    all_features_as("admin", collection, query)
+    common::all_features(collection, Some("admin"), query)
 }
 
 /// Every feature of `collection` as `role` reads it.
 fn all_features_as(role: &str, collection: &str, query: &str) -> Vec<Json> {
-    let s = server();
-    let mut url = s.url(&format!(
-        "/collections/{collection}/items?limit=10000{query}"
-    ));
-    let mut out = Vec::new();
-    loop {
-        let r = common::client()
-            .get(&url)
-            .bearer_auth(s.token(role))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{url}: {}", r.status());
-        let page: Json = r.json().unwrap();
-        out.extend(page["features"].as_array().unwrap().iter().cloned());
-        match page["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "next")
-        {
-            Some(next) => url = next["href"].as_str().unwrap().to_string(),
-            None => break,
-        }
-    }
-    out
+    common::all_features(collection, Some(role), query)
 }
 
 /// The demo's layers, as stored.

@@ -313,3 +313,32 @@ pub fn browser_script(script: &str, out: &Path) -> serde_json::Value {
     serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
 }
+
+/// Every feature of a collection, paging through `next` links.
+pub fn all_features(collection: &str, role: Option<&str>, query: &str) -> Vec<serde_json::Value> {
+    let s = server();
+    let mut url = s.url(&format!(
+        "/collections/{collection}/items?limit=10000{query}"
+    ));
+    let mut out = Vec::new();
+    loop {
+        let mut req = client().get(&url);
+        if let Some(role) = role {
+            req = req.bearer_auth(s.token(role));
+        }
+        let r = req.send().unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        let page: serde_json::Value = r.json().unwrap();
+        out.extend(page["features"].as_array().unwrap().iter().cloned());
+        match page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+        {
+            Some(next) => url = next["href"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    out
+}
