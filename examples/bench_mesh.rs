@@ -70,6 +70,7 @@ fn main() -> Result<()> {
             source: Side {
                 layer: "residents".into(),
                 filter: None,
+                not_in: None,
             },
             to: Target::Mesh {
                 mesh: "250m".into(),

@@ -12,7 +12,10 @@ const VENDOR: &[&str] = &[
 ];
 
 fn main() {
-    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/node_modules");
+    // Read when the script runs, not when it was compiled: a shared target
+    // directory reuses the compiled script for clones at other paths.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let modules = Path::new(&manifest).join("../../web/node_modules");
     for file in VENDOR {
         let path = modules.join(file);
         if !path.is_file() {

@@ -13,6 +13,10 @@
 //!   its own filter, optionally against a table of ids (vaccinations by
 //!   住民票コード); a `having` filter keeps the groups that matter.
 //!
+//! - **visits**: people of a list grouped into homes (households) and homes
+//!   into visit rounds of at most N, each ordered as a short walk along a
+//!   network ([`visits`]).
+//!
 //! Inputs are layers or other analyses (by id), so a join can feed an
 //! aggregation. Every result carries its reference date (`as_of`), the day
 //! ages are counted on.
@@ -33,6 +37,7 @@ pub mod disclosure;
 mod error;
 pub mod parameters;
 pub mod polygon_grid;
+pub mod visits;
 
 pub use error::AnalysisError;
 pub use parameters::{ParamValue, Parameter, Setting};
@@ -126,7 +131,27 @@ impl Analysis {
                 }
                 out
             }
+            Operation::Visits {
+                source, network, ..
+            } => vec![source.layer.as_str(), network.as_str()],
         }
+    }
+
+    /// The id tables (CSV files) the definition reads.
+    pub fn tables(&self) -> Vec<&IdTable> {
+        let mut out = Vec::new();
+        match &self.operation {
+            Operation::Join { left, right, .. } => {
+                out.extend(left.not_in.as_ref());
+                out.extend(right.not_in.as_ref());
+            }
+            Operation::Aggregate { source, table, .. } => {
+                out.extend(source.not_in.as_ref());
+                out.extend(table.as_ref());
+            }
+            Operation::Visits { source, .. } => out.extend(source.not_in.as_ref()),
+        }
+        out
     }
 
     /// Every CQL2 filter of the definition (for limits and the audit log).
@@ -151,6 +176,7 @@ impl Analysis {
                 out.extend(measures.iter().filter_map(|m| m.filter.as_deref()));
                 out.extend(having.as_deref());
             }
+            Operation::Visits { source, .. } => out.extend(source.filter.as_deref()),
         }
         out
     }
@@ -205,7 +231,25 @@ pub enum Operation {
         #[serde(default)]
         table: Option<IdTable>,
     },
+    /// Visit rounds ([`visits`]): the people of `source` (points) grouped
+    /// into homes by `household`, homes into rounds of at most `max_homes`
+    /// that never cross the values of `area` (e.g. the mesh cell a person
+    /// was listed for), each ordered as a short walk along the lines of
+    /// `network`. Every person is listed once, in visiting order, with
+    /// `round`, `stop`, `walk_from_previous_m`, `round_walk_m` and
+    /// `round_homes`.
+    Visits {
+        source: Side,
+        household: String,
+        network: String,
+        max_homes: usize,
+        #[serde(default)]
+        area: Option<String>,
+    },
 }
+
+/// The largest visit round a definition may ask for (homes).
+pub const MAX_HOMES_LIMIT: usize = 30;
 
 /// A layer (or another analysis) with an optional CQL2 filter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +258,10 @@ pub struct Side {
     pub layer: String,
     #[serde(default)]
     pub filter: Option<String>,
+    /// Only features whose id is not in this table (e.g. residents not
+    /// vaccinated: not in the vaccination file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_in: Option<IdTable>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -373,6 +421,30 @@ impl Sources<'_> {
         }
     }
 
+    /// Rows of `layer` that `side` selects: its filter, less the ids in
+    /// its `not_in` table.
+    fn side_rows(&self, layer: &Layer, side: &Side) -> Result<Vec<u32>> {
+        let rows = self.rows(layer, side.filter.as_deref())?;
+        let Some(t) = &side.not_in else {
+            return Ok(rows);
+        };
+        let listed = read_id_table(self.data_dir, t)?;
+        let (_, key) = layer
+            .column(&t.key)
+            .ok_or_else(|| AnalysisError::NoAttribute {
+                layer: layer.meta.id.clone(),
+                attribute: t.key.clone(),
+            })?;
+        Ok(rows
+            .into_iter()
+            .filter(|&r| match key.get(r as usize) {
+                Value::Text(t) => !listed.contains(&t),
+                Value::Integer(i) => !listed.contains(&i.to_string()),
+                _ => true,
+            })
+            .collect())
+    }
+
     /// Runs an analysis into a layer.
     pub fn run(&self, a: &Analysis) -> Result<Layer> {
         self.run_at(a, 0)
@@ -412,6 +484,13 @@ impl Sources<'_> {
                 having: _,
                 table: ids,
             } => self.aggregate(source, to, measures, ids.as_ref(), by)?,
+            Operation::Visits {
+                source,
+                household,
+                network,
+                max_homes,
+                area,
+            } => self.visits(source, household, network, *max_homes, area.as_deref(), by)?,
         };
         let mut as_of = Column::new("as_of", FieldType::Date);
         for _ in 0..parts.fids.len() {
@@ -421,6 +500,8 @@ impl Sources<'_> {
                 )))
                 .map_err(AnalysisError::internal)?;
         }
+        // An input's own date (an analysis of an analysis) gives way to this one's.
+        parts.columns.retain(|c| c.name != "as_of");
         parts.columns.push(as_of);
         parts.labels.insert("as_of".into(), Label::Open);
         // Joins that rank their answers keep that order; others are stored
@@ -430,7 +511,7 @@ impl Sources<'_> {
             Operation::Join {
                 prefer_max: Some(_),
                 ..
-            }
+            } | Operation::Visits { .. }
         );
         let build = if ranked {
             Layer::from_sorted
@@ -464,7 +545,7 @@ impl Sources<'_> {
         });
         let having = match &a.operation {
             Operation::Aggregate { having, .. } => having.clone(),
-            Operation::Join { .. } => None,
+            Operation::Join { .. } | Operation::Visits { .. } => None,
         };
         let Some(table) = parts.table else {
             let layer = match &having {
@@ -545,10 +626,7 @@ impl Sources<'_> {
         by: By<'_>,
     ) -> Result<Parts> {
         let (l, r) = (self.input(&left.layer, by)?, self.input(&right.layer, by)?);
-        let (l_rows, r_rows) = (
-            self.rows(&l, left.filter.as_deref())?,
-            self.rows(&r, right.filter.as_deref())?,
-        );
+        let (l_rows, r_rows) = (self.side_rows(&l, left)?, self.side_rows(&r, right)?);
         let prefer = match prefer_max {
             Some(name) => Some(
                 r.column(name)
@@ -905,6 +983,150 @@ impl Sources<'_> {
         Ok((groups, fids, geoms, columns))
     }
 
+    /// Visit rounds over the people of `source` ([`visits::plan`]).
+    fn visits(
+        &self,
+        source: &Side,
+        household: &str,
+        network: &str,
+        max_homes: usize,
+        area: Option<&str>,
+        by: By<'_>,
+    ) -> Result<Parts> {
+        if !(1..=MAX_HOMES_LIMIT).contains(&max_homes) {
+            return Err(AnalysisError::Definition(format!(
+                "max_homes must be 1 to {MAX_HOMES_LIMIT}, not {max_homes}"
+            )));
+        }
+        let src = self.input(&source.layer, by)?;
+        let Geometries::Points(points) = &src.geometries else {
+            return Err(AnalysisError::Definition(format!(
+                "visit rounds are of people at points; '{}' is not a layer of points",
+                src.meta.id
+            )));
+        };
+        let column = |name: &str| {
+            src.column(name)
+                .map(|(_, c)| c)
+                .ok_or_else(|| AnalysisError::NoAttribute {
+                    layer: src.meta.id.clone(),
+                    attribute: name.to_string(),
+                })
+        };
+        let households = column(household)?;
+        let areas = area.map(column).transpose()?;
+        for name in [
+            "round",
+            "stop",
+            "walk_from_previous_m",
+            "round_walk_m",
+            "round_homes",
+        ] {
+            if src.column(name).is_some() {
+                return Err(AnalysisError::Definition(format!(
+                    "'{}' already has an attribute '{name}', which visit rounds add",
+                    src.meta.id
+                )));
+            }
+        }
+        let rows = self.side_rows(&src, source)?;
+        // Homes: the listed members of a household together (a person
+        // without one is a home alone), at the first member's point.
+        let text = |v: Value| match v {
+            Value::Null => None,
+            Value::Text(t) => Some(t),
+            other => Some(format!("{other:?}")),
+        };
+        let mut homes: Vec<visits::Home> = Vec::new();
+        let mut home_of: HashMap<(String, String), usize> = HashMap::new();
+        for &r in &rows {
+            let area = areas
+                .and_then(|c| text(c.get(r as usize)))
+                .unwrap_or_default();
+            let at = match text(households.get(r as usize)) {
+                Some(h) => *home_of.entry((area.clone(), h)).or_insert_with(|| {
+                    homes.push(visits::Home {
+                        members: Vec::new(),
+                        point: points[r as usize],
+                        area,
+                    });
+                    homes.len() - 1
+                }),
+                None => {
+                    homes.push(visits::Home {
+                        members: Vec::new(),
+                        point: points[r as usize],
+                        area,
+                    });
+                    homes.len() - 1
+                }
+            };
+            homes[at].members.push(r);
+        }
+        let lines = self.input(network, by)?;
+        let net = chiiki_network::Network::from_layer(&lines, chiiki_network::TOLERANCE_M);
+        if net.edge_count() == 0 && !homes.is_empty() {
+            return Err(AnalysisError::Definition(format!(
+                "'{network}' has no lines to walk along"
+            )));
+        }
+        let rounds = visits::plan(&net, &homes, max_homes);
+        // Every person in visiting order, with their round and stop.
+        let mut order: Vec<u32> = Vec::with_capacity(rows.len());
+        let mut round = Column::new("round", FieldType::Integer);
+        let mut stop = Column::new("stop", FieldType::Integer);
+        let mut leg = Column::new("walk_from_previous_m", FieldType::Real);
+        let mut walk = Column::new("round_walk_m", FieldType::Real);
+        let mut size = Column::new("round_homes", FieldType::Integer);
+        let metres = |m: f64| Value::Real((m * 10.0).round() / 10.0);
+        for (k, r) in rounds.iter().enumerate() {
+            for (s, &h) in r.homes.iter().enumerate() {
+                for &member in &homes[h].members {
+                    order.push(member);
+                    let from_previous = match s {
+                        0 => Value::Null,
+                        _ => metres(r.legs[s - 1]),
+                    };
+                    for (c, v) in [
+                        (&mut round, Value::Integer(k as i64 + 1)),
+                        (&mut stop, Value::Integer(s as i64 + 1)),
+                        (&mut leg, from_previous),
+                        (&mut walk, metres(r.walk())),
+                        (&mut size, Value::Integer(r.homes.len() as i64)),
+                    ] {
+                        c.push(v).map_err(AnalysisError::internal)?;
+                    }
+                }
+            }
+        }
+        let mut columns: Vec<Column> = src.columns.iter().map(|c| c.permute(&order)).collect();
+        columns.extend([round, stop, leg, walk, size]);
+        // Labels: the source's; where a round goes is about where people live.
+        let mut labels: BTreeMap<String, Label> = src
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), src.label(&c.name)))
+            .collect();
+        for name in [
+            "round",
+            "stop",
+            "walk_from_previous_m",
+            "round_walk_m",
+            "round_homes",
+        ] {
+            labels.insert(name.into(), Label::QuasiIdentifier);
+        }
+        Ok(Parts {
+            fids: order.iter().map(|&r| src.fids[r as usize]).collect(),
+            geometries: Geometries::Points(order.iter().map(|&r| points[r as usize]).collect()),
+            columns,
+            privacy: src.meta.privacy.clone(),
+            labels,
+            picked_by_identifier: picked_by_identifier(&src, source.filter.as_deref()),
+            table: None,
+        })
+    }
+
     fn aggregate(
         &self,
         source: &Side,
@@ -926,7 +1148,7 @@ impl Sources<'_> {
             .zip(measures)
             .map(|(k, m)| m.column.is_some() && !matches!(k, MeasureKind::Magnitude))
             .collect();
-        let rows = self.rows(&src, source.filter.as_deref())?;
+        let rows = self.side_rows(&src, source)?;
         let Geometries::Points(points) = &src.geometries else {
             return Err(AnalysisError::Definition(format!(
                 "'{}': aggregation needs a point layer",
@@ -1567,6 +1789,7 @@ fn operation_name(op: &Operation) -> &'static str {
     match op {
         Operation::Join { .. } => "join",
         Operation::Aggregate { .. } => "aggregate",
+        Operation::Visits { .. } => "visits",
     }
 }
 

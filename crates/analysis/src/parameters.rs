@@ -78,6 +78,8 @@ pub enum Setting {
     Distance,
     /// The aggregate's JIS mesh level (`{"mesh": ...}`).
     Mesh,
+    /// Visit rounds' largest number of homes (`max_homes`).
+    MaxHomes,
 }
 
 impl ParamValue {
@@ -233,6 +235,20 @@ impl Analysis {
                         return Err(fail(&p.name, "sets the mesh level: an aggregate by mesh, with mesh levels as choices".into()));
                     }
                 }
+                Some(Setting::MaxHomes) => {
+                    let whole = |v: Option<f64>| v.is_none_or(|v| v.fract() == 0.0 && v >= 1.0);
+                    let ok = matches!(self.operation, Operation::Visits { .. })
+                        && matches!(p.default, ParamValue::Number(_))
+                        && whole(p.min)
+                        && p.max
+                            .is_some_and(|m| whole(Some(m)) && m <= crate::MAX_HOMES_LIMIT as f64);
+                    if !ok {
+                        return Err(fail(
+                            &p.name,
+                            format!("sets max_homes: visit rounds, with whole numbers from 1 to at most {}", crate::MAX_HOMES_LIMIT),
+                        ));
+                    }
+                }
                 None if !in_filters => {
                     return Err(fail(
                         &p.name,
@@ -319,6 +335,11 @@ impl Analysis {
                         ..
                     },
                 ) => *mesh = level.clone(),
+                (
+                    Some(Setting::MaxHomes),
+                    ParamValue::Number(n),
+                    Operation::Visits { max_homes, .. },
+                ) => *max_homes = *n as usize,
                 _ => {}
             }
         }
@@ -353,6 +374,7 @@ impl Analysis {
                 }
                 each(having);
             }
+            Operation::Visits { source, .. } => each(&mut source.filter),
         }
     }
 }

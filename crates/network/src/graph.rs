@@ -266,20 +266,27 @@ impl Network {
         self.edges.iter().map(|e| e.metres).sum()
     }
 
-    /// How many connected components, and the largest's share of the length.
-    pub fn components(&self) -> Components {
+    /// Each node's connected component, as a label (the index of one of
+    /// its nodes): two nodes reach each other exactly when their labels are equal.
+    pub fn component_labels(&self) -> Vec<usize> {
         let mut uf = UnionFind::<usize>::new(self.graph.node_count());
         for e in self.graph.edge_indices() {
             let (a, b) = self.graph.edge_endpoints(e).expect("edge");
             uf.union(a.index(), b.index());
         }
+        uf.into_labeling()
+    }
+
+    /// How many connected components, and the largest's share of the length.
+    pub fn components(&self) -> Components {
+        let label = self.component_labels();
         let mut length: HashMap<usize, f64> = HashMap::new();
-        for n in self.graph.node_indices() {
-            length.entry(uf.find(n.index())).or_insert(0.0);
+        for &l in &label {
+            length.entry(l).or_insert(0.0);
         }
         for (e, edge) in self.edges.iter().enumerate() {
             let (a, _) = self.ends(e as u32);
-            *length.entry(uf.find(a.index())).or_insert(0.0) += edge.metres;
+            *length.entry(label[a.index()]).or_insert(0.0) += edge.metres;
         }
         let total = self.metres();
         let largest = length.values().copied().fold(0.0, f64::max);

@@ -9,7 +9,10 @@
 //! - [`snap`]: points (residents, shelters) snapped to the nearest edge,
 //!   with the snap distance and the position along the edge;
 //! - [`nearest`]: every point's nearest facility by walking, in one
-//!   multi-source Dijkstra pass.
+//!   multi-source Dijkstra pass;
+//! - [`walks`]: walking distances between every pair of a few points;
+//! - [`tour`]: a short order to walk through a few places (a
+//!   travelling-salesman heuristic), and where to cut it into rounds.
 //!
 //! Distances are measured on one local plane of the GRS80 ellipsoid centred
 //! on the network's bounding box ([`graph::Plane`]), with the same scale
@@ -36,6 +39,8 @@
 pub mod graph;
 pub mod nearest;
 pub mod snap;
+pub mod tour;
+pub mod walks;
 
 pub use graph::Network;
 pub use nearest::{nearest_facilities, Assignment};

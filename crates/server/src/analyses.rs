@@ -80,7 +80,7 @@ pub async fn list(super::Current(data): super::Current, Caller(who): Caller) -> 
 
 /// The files an analysis may read: relative paths inside the data directory.
 fn check_table_path(analysis: &Analysis) -> Result<(), ApiError> {
-    if let chiiki_analysis::Operation::Aggregate { table: Some(t), .. } = &analysis.operation {
+    for t in analysis.tables() {
         let inside = t.file.is_relative()
             && t.file
                 .components()
@@ -88,7 +88,7 @@ fn check_table_path(analysis: &Analysis) -> Result<(), ApiError> {
             && t.file.extension().is_some_and(|e| e == "csv");
         if !inside {
             return Err(ApiError::bad_request(
-                "table.file must be a .csv file inside the data directory, given relative to it",
+                "table.file and not_in.file must be .csv files inside the data directory, given relative to it",
             ));
         }
     }
