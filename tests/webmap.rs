@@ -254,6 +254,36 @@ fn planner_health_and_analyst_use_the_map() {
         );
     }
 
+    // Health prints the visit rounds: a page per round, each with a map
+    // of its homes numbered in order over the streets and the people to
+    // visit, as the API lists them.
+    let rounds = common::all_features("shingles_outreach_visits", Some("health"), "");
+    let mut by_round: std::collections::BTreeMap<i64, Vec<&serde_json::Value>> =
+        std::collections::BTreeMap::new();
+    for f in &rounds {
+        by_round
+            .entry(f["properties"]["round"].as_i64().unwrap())
+            .or_default()
+            .push(f);
+    }
+    assert_eq!(found["health_visits"]["matched"], rounds.len() as i64);
+    let print = &found["visit_print"];
+    assert_eq!(print["pages"], by_round.len() as i64);
+    assert_eq!(print["rows"], rounds.len() as i64);
+    for page in print["first"].as_array().unwrap() {
+        let people = &by_round[&page["round"].as_i64().unwrap()];
+        let homes = people[0]["properties"]["round_homes"].as_i64().unwrap();
+        assert_eq!(page["markers"], homes, "{page}");
+        assert_eq!(page["stops"], homes, "{page}");
+        assert!(page["streets"].as_u64().unwrap() > 0, "{page}");
+        let names: Vec<&str> = people
+            .iter()
+            .map(|f| f["properties"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids_of(&page["names"]), names, "{page}");
+    }
+    assert!(found["visit_pdf"]["bytes"].as_u64().unwrap() > 50_000);
+
     // Analyst: aggregates only, as their protected values.
     let analyst = s.token("analyst");
     let analyst_readable = collections(Some(analyst));

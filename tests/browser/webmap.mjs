@@ -153,6 +153,39 @@ try {
   found.health_outreach_columns = await page.$$eval('table.features thead th', (th) => th.map((x) => x.textContent));
   await idle(page);
   found.shots.push(await shot(page, '06-health-outreach'));
+  // The visit rounds, printed: a page per round with its map and list.
+  await page.click('#back');
+  await runQuestion(page, 'shingles_outreach_visits');
+  found.health_visits = await countShown(page);
+  await page.click('#print');
+  await page.waitForSelector('#print-view section.round-page svg.round-map');
+  found.visit_print = await page.evaluate(() => {
+    const pages = [...document.querySelectorAll('#print-view section.round-page')];
+    return {
+      pages: pages.length,
+      rows: pages.reduce((n, p) => n + p.querySelectorAll('table.round-list tbody tr').length, 0),
+      first: pages.slice(0, 20).map((p) => ({
+        round: Number(p.dataset.round),
+        markers: p.querySelectorAll('svg.round-map g.stop').length,
+        streets: p.querySelectorAll('svg.round-map path[stroke="#bbb"]').length,
+        stops: [...new Set([...p.querySelectorAll('table.round-list tbody tr td:first-child')].map((td) => td.textContent))].length,
+        names: [...p.querySelectorAll('table.round-list tbody tr')].map((tr) => tr.children[1].textContent),
+      })),
+      printed: window.chiikiPrinted,
+    };
+  });
+  found.shots.push(await shot(page, '08-health-visit-round-print'));
+  // The first round's page as it prints.
+  const roundPage = await page.$('#print-view section.round-page');
+  const roundShot = join(OUT, '09-health-visit-round-page.png');
+  await roundPage.screenshot({ path: roundShot });
+  found.shots.push(roundShot);
+  await page.emulateMedia({ media: 'print' });
+  const visitsPdf = join(OUT, 'shingles_outreach_visits.pdf');
+  await page.pdf({ path: visitsPdf, format: 'A4' });
+  found.visit_pdf = { file: visitsPdf, bytes: readFileSync(visitsPdf).length };
+  await page.emulateMedia({ media: 'screen' });
+  await page.click('#print-close');
   await page.click('#signout');
 
   // --- analyst: aggregates only

@@ -19,6 +19,8 @@
       list: '一覧', page: 'ページ', zoomIn: '拡大すると表示されます', protected: '保護された集計値 (小さな値は秘匿・攪乱)',
       depth: '浸水深', lang: 'English', noLayers: '読めるレイヤーがありません。', error: 'エラー',
       hidden: '秘匿', back: '質問一覧へ', inspect: '地物の属性',
+      round: '訪問ラウンド', rounds: 'ラウンド', stop: '順', homes: '訪問先', walk: '歩く距離', fromPrevious: '前の訪問先から',
+      cell: 'メッシュ', visitOrder: '線は訪問の順 (道順は道路に沿って歩きます)', nameCol: '氏名', addressCol: '住所', ageCol: '年齢',
     },
     en: {
       title: 'chiiki', signin: 'Sign in', signout: 'Sign out', token: 'Access token',
@@ -32,6 +34,8 @@
       list: 'List', page: 'Page', zoomIn: 'Zoom in to see it', protected: 'Protected aggregates (small values hidden or perturbed)',
       depth: 'Flood depth', lang: '日本語', noLayers: 'No layers to read.', error: 'Error',
       hidden: 'hidden', back: 'All questions', inspect: 'Feature attributes',
+      round: 'Visit round', rounds: 'Rounds', stop: 'Stop', homes: 'Homes', walk: 'Walk', fromPrevious: 'From the previous home',
+      cell: 'Mesh cell', visitOrder: 'Lines show the order of visits (the walk follows the roads)', nameCol: 'Name', addressCol: 'Address', ageCol: 'Age',
     },
   };
   const GROUPS = ['hazards', 'people', 'infrastructure', 'analyses', 'base'];
@@ -161,6 +165,13 @@
       else if (v === true) e.setAttribute(k, '');
       else if (v !== false && v != null) e.setAttribute(k, v);
     }
+    for (const c of children.flat()) if (c != null) e.append(c instanceof Node ? c : String(c));
+    return e;
+  };
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const svg = (tag, attrs = {}, ...children) => {
+    const e = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs)) if (v != null) e.setAttribute(k, v);
     for (const c of children.flat()) if (c != null) e.append(c instanceof Node ? c : String(c));
     return e;
   };
@@ -505,6 +516,8 @@
     const features = await allFeatures('print');
     const columns = columnsOf(features);
     const image = map.getCanvas().toDataURL('image/png');
+    const visits = features.length && features[0].properties.round != null && features[0].properties.stop != null;
+    const roundPages = visits ? await visitPages(features, q.analysis) : [];
     const params = Object.entries(q.values).map(([k, v]) => `${k} = ${v}`).join(', ') || '—';
     const now = new Date();
     const sheet = el('div', { id: 'print-view', class: 'print-view' },
@@ -521,10 +534,110 @@
           el('dt', {}, t('printedBy')), el('dd', { id: 'print-role' }, session.anonymous ? t('public') : `${session.role} (${session.name || session.token})`),
           el('dt', {}, t('printedAt')), el('dd', {}, now.toLocaleString(lang === 'ja' ? 'ja-JP' : 'en-GB'))),
         el('img', { class: 'print-map', src: image, alt: q.analysis.title })),
-      el('section', { class: 'print-list' }, el('h2', {}, t('list')), featureTable(features, columns)));
+      visits ? roundPages : el('section', { class: 'print-list' }, el('h2', {}, t('list')), featureTable(features, columns)));
     document.body.append(sheet);
     document.getElementById('print-now').focus();
-    window.chiikiPrinted = { rows: features.length };
+    window.chiikiPrinted = { rows: features.length, rounds: roundPages.length };
+  }
+
+  /** Visit rounds on paper: one page per round, with a map of its homes
+   *  numbered in visiting order over the streets it walks, and the list of
+   *  whom to visit at each stop. */
+  async function visitPages(features, analysis) {
+    const rounds = new Map();
+    for (const f of features) {
+      const r = f.properties.round;
+      if (!rounds.has(r)) rounds.set(r, []);
+      rounds.get(r).push(f);
+    }
+    const lines = await streets(features, analysis.network || 'roads');
+    return [...rounds.entries()].map(([r, people]) => {
+      const p0 = people[0].properties;
+      const walk = `${Math.round(p0.round_walk_m).toLocaleString()} m`;
+      const name = (p) => p.name || '';
+      const address = (p) => [p.address, p.address_extra].filter(Boolean).join(' ');
+      const age = (p) => p.age_band || p.age || '';
+      return el('section', { class: 'print-page round-page', 'data-round': r },
+        el('h2', {}, `${t('round')} ${r} / ${rounds.size}`),
+        el('p', { class: 'round-meta' },
+          [p0.mesh_code ? `${t('cell')} ${p0.mesh_code}` : null, `${t('homes')} ${p0.round_homes}`, `${t('walk')} ${walk}`]
+            .filter(Boolean).join(' · ')),
+        roundMap(people, lines),
+        el('p', { class: 'note' }, t('visitOrder')),
+        el('table', { class: 'features round-list' },
+          el('thead', {}, el('tr', {},
+            [t('stop'), t('nameCol'), t('addressCol'), t('ageCol'), t('fromPrevious')].map((h) => el('th', { scope: 'col' }, h)))),
+          el('tbody', {}, people.map((f) => {
+            const p = f.properties;
+            return el('tr', { 'data-fid': f.id },
+              el('td', {}, p.stop), el('td', {}, name(p)), el('td', {}, address(p)), el('td', {}, age(p)),
+              el('td', {}, p.walk_from_previous_m == null ? '—' : `${Math.round(p.walk_from_previous_m)} m`));
+          }))));
+    });
+  }
+
+  /** The street lines around the features, for the round maps (none when
+   *  the role may not read the network layer). */
+  async function streets(features, network) {
+    let box = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const f of features) {
+      const [x, y] = f.geometry.coordinates;
+      box = [Math.min(box[0], x), Math.min(box[1], y), Math.max(box[2], x), Math.max(box[3], y)];
+    }
+    const m = 0.004;
+    const bbox = [box[0] - m, box[1] - m, box[2] + m, box[3] + m].map((v) => v.toFixed(6)).join(',');
+    const limit = (session && session.maxLimit) || 10000;
+    const out = [];
+    try {
+      for (let offset = 0; ; offset += limit) {
+        const page = await api(`collections/${network}/items?bbox=${bbox}&limit=${limit}&offset=${offset}`);
+        for (const f of page.features) {
+          const g = f.geometry;
+          if (!g) continue;
+          if (g.type === 'LineString') out.push(g.coordinates);
+          else if (g.type === 'MultiLineString') out.push(...g.coordinates);
+        }
+        if (page.features.length < limit) break;
+      }
+    } catch (_) { /* not readable: the map shows the homes only */ }
+    return out;
+  }
+
+  /** A round's homes numbered in visiting order, over the streets. */
+  function roundMap(people, lines) {
+    const stops = [];
+    for (const f of people) {
+      if (!stops.length || stops[stops.length - 1].stop !== f.properties.stop) {
+        stops.push({ stop: f.properties.stop, at: f.geometry.coordinates });
+      }
+    }
+    const xs = stops.map((s) => s.at[0]); const ys = stops.map((s) => s.at[1]);
+    const lat = (Math.min(...ys) + Math.max(...ys)) / 2;
+    const kx = Math.cos(lat * Math.PI / 180);
+    // At least 300 m across, with a margin of 60 m.
+    const pad = 60 / 111320;
+    let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const span = Math.max((x1 - x0) * kx, y1 - y0, 300 / 111320);
+    const cx = (x0 + x1) / 2; const cy = (y0 + y1) / 2;
+    x0 = cx - (span / 2 + pad) / kx; x1 = cx + (span / 2 + pad) / kx;
+    y0 = cy - (span / 2 + pad); y1 = cy + (span / 2 + pad);
+    const W = 600; const H = 600;
+    const px = ([x, y]) => [((x - x0) / (x1 - x0)) * W, ((y1 - y) / (y1 - y0)) * H];
+    const inside = (line) => line.some(([x, y]) => x >= x0 && x <= x1 && y >= y0 && y <= y1);
+    const path = (coords) => coords.map((c, i) => `${i ? 'L' : 'M'}${px(c).map((v) => v.toFixed(1)).join(' ')}`).join('');
+    return svg('svg', { class: 'round-map', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${t('round')} ${people[0].properties.round}` },
+      svg('rect', { x: 0, y: 0, width: W, height: H, fill: '#fff' }),
+      lines.filter(inside).map((l) => svg('path', { d: path(l), fill: 'none', stroke: '#bbb', 'stroke-width': 3, 'stroke-linecap': 'round' })),
+      stops.length > 1 ? svg('path', { d: path(stops.map((s) => s.at)), fill: 'none', stroke: '#c0392b', 'stroke-width': 2, 'stroke-dasharray': '6 4' }) : null,
+      stops.map((s) => {
+        const [x, y] = px(s.at);
+        return svg('g', { class: 'stop' },
+          svg('circle', { cx: x.toFixed(1), cy: y.toFixed(1), r: 11, fill: '#c0392b', stroke: '#fff', 'stroke-width': 2 }),
+          svg('text', { x: x.toFixed(1), y: (y + 4).toFixed(1), 'text-anchor': 'middle', 'font-size': 12, fill: '#fff', 'font-weight': 'bold' }, s.stop));
+      }),
+      // A 100 m scale bar.
+      svg('path', { d: `M20 ${H - 20}h${(100 / 111320 / (x1 - x0) * W / kx).toFixed(1)}`, stroke: '#333', 'stroke-width': 3 }),
+      svg('text', { x: 20, y: H - 28, 'font-size': 12, fill: '#333' }, '100 m'));
   }
 
   // ---------------------------------------------------------------- start
