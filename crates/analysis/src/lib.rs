@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod area;
 pub mod disclosure;
 mod error;
 pub mod parameters;
