@@ -195,9 +195,10 @@ impl Area {
             });
         }
         by_level.sort_by_key(|(l, _)| *l);
+        let extent = extent.ok_or_else(|| AreaError::new(field, "names no mesh code"))?;
         Ok(Area {
             shape: Shape::Mesh(by_level),
-            extent: extent.expect("at least one code"),
+            extent,
         })
     }
 

@@ -306,6 +306,13 @@ pub async fn post(
         .await
 }
 
+/// An area checked as far as it can be before the caller's rights are:
+/// drawn (a polygon, mesh codes), or a collection still to be read.
+enum Pending {
+    Drawn(Area),
+    Collection { id: String, filter: Option<String> },
+}
+
 /// What the caller may have of the source.
 enum Source {
     /// The caller's view of a collection of people: the list.
@@ -323,21 +330,20 @@ fn answer(
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
     // The area's own checks first: a malformed request is a 400 whoever asks.
-    let drawn = match &asked.area {
-        AreaAsked::Polygon(rings) => Some(Area::from_rings(rings.clone(), "area.polygon")?),
-        AreaAsked::Mesh(codes) => Some(Area::mesh(codes, "area.mesh")?),
-        AreaAsked::Collection { .. } => None,
+    let pending = match asked.area {
+        AreaAsked::Polygon(rings) => Pending::Drawn(Area::from_rings(rings, "area.polygon")?),
+        AreaAsked::Mesh(codes) => Pending::Drawn(Area::mesh(&codes, "area.mesh")?),
+        AreaAsked::Collection { id, filter } => Pending::Collection { id, filter },
     };
     let source = resolve_source(state, data, who, &asked.source)?;
-    let (area, area_log) = match (drawn, &asked.area) {
-        (Some(area), _) => {
+    let (area, area_log) = match pending {
+        Pending::Drawn(area) => {
             let log = area.describe();
             (area, vec![("area".to_string(), log)])
         }
-        (None, AreaAsked::Collection { id, filter }) => {
-            area_of_collection(state, data, who, id, filter.as_deref())?
+        Pending::Collection { id, filter } => {
+            area_of_collection(state, data, who, &id, filter.as_deref())?
         }
-        (None, _) => unreachable!("polygons and meshes are drawn above"),
     };
     let layer = match &source {
         Source::List(l) | Source::Counted(l) => l.clone(),
