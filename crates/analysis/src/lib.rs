@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod area;
 pub mod disclosure;
 mod error;
 pub mod parameters;

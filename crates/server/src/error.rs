@@ -125,6 +125,14 @@ impl From<chiiki_analysis::AnalysisError> for ApiError {
     }
 }
 
+impl From<chiiki_analysis::area::AreaError> for ApiError {
+    fn from(e: chiiki_analysis::area::AreaError) -> ApiError {
+        // Always the request's: a polygon, a mesh code or an area that
+        // picks no polygon, named by its field.
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<chiiki_store::StoreError> for ApiError {
     fn from(e: chiiki_store::StoreError) -> ApiError {
         use chiiki_store::StoreError;

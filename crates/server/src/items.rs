@@ -17,7 +17,7 @@ use chiiki_core::layers::column::days_from_date;
 use chiiki_core::layers::{ColumnData, FieldType, Layer, Value};
 use chiiki_query::Filter;
 
-const GEOJSON: &str = "application/geo+json";
+pub(crate) const GEOJSON: &str = "application/geo+json";
 /// The one `filter-lang` offered.
 pub const FILTER_LANG: &str = "cql2-text";
 /// Pages with more features than this are streamed in chunks of this size.
@@ -50,7 +50,11 @@ pub struct ItemsQuery {
 
 /// Reads a CSV option (`encoding=utf-8|cp932`, `bom=true|false`,
 /// `geometry=lonlat|wkt`) into `options`; `false` when `key` is none.
-fn csv_option(key: &str, value: &str, options: &mut CsvOptions) -> Result<bool, ApiError> {
+pub(crate) fn csv_option(
+    key: &str,
+    value: &str,
+    options: &mut CsvOptions,
+) -> Result<bool, ApiError> {
     match key {
         "encoding" => {
             options.encoding = match value.to_ascii_lowercase().as_str() {
@@ -91,7 +95,7 @@ fn csv_option(key: &str, value: &str, options: &mut CsvOptions) -> Result<bool, 
 }
 
 /// Refuses CSV options on a request that is not for CSV.
-fn csv_only(csv: bool, options: &CsvOptions, given: bool) -> Result<(), ApiError> {
+pub(crate) fn csv_only(csv: bool, options: &CsvOptions, given: bool) -> Result<(), ApiError> {
     if given && !csv {
         return Err(ApiError::bad_request(format!(
             "encoding, bom and geometry apply to f=csv only{}",
@@ -107,7 +111,7 @@ fn csv_only(csv: bool, options: &CsvOptions, given: bool) -> Result<(), ApiError
 
 /// `rows` of `layer` as a CSV response (not yet audited: the caller logs
 /// once the body is written, so a refusal is not logged as a disclosure).
-fn csv_body(
+pub(crate) fn csv_body(
     layer: &Layer,
     rows: &[u32],
     columns: &[usize],
@@ -131,7 +135,12 @@ fn csv_body(
     Ok(body)
 }
 
-fn csv_response(body: Vec<u8>, options: CsvOptions, id: &str, layer: &Layer) -> Response {
+pub(crate) fn csv_response(
+    body: Vec<u8>,
+    options: CsvOptions,
+    id: &str,
+    layer: &Layer,
+) -> Response {
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -804,25 +813,38 @@ fn items_page(
     head.extend_from_slice(serde_json::to_string(&links).unwrap_or_default().as_bytes());
     head.extend_from_slice(b",\"features\":[");
 
-    let body = if rows.len() <= CHUNK {
-        let writer = FeatureWriter::new(&layer, q.columns.clone(), coords);
-        for (i, &row) in rows.iter().enumerate() {
-            if i > 0 {
-                head.push(b',');
-            }
-            writer.write_feature(&mut head, row as usize, "");
-        }
-        head.extend_from_slice(b"]}");
-        Body::from(head)
-    } else {
-        stream_page(layer.clone(), q.columns.clone(), q.crs, rows, head)
-    };
+    let body = features_body(layer.clone(), q.columns.clone(), coords, q.crs, rows, head);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
     headers.insert("Content-Crs", content_crs(q.crs));
     crate::mark_people(&mut response, &layer);
     Ok(response)
+}
+
+/// `head` (the start of a FeatureCollection, up to `"features":[`), then
+/// `rows` of `layer` as features and the closing `]}`: written at once when
+/// few, else streamed chunk by chunk ([`stream_page`]).
+pub(crate) fn features_body(
+    layer: Arc<Layer>,
+    columns: Vec<usize>,
+    coords: CoordinateOutput,
+    crs: Crs,
+    rows: Vec<u32>,
+    mut head: Vec<u8>,
+) -> Body {
+    if rows.len() > CHUNK {
+        return stream_page(layer, columns, crs, rows, head);
+    }
+    let writer = FeatureWriter::new(&layer, columns, coords);
+    for (i, &row) in rows.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        writer.write_feature(&mut head, row as usize, "");
+    }
+    head.extend_from_slice(b"]}");
+    Body::from(head)
 }
 
 /// A body that serialises the page chunk by chunk as the client reads it,

@@ -23,6 +23,7 @@ pub mod items;
 pub mod limits;
 mod meta;
 mod mvt_writer;
+pub mod notifications;
 pub mod occupancy;
 mod openapi;
 pub mod reload;
@@ -721,6 +722,26 @@ impl AppState {
         layer: &Layer,
         rows: &[u32],
     ) -> Result<(), ApiError> {
+        let query = redact_query(layer, raw_query, self.audit.key());
+        let request = if query.is_empty() {
+            format!("GET {path}")
+        } else {
+            format!("GET {path}?{query}")
+        };
+        self.audit_request(data, who, request, layer, rows)
+    }
+
+    /// Logs `request` (already redacted) as a response carrying `rows` of
+    /// `layer`: the people listed by their keyed hashes, an aggregate by
+    /// its definition and generation.
+    pub(crate) fn audit_request(
+        &self,
+        data: &Data,
+        who: &Principal,
+        request: String,
+        layer: &Layer,
+        rows: &[u32],
+    ) -> Result<(), ApiError> {
         let (ids, note): (Vec<i64>, String) = match &layer.meta.privacy {
             Privacy::Open => return Ok(()),
             Privacy::Aggregate { .. } => (Vec::new(), definition_note(data, &layer.meta.id)),
@@ -734,17 +755,11 @@ impl AppState {
                 String::new(),
             ),
         };
-        let query = redact_query(layer, raw_query, self.audit.key());
-        let request = if query.is_empty() {
-            format!("GET {path}{note}")
-        } else {
-            format!("GET {path}?{query}{note}")
-        };
         self.audit
             .record(&chiiki_policy::audit::Disclosure {
                 token: who.token_id.as_deref(),
                 role: &who.role.name,
-                request,
+                request: format!("{request}{note}"),
                 collection: &layer.meta.id,
                 population: layer.meta.privacy.population().unwrap_or_default(),
                 ids: &ids,
@@ -776,16 +791,26 @@ fn redact_query(layer: &Layer, raw: &str, key: &[u8]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
         let value = match k.as_ref() {
-            "filter" => match chiiki_query::cql2::parse(&v) {
-                Ok(e) => chiiki_query::properties::redact(e, &personal, &hash).to_string(),
-                Err(_) => hash(&v),
-            },
+            "filter" => redact_filter(layer, &v, key),
             name if layer.column(name).is_some() && personal(name) => hash(&v),
             _ => v.into_owned(),
         };
         out.append_pair(&k, &value);
     }
     out.finish()
+}
+
+/// A CQL2 filter on `layer` fit for the audit log: the values it compares
+/// identifiers against replaced by keyed hashes (the whole text when it
+/// does not parse).
+fn redact_filter(layer: &Layer, text: &str, key: &[u8]) -> String {
+    use chiiki_core::sensitivity::Label;
+    let hash = |v: &str| format!("#{}", chiiki_policy::audit::hash_value(key, v));
+    let personal = |p: &str| layer.label(p) == Label::Identifier;
+    match chiiki_query::cql2::parse(text) {
+        Ok(e) => chiiki_query::properties::redact(e, &personal, &hash).to_string(),
+        Err(_) => hash(text),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1026,6 +1051,7 @@ pub fn router(state: SharedState) -> Router {
             axum::routing::post(occupancy::post),
         )
         .route("/shelters/{id}/occupancy/history", get(occupancy::history))
+        .route("/notifications", axum::routing::post(notifications::post))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             ApiError {

@@ -74,6 +74,30 @@ pub async fn document(
         "responses": {"200": {"description": "The posts", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
                       "404": {"$ref": "#/components/responses/Error"}}}}));
 
+    paths.insert("/notifications".into(), json!({"post": {
+        "summary": "The residents of an area who meet criteria, for a notification system: the list for roles that read the people of the source (audited, purpose notification), a protected count for roles that read only counts of them",
+        "operationId": "postNotificationList",
+        "parameters": [{"$ref": "#/components/parameters/f-features"}, {"$ref": "#/components/parameters/encoding"},
+                       {"$ref": "#/components/parameters/bom"}, {"$ref": "#/components/parameters/geometry-csv"}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+            "required": ["area"], "additionalProperties": false,
+            "properties": {
+                "source": {"type": "string", "default": crate::notifications::DEFAULT_SOURCE,
+                           "description": "A collection of people: the residents layer or a saved list of people"},
+                "area": {"type": "object", "additionalProperties": false,
+                         "description": "Exactly one of polygon (GeoJSON Polygon or MultiPolygon, CRS84), mesh (JIS X 0410 codes of any level) and collection (the polygons of a collection, picked by an optional CQL2 filter)",
+                         "properties": {"polygon": {"type": "object"},
+                                        "mesh": {"type": "array", "items": {"type": "string"}},
+                                        "collection": {"type": "string"}, "filter": {"type": "string"}}},
+                "filter": {"type": "string", "description": "CQL2-text on the source as the caller reads it; for a count, no identifier (use age)"},
+                "count_only": {"type": "boolean", "default": false}}}}}},
+        "responses": {"200": {"description": "A FeatureCollection (or CSV) of the people, or {count, protected}",
+                              "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}},
+                                          "text/csv": {"schema": {"type": "string"}},
+                                          "application/json": {"schema": {"type": "object"}}}},
+                      "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+                      "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}}}}));
+
     for layer in state.visible(&data, &who) {
         let id = &layer.meta.id;
         let mut params = vec![
