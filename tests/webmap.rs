@@ -254,6 +254,40 @@ fn planner_health_and_analyst_use_the_map() {
         );
     }
 
+    // Notification lists: the planner's count and CSV are the API's list
+    // for the same body; the analyst gets the protected count, no list.
+    let notified = |role: &str, body: &Value| -> Value {
+        client()
+            .post(s.url("/notifications"))
+            .bearer_auth(s.token(role))
+            .json(body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let planner_notify = &found["planner_notify"];
+    assert_eq!(
+        planner_notify["body"]["area"]["filter"],
+        "S_NAME = '白山一丁目'"
+    );
+    let api_count = notified("planner", &planner_notify["body"]);
+    assert_eq!(planner_notify["result"], api_count);
+    assert_eq!(api_count["protected"], false);
+    let n = api_count["count"].as_i64().unwrap();
+    assert!(n > 0);
+    assert!(planner_notify["shown"]
+        .as_str()
+        .unwrap()
+        .contains(&format_thousands(n)));
+    assert_eq!(found["planner_notify_csv"]["rows"], n);
+    assert_eq!(found["planner_notify_csv"]["bom"], true);
+    let analyst_notify = &found["analyst_notify"];
+    let protected = notified("analyst", &analyst_notify["body"]);
+    assert_eq!(analyst_notify["result"], protected);
+    assert_eq!(protected["protected"], true);
+    assert_eq!(analyst_notify["csv_button"], false);
+
     // Health prints the visit rounds: a page per round, each with a map
     // of its homes numbered in order over the streets and the people to
     // visit, as the API lists them.

@@ -141,6 +141,27 @@ try {
   found.english_label = await page.textContent('#lang');
   found.english_back = await page.textContent('#back');
   await page.click('#lang');
+
+  // A notification list: the 65+ of one town, counted, then saved as CSV.
+  await page.click('#back');
+  await page.click('#open-notify');
+  await page.waitForSelector('#notify-town');
+  await page.selectOption('#notify-town', '白山一丁目');
+  await page.fill('#notify-filter', 'age >= 75');
+  await page.click('#notify-count');
+  await page.waitForFunction(() => window.chiikiNotified);
+  found.planner_notify = await page.evaluate(() => ({ ...window.chiikiNotified, shown: document.getElementById('notify-result').textContent }));
+  await page.waitForSelector('#notify-csv');
+  {
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#notify-csv')]);
+    const path = join(OUT, 'notification-list.csv');
+    await dl.saveAs(path);
+    const text = readFileSync(path, 'utf8');
+    found.planner_notify_csv = { bom: text.charCodeAt(0) === 0xfeff, rows: text.split(/\r\n/).filter((l) => l.length).length - 1 };
+  }
+  await idle(page);
+  found.shots.push(await shot(page, '10-planner-notification-list'));
+  await page.click('#notify-back');
   await page.click('#signout');
   found.token_after_signout = await page.evaluate(() => sessionStorage.getItem('chiiki-token'));
 
@@ -197,6 +218,16 @@ try {
   found.analyst_aging_first = await page.$$eval('table.features tbody tr', (rows) => rows.slice(0, 3).map((r) => r.dataset.fid));
   await idle(page);
   found.shots.push(await shot(page, '07-analyst-aging-mesh'));
+  // The analyst may count the same town's 65+, protected, but not list them.
+  await page.click('#back');
+  await page.click('#open-notify');
+  await page.waitForSelector('#notify-town');
+  await page.selectOption('#notify-town', '白山一丁目');
+  await page.evaluate(() => { window.chiikiNotified = null; });
+  await page.click('#notify-count');
+  await page.waitForFunction(() => window.chiikiNotified);
+  found.analyst_notify = await page.evaluate(() => ({ ...window.chiikiNotified, shown: document.getElementById('notify-result').textContent,
+    csv_button: !!document.getElementById('notify-csv') }));
 
   // A fresh page load, timed (the assets are cached as a returning user's are).
   const again = await context.newPage();

@@ -21,6 +21,10 @@
       hidden: '秘匿', back: '質問一覧へ', inspect: '地物の属性',
       round: '訪問ラウンド', rounds: 'ラウンド', stop: '順', homes: '訪問先', walk: '歩く距離', fromPrevious: '前の訪問先から',
       cell: 'メッシュ', visitOrder: '線は訪問の順 (道順は道路に沿って歩きます)', nameCol: '氏名', addressCol: '住所', ageCol: '年齢',
+      notify: '通知リスト', notifyIntro: '区域内で条件に合う住民の一覧 (通知システム用CSV)。一覧を読めないロールには保護された件数だけが返ります。',
+      areaKind: '区域', areaTown: '町丁目', areaMesh: 'メッシュコード', areaView: 'いま表示している範囲', criteria: '条件 (CQL2)',
+      countButton: '件数を見る', listButton: '一覧をCSVで保存', protectedCount: '保護された件数 (小さな値は秘匿・攪乱)', exactCount: '件数',
+      meshHint: '例: 53394611, 533946114 (カンマ区切り)',
     },
     en: {
       title: 'chiiki', signin: 'Sign in', signout: 'Sign out', token: 'Access token',
@@ -36,6 +40,10 @@
       hidden: 'hidden', back: 'All questions', inspect: 'Feature attributes',
       round: 'Visit round', rounds: 'Rounds', stop: 'Stop', homes: 'Homes', walk: 'Walk', fromPrevious: 'From the previous home',
       cell: 'Mesh cell', visitOrder: 'Lines show the order of visits (the walk follows the roads)', nameCol: 'Name', addressCol: 'Address', ageCol: 'Age',
+      notify: 'Notification list', notifyIntro: 'The residents of an area who meet criteria, as CSV for a notification system. Roles that may not read the list get a protected count only.',
+      areaKind: 'Area', areaTown: 'Town (町丁目)', areaMesh: 'Mesh codes', areaView: 'The map as shown', criteria: 'Criteria (CQL2)',
+      countButton: 'Count', listButton: 'Save the list as CSV', protectedCount: 'Protected count (small values hidden or perturbed)', exactCount: 'Count',
+      meshHint: 'e.g. 53394611, 533946114 (comma-separated)',
     },
   };
   const GROUPS = ['hazards', 'people', 'infrastructure', 'analyses', 'base'];
@@ -137,7 +145,13 @@
   async function api(path, opts = {}) {
     const headers = { Accept: opts.accept || 'application/json' };
     if (token) headers.Authorization = 'Bearer ' + token;
-    const r = await fetch(path, { headers });
+    const init = { headers };
+    if (opts.body !== undefined) {
+      init.method = 'POST';
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(opts.body);
+    }
+    const r = await fetch(path, init);
     generation = r.headers.get('Chiiki-Generation') || generation;
     if (!r.ok) {
       let message = r.statusText;
@@ -181,6 +195,7 @@
   let analyses = [];
   const shown = new Set(JSON.parse(sessionStorage.getItem('chiiki-shown') || '[]'));
   let question = null;
+  let notifying = null;
 
   function render() {
     document.documentElement.lang = lang;
@@ -234,6 +249,7 @@
     token = '';
     session = null;
     question = null;
+    notifying = null;
     shown.clear();
     sessionStorage.clear();
     render();
@@ -258,6 +274,7 @@
 
   function sidePanel() {
     if (question) return questionPanel();
+    if (notifying) return notifyPanel();
     const groups = GROUPS.map((g) => {
       const members = collections.filter((c) => c['chiiki:group'] === g);
       if (!members.length) return null;
@@ -271,7 +288,123 @@
       el('section', { id: 'questions' }, el('h2', {}, t('questions')),
         el('ul', {}, analyses.map((a) => el('li', {},
           el('button', { type: 'button', class: 'question', 'data-id': a.id, on: { click: () => openQuestion(a) } }, a.title))))),
+      session.anonymous ? null : el('section', { id: 'notify-entry' },
+        el('button', { type: 'button', id: 'open-notify', on: { click: openNotify } }, t('notify'))),
     ];
+  }
+
+  // ------------------------------------------------------- notifications
+  /** The town layer the area picker offers: a base layer of polygons named
+   *  by S_NAME (the census 小地域), when the role reads one. */
+  function townLayer() {
+    return collections.find((c) => c['chiiki:group'] === 'base' && c.fields.includes('S_NAME'));
+  }
+
+  async function openNotify() {
+    const towns = townLayer();
+    let names = [];
+    if (towns) {
+      const page = await api(`collections/${towns.id}/items?limit=${(session && session.maxLimit) || 10000}&properties=S_NAME`);
+      names = [...new Set(page.features.map((f) => f.properties.S_NAME).filter(Boolean))].sort((a, b) => a.localeCompare(b, 'ja'));
+    }
+    notifying = { towns, names, kind: towns ? 'town' : 'view', town: names[0] || '', mesh: '', filter: 'age >= 65', result: null, error: '' };
+    const side = document.getElementById('side');
+    side.replaceChildren(...[sidePanel()].flat());
+    document.getElementById('notify-kind').focus();
+  }
+
+  /** The request body for the panel's area and criteria. */
+  function notifyBody(countOnly) {
+    const n = notifying;
+    let area;
+    if (n.kind === 'town') {
+      area = { collection: n.towns.id, filter: `S_NAME = '${n.town.replace(/'/g, "''")}'` };
+    } else if (n.kind === 'mesh') {
+      area = { mesh: n.mesh.split(/[\s,、]+/).filter(Boolean) };
+    } else {
+      const b = map.getBounds();
+      const [w, s2, e, nth] = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
+      area = { polygon: { type: 'Polygon', coordinates: [[[w, s2], [e, s2], [e, nth], [w, nth], [w, s2]]] } };
+    }
+    const body = { area };
+    if (n.filter.trim()) body.filter = n.filter.trim();
+    if (countOnly) body.count_only = true;
+    return body;
+  }
+
+  async function notifyCount() {
+    const n = notifying;
+    try {
+      n.result = await api('notifications', { body: notifyBody(true) });
+      n.error = '';
+    } catch (e) {
+      n.result = null;
+      n.error = `${t('error')}: ${e.message}`;
+    }
+    document.getElementById('side').replaceChildren(...[sidePanel()].flat());
+    showNotifyArea();
+    window.chiikiNotified = { body: notifyBody(true), result: n.result, error: n.error };
+  }
+
+  async function notifyList() {
+    const n = notifying;
+    try {
+      const text = await api('notifications?f=csv', { body: notifyBody(false), text: true, accept: 'text/csv' });
+      const blob = new Blob([text], { type: 'text/csv;charset=utf-8' });
+      const a = el('a', { href: URL.createObjectURL(blob), download: 'notification-list.csv' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (e) {
+      n.error = `${t('error')}: ${e.message}`;
+      document.getElementById('notify-error').textContent = n.error;
+    }
+  }
+
+  /** Outlines the chosen town on the map. */
+  async function showNotifyArea() {
+    const n = notifying;
+    if (!map || !map.isStyleLoaded()) return;
+    if (map.getLayer('notify-area')) map.removeLayer('notify-area');
+    if (map.getSource('notify-area')) map.removeSource('notify-area');
+    if (n.kind !== 'town') return;
+    const q = new URLSearchParams({ filter: notifyBody(true).area.filter, limit: 100 });
+    const page = await api(`collections/${n.towns.id}/items?${q}`);
+    map.addSource('notify-area', { type: 'geojson', data: page });
+    map.addLayer({ id: 'notify-area', type: 'line', source: 'notify-area', paint: { 'line-color': '#c0392b', 'line-width': 3 } });
+    fitTo(page.features);
+  }
+
+  function notifyPanel() {
+    const n = notifying;
+    const kinds = [n.towns ? ['town', t('areaTown')] : null, ['mesh', t('areaMesh')], ['view', t('areaView')]].filter(Boolean);
+    const kind = el('select', { id: 'notify-kind', name: 'kind' }, kinds.map(([v, label]) => el('option', { value: v, selected: n.kind === v }, label)));
+    kind.addEventListener('change', () => { n.kind = kind.value; n.result = null; document.getElementById('side').replaceChildren(...[sidePanel()].flat()); });
+    let where = null;
+    if (n.kind === 'town') {
+      const town = el('select', { id: 'notify-town', name: 'town' }, n.names.map((name) => el('option', { value: name, selected: n.town === name }, name)));
+      town.addEventListener('change', () => { n.town = town.value; });
+      where = el('div', { class: 'param' }, el('label', { for: 'notify-town' }, t('areaTown')), town);
+    } else if (n.kind === 'mesh') {
+      const mesh = el('input', { id: 'notify-mesh', name: 'mesh', type: 'text', value: n.mesh, placeholder: t('meshHint') });
+      mesh.addEventListener('change', () => { n.mesh = mesh.value; });
+      where = el('div', { class: 'param' }, el('label', { for: 'notify-mesh' }, t('areaMesh')), mesh);
+    }
+    const filter = el('input', { id: 'notify-filter', name: 'filter', type: 'text', value: n.filter });
+    filter.addEventListener('change', () => { n.filter = filter.value; });
+    const r = n.result;
+    const shown = r == null ? '' : `${r.protected ? t('protectedCount') : t('exactCount')}: ${Number(r.count).toLocaleString()}`;
+    return el('section', { id: 'notify' },
+      el('button', { type: 'button', id: 'notify-back', class: 'link', on: { click: () => { notifying = null; showNotifyArea(); render(); } } }, '← ' + t('back')),
+      el('h2', {}, t('notify')), el('p', { class: 'description' }, t('notifyIntro')),
+      el('form', { id: 'notify-form', on: { submit: (e) => { e.preventDefault(); notifyCount(); } } },
+        el('div', { class: 'param' }, el('label', { for: 'notify-kind' }, t('areaKind')), kind),
+        where,
+        el('div', { class: 'param' }, el('label', { for: 'notify-filter' }, t('criteria')), filter),
+        el('button', { type: 'submit', id: 'notify-count' }, t('countButton'))),
+      el('p', { id: 'notify-result', role: 'status', 'aria-live': 'polite' }, shown),
+      r && !r.protected ? el('button', { type: 'button', id: 'notify-csv', on: { click: notifyList } }, t('listButton')) : null,
+      el('p', { id: 'notify-error', role: 'alert', class: 'error' }, n.error));
   }
 
   function layerEntry(c) {

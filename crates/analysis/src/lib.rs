@@ -866,6 +866,20 @@ impl Sources<'_> {
         Ok((filters, values))
     }
 
+    /// Input `id` as the groups of an aggregate: its keys, geometries and
+    /// attributes become the answer's, so it must be open — never anything
+    /// computed from people (their polygons, points or keys could be
+    /// theirs). `instead` says what would do.
+    fn grouping_input(&self, id: &str, instead: &str, by: By<'_>) -> Result<Arc<Layer>> {
+        let target = self.input(id, by)?;
+        if target.meta.privacy != Privacy::Open {
+            return Err(AnalysisError::Definition(format!(
+                "'{id}' is computed from people's data and cannot group an aggregate; {instead}"
+            )));
+        }
+        Ok(target)
+    }
+
     /// Groups of the selected rows by the polygons of another layer
     /// (町丁目, school districts), keyed by its `key` attribute.
     fn group_by_layer(
@@ -877,14 +891,11 @@ impl Sources<'_> {
         filter: Option<&str>,
         by: By<'_>,
     ) -> Result<Groups> {
-        let target = self.input(layer, by)?;
-        // Its keys and geometries become the answer's: never anything
-        // computed from people (their polygons or keys could be theirs).
-        if target.meta.privacy != Privacy::Open {
-            return Err(AnalysisError::Definition(format!(
-                "'{layer}' is computed from people's data and cannot group an aggregate; group by a mesh or an open layer (町丁目, school districts)"
-            )));
-        }
+        let target = self.grouping_input(
+            layer,
+            "group by a mesh or an open layer (町丁目, school districts)",
+            by,
+        )?;
         let target_rows = self.rows(&target, filter)?;
         let (_, key_col) = target
             .column(key)
@@ -936,14 +947,11 @@ impl Sources<'_> {
         keep: &[String],
         by: By<'_>,
     ) -> Result<Groups> {
-        let target = self.input(nearest, by)?;
-        // Its points and attributes become the answer's: never anything
-        // computed from people.
-        if target.meta.privacy != Privacy::Open {
-            return Err(AnalysisError::Definition(format!(
-                "'{nearest}' is computed from people's data and cannot group an aggregate; catchments are of an open layer (shelters, schools)"
-            )));
-        }
+        let target = self.grouping_input(
+            nearest,
+            "catchments are of an open layer (shelters, schools)",
+            by,
+        )?;
         let Geometries::Points(sites) = &target.geometries else {
             return Err(AnalysisError::Definition(format!(
                 "catchments are of points; '{nearest}' is not a layer of points"
