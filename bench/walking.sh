@@ -5,7 +5,9 @@
 #   bench/walking.sh DATA_DIR [DATA_DIR_1M]     # prints a Markdown table for the README
 #
 # DATA_DIR is a demo city (`chiiki demo --data DIR --no-serve`, 240k
-# residents); DATA_DIR_1M the same with `--residents 1000000`. Needs
+# residents); DATA_DIR_1M the same with `--residents 1000000` (its replicas
+# keep 文京区's addresses, so they geocode onto the same ward: the same roads
+# and shelters, four times the residents). Needs
 # PostgreSQL 15 with PostGIS 3 and pgRouting (`postgresql-15-postgis-3`,
 # `postgresql-15-pgrouting`).
 #
@@ -219,7 +221,7 @@ row("every resident's nearest shelter (both ends of its edge)",
     [f"{ms(y['given_resident_ms'])} (SQL)" for y in p])
 row("**total**", [f"**{ms(x['assign_ms'])}** ({x['assign_mb']} MB)" for x in c],
     [f"**{ms(float(y['snap_ms']) + float(y['postgis_node_ms']) + float(y['postgis_resident_ms']))}**" for y in p])
-pct = lambda a, b: f"{100 * int(a) / int(b):.2f} %"
+pct = lambda a, b: "all" if a == b else f"{100 * int(a) / int(b):.2f} %"
 row("same shelter as chiiki (from chiiki's snaps · PostGIS's)", ["—"] * len(c),
     [f"{pct(y['agree_given_same'], x['residents'])} · {pct(y['agree_postgis_same'], x['residents'])}" for x, y in zip(c, p)])
 print()
