@@ -7,11 +7,10 @@
 # DATA_DIR is a demo city (`chiiki demo --data DIR --no-serve`, 240k
 # residents); DATA_DIR_1M the same with `--residents 1000000` (its replicas
 # keep 文京区's addresses, so they geocode onto the same ward: the same roads
-# and shelters, four times the residents). Needs
-# PostgreSQL 15 with PostGIS 3 and pgRouting (`postgresql-15-postgis-3`,
-# `postgresql-15-pgrouting`).
+# and shelters, four times the residents). Needs PostgreSQL 15 with PostGIS 3
+# and pgRouting (`postgresql-15-postgis-3`, `postgresql-15-pgrouting`).
 #
-# chiiki: examples/bench_walking (best of 5) builds the network from `roads`,
+# chiiki: examples/bench_walking (best of 10) builds the network from `roads`,
 # snaps shelters and residents, and assigns every resident its nearest
 # shelter; with --export it also writes that graph, its snaps and its answer
 # as CSV. The peer loads them (not timed) into a throwaway cluster and
@@ -48,11 +47,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The machine is shared: its load when the run starts goes in the header.
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 sets=()
 for data in "$@"; do
   k=${#sets[@]}
   mkdir "$WORK/$k"
-  "$BENCH" --data "$data" --runs 5 --export "$WORK/$k" > "$WORK/$k/stdout"
+  "$BENCH" --data "$data" --runs 10 --export "$WORK/$k" > "$WORK/$k/stdout"
   sets+=("$k")
 done
 
@@ -195,9 +196,9 @@ SQL
              for (b in best) printf "%s_ms %.1f\n", b, best[b] }' "$k.out" > peer.txt
 done
 
-python3 - "$WORK" "$PG_VERSIONS" "${sets[@]}" <<'PY'
+python3 - "$WORK" "$PG_VERSIONS" "$LOAD" "${sets[@]}" <<'PY'
 import sys, datetime, os
-work, versions, sets = sys.argv[1], sys.argv[2], sys.argv[3:]
+work, versions, load, sets = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 def keys(path):
     return dict(line.split(" ", 1) for line in open(path).read().splitlines())
 c = [keys(f"{work}/{k}/chiiki.txt") for k in sets]
@@ -205,8 +206,8 @@ p = [keys(f"{work}/{k}/peer.txt") for k in sets]
 ms = lambda v: f"{float(v):,.1f} ms" if float(v) < 1000 else f"{float(v) / 1000:,.2f} s"
 n = lambda v: f"{int(v):,}"
 cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-print(f"Walking benchmark {datetime.date.today()}, {os.cpu_count()} cores ({cpu}); {versions}. "
-      f"chiiki best of 5 (all cores), SQL best of 3 per step (work_mem 256MB, otherwise the defaults).\n")
+print(f"Walking benchmark {datetime.date.today()}, {os.cpu_count()} cores ({cpu}, load average {load} at the start); {versions}. "
+      f"chiiki best of 10 (all cores), SQL best of 3 per step (work_mem 256MB, otherwise the defaults).\n")
 head = " | ".join(f"{n(x['residents'])} residents: chiiki | PostgreSQL" for x in c)
 print(f"| step ({c[0]['shelters']} shelters; {n(c[0]['nodes'])} nodes, {n(c[0]['edges'])} edges) | {head} |")
 print("|---|" + "---|---|" * len(c))
