@@ -27,7 +27,7 @@ use geo::{
 };
 use rustc_hash::FxHashSet;
 
-use crate::polygon_grid::PolygonGrid;
+use crate::polygon_grid::{union, PolygonGrid};
 use chiiki_core::layers::{Geometries, Layer};
 use chiiki_core::mesh::{self, MeshLevel};
 
@@ -305,19 +305,6 @@ impl Area {
             }
         }
     }
-}
-
-fn union(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
-    Rect::new(
-        Coord {
-            x: a.min().x.min(b.min().x),
-            y: a.min().y.min(b.min().y),
-        },
-        Coord {
-            x: a.max().x.max(b.max().x),
-            y: a.max().y.max(b.max().y),
-        },
-    )
 }
 
 #[cfg(test)]

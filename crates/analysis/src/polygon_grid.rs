@@ -86,18 +86,7 @@ impl PolygonGrid {
         let extent = polygons
             .iter()
             .filter_map(|p| p.bounding_rect())
-            .reduce(|a, b| {
-                Rect::new(
-                    Coord {
-                        x: a.min().x.min(b.min().x),
-                        y: a.min().y.min(b.min().y),
-                    },
-                    Coord {
-                        x: a.max().x.max(b.max().x),
-                        y: a.max().y.max(b.max().y),
-                    },
-                )
-            })
+            .reduce(union)
             .unwrap_or(Rect::new(
                 Coord { x: 0.0, y: 0.0 },
                 Coord { x: 0.0, y: 0.0 },
@@ -364,6 +353,20 @@ fn segments_cross(s: [f64; 4], e: [f64; 4]) -> bool {
     let d3 = orient(s[0], s[1], s[2], s[3], e[0], e[1]);
     let d4 = orient(s[0], s[1], s[2], s[3], e[2], e[3]);
     (d3 > 0.0) != (d4 > 0.0)
+}
+
+/// The smallest rectangle holding both.
+pub(crate) fn union(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
+    Rect::new(
+        Coord {
+            x: a.min().x.min(b.min().x),
+            y: a.min().y.min(b.min().y),
+        },
+        Coord {
+            x: a.max().x.max(b.max().x),
+            y: a.max().y.max(b.max().y),
+        },
+    )
 }
 
 #[cfg(test)]

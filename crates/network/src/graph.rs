@@ -306,7 +306,7 @@ fn length(line: &[[f64; 2]]) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// An `n`×`n` grid of streets `step` degrees apart, each street one line.

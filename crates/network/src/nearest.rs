@@ -157,17 +157,7 @@ pub fn nearest_facilities(
 mod tests {
     use super::*;
     use crate::graph::dist;
-
-    fn grid(n: usize, step: f64) -> Vec<Vec<[f64; 2]>> {
-        let (x0, y0) = (139.75, 35.70);
-        let mut lines = Vec::new();
-        for i in 0..n {
-            let c = i as f64 * step;
-            lines.push((0..n).map(|k| [x0 + k as f64 * step, y0 + c]).collect());
-            lines.push((0..n).map(|k| [x0 + c, y0 + k as f64 * step]).collect());
-        }
-        lines
-    }
+    use crate::graph::tests::grid;
 
     #[test]
     fn on_a_grid_the_distance_is_the_manhattan_distance() {
