@@ -157,7 +157,7 @@ try {
     const path = join(OUT, 'notification-list.csv');
     await dl.saveAs(path);
     const text = readFileSync(path, 'utf8');
-    found.planner_notify_csv = { bom: text.charCodeAt(0) === 0xfeff, rows: text.split(/\r\n/).filter((l) => l.length).length - 1 };
+    found.planner_notify_csv = { bom: text.charCodeAt(0) === 0xfeff, rows: text.split(/\r?\n/).filter((l) => l.length).length - 1 };
   }
   await idle(page);
   found.shots.push(await shot(page, '10-planner-notification-list'));

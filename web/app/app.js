@@ -350,7 +350,8 @@
     const n = notifying;
     try {
       const text = await api('notifications?f=csv', { body: notifyBody(false), text: true, accept: 'text/csv' });
-      const blob = new Blob([text], { type: 'text/csv;charset=utf-8' });
+      // fetch's text() drops the byte-order mark Excel needs: put it back.
+      const blob = new Blob(['\uFEFF' + text.replace(/^\uFEFF/, '')], { type: 'text/csv;charset=utf-8' });
       const a = el('a', { href: URL.createObjectURL(blob), download: 'notification-list.csv' });
       document.body.append(a);
       a.click();
@@ -361,13 +362,14 @@
     }
   }
 
-  /** Outlines the chosen town on the map. */
+  /** Outlines the chosen town on the map (and clears the outline when
+   *  the panel is closed). */
   async function showNotifyArea() {
     const n = notifying;
     if (!map || !map.isStyleLoaded()) return;
     if (map.getLayer('notify-area')) map.removeLayer('notify-area');
     if (map.getSource('notify-area')) map.removeSource('notify-area');
-    if (n.kind !== 'town') return;
+    if (!n || n.kind !== 'town') return;
     const q = new URLSearchParams({ filter: notifyBody(true).area.filter, limit: 100 });
     const page = await api(`collections/${n.towns.id}/items?${q}`);
     map.addSource('notify-area', { type: 'geojson', data: page });
