@@ -391,3 +391,58 @@ fn smaller_rounds_on_asking_and_no_wider_list() {
         assert_eq!(r.status(), 400, "{bad}");
     }
 }
+
+#[test]
+fn a_planner_saves_rounds_of_only_what_it_reads_and_cannot_grant_them() {
+    let s = server();
+    let post = |body: &Json| {
+        client()
+            .post(s.url("/analyses"))
+            .bearer_auth(s.token("planner"))
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let body = serde_json::json!({
+        "id": "planner_elderly_rounds", "title": "65+ in rounds of six",
+        "roles": ["health"], "kind": "visits",
+        "source": {"layer": "residents", "filter": "age >= 65"},
+        "household": "household_id", "network": "roads", "max_homes": 6
+    });
+    // A list of people goes only to the saver's own role.
+    assert_eq!(post(&body).status(), 403);
+    // Nor can it read an id table outside the data directory.
+    let mut outside = body.clone();
+    outside["roles"] = serde_json::json!(["planner"]);
+    outside["source"]["not_in"] =
+        serde_json::json!({"file": "/etc/passwd", "column": "root", "key": "resident_id"});
+    assert_eq!(post(&outside).status(), 400);
+    let mut own = body.clone();
+    own["roles"] = serde_json::json!(["planner"]);
+    let r = post(&own);
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    // The rounds hold only the residents the planner reads (要支援者, or
+    // in a flood zone): the analysis reads through its author's view.
+    let rounds = all_features("planner_elderly_rounds", Some("planner"), "");
+    let readable = all_features(
+        "residents",
+        Some("planner"),
+        &format!(
+            "&filter={}",
+            form_urlencoded::byte_serialize(b"age >= 65").collect::<String>()
+        ),
+    );
+    let ids = |l: &[Json]| -> BTreeSet<String> { l.iter().map(|f| text(&f["id"])).collect() };
+    assert!(!rounds.is_empty());
+    assert_eq!(ids(&rounds), ids(&readable));
+    assert!(rounds.iter().all(|f| int(f, "round_homes") <= 6));
+    // And it stays the planner's: health and the analyst do not see it.
+    for role in ["health", "analyst"] {
+        let r = client()
+            .get(s.url("/collections/planner_elderly_rounds/items?limit=1"))
+            .bearer_auth(s.token(role))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404, "{role}");
+    }
+}

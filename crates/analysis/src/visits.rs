@@ -4,7 +4,8 @@
 //!
 //! Homes are first split by area (e.g. the mesh cell each was listed for)
 //! and by the part of the network they reach, so a round never crosses
-//! either. In each part, one short walk through all its homes
+//! either; a part of more than [`MAX_PIECE`] homes is halved across its
+//! longer side until no piece is larger. In each piece, one short walk through all its homes
 //! ([`chiiki_network::tour::short_walk`]) is cut into the fewest rounds
 //! where its longest links are ([`chiiki_network::tour::rounds`]), and each
 //! round's own order is then improved again. A round is an open walk, from
@@ -40,6 +41,40 @@ impl Round {
     }
 }
 
+/// The most homes walked through as one piece: a part with more (a list
+/// without areas, a whole ward) is first halved across its longer side
+/// until no piece is larger, so the distance matrix (n²) and the walk's
+/// improvement stay small whatever list is asked.
+pub const MAX_PIECE: usize = 256;
+
+/// `members` in pieces of at most [`MAX_PIECE`] homes, each half of the
+/// one before across its longer side, in order (west or south first).
+fn split(homes: &[Home], mut members: Vec<usize>, out: &mut Vec<Vec<usize>>) {
+    if members.len() <= MAX_PIECE {
+        out.push(members);
+        return;
+    }
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for &i in &members {
+        for k in 0..2 {
+            lo[k] = lo[k].min(homes[i].point[k]);
+            hi[k] = hi[k].max(homes[i].point[k]);
+        }
+    }
+    // Degrees of longitude are shorter than of latitude in Japan: compare
+    // the sides in metres, roughly.
+    let across = (hi[0] - lo[0]) * ((lo[1] + hi[1]) / 2.0).to_radians().cos();
+    let axis = usize::from(hi[1] - lo[1] > across);
+    members.sort_by(|&a, &b| {
+        homes[a].point[axis]
+            .total_cmp(&homes[b].point[axis])
+            .then(a.cmp(&b))
+    });
+    let upper = members.split_off(members.len() / 2);
+    split(homes, members, out);
+    split(homes, upper, out);
+}
+
 /// The rounds that visit every home of `homes` once: each at most
 /// `max_homes` homes, none crossing areas or parts of the network; areas
 /// in name order. Homes that reach no line of the network (an empty
@@ -66,7 +101,12 @@ pub fn plan(net: &Network, homes: &[Home], max_homes: usize) -> Vec<Round> {
     let mut ordered: Vec<(&(&str, usize), &Vec<usize>)> = parts.iter().collect();
     ordered.sort_by_key(|((area, _), members)| (*area, members[0]));
     let mut out = Vec::new();
-    for (_, members) in ordered {
+    let pieces = ordered.into_iter().flat_map(|(_, members)| {
+        let mut pieces = Vec::new();
+        split(homes, members.clone(), &mut pieces);
+        pieces
+    });
+    for members in pieces {
         let points: Vec<Snap> = members
             .iter()
             .map(|&i| snaps[i].expect("snapped"))
@@ -185,6 +225,34 @@ mod tests {
         let metres =
             net.plane.project([139.7531, 35.70])[0] - net.plane.project([139.7503, 35.70])[0];
         assert!((r.walk() - metres).abs() < 1e-6, "{} vs {metres}", r.walk());
+    }
+
+    #[test]
+    fn a_large_list_is_walked_in_pieces_and_still_visits_everyone() {
+        let net = grid();
+        // 700 homes in one area, spread over the grid.
+        let homes: Vec<Home> = (0..700u32)
+            .map(|k| {
+                let (i, j) = (k % 28, k / 28);
+                home(
+                    k,
+                    139.7501 + i as f64 * 0.00018,
+                    35.7001 + j as f64 * 0.0002,
+                    "all",
+                )
+            })
+            .collect();
+        let mut pieces = Vec::new();
+        split(&homes, (0..homes.len()).collect(), &mut pieces);
+        assert!(pieces.len() >= 700 / MAX_PIECE + 1);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_PIECE));
+        let rounds = plan(&net, &homes, 8);
+        let mut seen: Vec<usize> = rounds.iter().flat_map(|r| r.homes.clone()).collect();
+        seen.sort();
+        assert_eq!(seen, (0..homes.len()).collect::<Vec<_>>());
+        assert!(rounds
+            .iter()
+            .all(|r| r.homes.len() <= 8 && r.walk().is_finite()));
     }
 
     #[test]
