@@ -32,20 +32,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chiiki/target}"
 [ $# -ge 1 ] || { echo "usage: $0 DATA_DIR [DATA_DIR_1M]" >&2; exit 2; }
-PG_BIN=/usr/lib/postgresql/15/bin
-[ -x "$PG_BIN/initdb" ] || { echo "$PG_BIN/initdb not found (apt-get install postgresql-15-pgrouting postgresql-15-postgis-3)" >&2; exit 1; }
+. bench/pg-cluster.sh
 cargo build --release --quiet --example bench_walking
 BENCH="$CARGO_TARGET_DIR/release/examples/bench_walking"
 WORK="$(mktemp -d /tmp/chiiki-walking.XXXX)"
 chmod 755 "$WORK"
 
-# PostgreSQL refuses to run as root: the server runs as `postgres` then.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-  [ -f "$WORK/pg/db/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/db" -m immediate -w stop >/dev/null 2>&1
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+PG_WORK=$WORK
+trap pg_cleanup EXIT
 
 # The machine is shared: its load when the run starts goes in the header.
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -57,12 +51,8 @@ for data in "$@"; do
   sets+=("$k")
 done
 
-# A throwaway cluster, reached only through a socket in $WORK.
-mkdir "$WORK/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
-as_pg "$PG_BIN/initdb" -D "$WORK/pg/db" -U postgres --auth=trust -E UTF8 >/dev/null
-as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/db" -o "-p 5432 -k $WORK/pg -c listen_addresses=''" -w -l "$WORK/pg/log" start >/dev/null
-sql() { psql -X -q -A -t -F ' ' -v ON_ERROR_STOP=1 -U postgres -h "$WORK/pg" -p 5432 -d postgres "$@"; }
+# A throwaway cluster (bench/pg-cluster.sh).
+pg_start "$WORK"
 PG_VERSIONS=$(sql -c "CREATE EXTENSION pgrouting CASCADE" -c "SELECT 'PostgreSQL ' || current_setting('server_version') || ', PostGIS ' || postgis_lib_version() || ', pgRouting ' || pgr_version()" 2>/dev/null)
 
 # The answer from the snaps in `shelters` and `residents` (whichever are
