@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::commands::risk::RiskCommand,
     },
+    /// Where the layers are kept: copy them between the data directory and PostGIS.
+    Store {
+        #[command(subcommand)]
+        command: crate::commands::store::StoreCommand,
+    },
     /// The audit log of personal-data responses: verify, who saw a record.
     Audit {
         #[command(subcommand)]
@@ -302,6 +307,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Registry { command } => crate::commands::registry::run(command, &config),
         Command::Token { command } => crate::commands::token::run(command, &config),
         Command::Audit { command } => crate::commands::audit::run(command, &config),
+        Command::Store { command } => crate::commands::store::run(command, &config),
         Command::Risk { command } => crate::commands::risk::run(command, &config),
         Command::Synth(args) => synth(args),
         Command::Mesh { command } => mesh(command),

@@ -6,16 +6,23 @@
 //!   nulls and every geometry type, saved and loaded back the same (same
 //!   checksum, same row order, same values), and what PostgreSQL itself
 //!   reads in the tables (types, SRID, GiST, dates, bboxes, a bbox query);
-//!   a save that fails midway leaves the previous layer and no table behind.
+//!   a save that fails midway leaves the previous layer and no table behind;
+//! - `chiiki store migrate` of the demo to PostGIS (password from the
+//!   environment) and back, verified, and a server on PostGIS answering
+//!   byte for byte as the one on the GeoParquet directory, for several
+//!   roles, queries and saved analyses.
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use chiiki_core::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
 use chiiki_store::{checksum, GeoParquetStore, LayerStore, PostgisStore};
 use common::postgres::Cluster;
-use common::server;
+use common::{bin, client, real_data, scratch, server, spawn_serve};
 
 fn cluster(with_password: Option<&str>) -> Option<Cluster> {
     let started = match with_password {
@@ -491,4 +498,262 @@ fn a_save_that_fails_midway_leaves_the_previous_layer() {
         sum(&renamed)
     );
     assert_ne!(sum(&renamed), before);
+}
+
+/// `chiiki` with `args`, and the environment variable `env` set if given.
+fn chiiki(args: &[&str], env: Option<(&str, &str)>) -> std::process::Output {
+    let mut c = Command::new(bin());
+    c.args(args).env("CHIIKI_REAL_DATA", real_data());
+    c.env_remove("CHIIKI_PG_PASSWORD");
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The layers of a migrate's verification table, each with its verdict.
+fn verdicts(out: &str) -> BTreeMap<String, String> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("layer "))
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 6).then(|| (f[0].to_string(), f[5].to_string()))
+        })
+        .collect()
+}
+
+/// A data directory for a second server sharing `data`'s registry, keys
+/// and tokens (linked or copied) but with its own audit log, occupancy and
+/// no layer files, and `config` as its chiiki.toml.
+fn linked_data_dir(data: &Path, dir: &Path, config: &str) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(data).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        let from = entry.path();
+        let to = dir.join(&name);
+        match name.as_str() {
+            "layers" | "audit" | "occupancy" | "chiiki.toml" => {}
+            "keys" | "models" => {
+                std::fs::create_dir_all(&to).unwrap();
+                for f in std::fs::read_dir(&from).unwrap() {
+                    let f = f.unwrap();
+                    std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+                }
+            }
+            _ if from.is_file() => {
+                std::fs::copy(&from, &to).unwrap();
+            }
+            _ => std::os::unix::fs::symlink(&from, &to).unwrap(),
+        }
+    }
+    let path = dir.join("chiiki.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The body with what differs between two servers by design (their
+/// address, the time of the response) taken out.
+fn normalised(body: &str, base: &str) -> String {
+    let mut out = body.replace(base, "<base>");
+    while let Some(at) = out.find("\"timeStamp\":\"") {
+        let start = at + "\"timeStamp\":\"".len();
+        let end = start + out[start..].find('"').unwrap();
+        out.replace_range(at..=end, "\"ts\":\"-\"");
+    }
+    out
+}
+
+fn body(base: &str, path: &str, token: Option<&str>) -> String {
+    let mut req = client().get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().unwrap();
+    assert!(r.status().is_success(), "{base}{path}: {}", r.status());
+    normalised(&r.text().unwrap(), base)
+}
+
+#[test]
+fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
+    const PASSWORD: &str = "chiiki-test-Ω-password";
+    let Some(pg) = cluster(Some(PASSWORD)) else {
+        return;
+    };
+    pg.create_database("chiiki");
+    let url = pg.url("chiiki");
+    let demo = server();
+    let work = scratch("migrate");
+    let config = work.join("migrate.toml");
+    std::fs::write(
+        &config,
+        format!("[postgis]\nurl = \"{url}\"\npassword_env = \"CHIIKI_PG_PASSWORD\"\n"),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let data = demo.data.to_str().unwrap();
+
+    // Without the password the database refuses, and the message says where it was looked for.
+    let out = chiiki(
+        &[
+            "--config", cfg, "store", "migrate", "--to", "postgis", "--data", data,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CHIIKI_PG_PASSWORD"), "{err}");
+    let wrong = chiiki(
+        &[
+            "--config", cfg, "store", "migrate", "--to", "postgis", "--data", data,
+        ],
+        Some(("CHIIKI_PG_PASSWORD", "not-the-password")),
+    );
+    assert!(!wrong.status.success());
+    assert!(!String::from_utf8_lossy(&wrong.stderr).contains("not-the-password"));
+
+    let started = Instant::now();
+    let out = ok(chiiki(
+        &[
+            "--config", cfg, "store", "migrate", "--to", "postgis", &url, "--data", data,
+        ],
+        Some(("CHIIKI_PG_PASSWORD", PASSWORD)),
+    ));
+    eprintln!("migrate --to postgis: {:.2?}\n{out}", started.elapsed());
+    let files = GeoParquetStore::new(&demo.data).list().unwrap();
+    let v = verdicts(&out);
+    assert_eq!(v.keys().cloned().collect::<Vec<_>>(), files, "{out}");
+    assert!(v.values().all(|x| x == "ok"), "{out}");
+
+    // And back into an empty directory: every layer as it was.
+    let back = work.join("back");
+    let _ = std::fs::remove_dir_all(&back);
+    let started = Instant::now();
+    let out = ok(chiiki(
+        &[
+            "--config",
+            cfg,
+            "store",
+            "migrate",
+            "--to",
+            "geoparquet",
+            "--from",
+            &url,
+            "--data",
+            back.to_str().unwrap(),
+        ],
+        Some(("CHIIKI_PG_PASSWORD", PASSWORD)),
+    ));
+    eprintln!("migrate --to geoparquet: {:.2?}", started.elapsed());
+    assert!(verdicts(&out).values().all(|x| x == "ok"), "{out}");
+    let original = GeoParquetStore::new(&demo.data);
+    let returned = GeoParquetStore::new(&back);
+    assert_eq!(returned.list().unwrap(), files);
+    for id in &files {
+        assert_same(&original.load(id).unwrap(), &returned.load(id).unwrap());
+    }
+
+    // A server on the database, with the demo's registry, keys and tokens.
+    let demo_config = std::fs::read_to_string(demo.data.join("chiiki.toml")).unwrap();
+    std::fs::write(work.join("pg.pass"), format!("{PASSWORD}\n")).unwrap();
+    let pg_config = format!(
+        "store = \"postgis\"\n{demo_config}\n[postgis]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
+        work.join("pg.pass").display()
+    );
+    let config = linked_data_dir(&demo.data, &work.join("pg-data"), &pg_config);
+    let (_child, port) = spawn_serve(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--requests-per-minute",
+        "0",
+    ]);
+    let pg_base = format!("http://127.0.0.1:{port}");
+    let mut asks: Vec<(Option<&str>, &str)> = vec![
+        (None, "/collections"),
+        (Some("admin"), "/collections"),
+        (None, "/collections/shelters_evacuation/items?limit=50"),
+        (
+            None,
+            "/collections/bunkyo_towns/items?bbox=139.74,35.70,139.76,35.72",
+        ),
+        (None, "/collections/bunkyo_towns/items?S_NAME=白山一丁目"),
+        (
+            None,
+            "/collections/flood_a31_tokyo/items?bbox=139.70,35.69,139.78,35.74&limit=300",
+        ),
+        (None, "/collections/yaizu_inland_flood_depth/items"),
+        (
+            Some("planner"),
+            "/collections/residents/items?bbox=139.745,35.71,139.75,35.715&limit=500",
+        ),
+        (
+            Some("planner"),
+            "/collections/residents/items?limit=100&offset=200000",
+        ),
+        (
+            Some("planner"),
+            "/collections/elderly_in_flood/items?limit=200",
+        ),
+        (Some("planner"), "/collections/bridge_inspections/items"),
+        (
+            Some("analyst"),
+            "/collections/aging_mesh_250m/items?limit=1000",
+        ),
+        (
+            Some("analyst"),
+            "/collections/pipes/items?filter=material%3D%27CIP%27&limit=100",
+        ),
+        (
+            Some("health"),
+            "/collections/vaccination_gaps_250m/items?limit=1000",
+        ),
+        (
+            Some("health"),
+            "/collections/care_outreach_flood/items?limit=100",
+        ),
+        (
+            Some("admin"),
+            "/collections/roads/items?limit=300&offset=1000",
+        ),
+    ];
+    // One resident by id, an id the layer really has.
+    let first: serde_json::Value = client()
+        .get(demo.url("/collections/residents/items?limit=1&offset=12345"))
+        .bearer_auth(demo.token("admin"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let one = format!(
+        "/collections/residents/items/{}",
+        first["features"][0]["id"].as_i64().unwrap()
+    );
+    asks.push((Some("admin"), &one));
+    let mut compared = 0;
+    for (role, path) in asks {
+        let token = role.map(|r| demo.token(r));
+        let files_answer = body(&demo.base, path, token);
+        let db_answer = body(&pg_base, path, token);
+        assert!(
+            files_answer == db_answer,
+            "{role:?} {path}: the server on PostGIS answers otherwise ({} bytes against {})",
+            db_answer.len(),
+            files_answer.len()
+        );
+        assert!(files_answer.len() > 100, "{path}: {files_answer}");
+        compared += files_answer.len();
+    }
+    eprintln!("{compared} bytes of answers identical from both stores");
 }

@@ -12,6 +12,7 @@
 pub mod checksum;
 pub mod geoparquet;
 pub mod import;
+pub mod migrate;
 pub mod postgis;
 
 pub use checksum::checksum;
