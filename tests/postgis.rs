@@ -10,14 +10,19 @@
 //! - `chiiki store migrate` of the demo to PostGIS (password from the
 //!   environment) and back, verified, and a server on PostGIS answering
 //!   byte for byte as the one on the GeoParquet directory, for several
-//!   roles, queries and saved analyses.
+//!   roles, queries and saved analyses;
+//! - two `chiiki serve` replicas on one database: an import through one's
+//!   config appears on the other within 5 s, also just after their
+//!   connections were ended; an import killed with SIGKILL while its
+//!   transaction is open leaves the previous layer.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use chiiki_core::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
 use chiiki_store::{checksum, GeoParquetStore, LayerStore, PostgisStore};
@@ -463,7 +468,12 @@ fn a_save_that_fails_midway_leaves_the_previous_layer() {
     // A NUL in the middle row: PostgreSQL refuses it halfway through the COPY.
     let nul = with_text(&shelters, &text_column, "避難所\0");
     let err = store.save(&nul).unwrap_err().to_string();
+    eprintln!("{err}");
+    // The layer, the feature, and what PostgreSQL said.
     assert!(err.contains("shelters_evacuation"), "{err}");
+    let middle = shelters.fids[shelters.len() / 2];
+    assert!(err.contains(&format!("feature {middle}")), "{err}");
+    assert!(err.contains("0x00"), "{err}");
     // Two features with one fid: refused after the COPY, at the primary key.
     let mut fids = shelters.fids.clone();
     let last = fids.len() - 1;
@@ -475,7 +485,9 @@ fn a_save_that_fails_midway_leaves_the_previous_layer() {
         columns: shelters.columns.clone(),
     });
     let err = store.save(&twice).unwrap_err().to_string();
+    eprintln!("{err}");
     assert!(err.contains("shelters_evacuation"), "{err}");
+    assert!(err.contains("23505"), "a unique violation: {err}");
 
     for s in [
         &store,
@@ -756,4 +768,203 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
         compared += files_answer.len();
     }
     eprintln!("{compared} bytes of answers identical from both stores");
+}
+
+/// Imports `file` as `layer` with the config `cfg`; the features imported.
+fn import(cfg: &Path, layer: &str, file: &Path) -> usize {
+    let out = ok(chiiki(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "import",
+            layer,
+            file.to_str().unwrap(),
+            "--public",
+        ],
+        None,
+    ));
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn matched(base: &str, layer: &str) -> Option<u64> {
+    let r = client()
+        .get(format!("{base}/collections/{layer}/items?limit=1"))
+        .send()
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json::<serde_json::Value>().ok()?["numberMatched"].as_u64()
+}
+
+/// Seconds until `base` serves `layer` with `n` features; fails after `limit`.
+fn until_served(base: &str, layer: &str, n: usize, since: Instant, limit: Duration) -> f64 {
+    while matched(base, layer) != Some(n as u64) {
+        assert!(
+            since.elapsed() < limit,
+            "{base} serves {layer} with {:?} features, not {n}, after {limit:?}",
+            matched(base, layer)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    since.elapsed().as_secs_f64()
+}
+
+#[test]
+fn replicas_on_one_database_follow_each_others_imports() {
+    let Some(pg) = cluster(None) else { return };
+    pg.create_database("replicas");
+    let url = pg.url("replicas");
+    let work = scratch("replicas");
+    let config = |name: &str| {
+        let dir = work.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chiiki.toml");
+        std::fs::write(
+            &path,
+            format!("store = \"postgis\"\n[postgis]\nurl = \"{url}\"\n"),
+        )
+        .unwrap();
+        path
+    };
+    let (cfg_a, cfg_b) = (config("a"), config("b"));
+    let real = real_data();
+    let emergency = real.join("shelters/shelter_emergency_131059.json");
+    let evacuation = real.join("shelters/shelter_evacuation_131059.json");
+    let yaizu = real.join("flood/yaizu_naisui_depth.geojson");
+
+    let n_emergency = import(&cfg_a, "shelters", &emergency);
+    let n_yaizu = import(&cfg_a, "flood", &yaizu);
+    let (_a, port_a) = spawn_serve(&["--config", cfg_a.to_str().unwrap()]);
+    let (_b, port_b) = spawn_serve(&["--config", cfg_b.to_str().unwrap()]);
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    assert_eq!(matched(&b, "shelters"), Some(n_emergency as u64));
+    assert_eq!(matched(&a, "flood"), Some(n_yaizu as u64));
+
+    // Replaced through A's config: B serves the new layer within 5 s.
+    let n_evacuation = import(&cfg_a, "shelters", &evacuation);
+    assert_ne!(n_evacuation, n_emergency);
+    let imported = Instant::now();
+    let on_b = until_served(
+        &b,
+        "shelters",
+        n_evacuation,
+        imported,
+        Duration::from_secs(5),
+    );
+    let on_a = until_served(
+        &a,
+        "shelters",
+        n_evacuation,
+        imported,
+        Duration::from_secs(5),
+    );
+    eprintln!("a replaced layer served by B after {on_b:.2} s, by A after {on_a:.2} s");
+    // A new layer too, just after the replicas lost their connections
+    // (as when the database restarts): they connect again, and the
+    // announcement made while they were away is not missed.
+    let ended = pg.psql_in(
+        "replicas",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = 'chiiki' AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(ended.trim(), "4", "two connections per replica");
+    let n_new = import(&cfg_a, "evacuation", &evacuation);
+    let on_b = until_served(
+        &b,
+        "evacuation",
+        n_new,
+        Instant::now(),
+        Duration::from_secs(5),
+    );
+    eprintln!("a new layer served by B after {on_b:.2} s, its connections ended just before");
+
+    // An import killed while its transaction is open: its rows copied and
+    // indexed, waiting on the catalogue, which this session holds.
+    // (Read before the lock, which a load would wait on.)
+    let before = PostgisStore::connect(&url, None)
+        .unwrap()
+        .load("flood")
+        .unwrap();
+    let mut holder = pg.session("replicas");
+    let mut hold = holder.stdin.take().unwrap();
+    hold.write_all(b"BEGIN;\nLOCK TABLE chiiki.layers IN EXCLUSIVE MODE;\n")
+        .unwrap();
+    hold.flush().unwrap();
+    let held = "SELECT count(*) FROM pg_locks WHERE relation = 'chiiki.layers'::regclass
+                AND mode = 'ExclusiveLock' AND granted";
+    let since = Instant::now();
+    while pg.psql_in("replicas", held).trim() != "1" {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the lock was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a31 = real.join("flood/A31-12_13.shp");
+    let mut killed = Command::new(bin())
+        .args(["--config", cfg_a.to_str().unwrap(), "import", "flood"])
+        .arg(&a31)
+        .arg("--public")
+        .env("CHIIKI_REAL_DATA", &real)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chiiki'
+                   AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'";
+    let since = Instant::now();
+    while pg.psql_in("replicas", waiting).trim() != "1" {
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "the import ended before it reached the swap"
+        );
+        assert!(
+            since.elapsed() < Duration::from_secs(300),
+            "the import never reached the swap"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    killed.kill().unwrap(); // SIGKILL
+    killed.wait().unwrap();
+    hold.write_all(b"COMMIT;\n").unwrap();
+    drop(hold);
+    holder.wait().unwrap();
+    let since = Instant::now();
+    while pg
+        .psql_in(
+            "replicas",
+            waiting
+                .replace("AND wait_event_type = 'Lock' ", "")
+                .as_str(),
+        )
+        .trim()
+        != "0"
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "the killed import's session lingers"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = PostgisStore::connect(&url, None)
+        .unwrap()
+        .load("flood")
+        .unwrap();
+    assert_eq!(sum(&after), sum(&before));
+    assert_eq!(after.len(), n_yaizu);
+    assert!(
+        !chiiki_tables(&pg, "replicas")
+            .iter()
+            .any(|t| t.starts_with("new_")),
+        "{:?}",
+        chiiki_tables(&pg, "replicas")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(matched(&b, "flood"), Some(n_yaizu as u64));
+    assert_eq!(matched(&a, "flood"), Some(n_yaizu as u64));
 }

@@ -49,12 +49,13 @@ pub enum StoreError {
         field: Option<String>,
         message: String,
     },
-    /// The database refused or failed, with what chiiki was doing there.
-    #[error("{context}: {source}")]
+    /// The database refused or failed, with what chiiki was doing there
+    /// and what the server said (its message, code, detail and hint: the
+    /// client's own Display says only "db error").
+    #[error("{context}: {}", postgis::describe(error))]
     Database {
         context: String,
-        #[source]
-        source: postgres::Error,
+        error: postgres::Error,
     },
     /// Anything else, with the layer or file it concerns.
     #[error("{context}: {message}")]

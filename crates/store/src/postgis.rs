@@ -118,7 +118,31 @@ pub fn parse_url(url: &str) -> Result<postgres::Config> {
 
 fn db(context: impl Into<String>) -> impl FnOnce(postgres::Error) -> StoreError {
     let context = context.into();
-    move |source| StoreError::Database { context, source }
+    move |error| StoreError::Database { context, error }
+}
+
+/// A PostgreSQL error on one line, with what the server said.
+pub fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut out = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(d) = db.detail() {
+            out.push_str(&format!(" (detail: {d})"));
+        }
+        if let Some(h) = db.hint() {
+            out.push_str(&format!(" (hint: {h})"));
+        }
+        if let Some(w) = db.where_() {
+            out.push_str(&format!(" (where: {w})"));
+        }
+        return out.replace('\n', " ");
+    }
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
 }
 
 /// `"name"`, quoted for SQL.
@@ -366,9 +390,9 @@ impl PostgisStore {
             .connect(NoTls)
             .map_err(db(format!("connecting to {url}")))?;
         let version = migrate(&mut client).map_err(|e| match e {
-            StoreError::Database { context, source } => StoreError::Database {
+            StoreError::Database { context, error } => StoreError::Database {
                 context: format!("{url}: {context}"),
-                source,
+                error,
             },
             other => other,
         })?;
@@ -399,7 +423,27 @@ impl PostgisStore {
         Ok(guard)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the connection. A connection found closed by `f` (the
+    /// database restarted, an administrator ended it) is made again and `f`
+    /// run once more: the sync client learns of a lost connection only when
+    /// it uses it, and a reload should not fail for that. Running `f` twice
+    /// is safe: what failed on a closed connection was not committed, and a
+    /// save whose commit was lost on the way back writes the same layer again.
+    fn with<T>(&self, f: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
+        let mut guard = self.client()?;
+        let result = f(guard.as_mut().expect("connected above"));
+        let lost = match &result {
+            Err(StoreError::Database { error, .. }) => {
+                error.is_closed() || guard.as_ref().is_some_and(Client::is_closed)
+            }
+            _ => false,
+        };
+        if !lost {
+            return result;
+        }
+        tracing::warn!("the connection to {} was lost: connecting again", self.url);
+        *guard = None;
+        drop(guard);
         let mut guard = self.client()?;
         f(guard.as_mut().expect("connected above"))
     }
@@ -481,7 +525,7 @@ fn migrate(client: &mut Client) -> Result<i32> {
         if done {
             continue;
         }
-        tx.batch_execute(sql).map_err(|source| {
+        tx.batch_execute(sql).map_err(|error| {
             let hint = if version == 1 {
                 " (PostGIS must be installed, and CREATE EXTENSION postgis allowed or already done by an administrator)"
             } else {
@@ -489,7 +533,7 @@ fn migrate(client: &mut Client) -> Result<i32> {
             };
             StoreError::Database {
                 context: format!("{context}{hint}"),
-                source,
+                error,
             }
         })?;
         tx.execute(
@@ -611,7 +655,24 @@ impl PostgisStore {
         }
         // Dropped without finishing (an error above), the COPY is aborted
         // and the transaction with it.
-        let copied = writer.finish().map_err(db(context.clone()))?;
+        let copied = writer.finish().map_err(|error| {
+            // The server reports a bad value when the COPY ends, by line:
+            // line N is the N-th feature written.
+            let line = error
+                .as_db_error()
+                .and_then(|d| d.where_())
+                .and_then(|w| w.split(", line ").nth(1))
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<usize>().ok());
+            let feature = line
+                .and_then(|n| layer.fids.get(n.wrapping_sub(1)))
+                .map(|fid| format!(": feature {fid}"))
+                .unwrap_or_default();
+            StoreError::Database {
+                context: format!("{context}{feature}"),
+                error,
+            }
+        })?;
         debug_assert_eq!(copied as usize, layer.len());
 
         // Indexes on the whole table at once, faster than row by row.
@@ -952,7 +1013,7 @@ fn listen(
                             match iter.next() {
                                 Ok(Some(n)) => changed(Some(n.payload())),
                                 Ok(None) => break Ok(()),
-                                Err(e) => break Err(e.to_string()),
+                                Err(e) => break Err(describe(&e)),
                             }
                         }
                     };
@@ -963,13 +1024,14 @@ fn listen(
                         break "the connection closed".to_string();
                     }
                     if let Err(e) = client.is_valid(Duration::from_secs(10)) {
-                        break e.to_string();
+                        break describe(&e);
                     }
                 };
                 tracing::warn!("listening for layer changes on {url}: {why}");
             }
             Err(e) => tracing::warn!(
-                "listening for layer changes on {url}: {e}; trying again in {wait:?}"
+                "listening for layer changes on {url}: {}; trying again in {wait:?}",
+                describe(&e)
             ),
         }
         std::thread::sleep(wait);
