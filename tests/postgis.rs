@@ -692,6 +692,31 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
         "0",
     ]);
     let pg_base = format!("http://127.0.0.1:{port}");
+    // Commands with this config read the layers from the database: a
+    // shelter token is checked against the shelters there (the directory has none).
+    assert!(!config.parent().unwrap().join("layers").exists());
+    let staff = |shelter: &str| {
+        chiiki(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "token",
+                "create",
+                "--name",
+                "staff",
+                "--role",
+                "shelter_staff",
+                "--shelter",
+                shelter,
+            ],
+            None,
+        )
+    };
+    let refused = staff("999999");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no shelter 999999"));
+    let shelter = original.load("shelters_evacuation").unwrap().fids[0].to_string();
+    ok(staff(&shelter));
     let mut asks: Vec<(Option<&str>, &str)> = vec![
         (None, "/collections"),
         (Some("admin"), "/collections"),
