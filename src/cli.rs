@@ -10,7 +10,6 @@ use crate::config::{real_data_dir, Config};
 use chiiki_core::layers::{Access, Layer};
 use chiiki_store::geoparquet as store;
 use chiiki_store::import::{read_files, ImportOptions};
-use chiiki_store::{GeoParquetStore, LayerStore};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +65,11 @@ enum Command {
     Risk {
         #[command(subcommand)]
         command: crate::commands::risk::RiskCommand,
+    },
+    /// Where the layers are kept: copy them between the data directory and PostGIS.
+    Store {
+        #[command(subcommand)]
+        command: crate::commands::store::StoreCommand,
     },
     /// The audit log of personal-data responses: verify, who saw a record.
     Audit {
@@ -303,13 +307,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Registry { command } => crate::commands::registry::run(command, &config),
         Command::Token { command } => crate::commands::token::run(command, &config),
         Command::Audit { command } => crate::commands::audit::run(command, &config),
+        Command::Store { command } => crate::commands::store::run(command, &config),
         Command::Risk { command } => crate::commands::risk::run(command, &config),
         Command::Synth(args) => synth(args),
         Command::Mesh { command } => mesh(command),
         Command::Analyse(args) => analyse(args, &config),
         Command::Layers(args) => {
             let dir = config.data_dir(args.data.as_deref());
-            for layer in GeoParquetStore::new(&dir).load_all()? {
+            for layer in config.layer_store(&dir)?.load_all()? {
                 println!(
                     "{:<28} {:>9} {:<16} {}{}",
                     layer.meta.id,
@@ -383,12 +388,12 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let asked = saved.with_values(&values)?;
     let analysis = &asked;
-    let layers: std::collections::BTreeMap<String, std::sync::Arc<Layer>> =
-        GeoParquetStore::new(&data)
-            .load_all()?
-            .into_iter()
-            .map(|l| (l.meta.id.clone(), std::sync::Arc::new(l)))
-            .collect();
+    let layers: std::collections::BTreeMap<String, std::sync::Arc<Layer>> = config
+        .layer_store(&data)?
+        .load_all()?
+        .into_iter()
+        .map(|l| (l.meta.id.clone(), std::sync::Arc::new(l)))
+        .collect();
     let as_of = args.as_of.unwrap_or_else(chiiki_core::clock::today);
     let started = std::time::Instant::now();
     let roles = config.roles()?;
@@ -522,12 +527,12 @@ fn synth(args: SynthArgs) -> Result<()> {
 
 fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
     let started = std::time::Instant::now();
-    let store = std::sync::Arc::new(GeoParquetStore::new(&config.data_dir));
+    let store = config.layer_store(&config.data_dir)?;
     let layers = store.load_all()?;
     tracing::info!(
         "loaded {} layer(s) from {} in {:.2?}",
         layers.len(),
-        config.data_dir.display(),
+        config.layer_store_name(&config.data_dir),
         started.elapsed()
     );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -589,7 +594,7 @@ fn import(args: ImportArgs, config: &Config) -> Result<()> {
         eprintln!("rejected: {r}");
     }
     let layer = Layer::new(parts);
-    let path = store::save(&data_dir, &layer)?;
+    config.layer_store(&data_dir)?.save(&layer)?;
     println!(
         "imported {} of {} features into layer '{}' ({}; from {}; {} repaired, {} rejected) in {:.2?} -> {}",
         report.imported,
@@ -600,7 +605,7 @@ fn import(args: ImportArgs, config: &Config) -> Result<()> {
         report.repaired.len(),
         report.rejected.len(),
         started.elapsed(),
-        path.display()
+        config.layer_store_name(&data_dir)
     );
     Ok(())
 }

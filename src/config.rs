@@ -31,9 +31,15 @@
 //!
 //! [limits]
 //! requests_per_minute = 600
+//!
+//! store = "postgis"     # layers in PostgreSQL (default "geoparquet": <data_dir>/layers)
+//! [postgis]
+//! url = "postgres://chiiki@db.example.lg.jp:5432/gis"
+//! password_env = "CHIIKI_PG_PASSWORD"     # or password_file = "…"; never in this file
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -41,16 +47,94 @@ use serde::{Deserialize, Serialize};
 use chiiki_policy::auth::{RoleDef, Roles};
 pub use chiiki_policy::settings::{AuditConfig, LayerPolicy, PrivacyConfig, TokenConfig};
 pub use chiiki_server::settings::{LimitsConfig, ServerConfig};
+use chiiki_store::{GeoParquetStore, LayerStore};
 
 /// Where the real public data lives unless a flag or `CHIIKI_REAL_DATA` says otherwise.
 pub const DEFAULT_REAL_DATA: &str = "../shared/data/real";
 pub const REAL_DATA_ENV: &str = "CHIIKI_REAL_DATA";
+
+/// Where the layers are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// GeoParquet files in `<data_dir>/layers` (embedded, the default).
+    #[default]
+    Geoparquet,
+    /// PostgreSQL with PostGIS (`[postgis]`).
+    Postgis,
+}
+
+impl StoreKind {
+    fn is_default(&self) -> bool {
+        *self == StoreKind::default()
+    }
+}
+
+/// `[postgis]`: the database the layers are in when `store = "postgis"`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgisConfig {
+    /// `postgres://user@host:port/db`, without a password.
+    pub url: String,
+    /// The environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// A file holding the password (its first line); relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Never accepted: read only to refuse it by name.
+    #[serde(default, skip_serializing)]
+    pub password: Option<toml::Value>,
+}
+
+impl PostgisConfig {
+    fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            self.password.is_none(),
+            "postgis.password: a password may not be written in the config; name an environment variable with postgis.password_env or a file with postgis.password_file"
+        );
+        anyhow::ensure!(
+            !(self.password_env.is_some() && self.password_file.is_some()),
+            "postgis.password_env and postgis.password_file: give one, not both"
+        );
+        chiiki_store::postgis::parse_url(&self.url).context("postgis.url")?;
+        Ok(())
+    }
+
+    /// The password from the environment variable or file named, if one is.
+    pub fn password(&self) -> Result<Option<String>> {
+        if let Some(var) = &self.password_env {
+            let value = std::env::var(var)
+                .with_context(|| format!("postgis.password_env names {var}, which is not set"))?;
+            return Ok(Some(value));
+        }
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("postgis.password_file: reading {}", path.display()))?;
+            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+        }
+        Ok(None)
+    }
+
+    /// Connects to the database (migrating its schema if needed).
+    pub fn connect(&self) -> Result<chiiki_store::PostgisStore> {
+        Ok(chiiki_store::PostgisStore::connect(
+            &self.url,
+            self.password()?.as_deref(),
+        )?)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where the layers are kept; everything else stays in `data_dir`.
+    #[serde(default, skip_serializing_if = "StoreKind::is_default")]
+    pub store: StoreKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgis: Option<PostgisConfig>,
     #[serde(default = "default_bind")]
     pub bind: String,
     #[serde(default)]
@@ -86,6 +170,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: default_data_dir(),
+            store: StoreKind::default(),
+            postgis: None,
             bind: default_bind(),
             server: ServerConfig::default(),
             layers: Vec::new(),
@@ -107,9 +193,17 @@ impl Config {
             .with_context(|| format!("reading config {}", path.display()))?;
         let mut config: Config =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
-        if config.data_dir.is_relative() {
-            if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent() {
+            if config.data_dir.is_relative() {
                 config.data_dir = dir.join(&config.data_dir);
+            }
+            if let Some(file) = config
+                .postgis
+                .as_mut()
+                .and_then(|p| p.password_file.as_mut())
+                .filter(|f| f.is_relative())
+            {
+                *file = dir.join(&*file);
             }
         }
         config
@@ -119,6 +213,13 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if let Some(p) = &self.postgis {
+            p.validate()?;
+        }
+        anyhow::ensure!(
+            self.store != StoreKind::Postgis || self.postgis.is_some(),
+            "store = \"postgis\" needs a [postgis] section with its url"
+        );
         anyhow::ensure!(
             self.server.max_limit >= 1,
             "server.max_limit must be at least 1"
@@ -165,6 +266,30 @@ impl Config {
     /// the config's `data_dir`.
     pub fn data_dir(&self, flag: Option<&Path>) -> PathBuf {
         flag.map_or_else(|| self.data_dir.clone(), Path::to_path_buf)
+    }
+
+    /// The layers' store: `<data>/layers` or the PostGIS database.
+    pub fn layer_store(&self, data: &Path) -> Result<Arc<dyn LayerStore + Send + Sync>> {
+        Ok(match self.store {
+            StoreKind::Geoparquet => Arc::new(GeoParquetStore::new(data)),
+            StoreKind::Postgis => Arc::new(self.postgis_config()?.connect()?),
+        })
+    }
+
+    /// Where the layers are, for messages: a directory or a database URL.
+    pub fn layer_store_name(&self, data: &Path) -> String {
+        match (self.store, &self.postgis) {
+            (StoreKind::Postgis, Some(p)) => p.url.clone(),
+            _ => chiiki_store::geoparquet::layers_dir(data)
+                .display()
+                .to_string(),
+        }
+    }
+
+    pub fn postgis_config(&self) -> Result<&PostgisConfig> {
+        self.postgis
+            .as_ref()
+            .context("no [postgis] section in the config")
     }
 
     /// What the service needs of this config to start.
@@ -229,6 +354,59 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("bnd = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_store_is_geoparquet_unless_postgis_is_configured_without_a_password() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.store, StoreKind::Geoparquet);
+        let out = toml::to_string(&c).unwrap();
+        assert!(!out.contains("store") && !out.contains("postgis"), "{out}");
+
+        let c: Config = toml::from_str(
+            "store = \"postgis\"\n[postgis]\nurl = \"postgres://chiiki@db.example.lg.jp:5432/gis\"\npassword_env = \"CHIIKI_TEST_PG_PASSWORD_UNSET\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.store, StoreKind::Postgis);
+        let err = c
+            .postgis_config()
+            .unwrap()
+            .password()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CHIIKI_TEST_PG_PASSWORD_UNSET"), "{err}");
+
+        let refused = |toml_text: &str, key: &str| {
+            let c: Config = toml::from_str(toml_text).unwrap();
+            let err = format!("{:#}", c.validate().unwrap_err());
+            assert!(err.contains(key), "{err}");
+            assert!(!err.contains("s3cret"), "the password is repeated: {err}");
+        };
+        refused(
+            "store = \"postgis\"\n[postgis]\nurl = \"postgres://chiiki:s3cret@db:5432/gis\"\n",
+            "postgis.url",
+        );
+        refused(
+            "[postgis]\nurl = \"postgres://chiiki@db/gis\"\npassword = \"s3cret\"\n",
+            "postgis.password",
+        );
+        refused("store = \"postgis\"\n", "[postgis]");
+
+        // A password file relative to the config file, its first line.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pg.pass"), "s3cret\n").unwrap();
+        let path = dir.path().join("chiiki.toml");
+        std::fs::write(
+            &path,
+            "store = \"postgis\"\n[postgis]\nurl = \"postgres://chiiki@db/gis\"\npassword_file = \"pg.pass\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            c.postgis_config().unwrap().password().unwrap().as_deref(),
+            Some("s3cret")
+        );
     }
 
     #[test]

@@ -33,9 +33,11 @@ const PRODUCERS: [&str; 4] = [
 ];
 
 /// External crates only some floors may name: polars is the slow part of a
-/// cold build; the command line and HTTP belong to the top floors.
-const RESTRICTED: [(&str, &[&str]); 5] = [
+/// cold build; the database client belongs to the store; the command line
+/// and HTTP belong to the top floors.
+const RESTRICTED: [(&str, &[&str]); 6] = [
     ("polars", &["chiiki-store"]),
+    ("postgres", &["chiiki-store"]),
     ("clap", &["chiiki"]),
     ("tracing-subscriber", &["chiiki"]),
     ("axum", &["chiiki-server"]),

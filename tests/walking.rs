@@ -15,6 +15,7 @@ use chiiki_core::layers::{Geometries, Layer};
 use chiiki_network::{nearest_facilities, Network, Snap, TOLERANCE_M};
 use chiiki_store::{GeoParquetStore, LayerStore};
 use chrono::{Datelike, NaiveDate};
+use common::postgres::Cluster;
 use common::server;
 use serde_json::Value as Json;
 
@@ -476,141 +477,6 @@ fn shelter_catchments_walking_is_the_brute_force() {
             "{role}"
         );
         assert_eq!(get("/collections/residents/items?limit=1"), 404, "{role}");
-    }
-}
-
-/// A throwaway PostgreSQL cluster in a temporary directory, stopped when
-/// dropped. Root cannot run PostgreSQL: the server then runs as `postgres`.
-struct Cluster {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-fn as_pg(program: &str) -> std::process::Command {
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if root {
-        let mut c = std::process::Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]);
-        c
-    } else {
-        std::process::Command::new(program)
-    }
-}
-
-impl Cluster {
-    /// A running cluster, or why there is none.
-    fn start() -> Result<Cluster, String> {
-        if !std::path::Path::new(&format!("{PG_BIN}/initdb")).exists() {
-            return Err(format!(
-                "{PG_BIN}/initdb not found (apt-get install postgresql-15-pgrouting)"
-            ));
-        }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        // The server (perhaps another user) writes its data and socket here.
-        let _ = std::process::Command::new("chown")
-            .args(["-R", "postgres", dir.path().to_str().unwrap()])
-            .status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let data = dir.path().join("db");
-        let out = as_pg(&format!("{PG_BIN}/initdb"))
-            .args([
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-        let cluster = Cluster { dir, port };
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=''",
-            cluster.dir.path().display()
-        );
-        let out = as_pg(&format!("{PG_BIN}/pg_ctl"))
-            .args(["-D", data.to_str().unwrap(), "-o", &options, "-w", "-l"])
-            .arg(cluster.dir.path().join("log"))
-            .arg("start")
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            let log = std::fs::read_to_string(cluster.dir.path().join("log")).unwrap_or_default();
-            return Err(format!(
-                "pg_ctl start: {}{log}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(cluster)
-    }
-
-    /// Runs SQL with psql (input on stdin), returning unaligned rows.
-    fn psql(&self, sql: &str) -> String {
-        use std::io::Write;
-        let mut child = std::process::Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-            ])
-            .args([
-                "-h",
-                self.dir.path().to_str().unwrap(),
-                "-p",
-                &self.port.to_string(),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("psql");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = as_pg(&format!("{PG_BIN}/pg_ctl"))
-            .args([
-                "-D",
-                self.dir.path().join("db").to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output();
     }
 }
 

@@ -5,4 +5,5 @@ pub mod audit;
 pub mod geocode;
 pub mod registry;
 pub mod risk;
+pub mod store;
 pub mod token;

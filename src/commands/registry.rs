@@ -210,14 +210,14 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 args.roles,
                 &keys,
             );
-            let path = chiiki_store::geoparquet::save(&data, &layer)?;
+            config.layer_store(&data)?.save(&layer)?;
             println!(
                 "{} of {} residents registered on {date} placed in layer '{}' in {:.2?} -> {}",
                 report.placed,
                 report.residents,
                 args.layer,
                 started.elapsed(),
-                path.display()
+                config.layer_store_name(&data)
             );
             for (level, n) in report.levels.iter().rev() {
                 println!("  {:<20} {:>9}", level.as_str(), n);

@@ -82,8 +82,8 @@ pub enum TokenCommand {
 }
 
 /// `--shelter` goes with role shelter_staff, always, and names a shelter
-/// of the data directory's shelters layer when there is one.
-fn check_shelter(role: &str, shelter: Option<i64>, data: &Path) -> Result<()> {
+/// of the shelters layer when there is one (in the configured store).
+fn check_shelter(role: &str, shelter: Option<i64>, config: &Config, data: &Path) -> Result<()> {
     use chiiki_server::occupancy::{SHELTERS, STAFF_ROLE};
     let Some(id) = shelter else {
         anyhow::ensure!(
@@ -96,14 +96,17 @@ fn check_shelter(role: &str, shelter: Option<i64>, data: &Path) -> Result<()> {
         role == STAFF_ROLE,
         "--shelter is only for role {STAFF_ROLE}, not '{role}'"
     );
-    let path = chiiki_store::geoparquet::layer_path(data, SHELTERS);
-    if path.exists() {
-        let layer = chiiki_store::geoparquet::load(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        anyhow::ensure!(
+    match config.layer_store(data)?.load(SHELTERS) {
+        Ok(layer) => anyhow::ensure!(
             layer.row_of(id).is_some(),
             "no shelter {id} in {SHELTERS} (see /collections/{SHELTERS}/items)"
-        );
+        ),
+        Err(chiiki_store::StoreError::NotFound(_)) => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("reading {SHELTERS} from {}", config.layer_store_name(data))
+            })
+        }
     }
     Ok(())
 }
@@ -120,7 +123,7 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             data,
         } => {
             config.roles()?.check(&role)?;
-            check_shelter(&role, shelter, &dir(&data))?;
+            check_shelter(&role, shelter, config, &dir(&data))?;
             let now = chiiki_core::clock::now();
             let expires = if no_expiry {
                 None

@@ -1146,7 +1146,8 @@ pub(crate) fn json_response(
 /// (a streamed page to its last byte) for up to the request time-out and
 /// a grace period, and the audit log is forced to disk before returning.
 /// Meanwhile the data is reloaded when the directory changes (every
-/// `server.watch_seconds`, 0 for never).
+/// `server.watch_seconds`, 0 for never) and when the store announces a
+/// change (a database that other processes write to).
 pub async fn serve(
     config: &ServiceConfig,
     layers: Vec<Layer>,
@@ -1181,6 +1182,7 @@ pub async fn serve(
             started.elapsed()
         );
     });
+    state.follow_store();
     if config.server.watch_seconds > 0 {
         let watcher = state.clone();
         let every = std::time::Duration::from_secs(config.server.watch_seconds);

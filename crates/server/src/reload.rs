@@ -15,8 +15,11 @@
 //!
 //! Changes are noticed by polling a stamp of the directory (names, sizes
 //! and modification times of the layer files and the registry) every few seconds rather than by inotify: city halls keep data
-//! on network shares where change notifications do not arrive. An admin can
-//! also ask for a reload (`POST /admin/reload`).
+//! on network shares where change notifications do not arrive. A store
+//! that announces its changes (PostGIS, with LISTEN/NOTIFY) triggers a
+//! reload itself, so that several processes serving one database follow
+//! each other's imports. An admin can also ask for a reload
+//! (`POST /admin/reload`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,6 +160,48 @@ impl AppState {
             return None;
         }
         Some(self.reload())
+    }
+
+    /// Reloads whenever the store announces a change (a database other
+    /// processes write to), on a thread of its own; returns whether the
+    /// store announces changes at all. Announcements that arrive together
+    /// (an import of several layers) make one reload.
+    pub(crate) fn follow_store(self: &Arc<Self>) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+        let announced = self.reload.store.watch(Box::new(move |id| {
+            let _ = tx.send(id.map(str::to_string));
+        }));
+        match announced {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::error!("cannot follow the changes of the layer store: {e}");
+                return false;
+            }
+        }
+        let state = self.clone();
+        let started = std::thread::Builder::new()
+            .name("chiiki-follow".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    let mut changed: Vec<Option<String>> = vec![first];
+                    changed.extend(rx.try_iter());
+                    let mut names: Vec<String> = changed
+                        .into_iter()
+                        .map(|id| id.unwrap_or_else(|| "layers changed while not listening".into()))
+                        .collect();
+                    names.sort();
+                    names.dedup();
+                    tracing::info!("the layer store changed ({}): reloading", names.join(", "));
+                    let _ = state.reload();
+                }
+            });
+        if let Err(e) = started {
+            tracing::error!("cannot follow the changes of the layer store: {e}");
+            return false;
+        }
+        true
     }
 
     /// Why the last reload failed, if it did.

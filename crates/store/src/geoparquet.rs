@@ -319,7 +319,7 @@ fn decode_geometries(wkb: &pl::BinaryChunked, path: &Path) -> Result<Geometries>
 }
 
 /// A 2-D point in little-endian WKB (as [`save`] writes it), else `None`.
-fn little_endian_point(b: &[u8]) -> Option<[f64; 2]> {
+pub(crate) fn little_endian_point(b: &[u8]) -> Option<[f64; 2]> {
     if b.len() != 21 || b[0] != 1 || b[1..5] != [1, 0, 0, 0] {
         return None;
     }

@@ -4,10 +4,19 @@
 //!   through (list, load, save, metadata);
 //! - [`GeoParquetStore`]: layers as GeoParquet files under a data directory
 //!   ([`geoparquet`], through polars — the only crate that compiles polars);
+//! - [`PostgisStore`]: layers in PostgreSQL with PostGIS ([`postgis`]),
+//!   for several service processes on one database;
+//! - [`checksum`]: a layer's canonical checksum, the same from either store;
 //! - [`import`]: any vector format GDAL reads, reprojected to JGD2011.
 
+pub mod checksum;
 pub mod geoparquet;
 pub mod import;
+pub mod migrate;
+pub mod postgis;
+
+pub use checksum::checksum;
+pub use postgis::PostgisStore;
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +49,14 @@ pub enum StoreError {
         field: Option<String>,
         message: String,
     },
+    /// The database refused or failed, with what chiiki was doing there
+    /// and what the server said (its message, code, detail and hint: the
+    /// client's own Display says only "db error").
+    #[error("{context}: {}", postgis::describe(error))]
+    Database {
+        context: String,
+        error: postgres::Error,
+    },
     /// Anything else, with the layer or file it concerns.
     #[error("{context}: {message}")]
     Other { context: String, message: String },
@@ -66,8 +83,12 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The stored layers, however they are kept. The GeoParquet directory is
-/// the first implementation; a database can be another.
+/// What [`LayerStore::watch`] calls when a layer changes: with its id, or
+/// `None` when the store cannot tell which.
+pub type OnChange = Box<dyn Fn(Option<&str>) + Send + Sync>;
+
+/// The stored layers, however they are kept: a GeoParquet directory or a
+/// PostGIS database.
 pub trait LayerStore: Send + Sync {
     /// The ids of the stored layers, sorted.
     fn list(&self) -> Result<Vec<String>>;
@@ -77,6 +98,15 @@ pub trait LayerStore: Send + Sync {
     fn save(&self, layer: &Layer) -> Result<()>;
     /// The metadata of a stored layer, without reading its rows.
     fn metadata(&self, id: &str) -> Result<Option<LayerMeta>>;
+
+    /// Calls `changed` whenever another process changes a layer (with its
+    /// id, or `None` when it cannot tell which), from a thread of the
+    /// store's own, for as long as the process runs. Returns `false` when
+    /// this store cannot tell (a directory: the service polls it instead).
+    fn watch(&self, changed: OnChange) -> Result<bool> {
+        drop(changed);
+        Ok(false)
+    }
 
     /// Every layer; a layer that cannot be read is reported and skipped,
     /// so one bad file does not keep the service from starting.

@@ -1,0 +1,995 @@
+//! PostGIS as the layer store, against a throwaway PostgreSQL cluster
+//! (tests/common/postgres.rs; skipped, saying so, only where PostgreSQL
+//! cannot start):
+//!
+//! - the store: every demo layer and a layer of every attribute type, with
+//!   nulls and every geometry type, saved and loaded back the same (same
+//!   checksum, same row order, same values), and what PostgreSQL itself
+//!   reads in the tables (types, SRID, GiST, dates, bboxes, a bbox query);
+//!   a save that fails midway leaves the previous layer and no table behind;
+//! - `chiiki store migrate` of the demo to PostGIS (password from the
+//!   environment) and back, verified, and a server on PostGIS answering
+//!   byte for byte as the one on the GeoParquet directory, for several
+//!   roles, queries and saved analyses;
+//! - two `chiiki serve` replicas on one database: an import through one's
+//!   config appears on the other within 5 s, also just after their
+//!   connections were ended; an import killed with SIGKILL while its
+//!   transaction is open leaves the previous layer.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chiiki_core::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
+use chiiki_store::{checksum, GeoParquetStore, LayerStore, PostgisStore};
+use common::postgres::Cluster;
+use common::{bin, client, real_data, scratch, server, spawn_serve};
+
+fn cluster(with_password: Option<&str>) -> Option<Cluster> {
+    let started = match with_password {
+        Some(p) => Cluster::start_with_password(p),
+        None => Cluster::start(),
+    };
+    match started {
+        Ok(c) => Some(c),
+        Err(why) => {
+            eprintln!("SKIPPED: PostgreSQL cannot start here: {why}");
+            None
+        }
+    }
+}
+
+fn sum(layer: &Layer) -> String {
+    checksum(layer).unwrap()
+}
+
+/// The same layer: checksum, row order, geometries, values, metadata.
+fn assert_same(a: &Layer, b: &Layer) {
+    let id = &a.meta.id;
+    assert_eq!(sum(a), sum(b), "{id}: checksums");
+    assert_eq!(a.fids, b.fids, "{id}: row order");
+    assert_eq!(
+        matches!(a.geometries, Geometries::Points(_)),
+        matches!(b.geometries, Geometries::Points(_)),
+        "{id}: packed points"
+    );
+    assert_eq!(a.geometries.type_name(), b.geometries.type_name(), "{id}");
+    assert_eq!(a.extent, b.extent, "{id}: extent");
+    assert_eq!(
+        serde_json::to_value(&a.meta).unwrap(),
+        serde_json::to_value(&b.meta).unwrap(),
+        "{id}: metadata"
+    );
+    assert_eq!(a.columns.len(), b.columns.len(), "{id}");
+    for (x, y) in a.columns.iter().zip(&b.columns) {
+        assert_eq!((&x.name, x.field_type()), (&y.name, y.field_type()), "{id}");
+    }
+    for row in 0..a.len() {
+        assert_eq!(
+            a.geometries.get(row),
+            b.geometries.get(row),
+            "{id} row {row}"
+        );
+        for (x, y) in a.columns.iter().zip(&b.columns) {
+            assert_eq!(x.get(row), y.get(row), "{id} row {row} column {}", x.name);
+        }
+    }
+}
+
+fn poly(x: f64, y: f64, d: f64) -> geo::Polygon<f64> {
+    geo::Polygon::new(
+        geo::LineString::from(vec![(x, y), (x + d, y), (x + d, y + d), (x, y + d), (x, y)]),
+        vec![],
+    )
+}
+
+const LONG_NAME: &str = "指定緊急避難場所としての指定を受けた施設の収容可能人数"; // 78 bytes
+
+/// Every attribute type, each with nulls, awkward values (dates before
+/// 1970 and 2000, negative zero, quotes, an empty string), columns named
+/// like chiiki's own or longer than PostgreSQL keeps, and every geometry
+/// type.
+fn every_type_layer() -> Layer {
+    let geoms: Vec<geo::Geometry<f64>> = vec![
+        geo::Point::new(139.7512345678901, 35.7012345678901).into(),
+        geo::LineString::from(vec![(139.74, 35.70), (139.745, 35.705), (139.75, 35.703)]).into(),
+        geo::Polygon::new(
+            poly(139.70, 35.70, 0.01).exterior().clone(),
+            vec![poly(139.702, 35.702, 0.002).exterior().clone()],
+        )
+        .into(),
+        geo::MultiPolygon(vec![poly(139.72, 35.71, 0.003), poly(139.73, 35.71, 0.002)]).into(),
+        geo::MultiLineString(vec![
+            geo::LineString::from(vec![(139.76, 35.72), (139.77, 35.73)]),
+            geo::LineString::from(vec![(139.78, 35.72), (139.79, 35.71)]),
+        ])
+        .into(),
+        geo::MultiPoint(vec![
+            geo::Point::new(139.71, 35.69),
+            geo::Point::new(139.715, 35.695),
+        ])
+        .into(),
+    ];
+    let n = geoms.len();
+    let mut count = Column::new("count", FieldType::Integer);
+    let mut area = Column::new("geom", FieldType::Real);
+    let mut name = Column::new("名称", FieldType::Text);
+    let mut open = Column::new("open", FieldType::Boolean);
+    let mut opened = Column::new("opened", FieldType::Date);
+    let mut inspected = Column::new("inspected", FieldType::DateTime);
+    let mut long = Column::new(LONG_NAME, FieldType::Integer);
+    let names = [
+        "本郷\"一丁目\"",
+        "",
+        "白山 'ハクサン'",
+        "千駄木",
+        "\\x00",
+        "根津",
+    ];
+    // Before 1970, PostgreSQL's epoch (2000-01-01) and the day before it, 1970-01-01 itself.
+    let days = [-9_435, 10_957, 0, 20_400, -1, 10_956];
+    let ms = [
+        -1_000_000_000_001,
+        946_684_800_000,
+        1_700_000_000_123,
+        0,
+        -1,
+        1_780_000_000_999,
+    ];
+    for i in 0..n {
+        let null = |k: usize| i % 3 == k;
+        count
+            .push(if null(0) {
+                Value::Null
+            } else {
+                Value::Integer(i64::MIN + i as i64 * 7)
+            })
+            .unwrap();
+        area.push(if null(1) {
+            Value::Null
+        } else {
+            Value::Real([-0.0, 1e-300, f64::MAX, 2.5, -17.125, 0.1][i])
+        })
+        .unwrap();
+        name.push(if null(2) {
+            Value::Null
+        } else {
+            Value::Text(names[i].into())
+        })
+        .unwrap();
+        open.push(if i == 4 {
+            Value::Null
+        } else {
+            Value::Boolean(i % 2 == 0)
+        })
+        .unwrap();
+        opened
+            .push(if i == 5 {
+                Value::Null
+            } else {
+                Value::Date(days[i])
+            })
+            .unwrap();
+        inspected
+            .push(if i == 3 {
+                Value::Null
+            } else {
+                Value::DateTime(ms[i])
+            })
+            .unwrap();
+        long.push(Value::Integer(i as i64 * 1000)).unwrap();
+    }
+    Layer::new(LayerParts {
+        meta: LayerMeta {
+            id: "every_type".into(),
+            title: "全種類".into(),
+            description: "every attribute and geometry type".into(),
+            time_field: Some("inspected".into()),
+            access: chiiki_core::layers::Access {
+                public: false,
+                roles: vec!["planner".into()],
+            },
+            ..Default::default()
+        },
+        fids: (0..n as i64).map(|i| 100 - i * 11).collect(),
+        geometries: Geometries::Shapes(geoms),
+        columns: vec![count, area, name, open, opened, inspected, long],
+    })
+}
+
+fn demo_layers() -> Vec<Layer> {
+    GeoParquetStore::new(&server().data).load_all().unwrap()
+}
+
+/// Rows of psql output, split on `|`.
+fn rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn the_store_keeps_every_layer_as_it_was_and_postgis_reads_it_the_same() {
+    let Some(pg) = cluster(None) else { return };
+    pg.create_database("store");
+    let url = pg.url("store");
+    let store = PostgisStore::connect(&url, None).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert!(store.list().unwrap().is_empty());
+
+    // A layer of every type.
+    let every = every_type_layer();
+    store.save(&every).unwrap();
+    let back = store.load("every_type").unwrap();
+    assert_same(&every, &back);
+    assert_eq!(
+        store.recorded("every_type").unwrap(),
+        Some((every.len() as u64, sum(&every)))
+    );
+    // What PostgreSQL makes of it: typed columns, JGD2011, a GiST index,
+    // and values it reads as chiiki meant them.
+    let columns = rows(&pg.psql_in(
+        "store",
+        "SELECT column_name, data_type FROM information_schema.columns
+         WHERE table_schema = 'chiiki' AND table_name = 'layer_every_type' ORDER BY ordinal_position",
+    ));
+    let types: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(types[0], ("fid", "bigint"));
+    assert_eq!(types[1], ("count", "bigint"));
+    assert_eq!(types[2].1, "double precision");
+    assert_ne!(types[2].0, "geom", "an attribute took the geometry's name");
+    assert_eq!(types[3], ("名称", "text"));
+    assert_eq!(types[4], ("open", "boolean"));
+    assert_eq!(types[5], ("opened", "date"));
+    assert_eq!(types[6], ("inspected", "timestamp with time zone"));
+    assert_eq!(types[7].1, "bigint");
+    assert!(LONG_NAME.starts_with(types[7].0) && types[7].0.len() <= 63);
+    assert_eq!(types[8], ("geom", "USER-DEFINED"));
+    assert_eq!(
+        pg.psql_in(
+            "store",
+            "SELECT Find_SRID('chiiki', 'layer_every_type', 'geom')"
+        )
+        .trim(),
+        "6668"
+    );
+    let indexes = pg.psql_in(
+        "store",
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'chiiki' AND tablename = 'layer_every_type'",
+    );
+    assert!(indexes.contains("USING gist (geom)"), "{indexes}");
+    assert!(indexes.contains("(fid)"), "{indexes}");
+    let seen = rows(&pg.psql_in(
+        "store",
+        "SELECT fid, coalesce(count::text, 'NULL'), coalesce(opened::text, 'NULL'),
+                coalesce((extract(epoch FROM inspected) * 1000)::bigint::text, 'NULL'),
+                coalesce(\"名称\", 'NULL'), GeometryType(geom), ST_NPoints(geom),
+                ST_XMin(geom), ST_YMax(geom)
+         FROM chiiki.layer_every_type ORDER BY fid",
+    ));
+    assert_eq!(seen.len(), every.len());
+    for r in &seen {
+        let fid: i64 = r[0].parse().unwrap();
+        let row = every.row_of(fid).unwrap();
+        let text = |c: usize| match every.columns[c].get(row) {
+            Value::Null => "NULL".to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Date(d) => chiiki_core::layers::column::format_date(d),
+            Value::DateTime(ms) => ms.to_string(),
+            Value::Text(t) => t,
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(r[1], text(0), "fid {fid}");
+        assert_eq!(r[2], text(4), "fid {fid}: the date as PostgreSQL reads it");
+        assert_eq!(r[3], text(5), "fid {fid}: the time as PostgreSQL reads it");
+        assert_eq!(r[4], text(2), "fid {fid}");
+        let g = every.geometries.get(row);
+        let expected_type = match &g {
+            geo::Geometry::Point(_) => "POINT",
+            geo::Geometry::LineString(_) => "LINESTRING",
+            geo::Geometry::Polygon(_) => "POLYGON",
+            geo::Geometry::MultiPolygon(_) => "MULTIPOLYGON",
+            geo::Geometry::MultiLineString(_) => "MULTILINESTRING",
+            geo::Geometry::MultiPoint(_) => "MULTIPOINT",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(r[5], expected_type);
+        use geo::{BoundingRect, CoordsIter};
+        assert_eq!(r[6].parse::<usize>().unwrap(), g.coords_count());
+        let bbox = g.bounding_rect().unwrap();
+        assert_eq!(r[7].parse::<f64>().unwrap(), bbox.min().x);
+        assert_eq!(r[8].parse::<f64>().unwrap(), bbox.max().y);
+    }
+
+    // Every demo layer, the 239,769 residents included.
+    let demo = demo_layers();
+    assert!(demo.len() >= 10, "{} demo layers", demo.len());
+    let (mut to_db, mut from_db, mut from_files) = (0.0, 0.0, 0.0);
+    for layer in &demo {
+        let t = Instant::now();
+        store.save(layer).unwrap();
+        to_db += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let back = store.load(&layer.meta.id).unwrap();
+        from_db += t.elapsed().as_secs_f64();
+        assert_same(layer, &back);
+        let t = Instant::now();
+        GeoParquetStore::new(&server().data)
+            .load(&layer.meta.id)
+            .unwrap();
+        from_files += t.elapsed().as_secs_f64();
+    }
+    let features: usize = demo.iter().map(Layer::len).sum();
+    eprintln!(
+        "{} demo layers, {features} features: saved to PostGIS in {to_db:.2} s, loaded from PostGIS in {from_db:.2} s, from GeoParquet in {from_files:.2} s",
+        demo.len()
+    );
+    let mut ids: Vec<String> = demo.iter().map(|l| l.meta.id.clone()).collect();
+    ids.push("every_type".into());
+    ids.sort();
+    assert_eq!(store.list().unwrap(), ids);
+
+    // PostGIS answers a bbox on the residents as chiiki's index does
+    // (ST_Intersects, exact: `&&` alone compares single-precision boxes).
+    let residents = demo.iter().find(|l| l.meta.id == "residents").unwrap();
+    let (x0, y0, x1, y1) = (139.745, 35.71, 139.755, 35.72);
+    let mut ours: Vec<i64> = residents
+        .rows_in_bbox(geo::Rect::new(
+            geo::coord! {x: x0, y: y0},
+            geo::coord! {x: x1, y: y1},
+        ))
+        .iter()
+        .map(|&r| residents.fids[r as usize])
+        .collect();
+    ours.sort();
+    let theirs: Vec<i64> = pg
+        .psql_in(
+            "store",
+            &format!(
+                "SELECT fid FROM chiiki.layer_residents
+                 WHERE ST_Intersects(geom, ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 6668))
+                 ORDER BY fid"
+            ),
+        )
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(ours.len() > 1000, "{} residents in the box", ours.len());
+    let only_ours: Vec<&i64> = ours.iter().filter(|f| !theirs.contains(f)).collect();
+    let only_theirs: Vec<&i64> = theirs.iter().filter(|f| !ours.contains(f)).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "chiiki alone: {only_ours:?}; PostGIS alone: {only_theirs:?}"
+    );
+    let flood = demo
+        .iter()
+        .find(|l| l.meta.id == "flood_a31_tokyo")
+        .unwrap();
+    let vertices: usize = (0..flood.len())
+        .map(|r| geo::CoordsIter::coords_count(&flood.geometries.get(r)))
+        .sum();
+    assert_eq!(
+        pg.psql_in(
+            "store",
+            "SELECT sum(ST_NPoints(geom)) FROM chiiki.layer_flood_a31_tokyo"
+        )
+        .trim(),
+        vertices.to_string()
+    );
+
+    // A second connection (another process, in effect) sees the same.
+    let other = PostgisStore::connect(&url, None).unwrap();
+    assert_same(residents, &other.load("residents").unwrap());
+    assert!(matches!(
+        other.load("roads_2030"),
+        Err(chiiki_store::StoreError::NotFound(_))
+    ));
+    assert!(other.metadata("roads_2030").unwrap().is_none());
+    assert_eq!(
+        other.metadata("residents").unwrap().unwrap().title,
+        residents.meta.title
+    );
+}
+
+/// `layer` with column `column`'s value at the middle row replaced.
+fn with_text(layer: &Layer, column: &str, text: &str) -> Layer {
+    let middle = layer.len() / 2;
+    let columns = layer
+        .columns
+        .iter()
+        .map(|c| {
+            if c.name != column {
+                return c.clone();
+            }
+            let mut out = Column::new(&c.name, c.field_type());
+            for row in 0..layer.len() {
+                let v = if row == middle {
+                    Value::Text(text.into())
+                } else {
+                    c.get(row)
+                };
+                out.push(v).unwrap();
+            }
+            out
+        })
+        .collect();
+    Layer::from_sorted(LayerParts {
+        meta: layer.meta.clone(),
+        fids: layer.fids.clone(),
+        geometries: layer.geometries.clone(),
+        columns,
+    })
+}
+
+fn chiiki_tables(pg: &Cluster, db: &str) -> Vec<String> {
+    let mut tables: Vec<String> = pg
+        .psql_in(
+            db,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'chiiki'",
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    tables.sort();
+    tables
+}
+
+#[test]
+fn a_save_that_fails_midway_leaves_the_previous_layer() {
+    let Some(pg) = cluster(None) else { return };
+    pg.create_database("rollback");
+    let store = PostgisStore::connect(&pg.url("rollback"), None).unwrap();
+    let shelters = GeoParquetStore::new(&server().data)
+        .load("shelters_evacuation")
+        .unwrap();
+    store.save(&shelters).unwrap();
+    let before = sum(&shelters);
+    let tables = chiiki_tables(&pg, "rollback");
+    assert_eq!(
+        tables,
+        ["layer_shelters_evacuation", "layers", "schema_version"]
+    );
+    let text_column = shelters
+        .columns
+        .iter()
+        .find(|c| c.field_type() == FieldType::Text)
+        .unwrap()
+        .name
+        .clone();
+
+    // A NUL in the middle row: PostgreSQL refuses it halfway through the COPY.
+    let nul = with_text(&shelters, &text_column, "避難所\0");
+    let err = store.save(&nul).unwrap_err().to_string();
+    eprintln!("{err}");
+    // The layer, the feature, and what PostgreSQL said.
+    assert!(err.contains("shelters_evacuation"), "{err}");
+    let middle = shelters.fids[shelters.len() / 2];
+    assert!(err.contains(&format!("feature {middle}")), "{err}");
+    assert!(err.contains("0x00"), "{err}");
+    // Two features with one fid: refused after the COPY, at the primary key.
+    let mut fids = shelters.fids.clone();
+    let last = fids.len() - 1;
+    fids[last] = fids[0];
+    let twice = Layer::from_sorted(LayerParts {
+        meta: shelters.meta.clone(),
+        fids,
+        geometries: shelters.geometries.clone(),
+        columns: shelters.columns.clone(),
+    });
+    let err = store.save(&twice).unwrap_err().to_string();
+    eprintln!("{err}");
+    assert!(err.contains("shelters_evacuation"), "{err}");
+    assert!(err.contains("23505"), "a unique violation: {err}");
+
+    for s in [
+        &store,
+        &PostgisStore::connect(&pg.url("rollback"), None).unwrap(),
+    ] {
+        let kept = s.load("shelters_evacuation").unwrap();
+        assert_eq!(sum(&kept), before);
+        assert_eq!(kept.len(), shelters.len());
+    }
+    assert_eq!(
+        chiiki_tables(&pg, "rollback"),
+        tables,
+        "a table was left behind"
+    );
+    // And the connection is still good for the next save.
+    let renamed = with_text(&shelters, &text_column, "文京区立 新しい避難所");
+    store.save(&renamed).unwrap();
+    assert_eq!(
+        sum(&store.load("shelters_evacuation").unwrap()),
+        sum(&renamed)
+    );
+    assert_ne!(sum(&renamed), before);
+}
+
+/// `chiiki` with `args`, and the environment variable `env` set if given.
+fn chiiki(args: &[&str], env: Option<(&str, &str)>) -> std::process::Output {
+    let mut c = Command::new(bin());
+    c.args(args).env("CHIIKI_REAL_DATA", real_data());
+    c.env_remove("CHIIKI_PG_PASSWORD");
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The layers of a migrate's verification table, each with its verdict.
+fn verdicts(out: &str) -> BTreeMap<String, String> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("layer "))
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 6).then(|| (f[0].to_string(), f[5].to_string()))
+        })
+        .collect()
+}
+
+/// A data directory for a second server sharing `data`'s registry, keys
+/// and tokens (linked or copied) but with its own audit log, occupancy and
+/// no layer files, and `config` as its chiiki.toml.
+fn linked_data_dir(data: &Path, dir: &Path, config: &str) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(data).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        let from = entry.path();
+        let to = dir.join(&name);
+        match name.as_str() {
+            "layers" | "audit" | "occupancy" | "chiiki.toml" => {}
+            "keys" | "models" => {
+                std::fs::create_dir_all(&to).unwrap();
+                for f in std::fs::read_dir(&from).unwrap() {
+                    let f = f.unwrap();
+                    std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+                }
+            }
+            _ if from.is_file() => {
+                std::fs::copy(&from, &to).unwrap();
+            }
+            _ => std::os::unix::fs::symlink(&from, &to).unwrap(),
+        }
+    }
+    let path = dir.join("chiiki.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The body with what differs between two servers by design (their
+/// address, the time of the response) taken out.
+fn normalised(body: &str, base: &str) -> String {
+    let mut out = body.replace(base, "<base>");
+    while let Some(at) = out.find("\"timeStamp\":\"") {
+        let start = at + "\"timeStamp\":\"".len();
+        let end = start + out[start..].find('"').unwrap();
+        out.replace_range(at..=end, "\"ts\":\"-\"");
+    }
+    out
+}
+
+fn body(base: &str, path: &str, token: Option<&str>) -> String {
+    let mut req = client().get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().unwrap();
+    assert!(r.status().is_success(), "{base}{path}: {}", r.status());
+    normalised(&r.text().unwrap(), base)
+}
+
+#[test]
+fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
+    const PASSWORD: &str = "chiiki-test-Ω-password";
+    let Some(pg) = cluster(Some(PASSWORD)) else {
+        return;
+    };
+    pg.create_database("chiiki");
+    let url = pg.url("chiiki");
+    let demo = server();
+    let work = scratch("migrate");
+    let config = work.join("migrate.toml");
+    std::fs::write(
+        &config,
+        format!("[postgis]\nurl = \"{url}\"\npassword_env = \"CHIIKI_PG_PASSWORD\"\n"),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let data = demo.data.to_str().unwrap();
+
+    // Without the password the database refuses, and the message says where it was looked for.
+    let out = chiiki(
+        &[
+            "--config", cfg, "store", "migrate", "--to", "postgis", "--data", data,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CHIIKI_PG_PASSWORD"), "{err}");
+    let wrong = chiiki(
+        &[
+            "--config", cfg, "store", "migrate", "--to", "postgis", "--data", data,
+        ],
+        Some(("CHIIKI_PG_PASSWORD", "not-the-password")),
+    );
+    assert!(!wrong.status.success());
+    assert!(!String::from_utf8_lossy(&wrong.stderr).contains("not-the-password"));
+
+    let started = Instant::now();
+    let out = ok(chiiki(
+        &[
+            "--config", cfg, "store", "migrate", "--to", "postgis", &url, "--data", data,
+        ],
+        Some(("CHIIKI_PG_PASSWORD", PASSWORD)),
+    ));
+    eprintln!("migrate --to postgis: {:.2?}\n{out}", started.elapsed());
+    let files = GeoParquetStore::new(&demo.data).list().unwrap();
+    let v = verdicts(&out);
+    assert_eq!(v.keys().cloned().collect::<Vec<_>>(), files, "{out}");
+    assert!(v.values().all(|x| x == "ok"), "{out}");
+
+    // And back into an empty directory: every layer as it was.
+    let back = work.join("back");
+    let _ = std::fs::remove_dir_all(&back);
+    let started = Instant::now();
+    let out = ok(chiiki(
+        &[
+            "--config",
+            cfg,
+            "store",
+            "migrate",
+            "--to",
+            "geoparquet",
+            "--from",
+            &url,
+            "--data",
+            back.to_str().unwrap(),
+        ],
+        Some(("CHIIKI_PG_PASSWORD", PASSWORD)),
+    ));
+    eprintln!("migrate --to geoparquet: {:.2?}", started.elapsed());
+    assert!(verdicts(&out).values().all(|x| x == "ok"), "{out}");
+    let original = GeoParquetStore::new(&demo.data);
+    let returned = GeoParquetStore::new(&back);
+    assert_eq!(returned.list().unwrap(), files);
+    for id in &files {
+        assert_same(&original.load(id).unwrap(), &returned.load(id).unwrap());
+    }
+
+    // A server on the database, with the demo's registry, keys and tokens.
+    let demo_config = std::fs::read_to_string(demo.data.join("chiiki.toml")).unwrap();
+    std::fs::write(work.join("pg.pass"), format!("{PASSWORD}\n")).unwrap();
+    let pg_config = format!(
+        "store = \"postgis\"\n{demo_config}\n[postgis]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
+        work.join("pg.pass").display()
+    );
+    let config = linked_data_dir(&demo.data, &work.join("pg-data"), &pg_config);
+    let (_child, port) = spawn_serve(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--requests-per-minute",
+        "0",
+    ]);
+    let pg_base = format!("http://127.0.0.1:{port}");
+    // Commands with this config read the layers from the database: a
+    // shelter token is checked against the shelters there (the directory has none).
+    assert!(!config.parent().unwrap().join("layers").exists());
+    let staff = |shelter: &str| {
+        chiiki(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "token",
+                "create",
+                "--name",
+                "staff",
+                "--role",
+                "shelter_staff",
+                "--shelter",
+                shelter,
+            ],
+            None,
+        )
+    };
+    let refused = staff("999999");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no shelter 999999"));
+    let shelter = original.load("shelters_evacuation").unwrap().fids[0].to_string();
+    ok(staff(&shelter));
+    let mut asks: Vec<(Option<&str>, &str)> = vec![
+        (None, "/collections"),
+        (Some("admin"), "/collections"),
+        (None, "/collections/shelters_evacuation/items?limit=50"),
+        (
+            None,
+            "/collections/bunkyo_towns/items?bbox=139.74,35.70,139.76,35.72",
+        ),
+        (None, "/collections/bunkyo_towns/items?S_NAME=白山一丁目"),
+        (
+            None,
+            "/collections/flood_a31_tokyo/items?bbox=139.70,35.69,139.78,35.74&limit=300",
+        ),
+        (None, "/collections/yaizu_inland_flood_depth/items"),
+        (
+            Some("planner"),
+            "/collections/residents/items?bbox=139.745,35.71,139.75,35.715&limit=500",
+        ),
+        (
+            Some("planner"),
+            "/collections/residents/items?limit=100&offset=200000",
+        ),
+        (
+            Some("planner"),
+            "/collections/elderly_in_flood/items?limit=200",
+        ),
+        (Some("planner"), "/collections/bridge_inspections/items"),
+        (
+            Some("analyst"),
+            "/collections/aging_mesh_250m/items?limit=1000",
+        ),
+        (
+            Some("analyst"),
+            "/collections/pipes/items?filter=material%3D%27CIP%27&limit=100",
+        ),
+        (
+            Some("health"),
+            "/collections/vaccination_gaps_250m/items?limit=1000",
+        ),
+        (
+            Some("health"),
+            "/collections/care_outreach_flood/items?limit=100",
+        ),
+        (
+            Some("admin"),
+            "/collections/roads/items?limit=300&offset=1000",
+        ),
+    ];
+    // One resident by id, an id the layer really has.
+    let first: serde_json::Value = client()
+        .get(demo.url("/collections/residents/items?limit=1&offset=12345"))
+        .bearer_auth(demo.token("admin"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let one = format!(
+        "/collections/residents/items/{}",
+        first["features"][0]["id"].as_i64().unwrap()
+    );
+    asks.push((Some("admin"), &one));
+    let mut compared = 0;
+    for (role, path) in asks {
+        let token = role.map(|r| demo.token(r));
+        let files_answer = body(&demo.base, path, token);
+        let db_answer = body(&pg_base, path, token);
+        assert!(
+            files_answer == db_answer,
+            "{role:?} {path}: the server on PostGIS answers otherwise ({} bytes against {})",
+            db_answer.len(),
+            files_answer.len()
+        );
+        assert!(files_answer.len() > 100, "{path}: {files_answer}");
+        compared += files_answer.len();
+    }
+    eprintln!("{compared} bytes of answers identical from both stores");
+}
+
+/// Imports `file` as `layer` with the config `cfg`; the features imported.
+fn import(cfg: &Path, layer: &str, file: &Path) -> usize {
+    let out = ok(chiiki(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "import",
+            layer,
+            file.to_str().unwrap(),
+            "--public",
+        ],
+        None,
+    ));
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn matched(base: &str, layer: &str) -> Option<u64> {
+    let r = client()
+        .get(format!("{base}/collections/{layer}/items?limit=1"))
+        .send()
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json::<serde_json::Value>().ok()?["numberMatched"].as_u64()
+}
+
+/// Seconds until `base` serves `layer` with `n` features; fails after `limit`.
+fn until_served(base: &str, layer: &str, n: usize, since: Instant, limit: Duration) -> f64 {
+    while matched(base, layer) != Some(n as u64) {
+        assert!(
+            since.elapsed() < limit,
+            "{base} serves {layer} with {:?} features, not {n}, after {limit:?}",
+            matched(base, layer)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    since.elapsed().as_secs_f64()
+}
+
+#[test]
+fn replicas_on_one_database_follow_each_others_imports() {
+    let Some(pg) = cluster(None) else { return };
+    pg.create_database("replicas");
+    let url = pg.url("replicas");
+    let work = scratch("replicas");
+    let config = |name: &str| {
+        let dir = work.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chiiki.toml");
+        std::fs::write(
+            &path,
+            format!("store = \"postgis\"\n[postgis]\nurl = \"{url}\"\n"),
+        )
+        .unwrap();
+        path
+    };
+    let (cfg_a, cfg_b) = (config("a"), config("b"));
+    let real = real_data();
+    let emergency = real.join("shelters/shelter_emergency_131059.json");
+    let evacuation = real.join("shelters/shelter_evacuation_131059.json");
+    let yaizu = real.join("flood/yaizu_naisui_depth.geojson");
+
+    let n_emergency = import(&cfg_a, "shelters", &emergency);
+    let n_yaizu = import(&cfg_a, "flood", &yaizu);
+    let (_a, port_a) = spawn_serve(&["--config", cfg_a.to_str().unwrap()]);
+    let (_b, port_b) = spawn_serve(&["--config", cfg_b.to_str().unwrap()]);
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    assert_eq!(matched(&b, "shelters"), Some(n_emergency as u64));
+    assert_eq!(matched(&a, "flood"), Some(n_yaizu as u64));
+
+    // Replaced through A's config: B serves the new layer within 5 s.
+    let n_evacuation = import(&cfg_a, "shelters", &evacuation);
+    assert_ne!(n_evacuation, n_emergency);
+    let imported = Instant::now();
+    let on_b = until_served(
+        &b,
+        "shelters",
+        n_evacuation,
+        imported,
+        Duration::from_secs(5),
+    );
+    let on_a = until_served(
+        &a,
+        "shelters",
+        n_evacuation,
+        imported,
+        Duration::from_secs(5),
+    );
+    eprintln!("a replaced layer served by B after {on_b:.2} s, by A after {on_a:.2} s");
+    // A new layer too, just after the replicas lost their connections
+    // (as when the database restarts): they connect again, and the
+    // announcement made while they were away is not missed.
+    let ended = pg.psql_in(
+        "replicas",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = 'chiiki' AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(ended.trim(), "4", "two connections per replica");
+    let n_new = import(&cfg_a, "evacuation", &evacuation);
+    let on_b = until_served(
+        &b,
+        "evacuation",
+        n_new,
+        Instant::now(),
+        Duration::from_secs(5),
+    );
+    eprintln!("a new layer served by B after {on_b:.2} s, its connections ended just before");
+
+    // An import killed while its transaction is open: its rows copied and
+    // indexed, waiting on the catalogue, which this session holds.
+    // (Read before the lock, which a load would wait on.)
+    let before = PostgisStore::connect(&url, None)
+        .unwrap()
+        .load("flood")
+        .unwrap();
+    let mut holder = pg.session("replicas");
+    let mut hold = holder.stdin.take().unwrap();
+    hold.write_all(b"BEGIN;\nLOCK TABLE chiiki.layers IN EXCLUSIVE MODE;\n")
+        .unwrap();
+    hold.flush().unwrap();
+    let held = "SELECT count(*) FROM pg_locks WHERE relation = 'chiiki.layers'::regclass
+                AND mode = 'ExclusiveLock' AND granted";
+    let since = Instant::now();
+    while pg.psql_in("replicas", held).trim() != "1" {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the lock was not taken"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a31 = real.join("flood/A31-12_13.shp");
+    let mut killed = Command::new(bin())
+        .args(["--config", cfg_a.to_str().unwrap(), "import", "flood"])
+        .arg(&a31)
+        .arg("--public")
+        .env("CHIIKI_REAL_DATA", &real)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chiiki'
+                   AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'";
+    let since = Instant::now();
+    while pg.psql_in("replicas", waiting).trim() != "1" {
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "the import ended before it reached the swap"
+        );
+        assert!(
+            since.elapsed() < Duration::from_secs(300),
+            "the import never reached the swap"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    killed.kill().unwrap(); // SIGKILL
+    killed.wait().unwrap();
+    hold.write_all(b"COMMIT;\n").unwrap();
+    drop(hold);
+    holder.wait().unwrap();
+    let since = Instant::now();
+    while pg
+        .psql_in(
+            "replicas",
+            waiting
+                .replace("AND wait_event_type = 'Lock' ", "")
+                .as_str(),
+        )
+        .trim()
+        != "0"
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "the killed import's session lingers"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = PostgisStore::connect(&url, None)
+        .unwrap()
+        .load("flood")
+        .unwrap();
+    assert_eq!(sum(&after), sum(&before));
+    assert_eq!(after.len(), n_yaizu);
+    assert!(
+        !chiiki_tables(&pg, "replicas")
+            .iter()
+            .any(|t| t.starts_with("new_")),
+        "{:?}",
+        chiiki_tables(&pg, "replicas")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(matched(&b, "flood"), Some(n_yaizu as u64));
+    assert_eq!(matched(&a, "flood"), Some(n_yaizu as u64));
+}
