@@ -22,12 +22,10 @@
 //! assert!(cell.contains(139.7522, 35.7081));
 //! ```
 
-use geo::{
-    BoundingRect, Coord, InteriorPoint, LineString, MultiPolygon, Polygon, Rect, Validation,
-};
+use geo::{Coord, InteriorPoint, LineString, MultiPolygon, Polygon, Rect, Validation};
 use rustc_hash::FxHashSet;
 
-use crate::polygon_grid::{union, PolygonGrid};
+use crate::polygon_grid::{extent, union, PolygonGrid};
 use chiiki_core::layers::{Geometries, Layer};
 use chiiki_core::mesh::{self, MeshLevel};
 
@@ -228,14 +226,7 @@ impl Area {
     }
 
     fn of_polygons(polygons: Vec<MultiPolygon<f64>>) -> Area {
-        let extent = polygons
-            .iter()
-            .filter_map(|p| p.bounding_rect())
-            .reduce(union)
-            .unwrap_or(Rect::new(
-                Coord { x: 0.0, y: 0.0 },
-                Coord { x: 0.0, y: 0.0 },
-            ));
+        let extent = extent(&polygons);
         Area {
             shape: Shape::Polygons {
                 grid: PolygonGrid::new(&polygons, GRID_RESOLUTION),

@@ -83,14 +83,7 @@ impl PolygonGrid {
     /// Builds the grid over `polygons` with about `resolution` cells along the
     /// longer side of their extent.
     pub fn new(polygons: &[MultiPolygon<f64>], resolution: usize) -> PolygonGrid {
-        let extent = polygons
-            .iter()
-            .filter_map(|p| p.bounding_rect())
-            .reduce(union)
-            .unwrap_or(Rect::new(
-                Coord { x: 0.0, y: 0.0 },
-                Coord { x: 0.0, y: 0.0 },
-            ));
+        let extent = extent(polygons);
         let resolution = resolution.max(1);
         let (w, h) = (extent.width().max(1e-12), extent.height().max(1e-12));
         let cell = w.max(h) / resolution as f64;
@@ -353,6 +346,18 @@ fn segments_cross(s: [f64; 4], e: [f64; 4]) -> bool {
     let d3 = orient(s[0], s[1], s[2], s[3], e[0], e[1]);
     let d4 = orient(s[0], s[1], s[2], s[3], e[2], e[3]);
     (d3 > 0.0) != (d4 > 0.0)
+}
+
+/// The smallest rectangle holding every polygon (a point at 0, 0 for none).
+pub(crate) fn extent(polygons: &[MultiPolygon<f64>]) -> Rect<f64> {
+    polygons
+        .iter()
+        .filter_map(|p| p.bounding_rect())
+        .reduce(union)
+        .unwrap_or(Rect::new(
+            Coord { x: 0.0, y: 0.0 },
+            Coord { x: 0.0, y: 0.0 },
+        ))
 }
 
 /// The smallest rectangle holding both.

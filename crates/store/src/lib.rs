@@ -169,11 +169,12 @@ impl LayerStore for GeoParquetStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chiiki_core::layers::{Column, FieldType, Geometries, LayerParts, Value};
 
-    fn layer(id: &str, n: usize) -> Layer {
+    /// `n` named shelters in a row, as layer `id`.
+    pub(crate) fn layer(id: &str, n: usize) -> Layer {
         let mut name = Column::new("name", FieldType::Text);
         for i in 0..n {
             name.push(Value::Text(format!("避難所{i}"))).unwrap();

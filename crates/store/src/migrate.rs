@@ -59,7 +59,7 @@ pub fn copy_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chiiki_core::layers::{Column, FieldType, Geometries, Layer, LayerMeta, LayerParts, Value};
+    use chiiki_core::layers::{Column, Geometries, Layer, LayerMeta, LayerParts};
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
@@ -120,30 +120,11 @@ mod tests {
         }
     }
 
-    fn shelters(id: &str, n: usize) -> Layer {
-        let mut name = Column::new("name", FieldType::Text);
-        for i in 0..n {
-            name.push(Value::Text(format!("避難所{i}"))).unwrap();
-        }
-        Layer::new(LayerParts {
-            meta: LayerMeta {
-                id: id.into(),
-                title: id.into(),
-                ..Default::default()
-            },
-            fids: (1..=n as i64).collect(),
-            geometries: Geometries::Points(
-                (0..n).map(|i| [139.7 + i as f64 * 1e-3, 35.7]).collect(),
-            ),
-            columns: vec![name],
-        })
-    }
-
     #[test]
     fn a_copy_is_verified_and_a_store_that_loses_rows_is_caught() {
         let from = Memory::default();
-        from.save(&shelters("emergency", 5)).unwrap();
-        from.save(&shelters("evacuation", 3)).unwrap();
+        from.save(&crate::tests::layer("emergency", 5)).unwrap();
+        from.save(&crate::tests::layer("evacuation", 3)).unwrap();
         let mut heard = Vec::new();
         let good = Memory::default();
         let v = copy_all(&from, &good, &mut |id, n, _| {
@@ -157,7 +138,7 @@ mod tests {
         assert!(v.iter().all(Verified::matches), "{v:?}");
         assert_eq!(
             v[0].source_checksum,
-            checksum(&shelters("emergency", 5)).unwrap()
+            checksum(&crate::tests::layer("emergency", 5)).unwrap()
         );
 
         let lossy = Memory {
