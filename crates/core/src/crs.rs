@@ -23,6 +23,26 @@ use std::fmt;
 use proj::Proj;
 
 /// The storage CRS of every layer: JGD2011 geographic, stored lon/lat.
+/// Metres per degree of (longitude, latitude) at latitude `lat` on GRS80,
+/// the ellipsoid of JGD2000 and JGD2011: the scales of a local plane
+/// centred there (the query floor's distances, the walking network).
+///
+/// ```
+/// let (kx, ky) = chiiki_core::crs::metres_per_degree(35.7);
+/// assert!((kx - 90_504.0).abs() < 1.0 && (ky - 110_953.4).abs() < 1.0);
+/// ```
+pub fn metres_per_degree(lat: f64) -> (f64, f64) {
+    const A: f64 = 6_378_137.0;
+    const F: f64 = 1.0 / 298.257_222_101;
+    let e2 = F * (2.0 - F);
+    let phi = lat.to_radians();
+    let w2 = 1.0 - e2 * phi.sin().powi(2);
+    let n = A / w2.sqrt();
+    let m = A * (1.0 - e2) / (w2 * w2.sqrt());
+    let per_rad = std::f64::consts::PI / 180.0;
+    (n * phi.cos() * per_rad, m * per_rad)
+}
+
 pub const STORAGE_EPSG: u32 = 6668;
 
 pub const CRS84_URI: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";

@@ -10,9 +10,6 @@ use rstar::primitives::{GeomWithData, Line};
 use rstar::RTree;
 use std::collections::HashMap;
 
-const A: f64 = 6_378_137.0;
-const F: f64 = 1.0 / 298.257_222_101;
-
 /// A local metric plane (metres east and north of a centre), with the
 /// GRS80 scales at the centre's latitude: the formula of the query floor's
 /// `LocalPlane`, here one plane for the whole network.
@@ -27,17 +24,12 @@ pub struct Plane {
 impl Plane {
     /// The plane centred on (`lon`, `lat`).
     pub fn at(lon: f64, lat: f64) -> Plane {
-        let e2 = F * (2.0 - F);
-        let phi = lat.to_radians();
-        let w2 = 1.0 - e2 * phi.sin().powi(2);
-        let n = A / w2.sqrt();
-        let m = A * (1.0 - e2) / (w2 * w2.sqrt());
-        let per_rad = std::f64::consts::PI / 180.0;
+        let (kx, ky) = chiiki_core::crs::metres_per_degree(lat);
         Plane {
             lon0: lon,
             lat0: lat,
-            kx: n * phi.cos() * per_rad,
-            ky: m * per_rad,
+            kx,
+            ky,
         }
     }
 

@@ -597,10 +597,6 @@ fn spatial<'a>(op: SpatialOp, geom: &'a geo::Geometry<f64>, layer: &'a Layer) ->
     }
 }
 
-/// GRS80, the ellipsoid of JGD2011 (WGS84 differs by 0.1 mm in b).
-const A: f64 = 6_378_137.0;
-const F: f64 = 1.0 / 298.257_222_101;
-
 /// A local metric plane for distances (see the module documentation).
 #[derive(Debug, Clone, Copy)]
 pub struct LocalPlane {
@@ -612,15 +608,10 @@ pub struct LocalPlane {
 }
 
 impl LocalPlane {
-    /// Metres per degree of (longitude, latitude) at latitude `lat`.
+    /// Metres per degree of (longitude, latitude) at latitude `lat` (GRS80;
+    /// WGS84 differs by 0.1 mm in b).
     fn scales(lat: f64) -> (f64, f64) {
-        let e2 = F * (2.0 - F);
-        let phi = lat.to_radians();
-        let w2 = 1.0 - e2 * phi.sin().powi(2);
-        let n = A / w2.sqrt();
-        let m = A * (1.0 - e2) / (w2 * w2.sqrt());
-        let per_rad = std::f64::consts::PI / 180.0;
-        (n * phi.cos() * per_rad, m * per_rad)
+        chiiki_core::crs::metres_per_degree(lat)
     }
 
     /// The plane centred on `g`'s bounding box.
