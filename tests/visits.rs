@@ -403,8 +403,16 @@ fn a_planner_saves_rounds_of_only_what_it_reads_and_cannot_grant_them() {
             .send()
             .unwrap()
     };
+    // A new id every run: saved analyses outlive the test's server.
+    let id = format!(
+        "planner_elderly_rounds_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     let body = serde_json::json!({
-        "id": "planner_elderly_rounds", "title": "65+ in rounds of six",
+        "id": id, "title": "65+ in rounds of six",
         "roles": ["health"], "kind": "visits",
         "source": {"layer": "residents", "filter": "age >= 65"},
         "household": "household_id", "network": "roads", "max_homes": 6
@@ -423,7 +431,7 @@ fn a_planner_saves_rounds_of_only_what_it_reads_and_cannot_grant_them() {
     assert!(r.status().is_success(), "{}", r.text().unwrap());
     // The rounds hold only the residents the planner reads (要支援者, or
     // in a flood zone): the analysis reads through its author's view.
-    let rounds = all_features("planner_elderly_rounds", Some("planner"), "");
+    let rounds = all_features(&id, Some("planner"), "");
     let readable = all_features(
         "residents",
         Some("planner"),
@@ -439,7 +447,7 @@ fn a_planner_saves_rounds_of_only_what_it_reads_and_cannot_grant_them() {
     // And it stays the planner's: health and the analyst do not see it.
     for role in ["health", "analyst"] {
         let r = client()
-            .get(s.url("/collections/planner_elderly_rounds/items?limit=1"))
+            .get(s.url(&format!("/collections/{id}/items?limit=1")))
             .bearer_auth(s.token(role))
             .send()
             .unwrap();
