@@ -32,3 +32,9 @@ fi
 # Keep the build cache outside the clone so repeated runs (and CI) reuse it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chiiki/target}"
 cargo test --release --workspace "$@"
+# The API, analyses, security and live-data tests once more, with the same
+# assertions, against the PostGIS store: their data directories are
+# migrated into a throwaway PostgreSQL cluster (tests/common/mod.rs).
+if [ $# -eq 0 ]; then
+  CHIIKI_TEST_STORE=postgis cargo test --release --test api --test analyses --test security --test live
+fi

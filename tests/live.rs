@@ -48,6 +48,11 @@ fn fresh_city() -> (tempfile::TempDir, PathBuf, PathBuf) {
     )
     .unwrap();
     common::import_demo_registry(&data);
+    let config = if common::on_postgis() {
+        common::onto_postgis(&data, &config)
+    } else {
+        config
+    };
     (dir, data, config)
 }
 
@@ -249,9 +254,18 @@ fn admins_reload_by_hand_and_a_failed_reload_keeps_serving() {
     assert_eq!(r.status().as_u16(), 200);
     let v: serde_json::Value = r.json().unwrap();
     assert!(v["generation"].as_u64().unwrap() >= 2, "{v}");
-    // A broken layer file: the reload fails, the old generation serves.
+    // A broken layer (a file that is not parquet; in PostGIS, a catalogued
+    // layer whose table is gone): the reload fails, the old generation serves.
     let broken = data.join("layers").join("broken.parquet");
-    std::fs::write(&broken, b"not parquet").unwrap();
+    let (break_it, mend_it) = (
+        "ALTER TABLE chiiki.\"layer_flood_depth\" RENAME TO broken_flood_depth;",
+        "ALTER TABLE chiiki.broken_flood_depth RENAME TO \"layer_flood_depth\";",
+    );
+    if common::on_postgis() {
+        common::postgis_sql(&data, break_it);
+    } else {
+        std::fs::write(&broken, b"not parquet").unwrap();
+    }
     let r = post(Some(ADMIN_TOKEN));
     assert_eq!(r.status().as_u16(), 503);
     let v: serde_json::Value = r.json().unwrap();
@@ -261,7 +275,11 @@ fn admins_reload_by_hand_and_a_failed_reload_keeps_serving() {
     );
     let (status, _, matched) = read_residents(&base);
     assert_eq!((status, matched), (200, placed));
-    std::fs::remove_file(&broken).unwrap();
+    if common::on_postgis() {
+        common::postgis_sql(&data, mend_it);
+    } else {
+        std::fs::remove_file(&broken).unwrap();
+    }
     let r = post(Some(ADMIN_TOKEN));
     assert_eq!(r.status().as_u16(), 200);
     let _ = child.kill();

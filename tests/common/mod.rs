@@ -25,13 +25,101 @@ pub fn real_data() -> PathBuf {
     }
 }
 
+/// `chiiki <args>`. With `CHIIKI_TEST_STORE=postgis`, a command on a data
+/// directory moved into PostGIS ([`onto_postgis`]) gets that directory's
+/// PostGIS config unless it names a config itself, so the command line
+/// acts on the store the test's server reads.
 pub fn run(args: &[&str]) -> std::process::Output {
-    let out = Command::new(bin())
-        .args(args)
-        .env("CHIIKI_REAL_DATA", real_data())
-        .output()
-        .expect("running chiiki");
-    out
+    let mut command = Command::new(bin());
+    command.args(args).env("CHIIKI_REAL_DATA", real_data());
+    if let Some(config) = postgis_config_for(args) {
+        command.env("CHIIKI_CONFIG", config);
+    }
+    command.output().expect("running chiiki")
+}
+
+/// The store the shared server and the live tests' cities are served
+/// from: GeoParquet files (the default) or, with
+/// `CHIIKI_TEST_STORE=postgis`, a throwaway PostGIS cluster the data
+/// directory is migrated into. scripts/test.sh runs the API, analyses,
+/// security and live tests both ways, so the same assertions hold of both
+/// stores.
+pub fn on_postgis() -> bool {
+    match std::env::var("CHIIKI_TEST_STORE").as_deref() {
+        Err(_) | Ok("") | Ok("geoparquet") => false,
+        Ok("postgis") => true,
+        Ok(other) => panic!("CHIIKI_TEST_STORE={other}: expected geoparquet or postgis"),
+    }
+}
+
+/// This test binary's PostgreSQL cluster in postgis mode: started on first
+/// use, stopped when the process ends.
+fn test_cluster() -> &'static postgres::Cluster {
+    static CLUSTER: OnceLock<postgres::Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let cluster = postgres::Cluster::start()
+            .unwrap_or_else(|e| panic!("CHIIKI_TEST_STORE=postgis needs PostgreSQL: {e}"));
+        cluster.stop_when_this_process_ends();
+        cluster
+    })
+}
+
+const POSTGIS_CONFIG: &str = "chiiki-postgis.toml";
+
+/// Moves the layers of `data` into a new database of the test cluster
+/// (`chiiki store migrate`, verified) and writes
+/// `<data>/chiiki-postgis.toml`: `config` with `store = "postgis"`. Returns
+/// that config's path.
+pub fn onto_postgis(data: &Path, config: &Path) -> PathBuf {
+    static DATABASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let cluster = test_cluster();
+    let n = DATABASES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let db = format!("city{n}");
+    cluster.create_database(&db);
+    let url = cluster.url(&db);
+    let original = std::fs::read_to_string(config).unwrap();
+    let path = data.join(POSTGIS_CONFIG);
+    std::fs::write(
+        &path,
+        format!("store = \"postgis\"\n{original}\n[postgis]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    run_ok(&[
+        "--config",
+        path.to_str().unwrap(),
+        "store",
+        "migrate",
+        "--to",
+        "postgis",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    path
+}
+
+/// Runs `sql` with psql in the database `data` was moved into
+/// ([`onto_postgis`]), returning unaligned rows.
+pub fn postgis_sql(data: &Path, sql: &str) -> String {
+    let config = std::fs::read_to_string(data.join(POSTGIS_CONFIG)).unwrap();
+    let url = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .and_then(|u| u.strip_suffix('"'))
+        .expect("the PostGIS config's url");
+    let db = url.rsplit('/').next().unwrap();
+    test_cluster().psql_in(db, sql)
+}
+
+/// The PostGIS config of the data directory `args` name with `--data`,
+/// when the command names no config and that directory was moved into
+/// PostGIS.
+fn postgis_config_for(args: &[&str]) -> Option<PathBuf> {
+    if !on_postgis() || args.contains(&"--config") {
+        return None;
+    }
+    let data = args.iter().position(|a| *a == "--data")?;
+    let config = Path::new(args.get(data + 1)?).join(POSTGIS_CONFIG);
+    config.is_file().then_some(config)
 }
 
 pub fn run_ok(args: &[&str]) -> String {
@@ -165,7 +253,8 @@ pub fn server() -> &'static Server {
         let data = scratch("data");
         // Fresh tokens for every run: the demo's expire 90 days after they
         // were made, and this directory outlives test runs.
-        for old in ["demo-tokens.json", "tokens.json"] {
+        // A PostGIS config a postgis-mode run left points at a stopped cluster.
+        for old in ["demo-tokens.json", "tokens.json", POSTGIS_CONFIG] {
             let _ = std::fs::remove_file(data.join(old));
         }
         run_ok(&["demo", "--data", data.to_str().unwrap(), "--no-serve"]);
@@ -187,7 +276,10 @@ pub fn server() -> &'static Server {
         let tokens: BTreeMap<String, String> =
             serde_json::from_str(&std::fs::read_to_string(data.join("demo-tokens.json")).unwrap())
                 .unwrap();
-        let data_arg = data.join("chiiki.toml");
+        let mut data_arg = data.join("chiiki.toml");
+        if on_postgis() {
+            data_arg = onto_postgis(&data, &data_arg);
+        }
         let (child, port) = spawn_serve(&[
             "--config",
             data_arg.to_str().unwrap(),

@@ -103,6 +103,25 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Stops the cluster and removes its directory when this process ends,
+    /// however it ends, for a cluster held in a `static` (never dropped):
+    /// a watchdog waits for its stdin, which closes with the process.
+    pub fn stop_when_this_process_ends(&self) {
+        let dir = self.dir.path().display().to_string();
+        let script = format!(
+            "cat >/dev/null; {PG_BIN}/pg_ctl -D '{dir}/db' -m immediate -w stop >/dev/null 2>&1; rm -rf '{dir}'"
+        );
+        let mut watchdog = as_pg("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the cluster's watchdog");
+        // Held open until the process exits.
+        std::mem::forget(watchdog.stdin.take());
+    }
+
     /// `postgres://postgres@127.0.0.1:<port>/<db>`: TCP, no password in it.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
