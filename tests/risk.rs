@@ -424,3 +424,70 @@ fn saved_analyses_join_on_scores() {
     }
     std::fs::remove_file(s.data.join("analyses").join(format!("{id}.json"))).unwrap();
 }
+
+/// With `store = "postgis"` the risk commands read and write the layers in
+/// the database: the data directory's files are left as they were.
+#[test]
+fn risk_commands_use_the_configured_store() {
+    let pg = match common::postgres::Cluster::start() {
+        Ok(pg) => pg,
+        Err(why) => {
+            eprintln!("SKIPPED: PostgreSQL cannot start here: {why}");
+            return;
+        }
+    };
+    pg.create_database("risk");
+    let url = pg.url("risk");
+    let dir = copy_of_demo("risk-postgis");
+    let d = dir.to_str().unwrap();
+    let config = dir.join("postgis.toml");
+    std::fs::write(
+        &config,
+        format!("store = \"postgis\"\n[postgis]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    common::run_ok(&[
+        "--config", c, "store", "migrate", "--to", "postgis", "--data", d,
+    ]);
+    let vendor = dir.join("acme.csv");
+    std::fs::write(
+        &vendor,
+        "asset_id,score,model,scored_at\nP00001,0.91,acme-pipes-3.2,2026-10-01\n",
+    )
+    .unwrap();
+    common::run_ok(&[
+        "--config",
+        c,
+        "risk",
+        "import-vendor",
+        "--layer",
+        "pipes",
+        "--data",
+        d,
+        vendor.to_str().unwrap(),
+    ]);
+    common::run_ok(&["--config", c, "risk", "train", "--data", d]);
+    let before = column(&dir, "pipes", "risk_scored_at");
+    common::run_ok(&["--config", c, "risk", "score", "--data", d]);
+
+    let db = chiiki_store::PostgisStore::connect(&url, None).unwrap();
+    let pipes = chiiki_store::LayerStore::load(&db, "pipes").unwrap();
+    let (_, ids) = pipes.column("pipe_id").unwrap();
+    let (_, vendor_score) = pipes.column("vendor_score").unwrap();
+    let (_, scored_at) = pipes.column("risk_scored_at").unwrap();
+    let row = (0..pipes.len())
+        .find(|&r| ids.get(r) == Value::Text("P00001".into()))
+        .unwrap();
+    assert_eq!(vendor_score.get(row), Value::Real(0.91));
+    // Scored again, in the database; the file keeps the demo's scores and
+    // never saw the vendor's.
+    match (scored_at.get(row), &before["P00001"]) {
+        (Value::DateTime(db), Value::DateTime(file)) => assert!(db > *file, "{db} <= {file}"),
+        other => panic!("{other:?}"),
+    }
+    let file = store::load(&store::layer_path(&dir, "pipes")).unwrap();
+    assert!(file.column("vendor_score").is_none());
+    let bridges = chiiki_store::LayerStore::load(&db, "bridges").unwrap();
+    assert!(bridges.column("risk_score").is_some());
+}

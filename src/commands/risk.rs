@@ -9,7 +9,6 @@ use chiiki_risk::evaluate::{self, Evaluation};
 use chiiki_risk::model;
 use chiiki_risk::pipeline::{dump_examples, spinner};
 use chiiki_risk::pipes::PipeData;
-use chiiki_store::geoparquet as store;
 
 pub use chiiki_risk::pipeline::{score, train, DEFAULT_SEED};
 
@@ -107,8 +106,10 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
     match command {
         RiskCommand::Train(a) => {
             let data_dir = dir(&a.inputs.data);
+            let layers = config.layer_store(&data_dir)?;
             let (m, path, new) = train(
                 &data_dir,
+                layers.as_ref(),
                 &breaks_path(&data_dir, &a.inputs.breaks),
                 a.until,
                 a.seed,
@@ -137,7 +138,7 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
             let data_dir = dir(&a.inputs.data);
             let pb = spinner("loading pipes and breaks");
             let data = PipeData::load(
-                &chiiki_risk::load_layer(&data_dir, "pipes")?,
+                &chiiki_risk::load_layer(config.layer_store(&data_dir)?.as_ref(), "pipes")?,
                 &breaks_path(&data_dir, &a.inputs.breaks),
             )?;
             pb.set_message("training and testing");
@@ -165,7 +166,7 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| data_dir.join("synthetic").join("crack_detections.csv"));
             let s = score(
-                &data_dir,
+                config.layer_store(&data_dir)?.as_ref(),
                 &breaks_path(&data_dir, &a.inputs.breaks),
                 &detections,
                 &m,
@@ -176,7 +177,8 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
         }
         RiskCommand::ImportVendor(a) => {
             let data_dir = dir(&a.data);
-            let mut layer = chiiki_risk::load_layer(&data_dir, &a.layer)?;
+            let layers = config.layer_store(&data_dir)?;
+            let mut layer = chiiki_risk::load_layer(layers.as_ref(), &a.layer)?;
             let field = match a.id_field {
                 Some(f) => f,
                 None => chiiki_risk::vendor::id_field(&layer)?,
@@ -184,9 +186,9 @@ pub fn run(command: RiskCommand, config: &crate::config::Config) -> Result<()> {
             let (cols, n) =
                 chiiki_risk::vendor::columns(&layer, &field, &a.file, chiiki_core::clock::now())?;
             chiiki_risk::set_columns(&mut layer, cols);
-            store::save(&data_dir, &layer)?;
+            chiiki_risk::save_layer(layers.as_ref(), &layer)?;
             println!(
-                "{n} vendor scores from {} on {} of {} features of '{}' (restart `chiiki serve` to serve them)",
+                "{n} vendor scores from {} on {} of {} features of '{}'",
                 a.file.display(),
                 n,
                 layer.len(),

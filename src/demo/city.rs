@@ -314,15 +314,17 @@ fn score_risk(
         && store::layer_path(data_dir, "pipes").is_file()
         && (rebuilt || read_stamp(&risk_stamp_file).as_deref() != Some(risk_stamp.as_str()))
     {
+        let layers = chiiki_store::GeoParquetStore::new(data_dir);
         let (model, _, _) = chiiki_risk::pipeline::train(
             data_dir,
+            &layers,
             &breaks,
             None,
             chiiki_risk::pipeline::DEFAULT_SEED,
             false,
         )?;
         let scored = chiiki_risk::pipeline::score(
-            data_dir,
+            &layers,
             &breaks,
             &dir.join("crack_detections.csv"),
             &model,

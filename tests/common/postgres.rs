@@ -111,6 +111,8 @@ impl Cluster {
         let script = format!(
             "cat >/dev/null; {PG_BIN}/pg_ctl -D '{dir}/db' -m immediate -w stop >/dev/null 2>&1; rm -rf '{dir}'"
         );
+        // Never waited for: it outlives this process by design.
+        #[allow(clippy::zombie_processes)]
         let mut watchdog = as_pg("sh")
             .args(["-c", &script])
             .stdin(Stdio::piped())

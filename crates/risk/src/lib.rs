@@ -29,20 +29,37 @@ pub mod pipes;
 pub mod roads;
 pub mod vendor;
 
-use std::path::Path;
-
 use chiiki_core::layers::{Column, FieldType, Layer, Value};
-use chiiki_store::geoparquet as store;
+use chiiki_store::LayerStore;
 
 use error::Result;
 pub use error::RiskError;
 
-/// Loads layer `id` of `data_dir`.
-pub fn load_layer(data_dir: &Path, id: &str) -> Result<Layer> {
-    store::load(&store::layer_path(data_dir, id)).map_err(|source| RiskError::Layer {
+/// Loads layer `id` from `layers` (the data directory's files or the database).
+pub fn load_layer(layers: &dyn LayerStore, id: &str) -> Result<Layer> {
+    layers.load(id).map_err(|source| RiskError::Layer {
         id: id.to_string(),
         source,
     })
+}
+
+/// Saves `layer` to `layers`.
+pub fn save_layer(layers: &dyn LayerStore, layer: &Layer) -> Result<()> {
+    layers.save(layer).map_err(|source| RiskError::Layer {
+        id: layer.meta.id.clone(),
+        source,
+    })
+}
+
+/// Whether `layers` holds a layer `id`.
+pub fn has_layer(layers: &dyn LayerStore, id: &str) -> Result<bool> {
+    layers
+        .metadata(id)
+        .map(|m| m.is_some())
+        .map_err(|source| RiskError::Layer {
+            id: id.to_string(),
+            source,
+        })
 }
 
 /// Replaces (or adds) columns of `layer` by name; the others stay as they are.

@@ -12,7 +12,7 @@ use crate::evaluate;
 use crate::model::{self, PipeModel};
 use crate::pipes::{self, PipeData, TrainOptions};
 use chiiki_core::layers::{Column, FieldType, Value};
-use chiiki_store::geoparquet as store;
+use chiiki_store::LayerStore;
 
 /// The seed of the demo's and the CLI's training runs.
 pub const DEFAULT_SEED: u64 = 7;
@@ -28,16 +28,17 @@ pub fn spinner(msg: &str) -> ProgressBar {
 }
 
 /// Evaluates on the last year (or `until`), trains on every year up to it
-/// and saves the model with the evaluation.
+/// and saves the model with the evaluation under `data_dir`.
 pub fn train(
     data_dir: &Path,
+    layers: &dyn LayerStore,
     breaks: &Path,
     until: Option<i32>,
     seed: u64,
     shuffle_labels: bool,
 ) -> Result<(PipeModel, PathBuf, bool)> {
     let pb = spinner("loading pipes and breaks");
-    let data = PipeData::load(&crate::load_layer(data_dir, "pipes")?, breaks)?;
+    let data = PipeData::load(&crate::load_layer(layers, "pipes")?, breaks)?;
     let until = until.unwrap_or(data.years.1);
     pb.set_message(format!("evaluating: train ≤ {}, test {until}", until - 1));
     let e = evaluate::evaluate(&data, until, seed, shuffle_labels)?;
@@ -124,7 +125,7 @@ impl std::fmt::Display for ScoreSummary {
 /// Scores pipes with `m` for its year, and bridges and roads for the same
 /// year, and saves the three layers (those present) with the new columns.
 pub fn score(
-    data_dir: &Path,
+    layers: &dyn LayerStore,
     breaks: &Path,
     detections: &Path,
     m: &PipeModel,
@@ -132,7 +133,7 @@ pub fn score(
 ) -> Result<ScoreSummary> {
     let now = chiiki_core::clock::now();
     let pb = spinner("scoring pipes");
-    let mut layer = crate::load_layer(data_dir, "pipes")?;
+    let mut layer = crate::load_layer(layers, "pipes")?;
     let data = PipeData::load(&layer, breaks)?;
     let scored = pipes::score(m, &data, m.scores_year);
     let values: Vec<f64> = scored.iter().map(|s| s.score).collect();
@@ -173,28 +174,28 @@ pub fn score(
         }
     }
     crate::set_columns(&mut layer, cols);
-    store::save(data_dir, &layer)?;
+    crate::save_layer(layers, &layer)?;
     let mut summary = ScoreSummary {
         model: m.id.clone(),
         pipes: scored.len(),
         bridges: None,
         roads: None,
     };
-    if store::layer_path(data_dir, "bridges").is_file() {
+    if crate::has_layer(layers, "bridges")? {
         pb.set_message("scoring bridges");
-        let mut bridges = crate::load_layer(data_dir, "bridges")?;
-        let residents = store::load(&store::layer_path(data_dir, residents_layer)).ok();
+        let mut bridges = crate::load_layer(layers, "bridges")?;
+        let residents = layers.load(residents_layer).ok();
         let cols = crate::bridges::columns(&bridges, residents.as_ref(), m.scores_year, now)?;
         crate::set_columns(&mut bridges, cols);
-        store::save(data_dir, &bridges)?;
+        crate::save_layer(layers, &bridges)?;
         summary.bridges = Some(bridges.len());
     }
-    if store::layer_path(data_dir, "roads").is_file() && detections.is_file() {
+    if crate::has_layer(layers, "roads")? && detections.is_file() {
         pb.set_message("scoring roads");
-        let mut roads = crate::load_layer(data_dir, "roads")?;
+        let mut roads = crate::load_layer(layers, "roads")?;
         let cols = crate::roads::columns(&roads, detections, now)?;
         crate::set_columns(&mut roads, cols);
-        store::save(data_dir, &roads)?;
+        crate::save_layer(layers, &roads)?;
         summary.roads = Some(roads.len());
     }
     pb.finish_and_clear();
