@@ -539,15 +539,17 @@ impl Chain {
                     "is not the entry the head names: the log was rewritten",
                 ))
             }
-            Some(head) => return Err(PolicyError::tampered(
-                name,
-                None,
-                format!(
+            Some(head) => {
+                return Err(PolicyError::tampered(
+                    name,
+                    None,
+                    format!(
                     "the log ends at entry {} but its head says {}: entries were cut off the end",
                     expected_seq as i64 - 1,
                     head.seq
                 ),
-            )),
+                ))
+            }
             None if expected_seq == 0 => {}
             None => return Err(PolicyError::tampered(name, None, no_head)),
         }

@@ -1,6 +1,9 @@
 //! `POST /analyses`: an authorised user saves an analysis, which becomes a
 //! collection at once and is kept in `<data>/analyses/<id>.json` across
-//! restarts. `GET /analyses` lists the definitions the caller may read.
+//! restarts — or, with the PostGIS store, in the database, where the other
+//! processes serving it hear of it and serve it too
+//! ([`AppState::adopt_saved_analyses`]). `GET /analyses` lists the
+//! definitions the caller may read.
 
 use std::path::Path;
 

@@ -647,6 +647,32 @@ mod tests {
     use crate::settings::MIN_SECRET_CHARS;
 
     #[test]
+    fn a_token_place_saves_only_what_was_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let place = TokenPlace::File(path.clone());
+        let n = place.update(|f| Ok((false, f.tokens.len()))).unwrap();
+        assert_eq!(n, 0);
+        assert!(!path.exists(), "an unchanged list was written");
+        let (record, secret) = place
+            .update(|f| Ok((true, f.create("desk", "planner", None))))
+            .unwrap();
+        let stored = place.load().unwrap();
+        assert_eq!(stored.tokens.len(), 1);
+        assert_eq!(stored.tokens[0].id, record.id);
+        assert_eq!(stored.tokens[0].sha256, sha256_hex(&secret));
+        let revoked = place
+            .update(|f| {
+                let n = f.revoke("desk");
+                Ok((n > 0, n))
+            })
+            .unwrap();
+        assert_eq!(revoked, 1);
+        assert!(place.load().unwrap().tokens[0].revoked.is_some());
+        assert_eq!(place.to_string(), path.display().to_string());
+    }
+
+    #[test]
     fn issued_tokens_resolve_until_revoked_or_expired() {
         let dir = tempfile::tempdir().unwrap();
         let path = token_file(dir.path());
