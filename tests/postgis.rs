@@ -219,7 +219,8 @@ fn the_store_keeps_every_layer_as_it_was_and_postgis_reads_it_the_same() {
     pg.create_database("store");
     let url = pg.url("store");
     let store = PostgisStore::connect(&url, None).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(chiiki_store::postgis::MIGRATIONS.len(), 2);
     assert!(store.list().unwrap().is_empty());
 
     // A layer of every type.
@@ -455,7 +456,14 @@ fn a_save_that_fails_midway_leaves_the_previous_layer() {
     let tables = chiiki_tables(&pg, "rollback");
     assert_eq!(
         tables,
-        ["layer_shelters_evacuation", "layers", "schema_version"]
+        [
+            "audit",
+            "audit_head",
+            "documents",
+            "layer_shelters_evacuation",
+            "layers",
+            "schema_version"
+        ]
     );
     let text_column = shelters
         .columns
