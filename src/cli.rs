@@ -397,7 +397,7 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
     let as_of = args.as_of.unwrap_or_else(chiiki_core::clock::today);
     let started = std::time::Instant::now();
     let roles = config.roles()?;
-    let audit = chiiki_policy::audit::AuditLog::open(&data.join(&config.audit.path), true)?;
+    let audit = chiiki_policy::audit::AuditLog::at(&config.audit_place(&data)?, true)?;
     let pseudonyms = chiiki_policy::privacy::PseudonymKey::open(
         &chiiki_policy::privacy::pseudonym_key_path(&data),
     )?;

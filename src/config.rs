@@ -308,6 +308,36 @@ impl Config {
         })
     }
 
+    /// The state several processes share when the layers are in PostGIS
+    /// (tokens, saved analyses, the audit log, in the same database);
+    /// `None` with the GeoParquet store, where each data directory keeps its own.
+    pub fn shared_state(&self) -> Result<Option<Arc<chiiki_store::StateStore>>> {
+        Ok(match self.store {
+            StoreKind::Geoparquet => None,
+            StoreKind::Postgis => self.postgis_config()?.connect()?.state(),
+        })
+    }
+
+    /// Where the tokens of data directory `data` are: the database with
+    /// the PostGIS store, else `<data>/tokens.json`.
+    pub fn token_place(&self, data: &Path) -> Result<chiiki_policy::auth::tokens::TokenPlace> {
+        use chiiki_policy::auth::tokens::{token_file, TokenPlace};
+        Ok(match self.shared_state()? {
+            Some(s) => TokenPlace::Database(s),
+            None => TokenPlace::File(token_file(data)),
+        })
+    }
+
+    /// Where the audit log of data directory `data` is: the database with
+    /// the PostGIS store, else the file the config names.
+    pub fn audit_place(&self, data: &Path) -> Result<chiiki_policy::audit::AuditPlace> {
+        use chiiki_policy::audit::AuditPlace;
+        Ok(match self.shared_state()? {
+            Some(s) => AuditPlace::Database(s),
+            None => AuditPlace::File(data.join(&self.audit.path)),
+        })
+    }
+
     /// Where `chiiki token create` keeps the tokens it issues.
     pub fn token_file(&self) -> PathBuf {
         chiiki_policy::auth::tokens::token_file(&self.data_dir)

@@ -219,7 +219,8 @@ fn the_store_keeps_every_layer_as_it_was_and_postgis_reads_it_the_same() {
     pg.create_database("store");
     let url = pg.url("store");
     let store = PostgisStore::connect(&url, None).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(chiiki_store::postgis::MIGRATIONS.len(), 2);
     assert!(store.list().unwrap().is_empty());
 
     // A layer of every type.
@@ -455,7 +456,14 @@ fn a_save_that_fails_midway_leaves_the_previous_layer() {
     let tables = chiiki_tables(&pg, "rollback");
     assert_eq!(
         tables,
-        ["layer_shelters_evacuation", "layers", "schema_version"]
+        [
+            "audit",
+            "audit_head",
+            "documents",
+            "layer_shelters_evacuation",
+            "layers",
+            "schema_version"
+        ]
     );
     let text_column = shelters
         .columns
@@ -992,4 +1000,428 @@ fn replicas_on_one_database_follow_each_others_imports() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(matched(&b, "flood"), Some(n_yaizu as u64));
     assert_eq!(matched(&a, "flood"), Some(n_yaizu as u64));
+}
+
+/// Documents changed from many threads at once lose no change, and audit
+/// entries appended from many threads make one unbroken chain.
+#[test]
+fn state_documents_and_the_audit_chain_take_concurrent_writers() {
+    let Some(pg) = cluster(None) else { return };
+    pg.create_database("state");
+    let url = pg.url("state");
+    let states: Vec<_> = (0..4)
+        .map(|_| PostgisStore::connect(&url, None).unwrap().state().unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for (i, state) in states.iter().enumerate() {
+            s.spawn(move || {
+                for n in 0..25 {
+                    state
+                        .update("counter", |body| {
+                            let v: i64 = body.map_or(0, |b| b.parse().unwrap());
+                            Ok::<_, chiiki_store::StoreError>((Some((v + 1).to_string()), ()))
+                        })
+                        .unwrap();
+                    state
+                        .append_audit(|seq, prev| {
+                            let line =
+                                format!("{{\"seq\":{seq},\"prev\":{prev:?},\"by\":{i},\"n\":{n}}}");
+                            let hash = format!("{:x}", seq * 1000 + i as i64);
+                            Ok::<_, chiiki_store::StoreError>((line, hash))
+                        })
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let (body, version) = states[0].document("counter").unwrap().unwrap();
+    assert_eq!(body, "100", "a change was lost");
+    assert_eq!(version, 100);
+    // A save that changes nothing is no new version.
+    states[1]
+        .update("counter", |_| Ok::<_, chiiki_store::StoreError>((None, ())))
+        .unwrap();
+    assert_eq!(states[2].version("counter").unwrap(), 100);
+    assert_eq!(states[2].version("nothing").unwrap(), 0);
+    // One chain: sequence numbers 0..100 each once, each naming the one before.
+    let mut lines = Vec::new();
+    states[3]
+        .audit_lines(|l| {
+            lines.push(l);
+            Ok::<_, chiiki_store::StoreError>(())
+        })
+        .unwrap();
+    assert_eq!(lines.len(), 100);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l.seq, i as i64);
+        let prev = if i == 0 {
+            "None".to_string()
+        } else {
+            format!("Some({:?})", lines[i - 1].hash)
+        };
+        assert!(l.line.contains(&format!("\"prev\":{prev}")), "{l:?}");
+    }
+    let head = states[0].audit_head().unwrap().unwrap();
+    assert_eq!((head.seq, &head.hash), (99, &lines[99].hash));
+    // New documents: the first insert wins, the second is refused.
+    assert!(states[0].insert_new("analysis/x", "{\"a\":1}").unwrap());
+    assert!(!states[1].insert_new("analysis/x", "{\"a\":2}").unwrap());
+    assert_eq!(
+        states[2].documents("analysis/").unwrap(),
+        vec![("analysis/x".to_string(), "{\"a\": 1}".to_string())]
+    );
+    // A key made once is everybody's.
+    let k1 = states[0].get_or_insert("k", || "\"one\"".into()).unwrap();
+    let k2 = states[1].get_or_insert("k", || "\"two\"".into()).unwrap();
+    assert_eq!((k1.as_str(), k2.as_str()), ("\"one\"", "\"one\""));
+}
+
+/// `chiiki` with `args` after `--config cfg`, which must succeed; its stdout.
+fn chiiki_ok(cfg: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    ok(chiiki(&all, None))
+}
+
+fn status(base: &str, path: &str, token: &str) -> u16 {
+    client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Seconds until `base` answers `path` with `want`; fails after `limit`.
+fn until_status(base: &str, path: &str, token: &str, want: u16, limit: Duration) -> f64 {
+    let since = Instant::now();
+    loop {
+        let got = status(base, path, token);
+        if got == want {
+            return since.elapsed().as_secs_f64();
+        }
+        assert!(
+            since.elapsed() < limit,
+            "{base}{path} answers {got}, not {want}, after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post_analysis(base: &str, token: &str, id: &str) -> u16 {
+    let body = serde_json::json!({
+        "id": id, "title": "shelters in a flood zone", "roles": ["planner"],
+        "kind": "join",
+        "left": {"layer": "shelters"},
+        "right": {"layer": "flood"},
+        "relation": {"type": "within"}
+    });
+    let r = client()
+        .post(format!("{base}/analyses"))
+        .bearer_auth(token)
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    let code = r.status().as_u16();
+    if code != 201 {
+        eprintln!(
+            "POST /analyses {id}: {code} {}",
+            r.text().unwrap_or_default()
+        );
+    }
+    code
+}
+
+#[test]
+fn replicas_share_tokens_the_audit_chain_and_saved_analyses() {
+    let Some(pg) = cluster(None) else { return };
+    pg.create_database("shared");
+    let url = pg.url("shared");
+    let work = scratch("shared-state");
+    let config = |name: &str| {
+        let dir = work.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chiiki.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = \"{}\"\nstore = \"postgis\"\n[postgis]\nurl = \"{url}\"\n\
+                 [[layers]]\nid = \"visitors\"\npersonal_fields = {{ name = \"name\" }}\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (cfg_a, cfg_b) = (config("a"), config("b"));
+    let real = real_data();
+    import(
+        &cfg_a,
+        "shelters",
+        &real.join("shelters/shelter_emergency_131059.json"),
+    );
+    import(
+        &cfg_a,
+        "flood",
+        &real.join("flood/yaizu_naisui_depth.geojson"),
+    );
+    // People: three visitors, personal by the configs' policy.
+    let visitors = work.join("visitors.geojson");
+    let feature = |pid: i64, name: &str, x: f64| {
+        serde_json::json!({"type": "Feature", "properties": {"pid": pid, "name": name},
+            "geometry": {"type": "Point", "coordinates": [x, 35.71]}})
+    };
+    std::fs::write(
+        &visitors,
+        serde_json::json!({"type": "FeatureCollection", "features": [
+            feature(101, "山田 太郎", 139.751),
+            feature(102, "佐藤 花子", 139.752),
+            feature(103, "鈴木 一郎", 139.753),
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    chiiki_ok(
+        &cfg_a,
+        &[
+            "import",
+            "visitors",
+            visitors.to_str().unwrap(),
+            "--id-field",
+            "pid",
+        ],
+    );
+    // Tokens made through A's config, before either replica runs.
+    let desk = chiiki_ok(
+        &cfg_a,
+        &[
+            "token",
+            "create",
+            "--name",
+            "desk",
+            "--role",
+            "admin",
+            "--no-expiry",
+        ],
+    )
+    .trim()
+    .to_string();
+    let keeper = chiiki_ok(
+        &cfg_b,
+        &[
+            "token",
+            "create",
+            "--name",
+            "keeper",
+            "--role",
+            "admin",
+            "--no-expiry",
+        ],
+    )
+    .trim()
+    .to_string();
+    assert!(
+        !work.join("a/tokens.json").exists() && !work.join("b/tokens.json").exists(),
+        "tokens written to a data directory"
+    );
+    let stored = pg.psql_in(
+        "shared",
+        "SELECT body::text FROM chiiki.documents WHERE name = 'tokens'",
+    );
+    assert!(
+        !stored.contains(&desk) && !stored.contains(&keeper),
+        "a secret in the database"
+    );
+    assert_eq!(stored.matches("\"sha256\"").count(), 2, "{stored}");
+
+    let (mut child_a, port_a) = spawn_serve(&["--config", cfg_a.to_str().unwrap()]);
+    let (_child_b, port_b) = spawn_serve(&["--config", cfg_b.to_str().unwrap()]);
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    for base in [&a, &b] {
+        for t in [&desk, &keeper] {
+            assert_eq!(status(base, "/collections/visitors/items?limit=10", t), 200);
+        }
+        assert_eq!(
+            status(base, "/collections/visitors/items", "chiiki_unknown"),
+            401
+        );
+    }
+
+    // Both replicas audit into one chain, also when asked at once.
+    std::thread::scope(|s| {
+        for (base, path) in [
+            (&a, "/collections/visitors/items?limit=10"),
+            (&b, "/collections/visitors/items/102"),
+        ] {
+            let keeper = &keeper;
+            s.spawn(move || {
+                for _ in 0..15 {
+                    assert_eq!(status(base, path, keeper), 200);
+                }
+            });
+        }
+    });
+    let audited: usize = pg
+        .psql_in("shared", "SELECT count(*) FROM chiiki.audit")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(audited >= 30 + 4, "{audited} entries");
+    let verified = chiiki_ok(&cfg_b, &["audit", "verify"]);
+    assert!(
+        verified.contains(&format!("{audited} entries, chain intact")),
+        "{verified}"
+    );
+    let saw_102 = chiiki_ok(
+        &cfg_a,
+        &["audit", "who-saw", "102", "--population", "visitors"],
+    );
+    // (The id in a path is logged as its keyed hash.)
+    assert_eq!(
+        saw_102.lines().filter(|l| l.contains("items/#")).count(),
+        15,
+        "B's reads missing: {saw_102}"
+    );
+    assert!(
+        saw_102.contains("items?limit=10"),
+        "A's reads missing: {saw_102}"
+    );
+    let saw_999 = chiiki_ok(
+        &cfg_a,
+        &["audit", "who-saw", "999", "--population", "visitors"],
+    );
+    assert!(saw_999.trim().is_empty(), "{saw_999}");
+    assert!(
+        !work.join("a/audit").exists() && !work.join("b/audit").exists(),
+        "an audit file written to a data directory"
+    );
+
+    // An analysis saved through A is served by B within seconds.
+    let suffix = std::process::id();
+    let first = format!("flooded_shelters_{suffix}");
+    let path = format!("/collections/{first}/items");
+    assert_eq!(status(&b, &path, &keeper), 404);
+    let saved = Instant::now();
+    assert_eq!(post_analysis(&a, &desk, &first), 201);
+    let on_b = until_status(&b, &path, &keeper, 200, Duration::from_secs(5));
+    eprintln!(
+        "a saved analysis served by B after {on_b:.2} s ({:.2} s after the POST began)",
+        saved.elapsed().as_secs_f64()
+    );
+    assert_eq!(post_analysis(&b, &keeper, &first), 409, "saved twice");
+
+    // A revocation through A's config is refused by both within 5 s.
+    chiiki_ok(&cfg_a, &["token", "revoke", "desk"]);
+    let revoked = Instant::now();
+    let on_b = until_status(
+        &b,
+        "/collections/visitors/items?limit=1",
+        &desk,
+        401,
+        Duration::from_secs(5),
+    );
+    let on_a = until_status(
+        &a,
+        "/collections/visitors/items?limit=1",
+        &desk,
+        401,
+        Duration::from_secs(5),
+    );
+    eprintln!(
+        "a revoked token refused by B after {on_b:.2} s, by A after {:.2} s",
+        revoked.elapsed().as_secs_f64().max(on_a)
+    );
+    assert_eq!(
+        status(&b, "/collections/visitors/items?limit=1", &keeper),
+        200
+    );
+    let listed = chiiki_ok(&cfg_b, &["token", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("desk") && l.contains("revoked")),
+        "{listed}"
+    );
+
+    // kill -9 of A right after a committed save, audit and revocation:
+    // nothing is lost.
+    let second = format!("evacuation_check_{suffix}");
+    assert_eq!(post_analysis(&a, &keeper, &second), 201);
+    chiiki_ok(&cfg_b, &["token", "revoke", "keeper"]);
+    let fresh = chiiki_ok(
+        &cfg_a,
+        &[
+            "token",
+            "create",
+            "--name",
+            "fresh",
+            "--role",
+            "admin",
+            "--no-expiry",
+        ],
+    )
+    .trim()
+    .to_string();
+    until_status(
+        &a,
+        "/collections/visitors/items/103",
+        &fresh,
+        200,
+        Duration::from_secs(5),
+    );
+    child_a.kill().unwrap(); // SIGKILL
+    child_a.wait().unwrap();
+    let saw_103 = chiiki_ok(
+        &cfg_b,
+        &["audit", "who-saw", "103", "--population", "visitors"],
+    );
+    assert_eq!(
+        saw_103.lines().filter(|l| l.contains("items/#")).count(),
+        1,
+        "A's last read before the kill is lost: {saw_103}"
+    );
+    assert!(chiiki_ok(&cfg_b, &["audit", "verify"]).contains("chain intact"));
+    until_status(
+        &b,
+        &format!("/collections/{second}/items"),
+        &fresh,
+        200,
+        Duration::from_secs(5),
+    );
+    until_status(
+        &b,
+        "/collections/visitors/items?limit=1",
+        &keeper,
+        401,
+        Duration::from_secs(5),
+    );
+    let (_child_a, port_a) = spawn_serve(&["--config", cfg_a.to_str().unwrap()]);
+    let a = format!("http://127.0.0.1:{port_a}");
+    for id in [&first, &second] {
+        assert_eq!(
+            status(&a, &format!("/collections/{id}/items"), &fresh),
+            200,
+            "{id}"
+        );
+    }
+    for t in [&desk, &keeper] {
+        assert_eq!(status(&a, "/collections/visitors/items?limit=1", t), 401);
+    }
+    assert_eq!(status(&a, "/collections/visitors/items/101", &fresh), 200);
+    let after = chiiki_ok(&cfg_a, &["audit", "verify"]);
+    let entries: usize = pg
+        .psql_in("shared", "SELECT count(*) FROM chiiki.audit")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(entries > audited);
+    assert!(
+        after.contains(&format!("{entries} entries, chain intact")),
+        "{after}"
+    );
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use chiiki_policy::audit::{searched_for, verify, who_saw};
+use chiiki_policy::audit::AuditPlace;
 
 /// `chiiki audit verify | who-saw`.
 #[derive(clap::Subcommand)]
@@ -42,14 +42,26 @@ pub enum AuditCommand {
     },
 }
 
+/// The log `--file` names, else the config's: in the database with the
+/// PostGIS store, else the file.
+fn place(file: Option<PathBuf>, config: &crate::config::Config) -> Result<AuditPlace> {
+    match file {
+        Some(f) => Ok(AuditPlace::File(f)),
+        None => config.audit_place(&config.data_dir),
+    }
+}
+
 pub fn run(command: AuditCommand, config: &crate::config::Config) -> Result<()> {
     match command {
         AuditCommand::Verify { file } => {
-            let path = file.unwrap_or_else(|| config.audit_path());
-            let v = verify(&path).with_context(|| format!("audit log {}", path.display()))?;
+            let place = place(file, config)?;
+            let name = place.name();
+            let v = place
+                .verify()
+                .with_context(|| format!("audit log {}", name.display()))?;
             println!(
                 "{}: {} entries, chain intact, last hash {}",
-                path.display(),
+                name.display(),
                 v.entries,
                 v.last_hash
             );
@@ -60,8 +72,7 @@ pub fn run(command: AuditCommand, config: &crate::config::Config) -> Result<()> 
             population,
             file,
         } => {
-            let path = file.unwrap_or_else(|| config.audit_path());
-            for e in who_saw(&path, &population, id)? {
+            for e in place(file, config)?.who_saw(&population, id)? {
                 println!(
                     "{}  token {}  role {}  {}  ({} records)",
                     e.time, e.token, e.role, e.request, e.records
@@ -74,10 +85,10 @@ pub fn run(command: AuditCommand, config: &crate::config::Config) -> Result<()> 
             population,
             file,
         } => {
-            let path = file.unwrap_or_else(|| config.audit_path());
+            let place = place(file, config)?;
             let mut runs: std::collections::BTreeMap<String, (String, String, String, usize)> =
                 Default::default();
-            for e in who_saw(&path, &population, id)? {
+            for e in place.who_saw(&population, id)? {
                 if !e.request.starts_with("COMPUTE analysis ") {
                     continue;
                 }
@@ -97,8 +108,7 @@ pub fn run(command: AuditCommand, config: &crate::config::Config) -> Result<()> 
             Ok(())
         }
         AuditCommand::Searched { value, file } => {
-            let path = file.unwrap_or_else(|| config.audit_path());
-            for e in searched_for(&path, &value)? {
+            for e in place(file, config)?.searched_for(&value)? {
                 println!(
                     "{}  token {}  role {}  {}",
                     e.time, e.token, e.role, e.request

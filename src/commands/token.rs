@@ -2,6 +2,10 @@
 //! the service, kept hashed in `<data>/tokens.json` (the secret is printed
 //! once, at creation), and the key of the pseudonyms the service hands out.
 //!
+//! With `store = "postgis"` the tokens are in the database instead, which
+//! every process serving it reads: a revocation there is refused by all of
+//! them within seconds.
+//!
 //! The config's `[[tokens]]` live in the same file (the service merges them
 //! in when it starts): when the command works on the config's own data
 //! directory, it merges them first, so that they can be listed, renewed and
@@ -14,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use crate::config::Config;
-use chiiki_policy::auth::tokens::{parse_expiry, token_file, TokenFile, TokenSource};
+use chiiki_policy::auth::tokens::{parse_expiry, TokenFile, TokenPlace, TokenSource};
 use chiiki_policy::privacy::{pseudonym_key_path, PseudonymKey};
 
 #[derive(Subcommand)]
@@ -130,15 +134,17 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             } else {
                 Some(parse_expiry(&expires, now)?)
             };
-            let path = token_file(&dir(&data));
-            let mut file = TokenFile::load(&path)?;
-            let (mut record, token) = file.create(&name, &role, expires);
-            if let Some(shelter) = shelter {
-                file.set_shelter(&record.id, shelter);
-                record.shelter = Some(shelter);
-            }
-            file.save(&path)
-                .with_context(|| format!("saving {}", path.display()))?;
+            let place = config.token_place(&dir(&data))?;
+            let (record, token) = place
+                .update(|file| {
+                    let (mut record, token) = file.create(&name, &role, expires);
+                    if let Some(shelter) = shelter {
+                        file.set_shelter(&record.id, shelter);
+                        record.shelter = Some(shelter);
+                    }
+                    Ok((true, (record, token)))
+                })
+                .with_context(|| format!("saving the token to {place}"))?;
             eprintln!(
                 "token {} for '{}' ({}), expires {}; it is shown only now:",
                 record.id,
@@ -152,11 +158,15 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             Ok(())
         }
         TokenCommand::Revoke { id_or_name, data } => {
-            let (path, mut file, _) = load_merged(config, &dir(&data))?;
-            let n = file.revoke(&id_or_name);
+            let (place, own) = place_of(config, &dir(&data))?;
+            let n = place
+                .update(|file| {
+                    merge_own(config, own, file)?;
+                    let n = file.revoke(&id_or_name);
+                    Ok((n > 0, n))
+                })
+                .with_context(|| format!("revoking in {place}"))?;
             anyhow::ensure!(n > 0, "no active token with id or name '{id_or_name}'");
-            file.save(&path)
-                .with_context(|| format!("saving {}", path.display()))?;
             println!("revoked {n} token(s)");
             Ok(())
         }
@@ -171,14 +181,18 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             } else {
                 Some(parse_expiry(&expires, chiiki_core::clock::now())?)
             };
-            let (path, mut file, _) = load_merged(config, &dir(&data))?;
-            let n = file.renew(&id_or_name, expires);
+            let (place, own) = place_of(config, &dir(&data))?;
+            let n = place
+                .update(|file| {
+                    merge_own(config, own, file)?;
+                    let n = file.renew(&id_or_name, expires);
+                    Ok((n > 0, n))
+                })
+                .with_context(|| format!("renewing in {place}"))?;
             anyhow::ensure!(
                 n > 0,
                 "no token with id or name '{id_or_name}' that is not revoked"
             );
-            file.save(&path)
-                .with_context(|| format!("saving {}", path.display()))?;
             println!(
                 "renewed {n} token(s) until {}",
                 expires.map_or("never".to_string(), |e| e.to_rfc3339())
@@ -186,7 +200,11 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             Ok(())
         }
         TokenCommand::List { data } => {
-            let (_, file, listed) = load_merged(config, &dir(&data))?;
+            let (place, own) = place_of(config, &dir(&data))?;
+            let mut file = place.load()?;
+            merge_own(config, own, &mut file)?;
+            let listed: Option<HashSet<String>> =
+                own.then(|| config.tokens.iter().filter_map(|t| t.sha256()).collect());
             let now = chiiki_core::clock::now();
             println!(
                 "{:<10} {:<20} {:<10} {:<7} {:<9} {:<16} expires",
@@ -224,33 +242,38 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
     }
 }
 
-/// The token file of `data_dir`, with the config's tokens merged in (in
-/// memory) when `data_dir` is the config's own, and then the hashes the
-/// config lists. A config describes its own data directory only: merged
-/// into another, its tokens would be listed there yet refused by the
-/// service that serves it.
-fn load_merged(
-    config: &Config,
-    data_dir: &Path,
-) -> Result<(PathBuf, TokenFile, Option<HashSet<String>>)> {
-    let path = token_file(data_dir);
-    let mut file = TokenFile::load(&path)?;
+/// Where the tokens of `data_dir` are ([`Config::token_place`]), and
+/// whether they are the config's own: its data directory, or the database
+/// every process of the config serves. A config describes its own tokens
+/// only: merged into another directory's, its tokens would be listed there
+/// yet refused by the service that serves it.
+fn place_of(config: &Config, data_dir: &Path) -> Result<(TokenPlace, bool)> {
+    let place = config.token_place(data_dir)?;
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     };
-    if !same(data_dir, &config.data_dir) {
-        return Ok((path, file, None));
+    let own = match &place {
+        TokenPlace::Database(_) => true,
+        TokenPlace::File(_) => same(data_dir, &config.data_dir),
+    };
+    Ok((place, own))
+}
+
+/// The config's tokens merged into `file` when it is the config's own, so
+/// that they can be listed, renewed and revoked before the service has run.
+fn merge_own(config: &Config, own: bool, file: &mut TokenFile) -> chiiki_policy::error::Result<()> {
+    if own {
+        file.merge_config(&config.tokens)?;
     }
-    file.merge_config(&config.tokens)?;
-    let listed = config.tokens.iter().filter_map(|t| t.sha256()).collect();
-    Ok((path, file, Some(listed)))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::TokenConfig;
+    use chiiki_policy::auth::tokens::token_file;
     use chiiki_policy::auth::{TokenError, TokenStore};
 
     const DESK: &str = "desk-4f1c9a0e7b2d4c8e9a1f3b5d7c9e0a2b";

@@ -9,10 +9,18 @@
 //! end is detected too. Record ids are hashed with a key kept beside the log:
 //! the log does not list 住民票コード, yet `chiiki audit who-saw <id>` can
 //! answer a resident's request to know who looked at their record.
+//!
+//! With the PostGIS store the log is in the database instead
+//! ([`AuditPlace::Database`]): the same lines, hashed the same way, one
+//! chain for every process serving the database (each entry appended under
+//! a lock they all take, committed before the response leaves), with the
+//! head and the key in the database too; verification is the same code.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use chiiki_store::StateStore;
 
 use crate::error::{PolicyError, Result};
 use serde::{Deserialize, Serialize};
@@ -105,12 +113,128 @@ struct State {
     last: String,
 }
 
+/// Where entries go.
+enum Sink {
+    File(Mutex<State>),
+    Database(Arc<StateStore>),
+}
+
+/// The name of the audit key among the database's documents.
+const KEY_DOCUMENT: &str = "audit.key";
+
+/// Where an audit log is kept.
+#[derive(Debug, Clone)]
+pub enum AuditPlace {
+    /// A JSON-lines file with its head and key beside it.
+    File(PathBuf),
+    /// The tables `chiiki.audit` and `chiiki.audit_head` of a PostGIS
+    /// database, the key among its documents.
+    Database(Arc<StateStore>),
+}
+
+impl AuditPlace {
+    /// How errors name the log: its file, or the database and table.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            AuditPlace::File(p) => p.clone(),
+            AuditPlace::Database(s) => PathBuf::from(format!("{} chiiki.audit", s.url())),
+        }
+    }
+
+    /// Checks the whole chain and the head; see [`verify`].
+    pub fn verify(&self) -> Result<Verified> {
+        match self {
+            AuditPlace::File(p) => verify(p),
+            AuditPlace::Database(state) => {
+                let name = self.name();
+                // The head first, as for a file: entries appended meanwhile
+                // are checked too.
+                let head = state.audit_head()?.map(|h| Head {
+                    seq: h.seq as u64,
+                    hash: h.hash,
+                });
+                let mut chain = Chain::new(head);
+                state.audit_lines(|l| {
+                    let n = l.seq as u64 + 1;
+                    let parsed = chain
+                        .push(l.line.as_bytes())
+                        .map_err(|m| PolicyError::tampered(&name, Some(n), m))?;
+                    if parsed.hash != l.hash {
+                        return Err(PolicyError::tampered(
+                            &name,
+                            Some(n),
+                            "its hash is not the one stored beside it: the entry was edited",
+                        ));
+                    }
+                    Ok(())
+                })?;
+                chain.finish(&name, "the head row chiiki.audit_head is missing")
+            }
+        }
+    }
+
+    /// Entries that disclosed record `id` of `population`; see [`who_saw`].
+    pub fn who_saw(&self, population: &str, id: i64) -> Result<Vec<Entry>> {
+        let wanted = hash_id(&self.key()?, population, id);
+        self.entries_where(|e| e.ids.contains(&wanted))
+    }
+
+    /// Entries whose request searched for `value`; see [`searched_for`].
+    pub fn searched_for(&self, value: &str) -> Result<Vec<Entry>> {
+        let wanted = hash_value(&self.key()?, value);
+        self.entries_where(|e| e.request.contains(&wanted))
+    }
+
+    fn key(&self) -> Result<Vec<u8>> {
+        match self {
+            AuditPlace::File(p) => read_key(p),
+            AuditPlace::Database(state) => {
+                let name = self.name();
+                let text = state
+                    .document(KEY_DOCUMENT)?
+                    .ok_or_else(|| {
+                        PolicyError::file(&name, None, "no audit key: nothing was logged")
+                    })?
+                    .0;
+                parse_key_document(&name, &text)
+            }
+        }
+    }
+
+    fn entries_where(&self, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>> {
+        match self {
+            AuditPlace::File(p) => entries_where(p, keep),
+            AuditPlace::Database(state) => {
+                let name = self.name();
+                let mut out = Vec::new();
+                state.audit_lines(|l| {
+                    let line: Line = serde_json::from_str(&l.line).map_err(|_| {
+                        PolicyError::tampered(&name, Some(l.seq as u64 + 1), "not an audit entry")
+                    })?;
+                    if keep(&line.entry) {
+                        out.push(line.entry);
+                    }
+                    Ok::<_, PolicyError>(())
+                })?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn parse_key_document(name: &Path, text: &str) -> Result<Vec<u8>> {
+    serde_json::from_str::<String>(text)
+        .ok()
+        .and_then(|k| hex::decode(k).ok())
+        .ok_or_else(|| PolicyError::file(name, None, "the audit key is not a hex key"))
+}
+
 /// The append-only log of a running service.
 pub struct AuditLog {
     path: PathBuf,
     key: Vec<u8>,
     fsync: bool,
-    state: Mutex<State>,
+    sink: Sink,
 }
 
 impl AuditLog {
@@ -153,8 +277,33 @@ impl AuditLog {
             path: path.to_path_buf(),
             key,
             fsync,
-            state: Mutex::new(State { file, seq, last }),
+            sink: Sink::File(Mutex::new(State { file, seq, last })),
         })
+    }
+
+    /// The log in the database of `state`, one chain for every process
+    /// serving it; its key is made by the first process that needs one.
+    pub fn in_database(state: Arc<StateStore>) -> Result<AuditLog> {
+        let path = AuditPlace::Database(state.clone()).name();
+        let text = state.get_or_insert(KEY_DOCUMENT, || {
+            let mut key = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            serde_json::Value::String(hex::encode(key)).to_string()
+        })?;
+        Ok(AuditLog {
+            key: parse_key_document(&path, &text)?,
+            path,
+            fsync: true,
+            sink: Sink::Database(state),
+        })
+    }
+
+    /// Opens the log wherever `place` keeps it.
+    pub fn at(place: &AuditPlace, fsync: bool) -> Result<AuditLog> {
+        match place {
+            AuditPlace::File(p) => AuditLog::open(p, fsync),
+            AuditPlace::Database(s) => AuditLog::in_database(s.clone()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -175,24 +324,29 @@ impl AuditLog {
             .iter()
             .map(|&id| hash_id(&self.key, d.population, id))
             .collect();
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = Entry {
-            seq: state.seq,
+        let entry = |seq: u64, prev: &str| Entry {
+            seq,
             time: chiiki_core::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             token: d.token.unwrap_or("-").to_string(),
             role: d.role.to_string(),
             request: d.request.clone(),
             collection: d.collection.to_string(),
             records: d.ids.len(),
-            ids,
-            prev: state.last.clone(),
+            ids: ids.clone(),
+            prev: prev.to_string(),
         };
-        let hash = entry_hash(&entry);
-        let mut line = serde_json::to_vec(&Line {
-            entry,
-            hash: hash.clone(),
-        })
-        .map_err(|e| PolicyError::file(&self.path, None, e))?;
+        let state = match &self.sink {
+            Sink::Database(db) => {
+                return db.append_audit(|seq, prev| {
+                    let (line, hash) = self.line(entry(seq as u64, prev.unwrap_or(GENESIS)))?;
+                    Ok::<_, PolicyError>((line, hash))
+                });
+            }
+            Sink::File(state) => state,
+        };
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let (line, hash) = self.line(entry(state.seq, &state.last))?;
+        let mut line = line.into_bytes();
         line.push(b'\n');
         state
             .file
@@ -214,13 +368,29 @@ impl AuditLog {
         state.last = hash;
         Ok(())
     }
+
+    /// An entry as one line (without its newline), and its hash.
+    fn line(&self, entry: Entry) -> Result<(String, String)> {
+        let hash = entry_hash(&entry);
+        let line = serde_json::to_string(&Line {
+            entry,
+            hash: hash.clone(),
+        })
+        .map_err(|e| PolicyError::file(&self.path, None, e))?;
+        Ok((line, hash))
+    }
 }
 
 impl AuditLog {
     /// Forces every entry written so far to disk (the log and its head),
     /// whatever `fsync` says: for a clean stop, when nothing may be lost.
     pub fn sync(&self) -> Result<()> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = match &self.sink {
+            // Every entry was committed before its response left.
+            Sink::Database(_) => return Ok(()),
+            Sink::File(state) => state,
+        };
+        let state = state.lock().unwrap_or_else(|e| e.into_inner());
         state
             .file
             .sync_all()
@@ -239,6 +409,9 @@ impl AuditLog {
     /// and its directory takes a new file (the head is replaced through
     /// one). For readiness checks; it writes nothing to the log.
     pub fn check_writable(&self) -> Result<()> {
+        if let Sink::Database(db) = &self.sink {
+            return Ok(db.check()?);
+        }
         std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -303,6 +476,90 @@ pub struct Verified {
     pub last_hash: String,
 }
 
+/// The chain as it is read, entry by entry: the checks `verify` makes of a
+/// file and of the database alike.
+struct Chain {
+    head: Option<Head>,
+    prev: String,
+    expected_seq: u64,
+    head_hash: Option<String>,
+}
+
+impl Chain {
+    fn new(head: Option<Head>) -> Chain {
+        Chain {
+            head,
+            prev: GENESIS.to_string(),
+            expected_seq: 0,
+            head_hash: None,
+        }
+    }
+
+    /// The next line (without its newline), checked against the one before.
+    fn push(&mut self, bytes: &[u8]) -> std::result::Result<Line, String> {
+        let parsed: Line = serde_json::from_slice(bytes)
+            .map_err(|_| "not an audit entry (edited?)".to_string())?;
+        if parsed.entry.seq != self.expected_seq {
+            return Err(format!(
+                "entry {} where {} was expected: entries were deleted or reordered",
+                parsed.entry.seq, self.expected_seq
+            ));
+        }
+        if parsed.entry.prev != self.prev {
+            return Err(
+                "does not follow the entry before it: entries were deleted, inserted or reordered"
+                    .into(),
+            );
+        }
+        if entry_hash(&parsed.entry) != parsed.hash {
+            return Err("its hash does not match its content: the entry was edited".into());
+        }
+        if self
+            .head
+            .as_ref()
+            .is_some_and(|h| h.seq == parsed.entry.seq)
+        {
+            self.head_hash = Some(parsed.hash.clone());
+        }
+        self.prev = parsed.hash.clone();
+        self.expected_seq += 1;
+        Ok(parsed)
+    }
+
+    /// The end of the chain against its head; `no_head` says where the
+    /// missing head should have been.
+    fn finish(self, name: &Path, no_head: &str) -> Result<Verified> {
+        let expected_seq = self.expected_seq;
+        match self.head {
+            Some(head) if self.head_hash.as_deref() == Some(head.hash.as_str()) => {}
+            Some(head) if head.seq < expected_seq => {
+                return Err(PolicyError::tampered(
+                    name,
+                    Some(head.seq + 1),
+                    "is not the entry the head names: the log was rewritten",
+                ))
+            }
+            Some(head) => {
+                return Err(PolicyError::tampered(
+                    name,
+                    None,
+                    format!(
+                    "the log ends at entry {} but its head says {}: entries were cut off the end",
+                    expected_seq as i64 - 1,
+                    head.seq
+                ),
+                ))
+            }
+            None if expected_seq == 0 => {}
+            None => return Err(PolicyError::tampered(name, None, no_head)),
+        }
+        Ok(Verified {
+            entries: expected_seq,
+            last_hash: self.prev,
+        })
+    }
+}
+
 /// Checks the whole chain and the head; the error names the first bad line.
 pub fn verify(path: &Path) -> Result<Verified> {
     // The head first: every entry up to it was complete when it was
@@ -312,9 +569,7 @@ pub fn verify(path: &Path) -> Result<Verified> {
     let file =
         std::fs::File::open(path).map_err(chiiki_core::error::IoError::at(path, "opening"))?;
     let mut reader = std::io::BufReader::new(file);
-    let mut prev = GENESIS.to_string();
-    let mut expected_seq = 0u64;
-    let mut head_hash = None;
+    let mut chain = Chain::new(head);
     let mut buf = Vec::new();
     for n in 1.. {
         buf.clear();
@@ -324,65 +579,14 @@ pub fn verify(path: &Path) -> Result<Verified> {
         if read == 0 || buf.last() != Some(&b'\n') {
             break;
         }
-        let at = |message: String| PolicyError::tampered(path, Some(n), message);
-        let parsed: Line = serde_json::from_slice(&buf[..buf.len() - 1])
-            .map_err(|_| at("not an audit entry (edited?)".into()))?;
-        if parsed.entry.seq != expected_seq {
-            return Err(at(format!(
-                "entry {} where {} was expected: entries were deleted or reordered",
-                parsed.entry.seq, expected_seq
-            )));
-        }
-        if parsed.entry.prev != prev {
-            return Err(at(
-                "does not follow the entry before it: entries were deleted, inserted or reordered"
-                    .into(),
-            ));
-        }
-        if entry_hash(&parsed.entry) != parsed.hash {
-            return Err(at(
-                "its hash does not match its content: the entry was edited".into(),
-            ));
-        }
-        if head.as_ref().is_some_and(|h| h.seq == parsed.entry.seq) {
-            head_hash = Some(parsed.hash.clone());
-        }
-        prev = parsed.hash;
-        expected_seq += 1;
+        chain
+            .push(&buf[..buf.len() - 1])
+            .map_err(|m| PolicyError::tampered(path, Some(n), m))?;
     }
-    match head {
-        Some(head) if head_hash.as_deref() == Some(head.hash.as_str()) => {}
-        Some(head) if head.seq < expected_seq => {
-            return Err(PolicyError::tampered(
-                path,
-                Some(head.seq + 1),
-                "is not the entry the head file names: the log was rewritten",
-            ))
-        }
-        Some(head) => {
-            return Err(PolicyError::tampered(
-                path,
-                None,
-                format!(
-                    "the log ends at entry {} but its head says {}: entries were cut off the end",
-                    expected_seq as i64 - 1,
-                    head.seq
-                ),
-            ))
-        }
-        None if expected_seq == 0 => {}
-        None => {
-            return Err(PolicyError::tampered(
-                path,
-                None,
-                format!("the head file {} is missing", head_path(path).display()),
-            ))
-        }
-    }
-    Ok(Verified {
-        entries: expected_seq,
-        last_hash: prev,
-    })
+    chain.finish(
+        path,
+        &format!("the head file {} is missing", head_path(path).display()),
+    )
 }
 
 /// The key beside the log at `path`.

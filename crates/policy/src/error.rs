@@ -9,6 +9,10 @@ pub enum PolicyError {
     Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
+    /// The database that keeps the state of several processes (tokens, the
+    /// audit log) refused or failed.
+    #[error(transparent)]
+    Store(#[from] chiiki_store::StoreError),
     /// A file that is not what it should be (a token file, the audit key).
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(": line {l}")).unwrap_or_default())]
     File {

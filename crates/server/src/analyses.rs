@@ -1,6 +1,9 @@
 //! `POST /analyses`: an authorised user saves an analysis, which becomes a
 //! collection at once and is kept in `<data>/analyses/<id>.json` across
-//! restarts. `GET /analyses` lists the definitions the caller may read.
+//! restarts — or, with the PostGIS store, in the database, where the other
+//! processes serving it hear of it and serve it too
+//! ([`AppState::adopt_saved_analyses`]). `GET /analyses` lists the
+//! definitions the caller may read.
 
 use std::path::Path;
 
@@ -11,41 +14,69 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiError, AppState, BaseUrl, Caller, SharedState};
 use chiiki_analysis::Analysis;
 use chiiki_policy::auth::{decide, Decision};
+use chiiki_store::StateStore;
 
 fn dir(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("analyses")
 }
 
-/// Analyses saved by earlier POSTs; unreadable files are reported and skipped.
-pub fn load_saved(data_dir: &Path) -> Vec<Analysis> {
-    let Ok(entries) = std::fs::read_dir(dir(data_dir)) else {
-        return Vec::new();
+/// The prefix of saved analyses among the shared state's documents
+/// (`analysis/<id>`).
+pub const ANALYSIS_PREFIX: &str = "analysis/";
+
+/// Analyses saved by earlier POSTs: in the shared state when there is one
+/// (the PostGIS store), else in `<data>/analyses/`. Unreadable ones are
+/// reported and skipped.
+pub fn load_saved(data_dir: &Path, shared: Option<&StateStore>) -> Vec<Analysis> {
+    let texts: Vec<(String, Result<Vec<u8>, String>)> = match shared {
+        Some(state) => match state.documents(ANALYSIS_PREFIX) {
+            Ok(docs) => docs
+                .into_iter()
+                .map(|(name, body)| (format!("{} {name}", state.url()), Ok(body.into_bytes())))
+                .collect(),
+            Err(e) => {
+                tracing::error!("reading the saved analyses: {e}");
+                return Vec::new();
+            }
+        },
+        None => {
+            let Ok(entries) = std::fs::read_dir(dir(data_dir)) else {
+                return Vec::new();
+            };
+            let mut paths: Vec<_> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            paths.sort();
+            paths
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.display().to_string(),
+                        std::fs::read(&p).map_err(|e| e.to_string()),
+                    )
+                })
+                .collect()
+        }
     };
-    let mut paths: Vec<_> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    paths
+    texts
         .into_iter()
-        .filter_map(|p| {
-            let parsed = std::fs::read(&p)
-                .map_err(|e| e.to_string())
+        .filter_map(|(name, bytes)| {
+            let parsed = bytes
                 .and_then(|b| serde_json::from_slice::<Analysis>(&b).map_err(|e| e.to_string()));
             match parsed {
                 Ok(a) => {
                     if a.saved_by.is_none() {
                         tracing::warn!(
-                            "saved analysis {} names no author: it reads its inputs as role '{}'",
-                            p.display(),
+                            "saved analysis {name} names no author: it reads its inputs as role '{}'",
                             chiiki_analysis::UNKNOWN_AUTHOR
                         );
                     }
                     Some(a)
                 }
                 Err(e) => {
-                    tracing::warn!("skipping saved analysis {}: {e}", p.display());
+                    tracing::warn!("skipping saved analysis {name}: {e}");
                     None
                 }
             }
@@ -298,7 +329,6 @@ async fn dry_run(state: &SharedState, analysis: &Analysis) -> Result<(usize, boo
 /// Two saves of one id race for the lock: the second gets 409 and its file
 /// is never written over the first's.
 fn save(state: &SharedState, analysis: Analysis) -> Result<(), ApiError> {
-    let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
     let bytes = serde_json::to_vec_pretty(&analysis).map_err(|_| ApiError::internal())?;
     // Into the generation serving now; a reload under way carries it over.
     let data = state.data();
@@ -307,7 +337,24 @@ fn save(state: &SharedState, analysis: Analysis) -> Result<(), ApiError> {
         if analyses.contains_key(&analysis.id) {
             return Err(conflict(&analysis.id));
         }
-        chiiki_core::fs::write_atomically(&path, &bytes)?;
+        match &state.shared {
+            // Committed (and announced to the other processes) before the
+            // response; another process's save of the same id came first.
+            Some(shared) => {
+                let name = format!("{ANALYSIS_PREFIX}{}", analysis.id);
+                let body = String::from_utf8_lossy(&bytes);
+                if !shared.insert_new(&name, &body).map_err(|e| {
+                    tracing::error!("saving analysis '{}': {e}", analysis.id);
+                    ApiError::internal()
+                })? {
+                    return Err(conflict(&analysis.id));
+                }
+            }
+            None => {
+                let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
+                chiiki_core::fs::write_atomically(&path, &bytes)?;
+            }
+        }
         analyses.insert(analysis.id.clone(), analysis);
     }
     data.analyses_changed();
@@ -319,5 +366,40 @@ fn conflict(id: &str) -> ApiError {
         status: StatusCode::CONFLICT,
         code: "Conflict",
         description: format!("a collection '{id}' exists already"),
+    }
+}
+
+impl AppState {
+    /// Serves the analyses other processes saved to the shared state that
+    /// this one does not serve yet, in the generation serving now (as a
+    /// save here would); one that does not fit this service's roles is
+    /// reported and left out.
+    pub(crate) fn adopt_saved_analyses(&self) {
+        let Some(shared) = &self.shared else { return };
+        let saved = load_saved(&self.data_dir, Some(shared));
+        let data = self.data();
+        let mut added = Vec::new();
+        {
+            let mut analyses = data.analyses.write().unwrap_or_else(|e| e.into_inner());
+            for a in saved {
+                if analyses.contains_key(&a.id) || data.layers.contains_key(&a.id) {
+                    continue;
+                }
+                if let Err(e) = check_roles(self.tokens.roles(), &a) {
+                    tracing::error!("saved analysis '{}': {}", a.id, e.description);
+                    continue;
+                }
+                if let Err(e) = a.check_parameters() {
+                    tracing::error!("saved analysis '{}': {e}", a.id);
+                    continue;
+                }
+                added.push(a.id.clone());
+                analyses.insert(a.id.clone(), a);
+            }
+        }
+        if !added.is_empty() {
+            data.analyses_changed();
+            tracing::info!("serving analyses saved elsewhere: {}", added.join(", "));
+        }
     }
 }

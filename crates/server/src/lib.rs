@@ -56,6 +56,8 @@ use crate::settings::{LimitsConfig, ServerConfig, ServiceConfig};
 use chiiki_analysis::{AggregateOutcome, Analysis, Sources};
 use chiiki_core::layers::Layer;
 use chiiki_core::sensitivity::Privacy;
+use chiiki_policy::audit::AuditPlace;
+use chiiki_policy::auth::tokens::TokenPlace;
 use chiiki_policy::auth::{decide, Decision, Principal, TokenStore};
 
 /// Shared state of a running service: what lives as long as the process
@@ -89,6 +91,10 @@ pub struct AppState {
     pub warming: std::sync::atomic::AtomicBool,
     /// Live shelter occupancy ([`occupancy`]).
     pub occupancy: occupancy::Occupancy,
+    /// The state shared with the other processes serving the same store
+    /// (PostGIS): tokens, saved analyses and the audit log live there
+    /// instead of the data directory.
+    shared: Option<Arc<chiiki_store::StateStore>>,
 }
 
 /// One generation of the data: the layers, the saved analyses and all that
@@ -159,6 +165,7 @@ type Layers = BTreeMap<String, Arc<Layer>>;
 fn assemble(
     config: &ServiceConfig,
     layers: Vec<Layer>,
+    saved: Vec<Analysis>,
     roles: &chiiki_policy::auth::Roles,
 ) -> Result<(Layers, BTreeMap<String, Analysis>), StartError> {
     let mut by_id = BTreeMap::new();
@@ -194,10 +201,8 @@ fn assemble(
         });
         a
     });
-    let analyses: BTreeMap<String, Analysis> = configured
-        .chain(analyses::load_saved(&config.data_dir))
-        .map(|a| (a.id.clone(), a))
-        .collect();
+    let analyses: BTreeMap<String, Analysis> =
+        configured.chain(saved).map(|a| (a.id.clone(), a)).collect();
     for a in analyses.values() {
         analyses::check_roles(roles, a).map_err(|e| StartError::Analysis {
             id: a.id.clone(),
@@ -260,15 +265,27 @@ impl AppState {
         store: Arc<dyn chiiki_store::LayerStore + Send + Sync>,
     ) -> Result<AppState, StartError> {
         let roles = config.roles.clone();
-        let (layers, analyses) = assemble(config, layers, &roles)?;
+        let shared = store.state();
+        let saved = analyses::load_saved(&config.data_dir, shared.as_deref());
+        let (layers, analyses) = assemble(config, layers, saved, &roles)?;
+        let (token_place, audit_place) = match &shared {
+            Some(s) => (
+                TokenPlace::Database(s.clone()),
+                AuditPlace::Database(s.clone()),
+            ),
+            None => (
+                TokenPlace::File(config.token_file()),
+                AuditPlace::File(config.audit_path()),
+            ),
+        };
         Ok(AppState {
             server: config.server.clone(),
             limits: config.limits.clone(),
-            tokens: TokenStore::new(roles, &config.tokens, Some(config.token_file()))
+            tokens: TokenStore::at(roles, &config.tokens, Some(token_place))
                 .map_err(StartError::Tokens)?,
             ptable: chiiki_policy::privacy::perturbation::PTable::new(config.privacy.k),
             data_dir: config.data_dir.clone(),
-            audit: chiiki_policy::audit::AuditLog::open(&config.audit_path(), config.audit.fsync)
+            audit: chiiki_policy::audit::AuditLog::at(&audit_place, config.audit.fsync)
                 .map_err(StartError::Audit)?,
             pseudonym_key: chiiki_policy::privacy::PseudonymKey::open(&config.pseudonym_key_path())
                 .map_err(StartError::PseudonymKey)?,
@@ -289,6 +306,7 @@ impl AppState {
                     "the shelter occupancy history: {e}"
                 )))
             })?,
+            shared,
         })
     }
 

@@ -25,8 +25,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::analyses::ANALYSIS_PREFIX;
 use crate::settings::ServiceConfig;
 use crate::{assemble, lock, read, AppState, Data};
+use chiiki_policy::auth::tokens::TOKENS_DOCUMENT;
+use chiiki_store::state::changed_document;
 
 /// Where reloads read the data from, and what they last read.
 pub(crate) struct Source {
@@ -184,16 +187,43 @@ impl AppState {
             .name("chiiki-follow".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    // Tokens first and at once: a revocation must not wait
+                    // for anything else.
+                    if first.as_deref().and_then(changed_document) == Some(TOKENS_DOCUMENT) {
+                        tracing::info!("the token list changed: reading it again");
+                        state.tokens.changed();
+                        continue;
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(100));
                     let mut changed: Vec<Option<String>> = vec![first];
                     changed.extend(rx.try_iter());
-                    let mut names: Vec<String> = changed
-                        .into_iter()
-                        .map(|id| id.unwrap_or_else(|| "layers changed while not listening".into()))
-                        .collect();
-                    names.sort();
-                    names.dedup();
-                    tracing::info!("the layer store changed ({}): reloading", names.join(", "));
+                    let mut layers = Vec::new();
+                    let mut analyses = false;
+                    for c in changed {
+                        match c.as_deref().map(|p| (p, changed_document(p))) {
+                            Some((_, Some(TOKENS_DOCUMENT))) => state.tokens.changed(),
+                            Some((_, Some(doc))) if doc.starts_with(ANALYSIS_PREFIX) => {
+                                analyses = true
+                            }
+                            Some((_, Some(_))) => {}
+                            Some((id, None)) => layers.push(id.to_string()),
+                            None => {
+                                // Anything may have changed while nobody listened.
+                                state.tokens.changed();
+                                layers.push("changes made while not listening".into());
+                            }
+                        }
+                    }
+                    if layers.is_empty() {
+                        if analyses {
+                            state.adopt_saved_analyses();
+                        }
+                        continue;
+                    }
+                    layers.sort();
+                    layers.dedup();
+                    tracing::info!("the layer store changed ({}): reloading", layers.join(", "));
+                    // A reload reads the saved analyses too.
                     let _ = state.reload();
                 }
             });
@@ -218,7 +248,8 @@ impl AppState {
         for id in store.list().map_err(|e| e.to_string())? {
             layers.push(store.load(&id).map_err(|e| e.to_string())?);
         }
-        let (layers, analyses) = assemble(&self.reload.config, layers, self.tokens.roles())
+        let saved = crate::analyses::load_saved(&self.data_dir, self.shared.as_deref());
+        let (layers, analyses) = assemble(&self.reload.config, layers, saved, self.tokens.roles())
             .map_err(|e| e.to_string())?;
         let current = self.data();
         let next = Arc::new(Data::new(current.number + 1, layers, analyses));

@@ -6,6 +6,8 @@
 //!   ([`geoparquet`], through polars — the only crate that compiles polars);
 //! - [`PostgisStore`]: layers in PostgreSQL with PostGIS ([`postgis`]),
 //!   for several service processes on one database;
+//! - [`state`]: with PostGIS, the service's own state (tokens, saved
+//!   analyses, the audit chain) in the same database;
 //! - [`checksum`]: a layer's canonical checksum, the same from either store;
 //! - [`import`]: any vector format GDAL reads, reprojected to JGD2011.
 
@@ -14,9 +16,11 @@ pub mod geoparquet;
 pub mod import;
 pub mod migrate;
 pub mod postgis;
+pub mod state;
 
 pub use checksum::checksum;
 pub use postgis::PostgisStore;
+pub use state::StateStore;
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +110,13 @@ pub trait LayerStore: Send + Sync {
     fn watch(&self, changed: OnChange) -> Result<bool> {
         drop(changed);
         Ok(false)
+    }
+
+    /// The service's state kept with the layers (tokens, saved analyses,
+    /// the audit log), for several processes serving one store; `None`
+    /// when each process keeps its own in its data directory.
+    fn state(&self) -> Option<std::sync::Arc<StateStore>> {
+        None
     }
 
     /// Every layer; a layer that cannot be read is reported and skipped,

@@ -66,6 +66,25 @@ pub const MIGRATIONS: &[&str] = &[
          checksum text NOT NULL,
          saved_at timestamptz NOT NULL DEFAULT now()
      );",
+    // 2: the service's state beside the layers (crate::state): named
+    // documents (tokens, saved analyses, the audit key) and the audit chain.
+    "CREATE TABLE chiiki.documents (
+         name text PRIMARY KEY,
+         body jsonb NOT NULL,
+         version bigint NOT NULL DEFAULT 1,
+         saved_at timestamptz NOT NULL DEFAULT clock_timestamp()
+     );
+     CREATE TABLE chiiki.audit (
+         seq bigint PRIMARY KEY CHECK (seq >= 0),
+         hash text NOT NULL,
+         line text NOT NULL,
+         written_at timestamptz NOT NULL DEFAULT clock_timestamp()
+     );
+     CREATE TABLE chiiki.audit_head (
+         one boolean PRIMARY KEY DEFAULT true CHECK (one),
+         seq bigint NOT NULL,
+         hash text NOT NULL
+     );",
 ];
 
 /// Serialises migrations of one database across processes.
@@ -87,6 +106,8 @@ pub struct PostgisStore {
     /// that (re)connects compares it with the database's, so that a change
     /// made while it was not listening is not missed.
     listed: Arc<Mutex<Option<String>>>,
+    /// The service's state in the same database, on its own connection.
+    state: Arc<crate::state::StateStore>,
 }
 
 impl std::fmt::Debug for PostgisStore {
@@ -398,6 +419,7 @@ impl PostgisStore {
         })?;
         tracing::debug!("{url}: chiiki schema version {version}");
         Ok(PostgisStore {
+            state: Arc::new(crate::state::StateStore::new(config.clone(), url)),
             config,
             url: url.to_string(),
             client: Mutex::new(Some(client)),
@@ -547,7 +569,8 @@ fn migrate(client: &mut Client) -> Result<i32> {
     Ok(known)
 }
 
-/// The catalogue's state: every layer with when it was saved.
+/// The catalogue's state: every layer with when it was saved, and every
+/// document of the service's state with its version.
 fn catalogue(c: &mut Client) -> std::result::Result<(Vec<String>, String), postgres::Error> {
     let rows = c.query(
         "SELECT id, saved_at::text FROM chiiki.layers ORDER BY id COLLATE \"C\"",
@@ -560,6 +583,16 @@ fn catalogue(c: &mut Client) -> std::result::Result<(Vec<String>, String), postg
         let saved: String = r.get(1);
         stamp.push_str(&format!("{id} {saved}\n"));
         ids.push(id);
+    }
+    // And the state's documents (crate::state): one changed while nobody
+    // listened is a change too.
+    for r in c.query(
+        "SELECT name, version FROM chiiki.documents ORDER BY name COLLATE \"C\"",
+        &[],
+    )? {
+        let name: String = r.get(0);
+        let version: i64 = r.get(1);
+        stamp.push_str(&format!("doc:{name} {version}\n"));
     }
     Ok((ids, stamp))
 }
@@ -960,6 +993,10 @@ impl LayerStore for PostgisStore {
                     message: format!("its metadata: {e}"),
                 })
         })
+    }
+
+    fn state(&self) -> Option<Arc<crate::state::StateStore>> {
+        Some(self.state.clone())
     }
 
     fn watch(&self, changed: crate::OnChange) -> Result<bool> {

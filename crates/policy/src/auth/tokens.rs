@@ -6,6 +6,12 @@
 //! directory gives no access. The running service re-reads the file when it
 //! changes, so `chiiki token revoke` takes effect on the next request.
 //!
+//! With the PostGIS store the same list is one document of the database
+//! ([`TokenPlace::Database`], `chiiki.documents` name `tokens`), changed in
+//! one transaction at a time and announced to every process serving the
+//! database, which re-reads it ([`TokenStore::changed`]); a process that
+//! missed an announcement checks the list's version every few seconds.
+//!
 //! Tokens of the config are merged into the file when the service starts
 //! ([`TokenFile::merge_config`]), under an id derived from their hash, so
 //! that they are listed, renewed and revoked like issued ones: a revoked
@@ -16,8 +22,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use chiiki_store::StateStore;
 
 use crate::error::{PolicyError, Result};
 use chrono::{DateTime, Utc};
@@ -241,6 +250,114 @@ impl TokenFile {
     }
 }
 
+/// The name of the token list among the database's documents.
+pub const TOKENS_DOCUMENT: &str = "tokens";
+
+/// Where the token list is kept.
+#[derive(Debug, Clone)]
+pub enum TokenPlace {
+    /// `<data>/tokens.json` ([`token_file`]).
+    File(PathBuf),
+    /// The document [`TOKENS_DOCUMENT`] of a PostGIS database that several
+    /// processes serve.
+    Database(Arc<StateStore>),
+}
+
+impl std::fmt::Display for TokenPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenPlace::File(p) => write!(f, "{}", p.display()),
+            TokenPlace::Database(s) => write!(f, "{} ({TOKENS_DOCUMENT})", s.url()),
+        }
+    }
+}
+
+impl TokenPlace {
+    /// The list; empty when there is none yet.
+    pub fn load(&self) -> Result<TokenFile> {
+        match self {
+            TokenPlace::File(path) => TokenFile::load(path),
+            TokenPlace::Database(state) => match state.document(TOKENS_DOCUMENT)? {
+                Some((body, _)) => self.parse(&body),
+                None => Ok(TokenFile::default()),
+            },
+        }
+    }
+
+    fn parse(&self, body: &str) -> Result<TokenFile> {
+        serde_json::from_str(body).map_err(|e| {
+            PolicyError::file(
+                Path::new(&self.to_string()),
+                Some(e.line() as u64),
+                "not a token list",
+            )
+        })
+    }
+
+    /// Changes the list: `change` returns whether it changed it (only then
+    /// is it saved) and a value for the caller. In the database no other
+    /// process changes the list meanwhile, and every process serving it
+    /// hears of the change.
+    pub fn update<T: Send>(
+        &self,
+        mut change: impl FnMut(&mut TokenFile) -> Result<(bool, T)> + Send,
+    ) -> Result<T> {
+        match self {
+            TokenPlace::File(path) => {
+                let mut file = TokenFile::load(path)?;
+                let (changed, out) = change(&mut file)?;
+                if changed {
+                    file.save(path)?;
+                }
+                Ok(out)
+            }
+            TokenPlace::Database(state) => state.update(TOKENS_DOCUMENT, |body| {
+                let mut file = match body {
+                    Some(b) => self.parse(&b)?,
+                    None => TokenFile::default(),
+                };
+                let (changed, out) = change(&mut file)?;
+                let body =
+                    if changed {
+                        Some(serde_json::to_string(&file).map_err(|e| {
+                            PolicyError::file(Path::new(&self.to_string()), None, e)
+                        })?)
+                    } else {
+                        None
+                    };
+                Ok((body, out))
+            }),
+        }
+    }
+
+    /// What the list is at now, to tell whether a copy is current: the
+    /// file's modification time (`None`: no file), or the document's version.
+    fn stamp(&self) -> Result<Option<Stamp>> {
+        Ok(match self {
+            TokenPlace::File(path) => std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(Stamp::Modified),
+            TokenPlace::Database(state) => match state.version(TOKENS_DOCUMENT)? {
+                0 => None,
+                v => Some(Stamp::Version(v)),
+            },
+        })
+    }
+}
+
+/// A version of the token list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    Modified(SystemTime),
+    Version(i64),
+}
+
+/// How long a process serving the database trusts its copy of the token
+/// list without an announcement: announcements arrive within a second; this
+/// bounds a revocation's delay when one is missed (the listener reconnecting).
+const RECHECK: Duration = Duration::from_secs(3);
+
 /// The stored hash of a checked config token.
 fn config_hash(t: &TokenConfig) -> String {
     t.sha256()
@@ -288,9 +405,13 @@ pub struct TokenStore {
     /// The config's tokens by hash, as merged at start-up: which config
     /// tokens are accepted at all, and their records while the file is missing.
     from_config: HashMap<String, TokenRecord>,
-    file: Option<PathBuf>,
-    /// The file's state, and the modification time it was read at.
-    from_file: Mutex<(Option<SystemTime>, FileState)>,
+    file: Option<TokenPlace>,
+    /// The list's state, and the stamp it was read at.
+    from_file: Mutex<(Option<Stamp>, FileState)>,
+    /// In the database: set when the list was announced changed.
+    stale: AtomicBool,
+    /// In the database: when the version was last checked.
+    checked: Mutex<Option<Instant>>,
 }
 
 impl TokenStore {
@@ -299,8 +420,22 @@ impl TokenStore {
     /// [`TokenConfig::check`] refuses, and a token file it cannot read.
     /// Without a file, the config's tokens are held in memory only.
     pub fn new(roles: Roles, tokens: &[TokenConfig], file: Option<PathBuf>) -> Result<TokenStore> {
+        TokenStore::at(roles, tokens, file.map(TokenPlace::File))
+    }
+
+    /// [`TokenStore::new`] with the list wherever `place` keeps it.
+    pub fn at(
+        roles: Roles,
+        tokens: &[TokenConfig],
+        file: Option<TokenPlace>,
+    ) -> Result<TokenStore> {
         let merged = match &file {
-            Some(path) => merge_config_tokens(path, tokens)?,
+            Some(place) => place
+                .update(|f| {
+                    let changed = f.merge_config(tokens)?;
+                    Ok((changed, f.tokens.clone()))
+                })
+                .map(|tokens| TokenFile { tokens })?,
             None => {
                 let mut f = TokenFile::default();
                 f.merge_config(tokens)?;
@@ -319,7 +454,33 @@ impl TokenStore {
             from_config,
             file,
             from_file: Mutex::new((None, FileState::Missing)),
+            stale: AtomicBool::new(true),
+            checked: Mutex::new(None),
         })
+    }
+
+    /// Tells the store the list changed elsewhere (an announcement from
+    /// the database): the next request reads it again.
+    pub fn changed(&self) {
+        self.stale.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the list must be looked at again now: always for a file (its
+    /// modification time is cheap), for the database when announced or
+    /// [`RECHECK`] after the last look.
+    fn due(&self) -> bool {
+        match &self.file {
+            Some(TokenPlace::Database(_)) => {
+                let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+                let due = self.stale.swap(false, Ordering::SeqCst)
+                    || checked.is_none_or(|t| t.elapsed() >= RECHECK);
+                if due {
+                    *checked = Some(Instant::now());
+                }
+                due
+            }
+            _ => true,
+        }
     }
 
     pub fn roles(&self) -> &Roles {
@@ -329,13 +490,25 @@ impl TokenStore {
     /// The record of `hash`, from the token file (re-read if it changed)
     /// or, while there is none, from the config as merged at start-up.
     fn record(&self, hash: &str) -> Result<Option<TokenRecord>, TokenError> {
-        let Some(path) = self.file.as_ref() else {
+        let Some(place) = self.file.as_ref() else {
             return Ok(self.from_config.get(hash).cloned());
         };
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let mut cache = self.from_file.lock().unwrap_or_else(|e| e.into_inner());
+        let modified = if self.due() {
+            match place.stamp() {
+                Ok(s) => s,
+                Err(e) => {
+                    // The database unreachable: the list as last read (a
+                    // revocation cannot be made there meanwhile either).
+                    tracing::error!("checking the token list {place}: {e}");
+                    cache.0
+                }
+            }
+        } else {
+            cache.0
+        };
         if cache.0 != modified {
-            let state = match modified.map(|_| TokenFile::load(path)) {
+            let state = match modified.map(|_| place.load()) {
                 None => FileState::Missing,
                 Some(Ok(f)) => FileState::Tokens(
                     f.tokens
@@ -472,6 +645,32 @@ pub fn parse_expiry(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 mod tests {
     use super::*;
     use crate::settings::MIN_SECRET_CHARS;
+
+    #[test]
+    fn a_token_place_saves_only_what_was_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = token_file(dir.path());
+        let place = TokenPlace::File(path.clone());
+        let n = place.update(|f| Ok((false, f.tokens.len()))).unwrap();
+        assert_eq!(n, 0);
+        assert!(!path.exists(), "an unchanged list was written");
+        let (record, secret) = place
+            .update(|f| Ok((true, f.create("desk", "planner", None))))
+            .unwrap();
+        let stored = place.load().unwrap();
+        assert_eq!(stored.tokens.len(), 1);
+        assert_eq!(stored.tokens[0].id, record.id);
+        assert_eq!(stored.tokens[0].sha256, sha256_hex(&secret));
+        let revoked = place
+            .update(|f| {
+                let n = f.revoke("desk");
+                Ok((n > 0, n))
+            })
+            .unwrap();
+        assert_eq!(revoked, 1);
+        assert!(place.load().unwrap().tokens[0].revoked.is_some());
+        assert_eq!(place.to_string(), path.display().to_string());
+    }
 
     #[test]
     fn issued_tokens_resolve_until_revoked_or_expired() {
