@@ -398,9 +398,8 @@ fn analyse(args: AnalyseArgs, config: &Config) -> Result<()> {
     let started = std::time::Instant::now();
     let roles = config.roles()?;
     let audit = chiiki_policy::audit::AuditLog::at(&config.audit_place(&data)?, true)?;
-    let pseudonyms = chiiki_policy::privacy::PseudonymKey::open(
-        &chiiki_policy::privacy::pseudonym_key_path(&data),
-    )?;
+    let pseudonyms =
+        chiiki_policy::privacy::PseudonymKey::open_at(&config.pseudonym_key_place(&data)?)?;
     let views = chiiki_policy::privacy::AuthorViews {
         roles: &roles,
         as_of,

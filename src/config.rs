@@ -338,6 +338,16 @@ impl Config {
         })
     }
 
+    /// Where the pseudonym key of data directory `data` is: the database
+    /// with the PostGIS store, else `<data>/keys/pseudonym.key`.
+    pub fn pseudonym_key_place(&self, data: &Path) -> Result<chiiki_policy::privacy::KeyPlace> {
+        use chiiki_policy::privacy::{pseudonym_key_path, KeyPlace};
+        Ok(match self.shared_state()? {
+            Some(s) => KeyPlace::Database(s),
+            None => KeyPlace::File(pseudonym_key_path(data)),
+        })
+    }
+
     /// Where `chiiki token create` keeps the tokens it issues.
     pub fn token_file(&self) -> PathBuf {
         chiiki_policy::auth::tokens::token_file(&self.data_dir)

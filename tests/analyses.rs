@@ -526,10 +526,19 @@ fn planners_post_analyses_that_become_collections() {
         .count();
     let got = all_features(&id, Some("planner"), "");
     assert_eq!(got.len(), expected);
-    // Kept for the next start; this run's file is removed again.
-    let saved = s.data.join("analyses").join(format!("{id}.json"));
-    assert!(saved.is_file());
-    std::fs::remove_file(saved).unwrap();
+    // Kept for the next start (a file, or a document in PostGIS); this
+    // run's file is removed again.
+    if common::on_postgis() {
+        let kept = common::postgis_sql(
+            &s.data,
+            &format!("SELECT count(*) FROM chiiki.documents WHERE name = 'analysis/{id}'"),
+        );
+        assert_eq!(kept.trim(), "1");
+    } else {
+        let saved = s.data.join("analyses").join(format!("{id}.json"));
+        assert!(saved.is_file());
+        std::fs::remove_file(saved).unwrap();
+    }
 }
 
 #[test]

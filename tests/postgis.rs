@@ -684,6 +684,24 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
     for id in &files {
         assert_same(&original.load(id).unwrap(), &returned.load(id).unwrap());
     }
+    // The token list and the pseudonym key went in and came back: the same
+    // tokens work, and pseudonyms handed out stay valid.
+    let documents = pg.psql_in(
+        "chiiki",
+        "SELECT name FROM chiiki.documents WHERE name IN ('tokens', 'pseudonym.key') ORDER BY name",
+    );
+    assert_eq!(documents, "pseudonym.key\ntokens\n");
+    let json = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let key = Path::new("keys/pseudonym.key");
+    assert_eq!(json(&back.join(key))["key"], json(&demo.data.join(key))["key"]);
+    let mode = std::fs::metadata(back.join(key)).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        json(&back.join("tokens.json")),
+        json(&demo.data.join("tokens.json"))
+    );
 
     // A server on the database, with the demo's registry, keys and tokens.
     let demo_config = std::fs::read_to_string(demo.data.join("chiiki.toml")).unwrap();
@@ -1242,6 +1260,16 @@ fn replicas_share_tokens_the_audit_chain_and_saved_analyses() {
         format!("http://127.0.0.1:{port_a}"),
         format!("http://127.0.0.1:{port_b}"),
     );
+    // One pseudonym key for both, made by the first to start: the same
+    // person gets the same pseudonym from either replica.
+    let keys = pg.psql_in(
+        "shared",
+        "SELECT count(*) FROM chiiki.documents WHERE name = 'pseudonym.key'",
+    );
+    assert_eq!(keys.trim(), "1");
+    for dir in ["a", "b"] {
+        assert!(!work.join(dir).join("keys/pseudonym.key").exists());
+    }
     for base in [&a, &b] {
         for t in [&desk, &keeper] {
             assert_eq!(status(base, "/collections/visitors/items?limit=10", t), 200);

@@ -2291,7 +2291,7 @@ fn forged_expired_revoked_and_malformed_tokens_are_refused() {
         "{list}"
     );
     assert!(list.contains("revoked"), "{list}");
-    let stored = std::fs::read_to_string(s.data.join("tokens.json")).unwrap();
+    let stored = common::stored_tokens(&s.data);
     for secret in [&expiring, &revoked] {
         assert!(!list.contains(secret.as_str()), "token list shows a secret");
         assert!(
@@ -2512,8 +2512,7 @@ fn personal_data_responses_are_audited_in_a_tamper_evident_chain() {
     // The log names a token by its public id; the config's demo tokens
     // have theirs in the token file, derived from their hash.
     let stored: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(server().data.join("tokens.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&common::stored_tokens(&server().data)).unwrap();
     let id_of = |name: &str| {
         stored["tokens"]
             .as_array()

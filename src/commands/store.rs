@@ -2,13 +2,13 @@
 //! GeoParquet files and a PostGIS database, then reads each back and
 //! compares feature counts and checksums, printing one line per layer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::config::{Config, StoreKind};
-use chiiki_store::{GeoParquetStore, LayerStore, PostgisStore};
+use chiiki_store::{GeoParquetStore, LayerStore, PostgisStore, StateStore};
 
 #[derive(Subcommand)]
 pub enum StoreCommand {
@@ -113,5 +113,132 @@ fn migrate(args: MigrateArgs, config: &Config) -> Result<()> {
         verified.len(),
         elapsed
     );
+    let state = database
+        .state()
+        .context("the database keeps no shared state")?;
+    match args.to {
+        StoreKind::Postgis => shared_files_into(&data, &state)?,
+        StoreKind::Geoparquet => shared_files_from(&state, &data)?,
+    }
+    Ok(())
+}
+
+/// What every process serving one store must share, as files of a data
+/// directory and as documents of the database: the token list (hashes
+/// only), the pseudonym key (so that pseudonyms handed out stay valid)
+/// and the analyses saved through the service.
+fn shared_files(data: &Path, state: &StateStore) -> Result<Vec<(String, PathBuf)>> {
+    let mut names: Vec<String> = vec![
+        chiiki_policy::auth::tokens::TOKENS_DOCUMENT.to_string(),
+        chiiki_policy::privacy::PSEUDONYM_KEY_DOCUMENT.to_string(),
+    ];
+    let prefix = chiiki_server::ANALYSIS_PREFIX;
+    let saved = chiiki_server::saved_analyses_dir(data);
+    if let Ok(entries) = std::fs::read_dir(&saved) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(id) = path.file_stem().and_then(|s| s.to_str()) {
+                    names.push(format!("{prefix}{id}"));
+                }
+            }
+        }
+    }
+    names.extend(state.documents(prefix)?.into_iter().map(|(name, _)| name));
+    names.sort();
+    names.dedup();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let path = match name.strip_prefix(prefix) {
+                Some(id) => saved.join(format!("{id}.json")),
+                None if name == chiiki_policy::auth::tokens::TOKENS_DOCUMENT => {
+                    chiiki_policy::auth::tokens::token_file(data)
+                }
+                None => chiiki_policy::privacy::pseudonym_key_path(data),
+            };
+            (name, path)
+        })
+        .collect())
+}
+
+/// Copies the shared files of `data` into documents the database does
+/// not have yet; where it has one already, the database's stays (and is
+/// said so when it differs). The audit log is not copied: the file stays
+/// the record of what that directory's service disclosed, and the
+/// database's chain is its own.
+fn shared_files_into(data: &Path, state: &StateStore) -> Result<()> {
+    println!();
+    for (name, path) in shared_files(data, state)? {
+        let Some(text) = read_if_there(&path)? else {
+            continue;
+        };
+        let said = if state.insert_new(&name, &text)? {
+            "copied"
+        } else if same_json(state.document(&name)?.map(|d| d.0).as_deref(), &text) {
+            "already there, the same"
+        } else {
+            "the database's differs and is kept"
+        };
+        println!("{:<32} {said}", name);
+    }
+    println!(
+        "the audit log of {} stays there; the database's has its own chain",
+        data.display()
+    );
+    Ok(())
+}
+
+/// Writes the database's shared documents as files of `data` where there
+/// are none yet; a file that is there stays (and is said so when it differs).
+fn shared_files_from(state: &StateStore, data: &Path) -> Result<()> {
+    println!();
+    for (name, path) in shared_files(data, state)? {
+        let Some((text, _)) = state.document(&name)? else {
+            continue;
+        };
+        let said = match read_if_there(&path)? {
+            None => {
+                write_private(&path, &text)?;
+                "written"
+            }
+            Some(file) if same_json(Some(file.as_str()), &text) => "already there, the same",
+            Some(_) => "the file differs and is kept",
+        };
+        println!("{:<32} {said}", path.display());
+    }
+    Ok(())
+}
+
+fn read_if_there(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Whether `a` holds the same JSON value as `b` (the database keeps JSON
+/// in its own layout).
+fn same_json(a: Option<&str>, b: &str) -> bool {
+    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+    a.and_then(parse).is_some_and(|a| Some(a) == parse(b))
+}
+
+/// Writes `text` to `path`, readable by its owner only (a key, hashes of
+/// tokens), in a directory only its owner may enter when it is new.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    chiiki_core::fs::write_atomically_with(path, |f| {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        std::io::Write::write_all(f, text.as_bytes())
+    })?;
     Ok(())
 }

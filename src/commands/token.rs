@@ -19,7 +19,7 @@ use clap::Subcommand;
 
 use crate::config::Config;
 use chiiki_policy::auth::tokens::{parse_expiry, TokenFile, TokenPlace, TokenSource};
-use chiiki_policy::privacy::{pseudonym_key_path, PseudonymKey};
+use chiiki_policy::privacy::{KeyPlace, PseudonymKey};
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -230,12 +230,15 @@ pub fn run(command: TokenCommand, config: &Config) -> Result<()> {
             Ok(())
         }
         TokenCommand::RotateKeys { data } => {
-            let path = pseudonym_key_path(&dir(&data));
-            let key = PseudonymKey::rotate(&path)?;
+            let place = config.pseudonym_key_place(&dir(&data))?;
+            let key = PseudonymKey::rotate_at(&place)?;
+            let at = match &place {
+                KeyPlace::File(path) => path.display().to_string(),
+                KeyPlace::Database(state) => format!("{} (chiiki.documents)", state.url()),
+            };
             println!(
-                "pseudonym key version {} written to {}; pseudonyms handed out before no longer resolve. Restart the service to use it.",
+                "pseudonym key version {} written to {at}; pseudonyms handed out before no longer resolve. Restart the service to use it.",
                 key.version(),
-                path.display()
             );
             Ok(())
         }
@@ -275,6 +278,7 @@ mod tests {
     use crate::config::TokenConfig;
     use chiiki_policy::auth::tokens::token_file;
     use chiiki_policy::auth::{TokenError, TokenStore};
+    use chiiki_policy::privacy::pseudonym_key_path;
 
     const DESK: &str = "desk-4f1c9a0e7b2d4c8e9a1f3b5d7c9e0a2b";
 

@@ -110,6 +110,19 @@ pub fn postgis_sql(data: &Path, sql: &str) -> String {
     test_cluster().psql_in(db, sql)
 }
 
+/// The token list stored for `data` as JSON: `tokens.json`, or in postgis
+/// mode the database's `tokens` document.
+pub fn stored_tokens(data: &Path) -> String {
+    if on_postgis() {
+        postgis_sql(
+            data,
+            "SELECT body::text FROM chiiki.documents WHERE name = 'tokens'",
+        )
+    } else {
+        std::fs::read_to_string(data.join("tokens.json")).unwrap()
+    }
+}
+
 /// The PostGIS config of the data directory `args` name with `--data`,
 /// when the command names no config and that directory was moved into
 /// PostGIS.

@@ -16,7 +16,9 @@ use chiiki_analysis::Analysis;
 use chiiki_policy::auth::{decide, Decision};
 use chiiki_store::StateStore;
 
-fn dir(data_dir: &Path) -> std::path::PathBuf {
+/// Where analyses posted to the service are kept with the GeoParquet
+/// store: `<data>/analyses/<id>.json`.
+pub fn saved_dir(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("analyses")
 }
 
@@ -40,7 +42,7 @@ pub fn load_saved(data_dir: &Path, shared: Option<&StateStore>) -> Vec<Analysis>
             }
         },
         None => {
-            let Ok(entries) = std::fs::read_dir(dir(data_dir)) else {
+            let Ok(entries) = std::fs::read_dir(saved_dir(data_dir)) else {
                 return Vec::new();
             };
             let mut paths: Vec<_> = entries
@@ -351,7 +353,7 @@ fn save(state: &SharedState, analysis: Analysis) -> Result<(), ApiError> {
                 }
             }
             None => {
-                let path = dir(&state.data_dir).join(format!("{}.json", analysis.id));
+                let path = saved_dir(&state.data_dir).join(format!("{}.json", analysis.id));
                 chiiki_core::fs::write_atomically(&path, &bytes)?;
             }
         }

@@ -14,6 +14,7 @@
 
 pub mod access;
 mod analyses;
+pub use analyses::{saved_dir as saved_analyses_dir, ANALYSIS_PREFIX};
 mod cache;
 mod error;
 mod health;
@@ -59,6 +60,7 @@ use chiiki_core::sensitivity::Privacy;
 use chiiki_policy::audit::AuditPlace;
 use chiiki_policy::auth::tokens::TokenPlace;
 use chiiki_policy::auth::{decide, Decision, Principal, TokenStore};
+use chiiki_policy::privacy::KeyPlace;
 
 /// Shared state of a running service: what lives as long as the process
 /// (tokens, the audit log, limits) and the data it serves now.
@@ -268,14 +270,16 @@ impl AppState {
         let shared = store.state();
         let saved = analyses::load_saved(&config.data_dir, shared.as_deref());
         let (layers, analyses) = assemble(config, layers, saved, &roles)?;
-        let (token_place, audit_place) = match &shared {
+        let (token_place, audit_place, key_place) = match &shared {
             Some(s) => (
                 TokenPlace::Database(s.clone()),
                 AuditPlace::Database(s.clone()),
+                KeyPlace::Database(s.clone()),
             ),
             None => (
                 TokenPlace::File(config.token_file()),
                 AuditPlace::File(config.audit_path()),
+                KeyPlace::File(config.pseudonym_key_path()),
             ),
         };
         Ok(AppState {
@@ -287,7 +291,7 @@ impl AppState {
             data_dir: config.data_dir.clone(),
             audit: chiiki_policy::audit::AuditLog::at(&audit_place, config.audit.fsync)
                 .map_err(StartError::Audit)?,
-            pseudonym_key: chiiki_policy::privacy::PseudonymKey::open(&config.pseudonym_key_path())
+            pseudonym_key: chiiki_policy::privacy::PseudonymKey::open_at(&key_place)
                 .map_err(StartError::PseudonymKey)?,
             rate: limits::RateLimiter::new(config.limits.requests_per_minute),
             base_url: Default::default(),

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 
 pub use chiiki_core::sensitivity::{resident_fields, Privacy};
 use chrono::NaiveDate;
-pub use pseudonyms::{pseudonym, pseudonym_key_path, PseudonymKey};
+pub use pseudonyms::{
+    pseudonym, pseudonym_key_path, KeyPlace, PseudonymKey, KEY_DOCUMENT as PSEUDONYM_KEY_DOCUMENT,
+};
 
 use crate::auth::{PersonalField, Records, RoleDef};
 use chiiki_core::layers::column::date_from_days;

@@ -14,8 +14,15 @@
 //! rotate-keys`). Rotation replaces the key and keeps no copy of the old
 //! one: every pseudonym changes, and old ones no longer resolve to anybody,
 //! by design.
+//!
+//! With the PostGIS store the key is a document of the database instead
+//! ([`KeyPlace::Database`]), made by the first process that needs it, so
+//! that every replica hands out the same pseudonyms.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chiiki_store::StateStore;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +34,19 @@ use crate::error::{PolicyError, Result};
 pub fn pseudonym_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("keys").join("pseudonym.key")
 }
+
+/// Where the pseudonym key is kept.
+#[derive(Debug, Clone)]
+pub enum KeyPlace {
+    /// A file of the data directory ([`pseudonym_key_path`]).
+    File(PathBuf),
+    /// The document `pseudonym.key` of a PostGIS database, shared by every
+    /// process serving it.
+    Database(Arc<StateStore>),
+}
+
+/// The name of the pseudonym key among the database's documents.
+pub const KEY_DOCUMENT: &str = "pseudonym.key";
 
 /// The secret behind pseudonyms, with its version (1 for the first key,
 /// one more at each rotation).
@@ -72,6 +92,44 @@ impl PseudonymKey {
         &self.key
     }
 
+    /// The key kept at `place`, made (version 1) when there is none yet.
+    /// In a database the first process to ask makes it; every other gets
+    /// that one.
+    pub fn open_at(place: &KeyPlace) -> Result<PseudonymKey> {
+        match place {
+            KeyPlace::File(path) => Self::open(path),
+            KeyPlace::Database(state) => {
+                let text = state.get_or_insert(KEY_DOCUMENT, || new_key_file(1).1)?;
+                parse_key_file(&database_name(state), text.as_bytes())
+            }
+        }
+    }
+
+    /// Replaces the key kept at `place` with a new one, one version up
+    /// ([`PseudonymKey::rotate`]).
+    pub fn rotate_at(place: &KeyPlace) -> Result<PseudonymKey> {
+        match place {
+            KeyPlace::File(path) => Self::rotate(path),
+            KeyPlace::Database(state) => {
+                let name = database_name(state);
+                let key = state.update(KEY_DOCUMENT, |old| {
+                    let version = match old {
+                        Some(text) => parse_key_file(&name, text.as_bytes())?.version + 1,
+                        None => 1,
+                    };
+                    let (key, text) = new_key_file(version);
+                    Ok::<_, PolicyError>((Some(text), key))
+                })?;
+                tracing::info!(
+                    "rotated pseudonym key to version {} in {}",
+                    key.version,
+                    name.display()
+                );
+                Ok(key)
+            }
+        }
+    }
+
     /// The key at `path`, made (version 1) when there is none yet.
     pub fn open(path: &Path) -> Result<PseudonymKey> {
         match Self::load(path)? {
@@ -91,17 +149,7 @@ impl PseudonymKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(chiiki_core::error::IoError::at(path, "reading")(e).into()),
         };
-        let file: KeyFile = serde_json::from_slice(&bytes).map_err(|e| {
-            PolicyError::file(path, Some(e.line() as u64), "not a pseudonym key file")
-        })?;
-        let key = hex::decode(file.key.trim())
-            .ok()
-            .filter(|k| k.len() == 32)
-            .ok_or_else(|| PolicyError::file(path, None, "the key is not 32 bytes of hex"))?;
-        Ok(Some(PseudonymKey {
-            version: file.version,
-            key,
-        }))
+        parse_key_file(path, &bytes).map(Some)
     }
 
     /// Replaces the key at `path` with a new one, one version up. Every
@@ -121,15 +169,8 @@ impl PseudonymKey {
     }
 
     fn write_new(path: &Path, version: u32) -> Result<PseudonymKey> {
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-        let file = KeyFile {
-            version,
-            created: chiiki_core::clock::now(),
-            key: hex::encode(key),
-        };
-        let bytes =
-            serde_json::to_vec_pretty(&file).map_err(|e| PolicyError::file(path, None, e))?;
+        let (key, text) = new_key_file(version);
+        let bytes = text.into_bytes();
         if let Some(dir) = path.parent() {
             make_private_dir(dir)?;
         }
@@ -142,11 +183,41 @@ impl PseudonymKey {
             }
             std::io::Write::write_all(f, &bytes)
         })?;
-        Ok(PseudonymKey {
-            version,
-            key: key.to_vec(),
-        })
+        Ok(key)
     }
+}
+
+/// A new random key of `version`, and its key file's text.
+fn new_key_file(version: u32) -> (PseudonymKey, String) {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    let file = KeyFile {
+        version,
+        created: chiiki_core::clock::now(),
+        key: hex::encode(key),
+    };
+    let text = serde_json::to_string_pretty(&file).expect("a key file serialises");
+    (PseudonymKey::from_bytes(version, &key), text)
+}
+
+/// The key in a key file's `bytes`; errors name `path` (a file, or the
+/// database's document).
+fn parse_key_file(path: &Path, bytes: &[u8]) -> Result<PseudonymKey> {
+    let file: KeyFile = serde_json::from_slice(bytes)
+        .map_err(|e| PolicyError::file(path, Some(e.line() as u64), "not a pseudonym key file"))?;
+    let key = hex::decode(file.key.trim())
+        .ok()
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| PolicyError::file(path, None, "the key is not 32 bytes of hex"))?;
+    Ok(PseudonymKey {
+        version: file.version,
+        key,
+    })
+}
+
+/// How errors name the key's document.
+fn database_name(state: &StateStore) -> PathBuf {
+    PathBuf::from(format!("{} chiiki.documents '{KEY_DOCUMENT}'", state.url()))
 }
 
 /// Creates `dir` (owner-only on Unix) if it does not exist yet.
