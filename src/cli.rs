@@ -541,7 +541,8 @@ fn serve(config: Config, exit_on_stdin_close: bool) -> Result<()> {
             std::process::exit(0);
         });
     }
-    let history = crate::history::RegistryHistory::of(&config.data_dir).map(|h| {
+    let place = config.registry_place(&config.data_dir)?;
+    let history = crate::history::RegistryHistory::of(place, &config.data_dir).map(|h| {
         std::sync::Arc::new(h) as std::sync::Arc<dyn chiiki_server::history::ResidentHistory>
     });
     if history.is_none() {

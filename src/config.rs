@@ -348,6 +348,16 @@ impl Config {
         })
     }
 
+    /// Where the registry of data directory `data` is: the database with
+    /// the PostGIS store, else `<data>/registry/registry.bin`.
+    pub fn registry_place(&self, data: &Path) -> Result<chiiki_registry::store::RegistryPlace> {
+        use chiiki_registry::store::RegistryPlace;
+        Ok(match self.shared_state()? {
+            Some(s) => RegistryPlace::Database(s),
+            None => RegistryPlace::Directory(data.to_path_buf()),
+        })
+    }
+
     /// Where `chiiki token create` keeps the tokens it issues.
     pub fn token_file(&self) -> PathBuf {
         chiiki_policy::auth::tokens::token_file(&self.data_dir)

@@ -8,11 +8,13 @@ use std::sync::OnceLock;
 
 use chiiki_core::layers::Layer;
 use chiiki_registry::model::Status;
+use chiiki_registry::store::RegistryPlace;
 use chiiki_server::history::{Change, ResidentHistory};
 use chrono::NaiveDate;
 
-/// The history of the registry in a data directory.
+/// The history of a registry (in a data directory or the database).
 pub struct RegistryHistory {
+    place: RegistryPlace,
     data_dir: PathBuf,
     reference: PathBuf,
     layer_id: String,
@@ -21,14 +23,20 @@ pub struct RegistryHistory {
 }
 
 impl RegistryHistory {
-    /// The history of `data_dir`'s registry, geocoded against its
-    /// `reference.chiiki`; `None` when it has no registry or no reference.
-    pub fn of(data_dir: &Path) -> Option<RegistryHistory> {
+    /// The history of the registry kept at `place`, geocoded against
+    /// `data_dir`'s `reference.chiiki`; `None` when there is no registry
+    /// or no reference.
+    pub fn of(place: RegistryPlace, data_dir: &Path) -> Option<RegistryHistory> {
         let reference = data_dir.join("reference.chiiki");
-        if !chiiki_registry::store::exists(data_dir) || !reference.is_file() {
+        let exists = place.exists().unwrap_or_else(|e| {
+            tracing::warn!("the registry's history: {e}");
+            false
+        });
+        if !exists || !reference.is_file() {
             return None;
         }
         Some(RegistryHistory {
+            place,
             data_dir: data_dir.to_path_buf(),
             reference,
             layer_id: chiiki_registry::points::DEFAULT_LAYER.to_string(),
@@ -37,7 +45,7 @@ impl RegistryHistory {
     }
 
     fn registry(&self) -> Result<chiiki_registry::Registry, String> {
-        chiiki_registry::store::load(&self.data_dir).map_err(|e| e.to_string())
+        self.place.load().map_err(|e| e.to_string())
     }
 }
 
@@ -54,7 +62,7 @@ impl ResidentHistory for RegistryHistory {
             let _ = self.geocoder.set(chiiki_geocode::Geocoder::new(reference));
         }
         let geocoder = self.geocoder.get().expect("set above");
-        let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(&self.data_dir)
+        let keys = chiiki_registry::record_keys::RecordKeys::load_or_create_at(&self.place)
             .map_err(|e| e.to_string())?;
         let context = geocoder
             .context(&registry.baseline.city)

@@ -219,7 +219,7 @@ fn the_store_keeps_every_layer_as_it_was_and_postgis_reads_it_the_same() {
     pg.create_database("store");
     let url = pg.url("store");
     let store = PostgisStore::connect(&url, None).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(chiiki_store::postgis::MIGRATIONS.len(), 2);
     assert!(store.list().unwrap().is_empty());
 
@@ -459,6 +459,7 @@ fn a_save_that_fails_midway_leaves_the_previous_layer() {
         [
             "audit",
             "audit_head",
+            "blobs",
             "documents",
             "layer_shelters_evacuation",
             "layers",
@@ -695,13 +696,34 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     };
     let key = Path::new("keys/pseudonym.key");
-    assert_eq!(json(&back.join(key))["key"], json(&demo.data.join(key))["key"]);
+    assert_eq!(
+        json(&back.join(key))["key"],
+        json(&demo.data.join(key))["key"]
+    );
     let mode = std::fs::metadata(back.join(key)).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     assert_eq!(
         json(&back.join("tokens.json")),
         json(&demo.data.join("tokens.json"))
     );
+    // So did the registry with its history, and its record keys: the same
+    // bytes, so the same residents, versions and perturbation keys.
+    let registry = pg.psql_in(
+        "chiiki",
+        "SELECT count(*) FROM chiiki.blobs WHERE name = 'registry';
+         SELECT body #>> '{}' FROM chiiki.documents WHERE name = 'record-keys.key'",
+    );
+    let record_keys = std::fs::read_to_string(demo.data.join("registry/record-keys.key")).unwrap();
+    assert_eq!(registry, format!("1\n{}\n", record_keys.trim()));
+    for file in ["registry/registry.bin", "registry/record-keys.key"] {
+        assert!(
+            std::fs::read(back.join(file)).unwrap() == std::fs::read(demo.data.join(file)).unwrap(),
+            "{file} came back otherwise"
+        );
+    }
 
     // A server on the database, with the demo's registry, keys and tokens.
     let demo_config = std::fs::read_to_string(demo.data.join("chiiki.toml")).unwrap();

@@ -13,7 +13,6 @@ use chiiki_registry::delta::{apply_files, DeltaOptions};
 use chiiki_registry::encoding::TextEncoding;
 use chiiki_registry::import::{import_file, ImportOptions};
 use chiiki_registry::report::Rejection;
-use chiiki_registry::store;
 use chiiki_registry::summary::Summary;
 
 #[derive(Subcommand)]
@@ -129,7 +128,8 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 },
             };
             let data = data_dir(&args.common.data);
-            let report = import_file(&data, &args.file, aliases, &options)?;
+            let place = config.registry_place(&data)?;
+            let report = import_file(&place, &args.file, aliases, &options)?;
             print_rejections(&report.rejections);
             write_report(args.common.report.as_deref(), &report)?;
             if let Some(why) = &report.refused {
@@ -147,7 +147,7 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 report.as_of,
                 report.rejected_rows,
                 started.elapsed(),
-                store::registry_path(&data).display()
+                place.name().display()
             );
             Ok(())
         }
@@ -158,7 +158,12 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 strict: args.common.strict,
             };
             let data = data_dir(&args.common.data);
-            let report = apply_files(&data, &args.files, aliases, &options)?;
+            let report = apply_files(
+                &config.registry_place(&data)?,
+                &args.files,
+                aliases,
+                &options,
+            )?;
             for already in &report.already_applied {
                 println!("{already}");
             }
@@ -190,7 +195,7 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
             }
             let started = std::time::Instant::now();
             let data = data_dir(&args.data);
-            let registry = store::load(&data)?;
+            let registry = config.registry_place(&data)?.load()?;
             let reference = chiiki_geocode::reference::load(&args.reference)?;
             let geocoder = chiiki_geocode::Geocoder::new(reference);
             let cities = [&args.cities, &registry.baseline.city, &config.registry.city]
@@ -200,7 +205,9 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
                 .unwrap_or_default();
             let context = geocoder.context(&cities).context("the registry's city")?;
             let date = args.as_of.unwrap_or_else(chiiki_core::clock::today);
-            let keys = chiiki_registry::record_keys::RecordKeys::load_or_create(&data)?;
+            let keys = chiiki_registry::record_keys::RecordKeys::load_or_create_at(
+                &config.registry_place(&data)?,
+            )?;
             let (layer, report) = chiiki_registry::points::resident_layer(
                 &registry,
                 &geocoder,
@@ -245,7 +252,7 @@ pub fn run(command: RegistryCommand, config: &Config) -> Result<()> {
         RegistryCommand::Show(args) => {
             let data = data_dir(&args.data);
             let started = std::time::Instant::now();
-            let registry = store::load(&data)?;
+            let registry = config.registry_place(&data)?.load()?;
             tracing::debug!("loaded the registry in {:.2?}", started.elapsed());
             let summary = Summary::of(
                 &registry,

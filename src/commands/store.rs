@@ -3,6 +3,7 @@
 //! compares feature counts and checksums, printing one line per layer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -120,6 +121,44 @@ fn migrate(args: MigrateArgs, config: &Config) -> Result<()> {
         StoreKind::Postgis => shared_files_into(&data, &state)?,
         StoreKind::Geoparquet => shared_files_from(&state, &data)?,
     }
+    registry_across(&data, state, args.to)
+}
+
+/// Copies the registry with its history, and its record-key secret, to
+/// the other store when that has none yet.
+fn registry_across(data: &Path, state: Arc<StateStore>, to: StoreKind) -> Result<()> {
+    use chiiki_registry::record_keys::RecordKeys;
+    use chiiki_registry::store::{copy_if_missing, RegistryPlace};
+    let directory = RegistryPlace::Directory(data.to_path_buf());
+    let database = RegistryPlace::Database(state);
+    let (from, to) = match to {
+        StoreKind::Postgis => (&directory, &database),
+        StoreKind::Geoparquet => (&database, &directory),
+    };
+    if !from.exists()? {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let copied = copy_if_missing(from, to)?;
+    let keys = RecordKeys::copy_if_missing(from, to)?;
+    println!(
+        "{:<32} {}",
+        "registry",
+        if copied {
+            format!("copied in {:.2?}", started.elapsed())
+        } else {
+            "already there; kept".to_string()
+        }
+    );
+    println!(
+        "{:<32} {}",
+        "registry record keys",
+        if keys {
+            "copied"
+        } else {
+            "already there; kept"
+        }
+    );
     Ok(())
 }
 

@@ -209,8 +209,9 @@ fn import_registry(
     as_of: chrono::NaiveDate,
 ) -> Result<(usize, usize)> {
     let aliases = Default::default();
+    let place = chiiki_registry::store::RegistryPlace::Directory(data_dir.to_path_buf());
     let report = chiiki_registry::import::import_file(
-        data_dir,
+        &place,
         &dir.join(chiiki_synth::REGISTRY),
         &aliases,
         &chiiki_registry::import::ImportOptions {
@@ -233,7 +234,7 @@ fn import_registry(
         .collect();
     deltas.sort();
     let applied = chiiki_registry::delta::apply_files(
-        data_dir,
+        &place,
         &deltas,
         &aliases,
         &chiiki_registry::delta::DeltaOptions::default(),

@@ -22,7 +22,7 @@
 //!   世帯番号 and/or 続柄. Other columns of a row are not used.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -34,7 +34,7 @@ use super::model::{AppliedEvent, EventId, Registry, Resident, Status, Version};
 use super::reader::Table;
 use super::record::{parse_delta_row, Change, DeltaRow, DELTA_COLUMNS};
 use super::report::{distinct_rows, AlreadyApplied, DeltaReport, Rejection, RejectionKind};
-use super::store;
+use super::store::RegistryPlace;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeltaOptions {
@@ -44,18 +44,18 @@ pub struct DeltaOptions {
     pub strict: bool,
 }
 
-/// Applies the delta files to the registry of `data_dir`. The report says
+/// Applies the delta files to the registry kept at `place`. The report says
 /// what was applied and whether it was committed; under `strict` a rejected
 /// row refuses the whole delta. Errors (registry unchanged) are for files
 /// that cannot be read or mapped, or a missing registry.
 pub fn apply_files(
-    data_dir: &Path,
+    place: &RegistryPlace,
     paths: &[PathBuf],
     aliases: &ColumnAliases,
     options: &DeltaOptions,
 ) -> Result<DeltaReport> {
-    let lock = store::lock(data_dir)?;
-    let mut registry = store::load(data_dir)?;
+    let lock = place.lock()?;
+    let mut registry = place.load()?;
     let mut report = DeltaReport::default();
     let mut rows = Vec::new();
     for path in paths {
@@ -75,7 +75,7 @@ pub fn apply_files(
             report.rejected_rows
         ));
     } else if report.applied > 0 {
-        store::save(data_dir, &registry, &lock)?;
+        place.save(&registry, &lock)?;
         report.committed = true;
     }
     Ok(report)

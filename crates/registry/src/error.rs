@@ -11,6 +11,9 @@ pub enum RegistryError {
     Io(#[from] chiiki_core::error::IoError),
     #[error(transparent)]
     Write(#[from] chiiki_core::fs::WriteError),
+    /// The database a registry is kept in refused or failed.
+    #[error(transparent)]
+    Store(#[from] chiiki_store::StoreError),
     /// An export whose header cannot be read.
     #[error("reading the header of {file}: {source}")]
     Header {

@@ -17,7 +17,7 @@ use super::model::{Baseline, Registry, Resident, Status, Version};
 use super::reader::Table;
 use super::record::{parse_import_row, ImportRow, IMPORT_COLUMNS};
 use super::report::{distinct_rows, ImportReport, Rejection};
-use super::store;
+use super::store::RegistryPlace;
 use super::values::ChangeKind;
 
 #[derive(Debug, Clone)]
@@ -33,17 +33,17 @@ pub struct ImportOptions {
     pub city: Vec<String>,
 }
 
-/// Imports `path` as the registry of `data_dir`. The report says whether
+/// Imports `path` as the registry kept at `place`. The report says whether
 /// it was committed: a file with no valid row, or with a rejected row under
 /// `strict`, is refused and the previous registry stays. Errors are for
 /// files that cannot be read or mapped at all.
 pub fn import_file(
-    data_dir: &Path,
+    place: &RegistryPlace,
     path: &Path,
     aliases: &ColumnAliases,
     options: &ImportOptions,
 ) -> Result<ImportReport> {
-    let lock = store::lock(data_dir)?;
+    let lock = place.lock()?;
     let started = std::time::Instant::now();
     let table = Table::open(path, options.encoding, aliases)?;
     table.columns.require(&IMPORT_COLUMNS, aliases)?;
@@ -65,7 +65,7 @@ pub fn import_file(
         report.refused = Some(format!("no valid row among {} read", report.rows_read));
     } else {
         let started = std::time::Instant::now();
-        store::save(data_dir, &registry, &lock)?;
+        place.save(&registry, &lock)?;
         tracing::debug!("saved the registry in {:.2?}", started.elapsed());
         report.committed = true;
     }

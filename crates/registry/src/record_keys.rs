@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{RegistryError, Result};
+use crate::store::RegistryPlace;
+
+/// The name of the record-key secret among a database's documents.
+pub const DOCUMENT: &str = "record-keys.key";
 
 /// The column of the resident points that holds each resident's key.
 pub const COLUMN: &str = chiiki_core::sensitivity::RECORD_KEY_COLUMN;
@@ -41,13 +45,58 @@ impl RecordKeys {
                 Ok(RecordKeys { secret: bytes })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut secret = [0u8; 32];
-                getrandom(&mut secret);
-                let text: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+                let text = new_secret_hex();
                 chiiki_core::fs::write_atomically(&path, text.as_bytes())?;
+                let secret = decode_hex(&text).expect("64 hex digits");
                 Ok(RecordKeys { secret })
             }
             Err(e) => Err(chiiki_core::error::IoError::at(&path, "reading")(e).into()),
+        }
+    }
+
+    /// The secret of the registry kept at `place`, made the first time: in
+    /// a database, a document every process serving it shares (made by the
+    /// first to ask), so that all of them perturb counts alike.
+    pub fn load_or_create_at(place: &RegistryPlace) -> Result<RecordKeys> {
+        match place {
+            RegistryPlace::Directory(data_dir) => Self::load_or_create(data_dir),
+            RegistryPlace::Database(state) => {
+                // A JSON string of hex digits.
+                let text = state.get_or_insert(DOCUMENT, || format!("\"{}\"", new_secret_hex()))?;
+                let secret = decode_hex(text.trim().trim_matches('"')).ok_or_else(|| {
+                    RegistryError::Corrupt {
+                        path: PathBuf::from(format!(
+                            "{} chiiki.documents '{DOCUMENT}'",
+                            state.url()
+                        )),
+                        message: "not a 64-digit hex key".into(),
+                    }
+                })?;
+                Ok(RecordKeys { secret })
+            }
+        }
+    }
+
+    /// Copies the secret kept with the registry at `from` to `to` when `to`
+    /// has none yet; returns whether it did. A registry moved between
+    /// stores keeps its residents' keys, so its protected counts stay the
+    /// same.
+    pub fn copy_if_missing(from: &RegistryPlace, to: &RegistryPlace) -> Result<bool> {
+        let Some(secret) = secret_at(from)? else {
+            return Ok(false);
+        };
+        match to {
+            RegistryPlace::Directory(data_dir) => {
+                let path = path(data_dir);
+                if path.exists() {
+                    return Ok(false);
+                }
+                chiiki_core::fs::write_atomically(&path, secret.as_bytes())?;
+                Ok(true)
+            }
+            RegistryPlace::Database(state) => {
+                Ok(state.insert_new(DOCUMENT, &format!("\"{secret}\""))?)
+            }
         }
     }
 
@@ -70,6 +119,27 @@ impl RecordKeys {
         h.update(resident_id.as_bytes());
         h.finalize()[0]
     }
+}
+
+/// The secret kept with the registry at `place` as hex, if there is one.
+fn secret_at(place: &RegistryPlace) -> Result<Option<String>> {
+    match place {
+        RegistryPlace::Directory(data_dir) => match std::fs::read_to_string(path(data_dir)) {
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(chiiki_core::error::IoError::at(&path(data_dir), "reading")(e).into()),
+        },
+        RegistryPlace::Database(state) => Ok(state
+            .document(DOCUMENT)?
+            .map(|(text, _)| text.trim().trim_matches('"').to_string())),
+    }
+}
+
+/// A new random secret as 64 hex digits.
+fn new_secret_hex() -> String {
+    let mut secret = [0u8; 32];
+    getrandom(&mut secret);
+    secret.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_hex(text: &str) -> Option<[u8; 32]> {

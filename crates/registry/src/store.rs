@@ -17,11 +17,21 @@
 //! [`save`]. The lock keeps two writers from both reading the old registry
 //! and one losing the other's changes; the kernel drops it when its process
 //! dies, so a kill never leaves the registry locked.
+//!
+//! With the PostGIS store the same bytes are the blob `registry` of the
+//! database ([`RegistryPlace::Database`]), replaced whole in one
+//! transaction, under a session advisory lock the database drops with the
+//! writer's connection; every process serving the database reads the one
+//! registry.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chiiki_store::state::BlobLock;
+use chiiki_store::StateStore;
 
 use super::error::{RegistryError, Result};
 use super::model::Registry;
@@ -90,12 +100,98 @@ pub fn save(data_dir: &Path, registry: &Registry, _lock: &Lock) -> Result<PathBu
     let path = dir.join(FILE_NAME);
     chiiki_core::fs::write_atomically_with(&path, |file| {
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(MAGIC)?;
-        out.write_all(&FORMAT.to_le_bytes())?;
-        postcard::to_io(registry, &mut out).map_err(std::io::Error::other)?;
+        encode(registry, &mut out)?;
         out.flush()
     })?;
     Ok(path)
+}
+
+/// The stored form of `registry`: magic, format, postcard.
+fn encode(registry: &Registry, out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(MAGIC)?;
+    out.write_all(&FORMAT.to_le_bytes())?;
+    postcard::to_io(registry, out).map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// The name of the registry among the database's blobs.
+pub const REGISTRY_BLOB: &str = "registry";
+
+/// Where a registry is kept.
+#[derive(Debug, Clone)]
+pub enum RegistryPlace {
+    /// `<data dir>/registry/registry.bin`.
+    Directory(PathBuf),
+    /// The blob [`REGISTRY_BLOB`] of a PostGIS database.
+    Database(Arc<StateStore>),
+}
+
+impl RegistryPlace {
+    /// How messages name it: the file, or the database's blob.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            RegistryPlace::Directory(data) => registry_path(data),
+            RegistryPlace::Database(state) => {
+                PathBuf::from(format!("{} chiiki.blobs '{REGISTRY_BLOB}'", state.url()))
+            }
+        }
+    }
+
+    /// Whether there is a registry there.
+    pub fn exists(&self) -> Result<bool> {
+        match self {
+            RegistryPlace::Directory(data) => Ok(exists(data)),
+            RegistryPlace::Database(state) => Ok(state.has_blob(REGISTRY_BLOB)?),
+        }
+    }
+
+    /// The registry kept there.
+    pub fn load(&self) -> Result<Registry> {
+        match self {
+            RegistryPlace::Directory(data) => load(data),
+            RegistryPlace::Database(state) => {
+                let bytes = state
+                    .blob(REGISTRY_BLOB)?
+                    .ok_or_else(|| RegistryError::NoRegistry { dir: self.name() })?;
+                decode(&bytes).map_err(|message| RegistryError::Corrupt {
+                    path: self.name(),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// The exclusive right to change it, failing at once if another
+    /// process holds it; released when dropped or when the process ends.
+    pub fn lock(&self) -> Result<Lock> {
+        match self {
+            RegistryPlace::Directory(data) => lock(data),
+            RegistryPlace::Database(state) => match state.try_lock_blob(REGISTRY_BLOB)? {
+                Some(held) => Ok(Lock {
+                    _held: Held::Database(Box::new(held)),
+                }),
+                None => Err(RegistryError::Locked { dir: self.name() }),
+            },
+        }
+    }
+
+    /// Replaces the registry kept there, whole or not at all; the caller
+    /// holds `lock`. Returns where it went, for messages.
+    pub fn save(&self, registry: &Registry, lock: &Lock) -> Result<PathBuf> {
+        match (self, &lock._held) {
+            (RegistryPlace::Directory(data), _) => save(data, registry, lock),
+            (RegistryPlace::Database(state), Held::Database(held)) => {
+                let mut bytes = Vec::new();
+                encode(registry, &mut bytes)
+                    .map_err(chiiki_core::error::IoError::at(&self.name(), "encoding"))?;
+                state.put_blob(REGISTRY_BLOB, &bytes, held)?;
+                Ok(self.name())
+            }
+            (RegistryPlace::Database(_), Held::File(_)) => {
+                Err(RegistryError::Locked { dir: self.name() })
+            }
+        }
+    }
 }
 
 /// Temporary files of writers that died. Only called with the lock held, so
@@ -115,10 +211,32 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// Exclusive right to change the registry of a data directory, released
-/// when dropped or when the process ends.
+/// Copies the registry kept at `from` to `to` when `to` has none yet
+/// (decoded and encoded again, so a damaged one is refused); returns
+/// whether it did.
+pub fn copy_if_missing(from: &RegistryPlace, to: &RegistryPlace) -> Result<bool> {
+    if !from.exists()? {
+        return Ok(false);
+    }
+    let lock = to.lock()?;
+    if to.exists()? {
+        return Ok(false);
+    }
+    to.save(&from.load()?, &lock)?;
+    Ok(true)
+}
+
+/// Exclusive right to change a registry, released when dropped or when
+/// the process ends.
 pub struct Lock {
-    _file: File,
+    _held: Held,
+}
+
+enum Held {
+    /// flock on `<data dir>/registry/lock`.
+    File(#[allow(dead_code)] File),
+    /// A session advisory lock in the database.
+    Database(Box<BlobLock>),
 }
 
 /// Takes the registry lock of `data_dir`, failing at once if another
@@ -142,7 +260,9 @@ pub fn lock(data_dir: &Path) -> Result<Lock> {
         }
         return Err(chiiki_core::error::IoError::at(&path, "locking")(err).into());
     }
-    Ok(Lock { _file: file })
+    Ok(Lock {
+        _held: Held::File(file),
+    })
 }
 
 impl Registry {

@@ -85,6 +85,15 @@ pub const MIGRATIONS: &[&str] = &[
          seq bigint NOT NULL,
          hash text NOT NULL
      );",
+    // 3: named binary state too large for a JSON document (the registry
+    // with its history), in parts: a bytea holds at most 1 GB.
+    "CREATE TABLE chiiki.blobs (
+         name text NOT NULL,
+         part integer NOT NULL CHECK (part >= 0),
+         body bytea NOT NULL,
+         saved_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+         PRIMARY KEY (name, part)
+     );",
 ];
 
 /// Serialises migrations of one database across processes.

@@ -13,6 +13,11 @@
 //!   head moved, and the commit returns before the caller answers. The
 //!   entries' format and hashes are the policy floor's; this keeps lines.
 //!
+//! - `chiiki.blobs`: named binary state too large for a document (the
+//!   registry with its history), stored in parts of [`BLOB_PART_BYTES`]
+//!   and replaced whole in one transaction, announced like a document. A
+//!   writer holds [`BlobLock`] from reading to saving.
+//!
 //! This module knows nothing of what the documents mean.
 
 use std::sync::{Mutex, MutexGuard};
@@ -31,6 +36,20 @@ const AUDIT_LOCK: i64 = 0x6368_6969_6b69_0002;
 const DOC_LOCK: i32 = 0x6368_6970;
 /// Audit lines read per query.
 const AUDIT_PAGE: i64 = 10_000;
+/// First key of the session advisory lock a writer of one blob holds.
+const BLOB_LOCK: i32 = 0x6368_6971;
+/// The largest part of a blob in one row (a bytea holds at most 1 GB,
+/// and a row is read into memory whole).
+pub const BLOB_PART_BYTES: usize = 256 << 20;
+
+/// The exclusive right to change one blob, for as long as it lives: a
+/// session advisory lock on a connection of its own, which the database
+/// releases when the connection closes — when this is dropped, or when
+/// the process dies. For command-line writers (the connection is
+/// synchronous; not for use inside an async runtime).
+pub struct BlobLock {
+    _session: Client,
+}
 
 /// The document a [`CHANNEL`] payload announces, if it is one (else it is
 /// a layer id).
@@ -140,6 +159,74 @@ impl StateStore {
         drop(guard);
         let mut guard = self.client()?;
         f(guard.as_mut().expect("connected above"))
+    }
+
+    /// Takes the lock on blob `name`, or `None` at once when another
+    /// process holds it.
+    pub fn try_lock_blob(&self, name: &str) -> Result<Option<BlobLock>> {
+        let context = || format!("locking {name} in {}", self.url);
+        let mut session = self.config.connect(NoTls).map_err(db(context()))?;
+        let held: bool = session
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&BLOB_LOCK, &name],
+            )
+            .map_err(db(context()))?
+            .get(0);
+        Ok(held.then_some(BlobLock { _session: session }))
+    }
+
+    /// Blob `name`, its parts joined, if it exists.
+    pub fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT body FROM chiiki.blobs WHERE name = $1 ORDER BY part",
+                    &[&name],
+                )
+                .map_err(db(format!("reading {name} from {}", self.url)))?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            for row in rows {
+                out.extend_from_slice(row.get::<_, &[u8]>(0));
+            }
+            Ok(Some(out))
+        })
+    }
+
+    /// Whether blob `name` exists.
+    pub fn has_blob(&self, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM chiiki.blobs WHERE name = $1)",
+                &[&name],
+            )
+            .map(|r| r.get(0))
+            .map_err(db(format!("reading {name} from {}", self.url)))
+        })
+    }
+
+    /// Replaces blob `name` with `body` in one transaction (a failure or a
+    /// kill leaves the previous one), announced at commit. The caller
+    /// holds its [`BlobLock`].
+    pub fn put_blob(&self, name: &str, body: &[u8], _lock: &BlobLock) -> Result<()> {
+        let context = format!("saving {name} to {}", self.url);
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(db(context.clone()))?;
+            tx.execute("DELETE FROM chiiki.blobs WHERE name = $1", &[&name])
+                .map_err(db(context.clone()))?;
+            for (part, chunk) in body.chunks(BLOB_PART_BYTES).enumerate() {
+                tx.execute(
+                    "INSERT INTO chiiki.blobs (name, part, body) VALUES ($1, $2, $3)",
+                    &[&name, &(part as i32), &chunk],
+                )
+                .map_err(db(context.clone()))?;
+            }
+            notify(&mut tx, name).map_err(db(context.clone()))?;
+            tx.commit().map_err(db(context.clone()))
+        })
     }
 
     /// Document `name`: its JSON text and version, if it exists.

@@ -357,6 +357,9 @@ enum Stamp {
 /// list without an announcement: announcements arrive within a second; this
 /// bounds a revocation's delay when one is missed (the listener reconnecting).
 const RECHECK: Duration = Duration::from_secs(3);
+/// How often a token not in the list may make a replica look at the
+/// database's list again ([`TokenStore::recheck_for_unknown`]).
+const UNKNOWN_RECHECK: Duration = Duration::from_millis(50);
 
 /// The stored hash of a checked config token.
 fn config_hash(t: &TokenConfig) -> String {
@@ -483,6 +486,21 @@ impl TokenStore {
         }
     }
 
+    /// For a token not in the list as read: whether to look at the
+    /// database's list again first. At most every [`UNKNOWN_RECHECK`], so
+    /// a flood of forged tokens costs the database a few queries a second.
+    fn recheck_for_unknown(&self) -> bool {
+        if !matches!(self.file, Some(TokenPlace::Database(_))) {
+            return false;
+        }
+        let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        let due = checked.is_none_or(|t| t.elapsed() >= UNKNOWN_RECHECK);
+        if due {
+            self.stale.store(true, Ordering::SeqCst);
+        }
+        due
+    }
+
     pub fn roles(&self) -> &Roles {
         &self.roles
     }
@@ -548,7 +566,12 @@ impl TokenStore {
         };
         let token = presented_token(value)?;
         let hash = sha256_hex(&token);
-        let record = self.record(&hash)?.ok_or(TokenError::Unknown)?;
+        let record = match self.record(&hash)? {
+            Some(record) => record,
+            // Perhaps issued a moment ago, its announcement not heard yet.
+            None if self.recheck_for_unknown() => self.record(&hash)?.ok_or(TokenError::Unknown)?,
+            None => return Err(TokenError::Unknown),
+        };
         match record.status(chiiki_core::clock::now()) {
             "revoked" => return Err(TokenError::Revoked),
             "expired" => return Err(TokenError::Expired),
