@@ -1101,6 +1101,61 @@ fn pushed_down_answers_are_the_memory_answers(
     };
     assert_eq!(matched(db), (1, SQL.to_string()));
     assert_eq!(matched(files).0, 0);
+
+    // How long a page of 1000 residents takes from each (for the README;
+    // not a benchmark: both servers share the machine with the test).
+    for (role, q) in [
+        ("admin", "bbox=139.74,35.70,139.76,35.72&limit=1000"),
+        ("planner", "bbox=139.74,35.70,139.76,35.72&limit=1000"),
+        (
+            "admin",
+            "bbox=139.74,35.70,139.76,35.72&limit=1000&offset=5000",
+        ),
+        ("desk", "bbox=139.74,35.70,139.76,35.72&limit=1000"),
+    ] {
+        let path = format!("{r}?{q}");
+        let t = tokens(role);
+        let time = |base: &str| {
+            let mut ms: Vec<f64> = (0..11)
+                .map(|_| {
+                    let started = Instant::now();
+                    let (status, _, _) = answer(base, &path, t.as_deref());
+                    assert_eq!(status, 200);
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            ms[ms.len() / 2]
+        };
+        let (_, _, b) = answer(db, &path, t.as_deref());
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        eprintln!(
+            "{role} {path}: {} of {} matched; median of 11: memory {:.1} ms, PostGIS {:.1} ms",
+            v["numberReturned"],
+            v["numberMatched"],
+            time(files),
+            time(db)
+        );
+    }
+    eprintln!(
+        "{}",
+        pg.psql_in(
+            "chiiki",
+            "EXPLAIN (ANALYZE, COSTS OFF) SELECT fid, ST_AsBinary(geom, 'NDR') FROM chiiki.\"layer_residents\" \
+             WHERE (geom && ST_MakeEnvelope(139.74, 35.70, 139.76, 35.72, 6668) \
+             AND ST_Intersects(geom, ST_MakeEnvelope(139.74, 35.70, 139.76, 35.72, 6668))) \
+             ORDER BY chiiki_row LIMIT 1000"
+        )
+    );
+    eprintln!(
+        "{}",
+        pg.psql_in(
+            "chiiki",
+            "EXPLAIN (ANALYZE, COSTS OFF) SELECT count(*) FROM chiiki.\"layer_residents\" \
+             WHERE (geom && ST_MakeEnvelope(139.74, 35.70, 139.76, 35.72, 6668) \
+             AND ST_X(geom) BETWEEN 139.74 AND 139.76 AND ST_Y(geom) BETWEEN 35.70 AND 35.72)"
+        )
+    );
 }
 
 /// Imports `file` as `layer` with the config `cfg`; the features imported.

@@ -128,8 +128,25 @@ impl Translator {
     /// The features whose geometry meets the closed box `r` (lon/lat), as
     /// [`chiiki_core::layers::Layer::rows_in_bbox`] selects them: the
     /// index's `&&`, then the exact test.
+    ///
+    /// On a layer of points the exact test is the evaluator's, on the
+    /// coordinates (and much cheaper than `ST_Intersects`): `&&` compares
+    /// boxes rounded outward to `float4`, so it alone could keep a point
+    /// just outside.
     pub fn bbox(&mut self, r: geo::Rect<f64>) -> String {
         let env = self.envelope(r);
+        if self.points {
+            // The envelope's four parameters, in its order.
+            let n = self.params.len();
+            let p = |i: usize| format!("${}::float8", n - 4 + i);
+            return format!(
+                "({GEOM} && {env} AND ST_X({GEOM}) BETWEEN {} AND {} AND ST_Y({GEOM}) BETWEEN {} AND {})",
+                p(1),
+                p(3),
+                p(2),
+                p(4)
+            );
+        }
         format!("({GEOM} && {env} AND ST_Intersects({GEOM}, {env}))")
     }
 
@@ -622,6 +639,15 @@ mod tests {
     #[test]
     fn bbox_uses_the_index_then_the_exact_test() {
         let mut t = Translator::new(true);
+        let s = t.bbox(geo::Rect::new(
+            geo::coord! {x: 139.0, y: 35.0},
+            geo::coord! {x: 140.0, y: 36.0},
+        ));
+        assert_eq!(
+            s,
+            "(geom && ST_MakeEnvelope($1::float8, $2::float8, $3::float8, $4::float8, 6668) AND ST_X(geom) BETWEEN $1::float8 AND $3::float8 AND ST_Y(geom) BETWEEN $2::float8 AND $4::float8)"
+        );
+        let mut t = Translator::new(false);
         let s = t.bbox(geo::Rect::new(
             geo::coord! {x: 139.0, y: 35.0},
             geo::coord! {x: 140.0, y: 36.0},
