@@ -90,6 +90,10 @@ pub struct PostgisStore {
     /// Connections for page queries ([`PostgisStore::select_page`]), so
     /// that requests do not queue on the one loads and saves use.
     pool: Mutex<Vec<Client>>,
+    /// Until when page queries fail at once, after a connection for them
+    /// could not be made: requests fall back without each waiting out the
+    /// connect time-out.
+    pool_down_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for PostgisStore {
@@ -406,6 +410,7 @@ impl PostgisStore {
             client: Mutex::new(Some(client)),
             listed: Arc::new(Mutex::new(None)),
             pool: Mutex::new(Vec::new()),
+            pool_down_until: Mutex::new(None),
         })
     }
 
@@ -1014,6 +1019,8 @@ pub struct PageRows {
 
 /// Idle connections kept for page queries.
 const POOL_IDLE: usize = 8;
+/// How long page queries fail at once after a connection failed.
+const POOL_RETRY: Duration = Duration::from_secs(5);
 
 /// A connection from the page-query pool, handed back when dropped.
 struct Pooled<'a> {
@@ -1039,10 +1046,28 @@ impl PostgisStore {
         let idle = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let client = match idle {
             Some(c) if !c.is_closed() => c,
-            _ => self
-                .config
-                .connect(NoTls)
-                .map_err(db(format!("connecting to {}", self.url)))?,
+            _ => {
+                let mut down = self
+                    .pool_down_until
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if down.is_some_and(|until| std::time::Instant::now() < until) {
+                    return Err(StoreError::Other {
+                        context: format!("connecting to {}", self.url),
+                        message: "the last attempt failed moments ago".into(),
+                    });
+                }
+                match self.config.connect(NoTls) {
+                    Ok(c) => {
+                        *down = None;
+                        c
+                    }
+                    Err(e) => {
+                        *down = Some(std::time::Instant::now() + POOL_RETRY);
+                        return Err(db(format!("connecting to {}", self.url))(e));
+                    }
+                }
+            }
         };
         Ok(Pooled {
             client: Some(client),
@@ -1057,17 +1082,38 @@ impl PostgisStore {
     /// holding the catalogue row, so a save's swap waits for it. `columns`
     /// is the layer as this process holds it: a table saved since with
     /// other columns is refused ([`StoreError::Other`]), not misread.
+    ///
+    /// A pooled connection found closed (the database restarted) is
+    /// replaced and the query run once more.
     pub fn select_page(
         &self,
         meta: &LayerMeta,
         columns: &[Column],
         query: &PageQuery,
     ) -> Result<PageRows> {
-        let id = &meta.id;
-        validate_layer_id(id)?;
-        let context = format!("querying layer '{id}' in {}", self.url);
+        validate_layer_id(&meta.id)?;
         let mut pooled = self.pooled()?;
         let client = pooled.client.as_mut().expect("set when pooled");
+        match self.select_in(client, meta, columns, query) {
+            Err(StoreError::Database { error, .. }) if error.is_closed() || client.is_closed() => {
+                drop(pooled);
+                let mut pooled = self.pooled()?;
+                let client = pooled.client.as_mut().expect("set when pooled");
+                self.select_in(client, meta, columns, query)
+            }
+            other => other,
+        }
+    }
+
+    fn select_in(
+        &self,
+        client: &mut Client,
+        meta: &LayerMeta,
+        columns: &[Column],
+        query: &PageQuery,
+    ) -> Result<PageRows> {
+        let id = &meta.id;
+        let context = format!("querying layer '{id}' in {}", self.url);
         let mut tx = client.transaction().map_err(db(context.clone()))?;
         let row = tx
             .query_opt(
