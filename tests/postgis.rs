@@ -920,7 +920,7 @@ fn pushed_down_answers_are_the_memory_answers(
             format!("bbox={bbox}&limit=1000"),
             format!("bbox={bbox}&limit=50&offset=20"),
             format!("town={}&limit=100", enc(&town)),
-            format!("needs_support=true&limit=10&offset=100"),
+            "needs_support=true&limit=10&offset=100".to_string(),
             format!("filter={}", enc("sex = 'F' AND score > 0.5")),
             format!(
                 "filter={}&limit=500",
@@ -949,7 +949,7 @@ fn pushed_down_answers_are_the_memory_answers(
                 enc("level <> 'x' AND flood_depth_rank >= 1")
             ),
             format!("properties=town,score&bbox={bbox}&limit=200"),
-            format!("limit=100&offset=99999999"),
+            "limit=100&offset=99999999".to_string(),
             format!("bbox={bbox}&limit=100&f=csv"),
             format!("bbox={bbox}&limit=20&f=html"),
             format!("filter={}", enc("S_INTERSECTS(geometry, POINT(0 0))")),
