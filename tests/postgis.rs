@@ -10,7 +10,12 @@
 //! - `chiiki store migrate` of the demo to PostGIS (password from the
 //!   environment) and back, verified, and a server on PostGIS answering
 //!   byte for byte as the one on the GeoParquet directory, for several
-//!   roles, queries and saved analyses;
+//!   roles, queries and saved analyses; items requests of every kind
+//!   (bbox, each CQL2 construct, equality, datetime, paging to the end,
+//!   ids, refusals, CSV and HTML) for three roles of residents, one seeing
+//!   age bands and pseudonyms, pushed down to PostGIS and answered with
+//!   the same status and bytes as from memory, and a row changed in the
+//!   database behind the server's back seen only by the server on it;
 //! - two `chiiki serve` replicas on one database: an import through one's
 //!   config appears on the other within 5 s, also just after their
 //!   connections were ended; an import killed with SIGKILL while its
@@ -729,10 +734,27 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
     let demo_config = std::fs::read_to_string(demo.data.join("chiiki.toml")).unwrap();
     std::fs::write(work.join("pg.pass"), format!("{PASSWORD}\n")).unwrap();
     let pg_config = format!(
-        "store = \"postgis\"\n{demo_config}\n[postgis]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
+        "store = \"postgis\"\n{demo_config}\n{DESK}\n[postgis]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
         work.join("pg.pass").display()
     );
     let config = linked_data_dir(&demo.data, &work.join("pg-data"), &pg_config);
+    // A role that reads some residents, their birth dates as age bands and
+    // their ids as pseudonyms, with a token both servers below accept.
+    let desk = ok(chiiki(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "token",
+            "create",
+            "--name",
+            "desk",
+            "--role",
+            "desk",
+        ],
+        None,
+    ))
+    .trim()
+    .to_string();
     let (_child, port) = spawn_serve(&[
         "--config",
         config.to_str().unwrap(),
@@ -841,6 +863,353 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
         compared += files_answer.len();
     }
     eprintln!("{compared} bytes of answers identical from both stores");
+
+    // The same collections from files, with the same roles and tokens.
+    let files_config = linked_data_dir(
+        &demo.data,
+        &work.join("files-data"),
+        &format!("{demo_config}\n{DESK}\n"),
+    );
+    let files_dir = files_config.parent().unwrap();
+    std::os::unix::fs::symlink(demo.data.join("layers"), files_dir.join("layers")).unwrap();
+    std::fs::copy(
+        config.parent().unwrap().join("tokens.json"),
+        files_dir.join("tokens.json"),
+    )
+    .unwrap();
+    let (_files_child, port) = spawn_serve(&[
+        "--config",
+        files_config.to_str().unwrap(),
+        "--requests-per-minute",
+        "0",
+    ]);
+    let files_base = format!("http://127.0.0.1:{port}");
+    let tokens = |role: &str| -> Option<String> {
+        match role {
+            "" => None,
+            "desk" => Some(desk.clone()),
+            r => Some(demo.token(r).to_string()),
+        }
+    };
+    pushed_down_answers_are_the_memory_answers(&pg, &files_base, &pg_base, &tokens);
+}
+
+/// A role of the tests below: residents who need support and are 65 or
+/// older, birth dates as age bands, ids as pseudonyms (an administrator,
+/// so that every collection is open to it without the layers' access
+/// lists changing).
+const DESK: &str = "[[roles]]\nname = \"desk\"\nadmin = true\nrecords = \"filtered\"\nrows = \"needs_support = TRUE AND age >= 65\"\npersonal_fields = [\"name\", \"address\"]\n";
+
+/// Status, `Server-Timing` and body (normalised) of one request.
+fn answer(base: &str, path: &str, token: Option<&str>) -> (u16, String, String) {
+    let mut req = client().get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().unwrap();
+    let status = r.status().as_u16();
+    let timing = r
+        .headers()
+        .get("server-timing")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, timing, normalised(&r.text().unwrap(), base))
+}
+
+/// Items requests of every kind, for several roles, answered by a server
+/// on files (memory) and one on PostGIS (pushing them down): the same
+/// status and the same bytes, and the PostGIS server says it queried the
+/// database where it should. Then a row changed in the database behind
+/// the server's back shows that the database, not memory, answered.
+fn pushed_down_answers_are_the_memory_answers(
+    pg: &Cluster,
+    files: &str,
+    db: &str,
+    tokens: &dyn Fn(&str) -> Option<String>,
+) {
+    const SQL: &str = "source;desc=\"postgis\"";
+    const MEMORY: &str = "source;desc=\"memory\"";
+    let enc = |f: &str| -> String { form_urlencoded::byte_serialize(f.as_bytes()).collect() };
+    // A town and a care level some resident has, for equality filters.
+    let (status, _, sample) = answer(
+        files,
+        "/collections/residents/items?limit=100&offset=777&needs_support=true",
+        tokens("admin").as_deref(),
+    );
+    assert_eq!(status, 200, "{sample}");
+    let sample: serde_json::Value = serde_json::from_str(&sample).unwrap();
+    let feature = sample["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["town"].is_string())
+        .unwrap_or_else(|| panic!("no resident with a town: {sample}"));
+    let town = feature["properties"]["town"].as_str().unwrap().to_string();
+    let [lon, lat] = [0, 1].map(|i| feature["geometry"]["coordinates"][i].as_f64().unwrap());
+    let near = format!("S_DWITHIN(geometry, POINT({lon} {lat}), 300, meters)");
+    let square = format!(
+        "S_INTERSECTS(geometry, POLYGON(({a} {b}, {c} {b}, {c} {d}, {a} {d}, {a} {b})))",
+        a = lon - 0.004,
+        b = lat - 0.003,
+        c = lon + 0.004,
+        d = lat + 0.003
+    );
+    let bbox = format!(
+        "{},{},{},{}",
+        lon - 0.006,
+        lat - 0.005,
+        lon + 0.006,
+        lat + 0.005
+    );
+    let r = "/collections/residents/items";
+    let mut asks: Vec<(&str, String, Option<&str>)> = Vec::new();
+    for role in ["admin", "planner", "desk"] {
+        for q in [
+            format!("bbox={bbox}&limit=1000"),
+            format!("bbox={bbox}&limit=50&offset=20"),
+            format!("town={}&limit=100", enc(&town)),
+            "needs_support=true&limit=10&offset=100".to_string(),
+            format!("filter={}", enc("sex = 'F' AND score > 0.5")),
+            format!(
+                "filter={}&limit=500",
+                enc("care_level IN ('要介護1', '要介護3') OR disability = TRUE")
+            ),
+            format!("filter={}", enc("name LIKE '佐%'")),
+            format!(
+                "filter={}&limit=300",
+                enc("care_level IS NULL AND NOT (score BETWEEN 0.2 AND 0.8)")
+            ),
+            format!("filter={}&limit=1000", enc(&near)),
+            format!("filter={}&bbox={bbox}&limit=1000", enc(&square)),
+            format!(
+                "filter={}",
+                enc("S_WITHIN(geometry, BBOX(139.74, 35.70, 139.76, 35.72))")
+            ),
+            format!(
+                "filter={}&limit=100",
+                enc(&format!(
+                    "NOT {near} AND town = '{}'",
+                    town.replace('\'', "''")
+                ))
+            ),
+            format!(
+                "filter={}&limit=1000",
+                enc("level <> 'x' AND flood_depth_rank >= 1")
+            ),
+            format!("properties=town,score&bbox={bbox}&limit=200"),
+            "limit=100&offset=99999999".to_string(),
+            format!("bbox={bbox}&limit=100&f=csv"),
+            format!("bbox={bbox}&limit=20&f=html"),
+            format!("filter={}", enc("S_INTERSECTS(geometry, POINT(0 0))")),
+        ] {
+            asks.push((role, format!("{r}?{q}"), Some(SQL)));
+        }
+    }
+    for role in ["admin", "planner"] {
+        for q in [
+            format!(
+                "filter={}&limit=1000",
+                enc("birth_date BETWEEN DATE('1940-01-01') AND DATE('1944-12-31')")
+            ),
+            format!("filter={}&limit=1000", enc("age >= 95")),
+            format!("filter={}&bbox={bbox}", enc("resident_id LIKE '%1_'")),
+        ] {
+            asks.push((role, format!("{r}?{q}"), Some(SQL)));
+        }
+    }
+    // What SQL could answer otherwise, from memory on both.
+    asks.push((
+        "planner",
+        format!("{r}?filter={}", enc("CASEI(name) LIKE CASEI('佐%')")),
+        Some(MEMORY),
+    ));
+    asks.push((
+        "desk",
+        format!("{r}?filter={}&limit=1000", enc("age_band = '80-84'")),
+        Some(MEMORY),
+    ));
+    // Refusals: the same status and message.
+    for (role, q) in [
+        (
+            "desk",
+            format!("filter={}", enc("birth_date > DATE('1950-01-01')")),
+        ),
+        ("desk", format!("filter={}", enc("resident_id = 'x'"))),
+        ("planner", format!("filter={}", enc("nosuch = 1"))),
+        ("planner", "bbox=1,2,3".to_string()),
+        ("planner", "limit=0".to_string()),
+        ("planner", "colour=blue".to_string()),
+        ("analyst", "limit=1".to_string()),
+        ("", "limit=1".to_string()),
+    ] {
+        asks.push((role, format!("{r}?{q}"), None));
+    }
+    // Open layers.
+    for (role, path) in [
+        ("", "/collections/shelters_evacuation/items?limit=50&offset=10".to_string()),
+        ("", format!("/collections/bunkyo_towns/items?filter={}", enc("S_NAME LIKE '%丁目' AND S_NAME <> '白山一丁目'"))),
+        ("", "/collections/bunkyo_towns/items?bbox=139.74,35.70,139.76,35.72&crs=http://www.opengis.net/def/crs/EPSG/0/6677".to_string()),
+        ("", "/collections/flood_a31_tokyo/items?bbox=139.70,35.69,139.78,35.74&limit=300".to_string()),
+        ("analyst", format!("/collections/pipes/items?filter={}&limit=100", enc("material = 'CIP'"))),
+        ("admin", "/collections/roads/items?limit=300&offset=1000".to_string()),
+        ("planner", "/collections/bridge_inspections/items?datetime=2015-01-01/..".to_string()),
+    ] {
+        asks.push((role, path, Some(SQL)));
+    }
+    // Paging through to the end, following the next links.
+    for role in ["planner", "desk"] {
+        let mut path = format!("{r}?bbox={bbox}&limit=100");
+        let mut pages = 0;
+        loop {
+            let t = tokens(role);
+            let (status, _, page) = answer(files, &path, t.as_deref());
+            assert_eq!(status, 200, "{role} {path}: {page}");
+            asks.push((role, path.clone(), Some(SQL)));
+            let v: serde_json::Value = serde_json::from_str(&page).unwrap();
+            let next = v["links"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{role} {path}: {page}"))
+                .iter()
+                .find(|l| l["rel"] == "next")
+                .map(|l| l["href"].as_str().unwrap().replace("<base>", ""));
+            pages += 1;
+            match next {
+                Some(n) => path = n,
+                None => break,
+            }
+        }
+        assert!(pages > 2, "{role}: {pages} pages");
+    }
+    // One feature by id: a real id, and a pseudonym (from memory).
+    let (_, _, admin_page) = answer(
+        files,
+        &format!("{r}?limit=1&offset=4321"),
+        tokens("admin").as_deref(),
+    );
+    let (_, _, desk_page) = answer(
+        files,
+        &format!("{r}?limit=1&offset=42"),
+        Some(&tokens("desk").unwrap()),
+    );
+    let id = |page: &str| {
+        serde_json::from_str::<serde_json::Value>(page).unwrap()["features"][0]["id"]
+            .as_i64()
+            .unwrap()
+    };
+    asks.push(("admin", format!("{r}/{}", id(&admin_page)), Some(SQL)));
+    asks.push(("desk", format!("{r}/{}", id(&desk_page)), Some(MEMORY)));
+    asks.push(("admin", format!("{r}/999999999999"), None));
+    asks.push(("desk", format!("{r}/{}", id(&admin_page)), None));
+
+    let mut bytes = 0;
+    let mut pushed = 0;
+    let mut failures = Vec::new();
+    for (role, path, expect) in &asks {
+        let t = tokens(role);
+        let (fs, _, fb) = answer(files, path, t.as_deref());
+        let (ds, timing, dbody) = answer(db, path, t.as_deref());
+        if fs != ds || fb != dbody {
+            failures.push(format!(
+                "{role} {path}: PostGIS answers otherwise\nfiles: {fs} {}\npostgis: {ds} {}",
+                &fb[..fb.len().min(400)],
+                &dbody[..dbody.len().min(400)]
+            ));
+        } else if let Some(e) = expect {
+            if fs >= 300 || timing != *e {
+                failures.push(format!(
+                    "{role} {path}: {fs} by {timing}: {}",
+                    &fb[..fb.len().min(400)]
+                ));
+            }
+        } else if !(400..500).contains(&fs) {
+            failures.push(format!("{role} {path}: {fs}, expected a refusal"));
+        }
+        pushed += usize::from(timing == SQL);
+        bytes += fb.len();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "{} items requests ({pushed} pushed down to PostGIS), {bytes} bytes, identical from both stores",
+        asks.len()
+    );
+
+    // A row changed in the database behind the server's back (no NOTIFY,
+    // so no reload): only a server that queries the database sees it.
+    let fid = pg
+        .psql_in("chiiki", "SELECT min(fid) FROM chiiki.\"layer_pipes\"")
+        .trim()
+        .to_string();
+    pg.psql_in(
+        "chiiki",
+        &format!("UPDATE chiiki.\"layer_pipes\" SET material = 'PUSHED' WHERE fid = {fid}"),
+    );
+    let path = format!(
+        "/collections/pipes/items?filter={}",
+        enc("material = 'PUSHED'")
+    );
+    let t = tokens("analyst");
+    let matched = |base: &str| {
+        let (_, timing, b) = answer(base, &path, t.as_deref());
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        (v["numberMatched"].as_u64().unwrap(), timing)
+    };
+    assert_eq!(matched(db), (1, SQL.to_string()));
+    assert_eq!(matched(files).0, 0);
+
+    // How long a page of 1000 residents takes from each (for the README;
+    // not a benchmark: both servers share the machine with the test).
+    for (role, q) in [
+        ("admin", "bbox=139.74,35.70,139.76,35.72&limit=1000"),
+        ("planner", "bbox=139.74,35.70,139.76,35.72&limit=1000"),
+        (
+            "admin",
+            "bbox=139.74,35.70,139.76,35.72&limit=1000&offset=5000",
+        ),
+        ("desk", "bbox=139.74,35.70,139.76,35.72&limit=1000"),
+    ] {
+        let path = format!("{r}?{q}");
+        let t = tokens(role);
+        let time = |base: &str| {
+            let mut ms: Vec<f64> = (0..11)
+                .map(|_| {
+                    let started = Instant::now();
+                    let (status, _, _) = answer(base, &path, t.as_deref());
+                    assert_eq!(status, 200);
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            ms[ms.len() / 2]
+        };
+        let (_, _, b) = answer(db, &path, t.as_deref());
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        eprintln!(
+            "{role} {path}: {} of {} matched; median of 11: memory {:.1} ms, PostGIS {:.1} ms",
+            v["numberReturned"],
+            v["numberMatched"],
+            time(files),
+            time(db)
+        );
+    }
+    eprintln!(
+        "{}",
+        pg.psql_in(
+            "chiiki",
+            "EXPLAIN (ANALYZE, COSTS OFF) SELECT fid, ST_AsBinary(geom, 'NDR') FROM chiiki.\"layer_residents\" \
+             WHERE (geom && ST_MakeEnvelope(139.74, 35.70, 139.76, 35.72, 6668) \
+             AND ST_Intersects(geom, ST_MakeEnvelope(139.74, 35.70, 139.76, 35.72, 6668))) \
+             ORDER BY chiiki_row LIMIT 1000"
+        )
+    );
+    eprintln!(
+        "{}",
+        pg.psql_in(
+            "chiiki",
+            "EXPLAIN (ANALYZE, COSTS OFF) SELECT count(*) FROM chiiki.\"layer_residents\" \
+             WHERE (geom && ST_MakeEnvelope(139.74, 35.70, 139.76, 35.72, 6668) \
+             AND ST_X(geom) BETWEEN 139.74 AND 139.76 AND ST_Y(geom) BETWEEN 35.70 AND 35.72)"
+        )
+    );
 }
 
 /// Imports `file` as `layer` with the config `cfg`; the features imported.
@@ -945,7 +1314,9 @@ fn replicas_on_one_database_follow_each_others_imports() {
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
          WHERE application_name = 'chiiki' AND pid <> pg_backend_pid()",
     );
-    assert_eq!(ended.trim(), "4", "two connections per replica");
+    // Each replica: the store's connection, the listener's, and those of
+    // its page queries (one here: the requests above came one at a time).
+    assert_eq!(ended.trim(), "6", "three connections per replica");
     let n_new = import(&cfg_a, "evacuation", &evacuation);
     let on_b = until_served(
         &b,

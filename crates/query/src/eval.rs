@@ -629,6 +629,12 @@ impl LocalPlane {
         }
     }
 
+    /// The centre (lon, lat) and the metres per degree there (x, y): a
+    /// feature's plane coordinates are `((lon - lon0) * kx, (lat - lat0) * ky)`.
+    pub fn parameters(&self) -> (f64, f64, f64, f64) {
+        (self.lon0, self.lat0, self.kx, self.ky)
+    }
+
     #[inline]
     pub fn project(&self, lon: f64, lat: f64) -> (f64, f64) {
         ((lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky)

@@ -32,6 +32,7 @@ pub mod cql2;
 pub mod eval;
 mod lexer;
 pub mod properties;
+pub mod sql;
 
 use geo::Rect;
 

@@ -1,6 +1,6 @@
 //! `/collections/{id}/items` and `/collections/{id}/items/{fid}`.
 
-use crate::source::{FeatureSource, MemorySource, Page};
+use crate::source::{FeatureSource, MemorySource, Page, PostgisSource};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -710,6 +710,59 @@ pub async fn items(
         .await
 }
 
+/// The PostGIS source for collection `id` as `who` sees it (`view`), when
+/// the store is PostGIS and the request can be answered there: a stored
+/// layer (not a saved analysis nor the occupancy), read as of today (no
+/// `as_of`, `changes_since` or `param.*`), seen as it is or through a view
+/// of individuals.
+fn pushdown<'a>(
+    state: &'a SharedState,
+    data: &'a Data,
+    who: &'a chiiki_policy::auth::Principal,
+    id: &str,
+    view: &Arc<Layer>,
+    raw: &str,
+) -> Option<PostgisSource<'a>> {
+    use chiiki_core::sensitivity::Privacy;
+    let store = state.reload.store().postgis()?;
+    let dated = form_urlencoded::parse(raw.as_bytes()).any(|(k, _)| {
+        matches!(k.as_ref(), "as_of" | "changes_since") || k.starts_with(PARAM_PREFIX)
+    });
+    if dated || id == crate::occupancy::COLLECTION || crate::read(&data.analyses).contains_key(id) {
+        return None;
+    }
+    let base = data.layers.get(id)?;
+    let spec = match &base.meta.privacy {
+        Privacy::Individuals { .. } | Privacy::Derived { .. } => {
+            Some(chiiki_policy::privacy::view_spec(&base.meta.privacy, &who.role, false).ok()?)
+        }
+        // Served as stored (else perturbed, which only memory does).
+        _ if Arc::ptr_eq(base, view) => None,
+        _ => return None,
+    };
+    Some(PostgisSource {
+        store,
+        base,
+        view: view.clone(),
+        spec,
+        role: &who.role.name,
+        day: data.day(),
+        key: &state.pseudonym_key,
+    })
+}
+
+/// `Server-Timing: source;desc="postgis"` (or `"memory"`): which answered.
+fn mark_source(response: &mut Response, pushed_down: bool) {
+    response.headers_mut().insert(
+        "Server-Timing",
+        HeaderValue::from_static(if pushed_down {
+            "source;desc=\"postgis\""
+        } else {
+            "source;desc=\"memory\""
+        }),
+    );
+}
+
 fn items_page(
     state: &SharedState,
     data: &Arc<Data>,
@@ -727,11 +780,17 @@ fn items_page(
         state.limits.max_filter_terms,
     )?;
     let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let source: &dyn FeatureSource = &MemorySource(layer);
+    let sql = pushdown(state, data, who, id, &layer, raw);
+    let memory = MemorySource(layer);
+    let source: &dyn FeatureSource = match &sql {
+        Some(s) => s,
+        None => &memory,
+    };
     let Page {
         layer,
         rows,
         matched,
+        pushed_down,
     } = source.select(&q);
     if q.csv {
         let body = csv_body(&layer, &rows, &q.columns, q.csv_options)?;
@@ -743,7 +802,9 @@ fn items_page(
             &layer,
             &rows,
         )?;
-        return Ok(csv_response(body, q.csv_options, id, &layer));
+        let mut response = csv_response(body, q.csv_options, id, &layer);
+        mark_source(&mut response, pushed_down);
+        return Ok(response);
     }
     if html {
         // The same rows, audited alike; only the serialisation differs.
@@ -751,6 +812,7 @@ fn items_page(
         let path = format!("/collections/{id}/items");
         state.audit(data, who, &path, raw, &layer, &rows)?;
         crate::mark_people(&mut response, &layer);
+        mark_source(&mut response, pushed_down);
         return Ok(response);
     }
     state.audit(
@@ -819,6 +881,7 @@ fn items_page(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
     headers.insert("Content-Crs", content_crs(q.crs));
     crate::mark_people(&mut response, &layer);
+    mark_source(&mut response, pushed_down);
     Ok(response)
 }
 
@@ -950,8 +1013,18 @@ fn one_item(
         }
     }
     csv_only(csv, &csv_options, csv_given)?;
-    let source: &dyn FeatureSource = &MemorySource(layer);
-    let Page { layer, rows, .. } = fid
+    let sql = pushdown(state, data, who, id, &layer, raw);
+    let memory = MemorySource(layer);
+    let source: &dyn FeatureSource = match &sql {
+        Some(s) => s,
+        None => &memory,
+    };
+    let Page {
+        layer,
+        rows,
+        pushed_down,
+        ..
+    } = fid
         .parse::<i64>()
         .ok()
         .and_then(|f| source.feature(f))
@@ -1001,6 +1074,7 @@ fn one_item(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(GEOJSON));
     headers.insert("Content-Crs", content_crs(crs));
     crate::mark_people(&mut response, &layer);
+    mark_source(&mut response, pushed_down);
     Ok(response)
 }
 

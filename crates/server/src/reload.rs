@@ -46,6 +46,11 @@ pub(crate) struct Source {
 }
 
 impl Source {
+    /// The store the layers are read from.
+    pub(crate) fn store(&self) -> &(dyn chiiki_store::LayerStore + Send + Sync) {
+        &*self.store
+    }
+
     pub(crate) fn new(
         config: ServiceConfig,
         store: Arc<dyn chiiki_store::LayerStore + Send + Sync>,

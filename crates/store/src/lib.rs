@@ -107,6 +107,12 @@ pub trait LayerStore: Send + Sync {
     /// id, or `None` when it cannot tell which), from a thread of the
     /// store's own, for as long as the process runs. Returns `false` when
     /// this store cannot tell (a directory: the service polls it instead).
+    /// The PostGIS store, when this is one: a server queries it for pages
+    /// instead of reading its copy in memory.
+    fn postgis(&self) -> Option<&PostgisStore> {
+        None
+    }
+
     fn watch(&self, changed: OnChange) -> Result<bool> {
         drop(changed);
         Ok(false)

@@ -117,6 +117,13 @@ pub struct PostgisStore {
     listed: Arc<Mutex<Option<String>>>,
     /// The service's state in the same database, on its own connection.
     state: Arc<crate::state::StateStore>,
+    /// Connections for page queries ([`PostgisStore::select_page`]), so
+    /// that requests do not queue on the one loads and saves use.
+    pool: Mutex<Vec<Client>>,
+    /// Until when page queries fail at once, after a connection for them
+    /// could not be made: requests fall back without each waiting out the
+    /// connect time-out.
+    pool_down_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for PostgisStore {
@@ -433,6 +440,8 @@ impl PostgisStore {
             url: url.to_string(),
             client: Mutex::new(Some(client)),
             listed: Arc::new(Mutex::new(None)),
+            pool: Mutex::new(Vec::new()),
+            pool_down_until: Mutex::new(None),
         })
     }
 
@@ -965,6 +974,298 @@ impl GeometryBuilder {
     }
 }
 
+/// A constant for a query's `$n` placeholder, sent in PostgreSQL's binary
+/// format for the type the SQL casts the placeholder to (`$1::bigint`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlParam {
+    /// `bigint`
+    Int(i64),
+    /// `float8`
+    Real(f64),
+    /// `text`
+    Text(String),
+    /// `boolean`
+    Bool(bool),
+    /// `date`: days since 1970-01-01.
+    Date(i32),
+    /// `timestamptz`: milliseconds since 1970-01-01T00:00:00Z.
+    Ms(i64),
+    /// `bytea`
+    Bytes(Vec<u8>),
+}
+
+impl ToSql for SqlParam {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let expected = match self {
+            SqlParam::Int(_) => Type::INT8,
+            SqlParam::Real(_) => Type::FLOAT8,
+            SqlParam::Text(_) => Type::TEXT,
+            SqlParam::Bool(_) => Type::BOOL,
+            SqlParam::Date(_) => Type::DATE,
+            SqlParam::Ms(_) => Type::TIMESTAMPTZ,
+            SqlParam::Bytes(_) => Type::BYTEA,
+        };
+        if *ty != expected {
+            return Err(format!("a {expected} value for a {ty} placeholder").into());
+        }
+        match self {
+            SqlParam::Int(v) => Cell::Int(*v).to_sql(ty, out),
+            SqlParam::Real(v) => Cell::Real(*v).to_sql(ty, out),
+            SqlParam::Text(v) => Cell::Text(v).to_sql(ty, out),
+            SqlParam::Bool(v) => Cell::Bool(*v).to_sql(ty, out),
+            SqlParam::Date(v) => Cell::Date(*v).to_sql(ty, out),
+            SqlParam::Ms(v) => Cell::Time(*v).to_sql(ty, out),
+            SqlParam::Bytes(v) => Cell::Bytes(v).to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        // Checked against the placeholder's type in `to_sql`.
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// The SQL identifier (quoted) of each attribute column of a layer with
+/// `columns`, as a save names them: what a `WHERE` clause for
+/// [`PostgisStore::select_page`] refers to them by.
+pub fn column_identifiers(columns: &[Column]) -> Vec<String> {
+    sql_columns(columns).iter().map(|c| ident(&c.sql)).collect()
+}
+
+/// One page of a layer read with a `WHERE` clause, for a server that
+/// answers from the database.
+#[derive(Debug)]
+pub struct PageQuery<'a> {
+    /// A boolean SQL expression over the layer table (`fid`, `geom`, the
+    /// [`column_identifiers`]) whose constants are all `params` (`$1`…).
+    pub filter: &'a str,
+    pub params: &'a [SqlParam],
+    /// The attribute columns to read: the others come back all null.
+    pub wanted: &'a [bool],
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// A page: the layer holding just its rows (in the saved order), and how
+/// many rows match in all.
+pub struct PageRows {
+    pub layer: Layer,
+    pub matched: usize,
+}
+
+/// Idle connections kept for page queries.
+const POOL_IDLE: usize = 8;
+/// How long page queries fail at once after a connection failed.
+const POOL_RETRY: Duration = Duration::from_secs(5);
+
+/// A connection from the page-query pool, handed back when dropped.
+struct Pooled<'a> {
+    client: Option<Client>,
+    pool: &'a Mutex<Vec<Client>>,
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if !c.is_closed() {
+                let mut idle = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < POOL_IDLE {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+impl PostgisStore {
+    fn pooled(&self) -> Result<Pooled<'_>> {
+        let idle = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let client = match idle {
+            Some(c) if !c.is_closed() => c,
+            _ => {
+                let mut down = self
+                    .pool_down_until
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if down.is_some_and(|until| std::time::Instant::now() < until) {
+                    return Err(StoreError::Other {
+                        context: format!("connecting to {}", self.url),
+                        message: "the last attempt failed moments ago".into(),
+                    });
+                }
+                match self.config.connect(NoTls) {
+                    Ok(c) => {
+                        *down = None;
+                        c
+                    }
+                    Err(e) => {
+                        *down = Some(std::time::Instant::now() + POOL_RETRY);
+                        return Err(db(format!("connecting to {}", self.url))(e));
+                    }
+                }
+            }
+        };
+        Ok(Pooled {
+            client: Some(client),
+            pool: &self.pool,
+        })
+    }
+
+    /// The rows of layer `meta.id` that `query.filter` keeps, in the saved
+    /// order, `query.limit` of them from `query.offset`: one `SELECT …
+    /// WHERE … ORDER BY chiiki_row LIMIT … OFFSET …` (and a `count(*)` when
+    /// the page alone does not tell how many match), in one transaction
+    /// holding the catalogue row, so a save's swap waits for it. `columns`
+    /// is the layer as this process holds it: a table saved since with
+    /// other columns is refused ([`StoreError::Other`]), not misread.
+    ///
+    /// A pooled connection found closed (the database restarted) is
+    /// replaced and the query run once more.
+    pub fn select_page(
+        &self,
+        meta: &LayerMeta,
+        columns: &[Column],
+        query: &PageQuery,
+    ) -> Result<PageRows> {
+        validate_layer_id(&meta.id)?;
+        let mut pooled = self.pooled()?;
+        let client = pooled.client.as_mut().expect("set when pooled");
+        match self.select_in(client, meta, columns, query) {
+            Err(StoreError::Database { error, .. }) if error.is_closed() || client.is_closed() => {
+                drop(pooled);
+                let mut pooled = self.pooled()?;
+                let client = pooled.client.as_mut().expect("set when pooled");
+                self.select_in(client, meta, columns, query)
+            }
+            other => other,
+        }
+    }
+
+    fn select_in(
+        &self,
+        client: &mut Client,
+        meta: &LayerMeta,
+        columns: &[Column],
+        query: &PageQuery,
+    ) -> Result<PageRows> {
+        let id = &meta.id;
+        let context = format!("querying layer '{id}' in {}", self.url);
+        let mut tx = client.transaction().map_err(db(context.clone()))?;
+        let row = tx
+            .query_opt(
+                "SELECT columns::text, table_name FROM chiiki.layers WHERE id = $1 FOR SHARE",
+                &[id],
+            )
+            .map_err(db(context.clone()))?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let saved = parse_columns(row.get(0)).map_err(|e| StoreError::Other {
+            context: context.clone(),
+            message: format!("its columns: {e}"),
+        })?;
+        let sql = sql_columns(columns);
+        if saved != sql {
+            return Err(StoreError::Other {
+                context,
+                message: "the layer was saved with other columns since it was loaded".into(),
+            });
+        }
+        let table = qualified(row.get::<_, &str>(1));
+
+        let mut list = vec![FID.to_string()];
+        for (c, &want) in sql.iter().zip(query.wanted) {
+            if want {
+                list.push(ident(&c.sql));
+            }
+        }
+        list.push(format!("ST_AsBinary({GEOM}, 'NDR')"));
+        let filter = if query.filter.is_empty() {
+            "TRUE"
+        } else {
+            query.filter
+        };
+        let n = query.params.len();
+        let limit = SqlParam::Int(query.limit.min(i64::MAX as usize) as i64);
+        let offset = SqlParam::Int(query.offset.min(i64::MAX as usize) as i64);
+        let mut params: Vec<&(dyn ToSql + Sync)> = query
+            .params
+            .iter()
+            .map(|p| p as &(dyn ToSql + Sync))
+            .collect();
+        params.push(&limit);
+        params.push(&offset);
+        let select = format!(
+            "SELECT {} FROM {table} WHERE {filter} ORDER BY {ROW} LIMIT ${}::bigint OFFSET ${}::bigint",
+            list.join(", "),
+            n + 1,
+            n + 2
+        );
+        let rows = tx.query(&select, &params).map_err(db(context.clone()))?;
+
+        let mut fids = Vec::with_capacity(rows.len());
+        let mut builders: Vec<Builder> =
+            sql.iter().map(|c| Builder::new(c.ty, rows.len())).collect();
+        let mut geoms = GeometryBuilder::with_capacity(rows.len());
+        let corrupt = |message: String| StoreError::Other {
+            context: context.clone(),
+            message,
+        };
+        for r in &rows {
+            let fid: i64 = r.try_get(0).map_err(db(context.clone()))?;
+            let mut at = 1;
+            for (i, b) in builders.iter_mut().enumerate() {
+                let raw: Option<Raw> = if query.wanted[i] {
+                    at += 1;
+                    r.try_get(at - 1).map_err(db(context.clone()))?
+                } else {
+                    None
+                };
+                b.push(raw.map(|r| r.0)).map_err(|m| {
+                    corrupt(format!("feature {fid}: column '{}': {m}", columns[i].name))
+                })?;
+            }
+            let wkb: Raw = r.try_get(at).map_err(db(context.clone()))?;
+            geoms
+                .push(wkb.0)
+                .map_err(|m| corrupt(format!("feature {fid}: {m}")))?;
+            fids.push(fid);
+        }
+        // The page tells the count when it is neither empty past the start
+        // nor full: only then is a count(*) needed.
+        let got = rows.len();
+        let matched = if got > 0 && got < query.limit || got == 0 && query.offset == 0 {
+            query.offset + got
+        } else {
+            let count = format!("SELECT count(*) FROM {table} WHERE {filter}");
+            let c: i64 = tx
+                .query_one(&count, &params[..n])
+                .map_err(db(context.clone()))?
+                .get(0);
+            c.max(0) as usize
+        };
+        tx.commit().map_err(db(context.clone()))?;
+        let columns = sql
+            .into_iter()
+            .zip(builders)
+            .map(|(c, b)| b.finish(c.name))
+            .collect();
+        Ok(PageRows {
+            layer: Layer::from_sorted(LayerParts {
+                meta: meta.clone(),
+                fids,
+                geometries: geoms.finish(),
+                columns,
+            }),
+            matched,
+        })
+    }
+}
+
 impl LayerStore for PostgisStore {
     fn list(&self) -> Result<Vec<String>> {
         self.with(|c| {
@@ -1006,6 +1307,10 @@ impl LayerStore for PostgisStore {
 
     fn state(&self) -> Option<Arc<crate::state::StateStore>> {
         Some(self.state.clone())
+    }
+
+    fn postgis(&self) -> Option<&PostgisStore> {
+        Some(self)
     }
 
     fn watch(&self, changed: crate::OnChange) -> Result<bool> {
