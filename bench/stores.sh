@@ -11,7 +11,7 @@
 # default 3), PEER=0 skips pygeoapi, CHIIKI_BIN (a built binary: no cargo
 # build), CHIIKI_REAL_DATA (the real public data, default
 # ../shared/data/real), DEMO_DATA (a demo data directory built before,
-# copied instead of building one), KEEP=1 keeps the work directory.
+# moved into the work directory instead of building one), KEEP=1 keeps the work directory.
 # Everything goes to a work directory under /tmp (BENCH_DIR) that is removed
 # on exit, PostgreSQL cluster included. Needs wrk, PostgreSQL 15 + PostGIS 3
 # and pygeoapi (bench/peer/setup.sh installs what is missing).
@@ -36,12 +36,18 @@
 #     reading the layers from the store; best of RUNS.
 #  6. For each store, `chiiki serve`: start-up (spawn until
 #     /collections/residents/items answers: every layer loaded; then until
-#     the log says the 16 saved analyses are computed), resident memory after start and after
-#     the items run; the same items run as the peer's; then the store's part
-#     of a delta: `registry points` (geocode the registry as of today into a
-#     layer, `residents_delta`, written into the store) and the time until the
-#     running server serves the generation holding it (GeoParquet: the file
-#     watch polls every 2 s; PostGIS: NOTIFY).
+#     the log says the 16 saved analyses are computed, with each question's
+#     time as logged) and resident memory at both points and after the
+#     items run; the same items run as the peer's; then the store's part of
+#     a delta: `registry points` (geocode the registry as of today into a
+#     layer, `residents_delta`, written into the store) and the time until
+#     the running server serves the generation holding it (GeoParquet: the
+#     file watch polls every 2 s; PostGIS: NOTIFY). The server is stopped,
+#     and what it did not measure marked –, if the machine's MemAvailable
+#     falls under MIN_AVAIL_MB (default 1500): the machine is shared.
+#     DELTA_SERVED=0 runs `registry points` after the server is stopped
+#     (a second generation and the geocoding process beside a 10M server
+#     do not fit in 24 GB); QUESTIONS=0 skips step 5.
 # wrk runs on the same 2 cores as the server: compare within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,15 +101,16 @@ timed() {
 }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "–" }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 # 1. The city.
 if [ -n "${DEMO_DATA:-}" ]; then
-  # A city built before (`chiiki demo --no-serve --residents N`), copied.
-  note "copying $DEMO_DATA into $DATA"
-  cp -a "$DEMO_DATA" "$DATA"
+  # A city built before (`chiiki demo --no-serve --residents N`), moved in
+  # (and removed with the work directory): a 10M city is several GB.
+  note "moving $DEMO_DATA to $DATA"
+  mv "$DEMO_DATA" "$DATA"
   T_demo="built before"; M_demo="–"
 else
   note "demo with $RESIDENTS residents into $DATA"
@@ -224,98 +231,150 @@ EOF
   unset PYGEOAPI_CONFIG PYGEOAPI_OPENAPI
 fi
 
-# 5. The six questions, one `chiiki analyse` process each.
+# 5. The six questions, one `chiiki analyse` process each (QUESTIONS=0 skips them).
 ids=(elderly_in_flood aging_mesh_250m vaccination_gaps_250m elderly_beyond_shelters_300m flood_exposure_by_town weak_bridges_in_flood risky_pipes_near_support)
-declare -A Q_N Q_MS Q_WALL
-for store in embedded postgis; do
-  cfg=$CFG_E; [ "$store" = postgis ] && cfg=$CFG_P
-  note "questions: $store"
-  for id in "${ids[@]}"; do
-    best_ms=""; best_wall=""
-    for _ in $(seq "$RUNS"); do
-      timed q "$BIN" --config "$cfg" analyse "$id" -o /dev/null
-      line=$(tail -1 "$LOG/q.out")
-      ms=$(echo "$line" | sed -E 's/.* in ([0-9.]+)(ms|µs|s)$/\1 \2/' | awk '{ if ($2 == "µs") print $1 / 1000; else if ($2 == "s") print $1 * 1000; else print $1 }')
-      Q_N[$store.$id]=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) features.*/\1/')
-      if [ -z "$best_ms" ] || awk "BEGIN { exit !($ms < $best_ms) }"; then best_ms=$ms; fi
-      if [ -z "$best_wall" ] || awk "BEGIN { exit !($T_q < $best_wall) }"; then best_wall=$T_q; fi
+declare -A Q_N Q_MS Q_WALL S_MS
+to_ms() { sed -E 's/([0-9.]+)(ms|µs|s)$/\1 \2/' | awk '{ if ($2 == "µs") print $1 / 1000; else if ($2 == "s") print $1 * 1000; else print $1 }'; }
+if [ "${QUESTIONS:-1}" = 1 ]; then
+  for store in embedded postgis; do
+    cfg=$CFG_E; [ "$store" = postgis ] && cfg=$CFG_P
+    note "questions: $store"
+    for id in "${ids[@]}"; do
+      best_ms=""; best_wall=""
+      for _ in $(seq "$RUNS"); do
+        timed q "$BIN" --config "$cfg" analyse "$id" -o /dev/null
+        line=$(tail -1 "$LOG/q.out")
+        ms=$(echo "$line" | sed -E 's/.* in //' | to_ms)
+        Q_N[$store.$id]=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) features.*/\1/')
+        if [ -z "$best_ms" ] || awk "BEGIN { exit !($ms < $best_ms) }"; then best_ms=$ms; fi
+        if [ -z "$best_wall" ] || awk "BEGIN { exit !($T_q < $best_wall) }"; then best_wall=$T_q; fi
+      done
+      Q_MS[$store.$id]=$best_ms; Q_WALL[$store.$id]=$best_wall
     done
-    Q_MS[$store.$id]=$best_ms; Q_WALL[$store.$id]=$best_wall
   done
-done
+fi
 
 # 6. chiiki serve on each store.
 URLC="http://127.0.0.1:$PORT"
 # The admin token: every record and field, as the peer serves them (a
 # planner sees the records its role's filter selects).
 AUTH=(-H "Authorization: Bearer $ADMIN")
+MIN_AVAIL_MB="${MIN_AVAIL_MB:-1500}"
 generation() { curl -sf -o /dev/null -D - "${AUTH[@]}" "$URLC/collections/residents/items?limit=1" | awk -F': ' 'tolower($1) == "chiiki-generation" { print $2 + 0 }'; }
-serve_store() { # name config
-  local name=$1 cfg=$2 t0
+avail_mb() { awk '/MemAvailable/ { printf "%.0f", $2 / 1024 }' /proc/meminfo; }
+alive() { # name: the server still runs (else records why, with the watchdog's note)
+  kill -0 "$SERVER_PID" 2>/dev/null && return 0
+  wait "$SERVER_PID" 2>/dev/null || true
+  printf -v "FAIL_$1" "%s" "$(cat "$LOG/watchdog_$1" 2>/dev/null || echo "the server ended: $(tail -1 "$LOG/serve_$1.out")")"
+  local f="FAIL_$1"
+  echo "chiiki serve ($1): ${!f}" >&2
+  SERVER_PID=""
+  return 1
+}
+serve_store() { # name config: 0, or 1 if the server ended (stopped by the watchdog)
+  local name=$1 cfg=$2 t0 w
   note "serve: $name"
   t0=$(now)
   "$BIN" --config "$cfg" serve --bind "127.0.0.1:$PORT" --requests-per-minute 0 >"$LOG/serve_$name.out" 2>&1 &
   SERVER_PID=$!
+  # The machine is shared: the server is stopped before it takes the
+  # memory others need (MemAvailable under MIN_AVAIL_MB).
+  ( while kill -0 "$SERVER_PID" 2>/dev/null; do
+      if [ "$(avail_mb)" -lt "$MIN_AVAIL_MB" ]; then
+        echo "stopped by the benchmark at $(mb "$(proc_kb "$SERVER_PID" VmRSS)") MB resident, $(since "$t0") s after start: MemAvailable under $MIN_AVAIL_MB MB" >"$LOG/watchdog_$name"
+        kill "$SERVER_PID"; break
+      fi
+      sleep 0.2
+    done ) &
+  w=$!
   until curl -sf -o /dev/null "${AUTH[@]}" "$URLC/collections/residents/items?limit=1"; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "chiiki serve ($name) ended" >&2; tail -20 "$LOG/serve_$name.out" >&2; exit 1; }
+    alive "$name" || return 1
     sleep 0.1
   done
   printf -v "START_$name" "%s" "$(since "$t0")"
-  until grep -q "saved analyses computed" "$LOG/serve_$name.out"; do sleep 0.1; done
+  printf -v "RSS0_$name" "%s" "$(mb "$(proc_kb "$SERVER_PID" VmRSS)")"
+  until grep -q "saved analyses computed" "$LOG/serve_$name.out"; do alive "$name" || return 1; sleep 0.1; done
   printf -v "READY_$name" "%s" "$(since "$t0")"
   printf -v "RSS_$name" "%s" "$(mb "$(proc_kb "$SERVER_PID" VmRSS)")"
+  # Each question's computation as the server logged it at start-up.
+  local id
+  for id in "${ids[@]}"; do
+    line=$(sed 's/\x1b\[[0-9;]*m//g' "$LOG/serve_$name.out" | grep -m1 "analysis '$id': " || true)
+    S_MS[$name.$id]=$(echo "$line" | sed -E 's/.* in //' | to_ms)
+    [ -n "${Q_N[$name.$id]:-}" ] || Q_N[$name.$id]=$(echo "$line" | sed -E "s/.*analysis '$id': ([0-9]+) features.*/\1/")
+  done
   printf -v "N_$name" "%s" "$(returned "${AUTH[@]}" "$URLC/collections/residents/items?limit=1000&bbox=$MID")"
   items "$name" "$URLC" "${AUTH[@]}"
   printf -v "RSS2_$name" "%s" "$(mb "$(proc_kb "$SERVER_PID" VmRSS)")"
-  # The store's part of a delta: the registry's points into the store, then served.
+  # The store's part of a delta: the registry's points into the store, then
+  # served (DELTA_SERVED=0: the server is stopped first; not served).
   local g t1
-  g=$(generation)
-  timed "points_$name" "$BIN" --config "$cfg" registry points --data "$DATA" --reference "$DATA/reference.chiiki" --layer residents_delta
-  t1=$(now)
-  until [ "$(generation)" -gt "$g" ] && curl -sf -o /dev/null "${AUTH[@]}" "$URLC/collections/residents_delta/items?limit=1"; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "chiiki serve ($name) ended" >&2; tail -20 "$LOG/serve_$name.out" >&2; exit 1; }
-    [ "$(since "$t1" | cut -d. -f1)" -lt 1800 ] || { echo "$name: no new generation after 30 min" >&2; tail "$LOG/serve_$name.out" >&2; exit 1; }
-    sleep 0.05
-  done
-  printf -v "RELOAD_$name" "%s" "$(since "$t1")"
+  if [ "${DELTA_SERVED:-1}" = 1 ]; then
+    g=$(generation)
+    timed "points_$name" "$BIN" --config "$cfg" registry points --data "$DATA" --reference "$DATA/reference.chiiki" --layer residents_delta
+    t1=$(now)
+    until [ "$(generation)" -gt "$g" ] && curl -sf -o /dev/null "${AUTH[@]}" "$URLC/collections/residents_delta/items?limit=1"; do
+      alive "$name" || return 1
+      [ "$(since "$t1" | cut -d. -f1)" -lt 1800 ] || { echo "$name: no new generation after 30 min" >&2; break; }
+      sleep 0.05
+    done
+    printf -v "RELOAD_$name" "%s" "$(since "$t1")"
+  fi
   printf -v "HWM_$name" "%s" "$(mb "$(proc_kb "$SERVER_PID" VmHWM)")"
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+  wait "$w" 2>/dev/null || true
+  if [ "${DELTA_SERVED:-1}" != 1 ]; then
+    timed "points_$name" "$BIN" --config "$cfg" registry points --data "$DATA" --reference "$DATA/reference.chiiki" --layer residents_delta
+    RELOAD_embedded="not measured"; RELOAD_postgis="not measured"
+  fi
 }
-serve_store embedded "$CFG_E"
-serve_store postgis "$CFG_P"
+serve_store embedded "$CFG_E" || true
+serve_store postgis "$CFG_P" || true
+# What a stopped server left unmeasured: the delta into its store, with no server.
+for name in embedded postgis; do
+  t=T_points_$name; [ -n "${!t:-}" ] && continue
+  cfg=$CFG_E; [ "$name" = postgis ] && cfg=$CFG_P
+  timed "points_$name" "$BIN" --config "$cfg" registry points --data "$DATA" --reference "$DATA/reference.chiiki" --layer residents_delta
+done
 
 # The table.
-cat <<EOF
-Stores benchmark $(date -u +%Y-%m-%d), $(nproc) cores, load average at start $LOAD; $RESIDENTS residents asked for, \`residents\` layer of $PG_ROWS features ($PQ_MB MB GeoParquet, $PG_MB MB table with indexes); $PG_VERSION; wrk on the same machine, $CLIENTS connections, $DUR per run.
+v() { local x=$1; printf '%s' "${!x:-–}"; }
+echo "Stores benchmark $(date -u +%Y-%m-%d), $(nproc) cores, load average at start $LOAD; $RESIDENTS residents asked for, \`residents\` layer of $PG_ROWS features ($PQ_MB MB GeoParquet, $PG_MB MB table with indexes); $PG_VERSION; wrk on the same machine, $CLIENTS connections, $DUR per run."
+for name in embedded postgis; do f=FAIL_$name; [ -z "${!f:-}" ] || echo "The $name server: ${!f}."; done
+cat <<TABLE
 
 | measure | embedded (GeoParquet) | PostGIS | PostGIS ÷ embedded | $PEER_NAME |
 |---|---|---|---|---|
 | build the city: \`chiiki demo --no-serve\` (s, peak MB) | $T_demo s, $M_demo MB | | | |
 | \`store migrate --to postgis\`, all layers, verified (s, peak MB) | | $T_migrate s, $M_migrate MB | | |
-| server start-up until residents answer (s) | $START_embedded | $START_postgis | $(ratio "$START_postgis" "$START_embedded") | |
-| … until its saved analyses are computed ("ready") (s) | $READY_embedded | $READY_postgis | $(ratio "$READY_postgis" "$READY_embedded") | |
-| server resident memory after start-up (MB) | $RSS_embedded | $RSS_postgis | $(ratio "$RSS_postgis" "$RSS_embedded") | |
-| items, random bbox + limit=1000 (req/s) | $R_embedded | $R_postgis | $(ratio "$R_postgis" "$R_embedded") | $R_peer |
-| the same, p99 latency (ms) | $P99_embedded | $P99_postgis | | $P99_peer |
-| the same, bytes per response | $B_embedded | $B_postgis | | $B_peer |
-| features in a fixed central bbox page | $N_embedded | $N_postgis | | $N_peer |
-| server resident memory after the items run (MB) | $RSS2_embedded | $RSS2_postgis | | |
+| server start-up until residents answer (s) | $(v START_embedded) | $(v START_postgis) | $(ratio "$(v START_postgis)" "$(v START_embedded)") | |
+| server resident memory then (MB) | $(v RSS0_embedded) | $(v RSS0_postgis) | $(ratio "$(v RSS0_postgis)" "$(v RSS0_embedded)") | |
+| … until its 16 saved analyses are computed ("ready") (s) | $(v READY_embedded) | $(v READY_postgis) | $(ratio "$(v READY_postgis)" "$(v READY_embedded)") | |
+| server resident memory then (MB) | $(v RSS_embedded) | $(v RSS_postgis) | $(ratio "$(v RSS_postgis)" "$(v RSS_embedded)") | |
+| items, random bbox + limit=1000 (req/s) | $(v R_embedded) | $(v R_postgis) | $(ratio "$(v R_postgis)" "$(v R_embedded)") | $R_peer |
+| the same, p99 latency (ms) | $(v P99_embedded) | $(v P99_postgis) | | $P99_peer |
+| the same, bytes per response | $(v B_embedded) | $(v B_postgis) | | $B_peer |
+| features in a fixed central bbox page | $(v N_embedded) | $(v N_postgis) | | $N_peer |
+| server resident memory after the items run (MB) | $(v RSS2_embedded) | $(v RSS2_postgis) | | |
 | \`registry import\` baseline (s) — data directory, either store | $T_reg_import | | | |
 | \`registry apply\` a month of 異動 (s): $APPLIED — either store | $T_reg_apply | | | |
-| \`registry points\` into the store (s, peak MB) | $T_points_embedded s, $M_points_embedded MB | $T_points_postgis s, $M_points_postgis MB | $(ratio "$T_points_postgis" "$T_points_embedded") | |
-| then until the running server serves it (s) | $RELOAD_embedded | $RELOAD_postgis | $(ratio "$RELOAD_postgis" "$RELOAD_embedded") | |
-| server peak resident memory over the run (MB) | $HWM_embedded | $HWM_postgis | | |
-EOF
+| \`registry points\` into the store (s, peak MB) | $(v T_points_embedded) s, $(v M_points_embedded) MB | $(v T_points_postgis) s, $(v M_points_postgis) MB | $(ratio "$(v T_points_postgis)" "$(v T_points_embedded)") | |
+| then until the running server serves it (s) | $(v RELOAD_embedded) | $(v RELOAD_postgis) | $(ratio "$(v RELOAD_postgis)" "$(v RELOAD_embedded)") | |
+| server peak resident memory over the run (MB) | $(v HWM_embedded) | $(v HWM_postgis) | | |
+TABLE
 echo
-echo "Six questions, \`chiiki analyse\` in its own process, best of $RUNS: the computation it reports, and the process's wall time (reading the layers from the store included)."
+echo "The six questions: each one's computation as the server logged it at start-up, and \`chiiki analyse\` in its own process, best of $RUNS: the computation it reports and the process's wall time (reading every layer from the store included)."
 echo
-echo "| analysis | features | embedded compute (ms) | embedded wall (s) | PostGIS compute (ms) | PostGIS wall (s) | wall PostGIS ÷ embedded |"
-echo "|---|---|---|---|---|---|---|"
+echo "| analysis | features | embedded: in server (ms) | analyse (ms) | analyse wall (s) | PostGIS: in server (ms) | analyse (ms) | analyse wall (s) | wall PostGIS ÷ embedded |"
+echo "|---|---|---|---|---|---|---|---|---|"
+ms1() { awk -v x="$1" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.1f", x; else printf "%s", x }'; }
 tw_e=0; tw_p=0
 for id in "${ids[@]}"; do
-  n=${Q_N[embedded.$id]}; [ "$n" = "${Q_N[postgis.$id]}" ] || n="$n / ${Q_N[postgis.$id]} (differ)"
-  we=${Q_WALL[embedded.$id]}; wp=${Q_WALL[postgis.$id]}
+  n=${Q_N[embedded.$id]:-–}; [ "$n" = "${Q_N[postgis.$id]:-–}" ] || n="$n / ${Q_N[postgis.$id]} (differ)"
+  we=${Q_WALL[embedded.$id]:-–}; wp=${Q_WALL[postgis.$id]:-–}
   tw_e=$(awk -v a="$tw_e" -v b="$we" 'BEGIN { print a + b }'); tw_p=$(awk -v a="$tw_p" -v b="$wp" 'BEGIN { print a + b }')
-  printf '| `%s` | %s | %.1f | %s | %.1f | %s | %s |\n' "$id" "$n" "${Q_MS[embedded.$id]}" "$we" "${Q_MS[postgis.$id]}" "$wp" "$(ratio "$wp" "$we")"
+  printf '| `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$id" "$n" "$(ms1 "${S_MS[embedded.$id]:-–}")" "$(ms1 "${Q_MS[embedded.$id]:-–}")" "$we" "$(ms1 "${S_MS[postgis.$id]:-–}")" "$(ms1 "${Q_MS[postgis.$id]:-–}")" "$wp" "$(ratio "$wp" "$we")"
 done
-printf '| all seven | | | %.1f | | %.1f | %s |\n' "$tw_e" "$tw_p" "$(ratio "$tw_p" "$tw_e")"
+if [ "${QUESTIONS:-1}" = 1 ]; then
+  printf '| all seven | | | | %.1f | | | %.1f | %s |\n' "$tw_e" "$tw_p" "$(ratio "$tw_p" "$tw_e")"
+fi
