@@ -2,6 +2,7 @@
 # citus-layout.sh): a throwaway cluster in $1/pg, on a free local port and
 # a socket there, stopped and removed with the work directory on exit.
 # PostgreSQL refuses to run as root: the server runs as `postgres` then.
+# PG_OPTIONS (optional) adds server settings, e.g. "-c shared_buffers=1GB".
 PG_BIN=/usr/lib/postgresql/15/bin
 [ -x "$PG_BIN/initdb" ] || { echo "$PG_BIN/initdb not found (apt-get install postgresql-15-postgis-3 postgresql-15-pgrouting)" >&2; exit 1; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -16,6 +17,6 @@ pg_start() {
   mkdir "$PG_WORK/pg"
   [ "$(id -u)" = 0 ] && chown postgres "$PG_WORK/pg"
   as_pg "$PG_BIN/initdb" -D "$PG_WORK/pg/db" -U postgres --auth=trust -E UTF8 >/dev/null
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_WORK/pg/db" -o "-p $PG_PORT -k $PG_WORK/pg -c listen_addresses=127.0.0.1" -w -l "$PG_WORK/pg/log" start >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_WORK/pg/db" -o "-p $PG_PORT -k $PG_WORK/pg -c listen_addresses=127.0.0.1 ${PG_OPTIONS:-}" -w -l "$PG_WORK/pg/log" start >/dev/null
 }
 sql() { psql -X -q -A -t -F ' ' -v ON_ERROR_STOP=1 -U postgres -h "$PG_WORK/pg" -p "$PG_PORT" -d postgres "$@"; }
