@@ -225,7 +225,7 @@ fn the_store_keeps_every_layer_as_it_was_and_postgis_reads_it_the_same() {
     let url = pg.url("store");
     let store = PostgisStore::connect(&url, None).unwrap();
     assert_eq!(store.schema_version().unwrap(), 3);
-    assert_eq!(chiiki_store::postgis::MIGRATIONS.len(), 2);
+    assert_eq!(chiiki_store::postgis::MIGRATIONS.len(), 3);
     assert!(store.list().unwrap().is_empty());
 
     // A layer of every type.
@@ -872,11 +872,12 @@ fn the_demo_migrates_to_postgis_and_back_and_serves_the_same() {
     );
     let files_dir = files_config.parent().unwrap();
     std::os::unix::fs::symlink(demo.data.join("layers"), files_dir.join("layers")).unwrap();
-    std::fs::copy(
-        config.parent().unwrap().join("tokens.json"),
-        files_dir.join("tokens.json"),
-    )
-    .unwrap();
+    // The token list as the database keeps it, desk's token included.
+    let token_list = pg.psql_in(
+        "chiiki",
+        "SELECT body::text FROM chiiki.documents WHERE name = 'tokens'",
+    );
+    std::fs::write(files_dir.join("tokens.json"), token_list).unwrap();
     let (_files_child, port) = spawn_serve(&[
         "--config",
         files_config.to_str().unwrap(),

@@ -715,6 +715,22 @@ pub async fn items(
 /// layer (not a saved analysis nor the occupancy), read as of today (no
 /// `as_of`, `changes_since` or `param.*`), seen as it is or through a view
 /// of individuals.
+/// Where a request's features come from: the database when the request
+/// can be pushed down ([`pushdown`]), else the layer in memory.
+fn source_for<'a>(
+    state: &'a SharedState,
+    data: &'a Data,
+    who: &'a chiiki_policy::auth::Principal,
+    id: &str,
+    layer: Arc<Layer>,
+    raw: &str,
+) -> Box<dyn FeatureSource + 'a> {
+    match pushdown(state, data, who, id, &layer, raw) {
+        Some(sql) => Box::new(sql),
+        None => Box::new(MemorySource(layer)),
+    }
+}
+
 fn pushdown<'a>(
     state: &'a SharedState,
     data: &'a Data,
@@ -780,12 +796,8 @@ fn items_page(
         state.limits.max_filter_terms,
     )?;
     let coords = CoordinateOutput::new(q.crs).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let sql = pushdown(state, data, who, id, &layer, raw);
-    let memory = MemorySource(layer);
-    let source: &dyn FeatureSource = match &sql {
-        Some(s) => s,
-        None => &memory,
-    };
+    let source = source_for(state, data, who, id, layer, raw);
+    let source = source.as_ref();
     let Page {
         layer,
         rows,
@@ -1013,12 +1025,8 @@ fn one_item(
         }
     }
     csv_only(csv, &csv_options, csv_given)?;
-    let sql = pushdown(state, data, who, id, &layer, raw);
-    let memory = MemorySource(layer);
-    let source: &dyn FeatureSource = match &sql {
-        Some(s) => s,
-        None => &memory,
-    };
+    let source = source_for(state, data, who, id, layer, raw);
+    let source = source.as_ref();
     let Page {
         layer,
         rows,
