@@ -22,10 +22,10 @@
 #     settings of bench/peer: shared_buffers 1GB, jit off, fsync off), and
 #     `chiiki store migrate --to postgis` copies every layer into it and
 #     verifies it (wall, peak RSS; table and file sizes of the residents).
-#  3. The registry: `registry import` of the demo's export as the baseline,
-#     then `registry apply` of its month of 異動 (wall each). The registry
-#     lives in the data directory whichever store holds the layers, so this
-#     is measured once.
+#  3. The registry, for each store: `registry import` of the demo's export
+#     as the baseline, then `registry apply` of its month of 異動 (wall
+#     each): a file replaced atomically, or the database's blob replaced in
+#     one transaction.
 #  4. pygeoapi (bench/peer's setup: 0.21, gunicorn with 2 workers) over the
 #     cluster's table chiiki."layer_residents" as loaded by the migration:
 #     items with a random bbox inside the residents' extent and limit=1000,
@@ -141,9 +141,12 @@ EXTENT=$(sql -c 'SELECT concat_ws($$,$$, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_
 
 # 3. The registry: baseline, then a month of 異動.
 note "registry import and apply"
-timed reg_import "$BIN" registry import "$DATA/synthetic/registry.csv" --as-of 2026-10-01 --data "$DATA"
-timed reg_apply "$BIN" registry apply "$DATA"/synthetic/deltas/* --data "$DATA"
-APPLIED=$(grep -Eo 'applied [0-9]+ of [0-9]+ rows' "$LOG/reg_apply.out" | head -1)
+for store in embedded postgis; do
+  cfg=$CFG_E; [ "$store" = postgis ] && cfg=$CFG_P
+  timed "reg_import_$store" "$BIN" --config "$cfg" registry import "$DATA/synthetic/registry.csv" --as-of 2026-10-01 --data "$DATA"
+  timed "reg_apply_$store" "$BIN" --config "$cfg" registry apply "$DATA"/synthetic/deltas/* --data "$DATA"
+done
+APPLIED=$(grep -Eo 'applied [0-9]+ of [0-9]+ rows' "$LOG/reg_apply_embedded.out" | head -1)
 
 export BENCH_EXTENT="$EXTENT" BENCH_LAYER=residents
 # `items NAME URL [wrk args]`: sets R_NAME (req/s), P99_NAME (ms), B_NAME (bytes/response).
@@ -356,8 +359,8 @@ cat <<TABLE
 | the same, bytes per response | $(v B_embedded) | $(v B_postgis) | | $B_peer |
 | features in a fixed central bbox page | $(v N_embedded) | $(v N_postgis) | | $N_peer |
 | server resident memory after the items run (MB) | $(v RSS2_embedded) | $(v RSS2_postgis) | | |
-| \`registry import\` baseline (s) — data directory, either store | $T_reg_import | | | |
-| \`registry apply\` a month of 異動 (s): $APPLIED — either store | $T_reg_apply | | | |
+| \`registry import\` baseline (s) | $T_reg_import_embedded | $T_reg_import_postgis | $(ratio "$T_reg_import_postgis" "$T_reg_import_embedded") | |
+| \`registry apply\` a month of 異動 in one transaction (s): $APPLIED | $T_reg_apply_embedded | $T_reg_apply_postgis | $(ratio "$T_reg_apply_postgis" "$T_reg_apply_embedded") | |
 | \`registry points\` into the store (s, peak MB) | $(v T_points_embedded) s, $(v M_points_embedded) MB | $(v T_points_postgis) s, $(v M_points_postgis) MB | $(ratio "$(v T_points_postgis)" "$(v T_points_embedded)") | |
 | then until the running server serves it (s) | $(v RELOAD_embedded) | $(v RELOAD_postgis) | $(ratio "$(v RELOAD_postgis)" "$(v RELOAD_embedded)") | |
 | server peak resident memory over the run (MB) | $(v HWM_embedded) | $(v HWM_postgis) | | |
