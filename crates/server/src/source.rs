@@ -334,6 +334,7 @@ impl PostgisSource<'_> {
                 wanted: &wanted,
                 limit,
                 offset,
+                features: self.base.len(),
             },
         )?;
         let layer = self.shown(rows.layer)?;

@@ -1050,6 +1050,9 @@ pub struct PageQuery<'a> {
     pub wanted: &'a [bool],
     pub limit: usize,
     pub offset: usize,
+    /// How many features the layer had when the caller loaded it: with its
+    /// import time, what tells whether the table is still that layer.
+    pub features: usize,
 }
 
 /// A page: the layer holding just its rows (in the saved order), and how
@@ -1159,7 +1162,8 @@ impl PostgisStore {
         let mut tx = client.transaction().map_err(db(context.clone()))?;
         let row = tx
             .query_opt(
-                "SELECT columns::text, table_name FROM chiiki.layers WHERE id = $1 FOR SHARE",
+                "SELECT columns::text, table_name, features, meta->>'imported_at'
+                 FROM chiiki.layers WHERE id = $1 FOR SHARE",
                 &[id],
             )
             .map_err(db(context.clone()))?
@@ -1173,6 +1177,17 @@ impl PostgisStore {
             return Err(StoreError::Other {
                 context,
                 message: "the layer was saved with other columns since it was loaded".into(),
+            });
+        }
+        // Saved again since the caller loaded it (its reload not done yet):
+        // the page would come from another generation than the one the
+        // caller serves, so the caller answers from memory until it reloads.
+        let features: i64 = row.get(2);
+        let imported_at: Option<&str> = row.get(3);
+        if features != query.features as i64 || imported_at.unwrap_or("") != meta.imported_at {
+            return Err(StoreError::Other {
+                context,
+                message: "the layer was saved again since it was loaded".into(),
             });
         }
         let table = qualified(row.get::<_, &str>(1));
