@@ -1253,6 +1253,17 @@ fn until_served(base: &str, layer: &str, n: usize, since: Instant, limit: Durati
     since.elapsed().as_secs_f64()
 }
 
+/// A fresh data directory `work/name` for one replica, with the config
+/// `toml` makes for it; the config's path.
+fn replica_config(work: &Path, name: &str, toml: impl Fn(&Path) -> String) -> PathBuf {
+    let dir = work.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("chiiki.toml");
+    std::fs::write(&path, toml(&dir)).unwrap();
+    path
+}
+
 #[test]
 fn replicas_on_one_database_follow_each_others_imports() {
     let Some(pg) = cluster(None) else { return };
@@ -1260,16 +1271,9 @@ fn replicas_on_one_database_follow_each_others_imports() {
     let url = pg.url("replicas");
     let work = scratch("replicas");
     let config = |name: &str| {
-        let dir = work.join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("chiiki.toml");
-        std::fs::write(
-            &path,
-            format!("store = \"postgis\"\n[postgis]\nurl = \"{url}\"\n"),
-        )
-        .unwrap();
-        path
+        replica_config(&work, name, |_| {
+            format!("store = \"postgis\"\n[postgis]\nurl = \"{url}\"\n")
+        })
     };
     let (cfg_a, cfg_b) = (config("a"), config("b"));
     let real = real_data();
@@ -1552,20 +1556,13 @@ fn replicas_share_tokens_the_audit_chain_and_saved_analyses() {
     let url = pg.url("shared");
     let work = scratch("shared-state");
     let config = |name: &str| {
-        let dir = work.join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("chiiki.toml");
-        std::fs::write(
-            &path,
+        replica_config(&work, name, |dir| {
             format!(
                 "data_dir = \"{}\"\nstore = \"postgis\"\n[postgis]\nurl = \"{url}\"\n\
                  [[layers]]\nid = \"visitors\"\npersonal_fields = {{ name = \"name\" }}\n",
                 dir.display()
-            ),
-        )
-        .unwrap();
-        path
+            )
+        })
     };
     let (cfg_a, cfg_b) = (config("a"), config("b"));
     let real = real_data();
